@@ -1,0 +1,110 @@
+// Command basic reloads a small component a few times under a janitor and
+// prints what each close did. One generation leaks a goroutine on purpose,
+// the way a third-party library does when it ignores cancellation; its
+// report shows the leak with its stack and its generation.
+//
+//	go run ./examples/basic
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+func main() {
+	generations := flag.Int("generations", 4, "how many generations to build and close")
+	leakIn := flag.Int("leak-in", 2, "the generation that leaks a goroutine on purpose (0: none)")
+	flag.Parse()
+	if err := run(*generations, *leakIn); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(generations, leakIn int) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	root := janitor.New("basic", janitor.WithLogger(logger), janitor.WithGracePeriod(time.Second))
+	defer root.Close()
+
+	// stopLeak lets the deliberately leaked goroutine end when the
+	// program does; until then nothing in its generation can stop it.
+	stopLeak := make(chan struct{})
+	defer close(stopLeak)
+
+	for n := 1; n <= generations; n++ {
+		gen, err := root.Child("config")
+		if err != nil {
+			return err
+		}
+		if err := build(gen, n, n == leakIn, stopLeak); err != nil {
+			return err
+		}
+		time.Sleep(30 * time.Millisecond) // let the generation serve a little
+		gen.Close()                        // its error is in the report printed below
+		fmt.Printf("generation %d: %+v\n", n, gen.Report())
+	}
+	return nil
+}
+
+// build starts one generation of the component: a worker refreshing a
+// value on a ticker, a hook flushing it, and a connection-like resource.
+func build(gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) error {
+	var refreshes int
+	if err := gen.Go("refresher", func(ctx context.Context) error {
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				refreshes++
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	gen.OnClose("flush", func(context.Context) error {
+		fmt.Printf("generation %d: flushed after %d refreshes\n", n, refreshes)
+		return nil
+	})
+	if err := gen.Adopt("upstream connection", &conn{gen: n}); err != nil {
+		return err
+	}
+	if leak {
+		gen.Do(func(context.Context) {
+			startPoller(stopLeak)
+		})
+	}
+	return nil
+}
+
+// startPoller stands for a library that starts a background goroutine and
+// offers no way to stop it with the generation.
+func startPoller(stop <-chan struct{}) {
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// conn stands for a connection a generation opens and must close.
+type conn struct{ gen int }
+
+func (c *conn) Close() error {
+	fmt.Printf("generation %d: connection closed\n", c.gen)
+	return nil
+}

@@ -1,0 +1,128 @@
+package hooks_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/leakproof/leakproof/hooks"
+)
+
+// naiveScope is the baseline: a mutex and a slice of funcs, run in reverse
+// on close, with no timeout, no panic capture and no exactly-once guarantee
+// against a concurrent remove.
+type naiveScope struct {
+	mu     sync.Mutex
+	next   int
+	ids    []int
+	funcs  []func(context.Context) error
+	closed bool
+}
+
+func (s *naiveScope) add(fn func(context.Context) error) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	s.ids = append(s.ids, s.next)
+	s.funcs = append(s.funcs, fn)
+	return s.next
+}
+
+func (s *naiveScope) remove(id int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.ids, id)
+	if i < 0 {
+		return false
+	}
+	s.ids = slices.Delete(s.ids, i, i+1)
+	s.funcs = slices.Delete(s.funcs, i, i+1)
+	return true
+}
+
+func (s *naiveScope) close(ctx context.Context) []error {
+	s.mu.Lock()
+	funcs := s.funcs
+	s.funcs, s.ids, s.closed = nil, nil, true
+	s.mu.Unlock()
+	var errs []error
+	for i := len(funcs) - 1; i >= 0; i-- {
+		errs = append(errs, funcs[i](ctx))
+	}
+	return errs
+}
+
+// BenchmarkAddClose measures registering one hook in a fresh scope and
+// closing the scope, which runs the hook.
+func BenchmarkAddClose(b *testing.B) {
+	ctx := context.Background()
+	b.Run("naive", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s := new(naiveScope)
+			s.add(nop)
+			s.close(ctx)
+		}
+	})
+	b.Run("hooks", func(b *testing.B) {
+		b.ReportAllocs()
+		r := new(hooks.Registry)
+		for b.Loop() {
+			s, _ := r.NewScope("s")
+			s.Add("h", nop)
+			s.Close(ctx)
+		}
+	})
+}
+
+// BenchmarkAddRemove measures registering a hook and removing it again
+// while 1000 other hooks are pending in the same scope.
+func BenchmarkAddRemove(b *testing.B) {
+	const pending = 1000
+	b.Run("naive", func(b *testing.B) {
+		b.ReportAllocs()
+		s := new(naiveScope)
+		for range pending {
+			s.add(nop)
+		}
+		for b.Loop() {
+			s.remove(s.add(nop))
+		}
+	})
+	b.Run("hooks", func(b *testing.B) {
+		b.ReportAllocs()
+		r := new(hooks.Registry)
+		s, _ := r.NewScope("s")
+		for range pending {
+			s.Add("h", nop)
+		}
+		for b.Loop() {
+			h, _ := s.Add("h", nop)
+			h.Remove()
+		}
+	})
+}
+
+// BenchmarkAddRemoveParallel is BenchmarkAddRemove from all Ps at once,
+// each in its own scope of one shared registry.
+func BenchmarkAddRemoveParallel(b *testing.B) {
+	b.Run("naive", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			s := new(naiveScope)
+			for pb.Next() {
+				s.remove(s.add(nop))
+			}
+		})
+	})
+	b.Run("hooks", func(b *testing.B) {
+		r := new(hooks.Registry)
+		b.RunParallel(func(pb *testing.PB) {
+			s, _ := r.NewScope("s")
+			for pb.Next() {
+				h, _ := s.Add("h", nop)
+				h.Remove()
+			}
+		})
+	})
+}

@@ -1,0 +1,215 @@
+package janitor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/hooks"
+)
+
+// A Report is what one Close did, phase by phase. The zero Report, with
+// only Scope set, stands for a scope that has not closed yet.
+//
+// Printed with %v a Report is a one-line summary; with %+v it lists every
+// phase, hook, straggler, resource and child, and every leak with its
+// stack: the page to read when a generation did not go away.
+type Report struct {
+	Scope    string        // the scope's ID, "path#generation"
+	Start    time.Time     // when Close started
+	Duration time.Duration // how long Close took, children included
+	Phases   []Phase       // in the order they ran
+
+	Children []Report // one per child closed, newest first
+
+	Hooks []hooks.Result // every hook that ran, in the order it ran
+
+	Cancelled    int                     // tracked goroutines running when the context was cancelled
+	Stragglers   []goroutines.Straggler  // tracked goroutines still running after the grace period
+	GoroutineErr error                   // errors returned by tracked goroutines, joined
+
+	Resources []Resource // every resource and preventor undone, in the order undone
+
+	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
+	CensusErr error                  // why the census could not run, if it could not
+}
+
+// A Phase is one step of Close and how long it took.
+type Phase struct {
+	Name     string
+	Duration time.Duration
+}
+
+// A Resource is one adopted resource or preventor that Close undid.
+type Resource struct {
+	Kind     string // "closer" for Adopt; the preventor's kind otherwise
+	Name     string
+	Err      error
+	Duration time.Duration
+}
+
+// Closed reports whether the report is of a finished Close.
+func (r Report) Closed() bool { return !r.Start.IsZero() }
+
+// Leaked returns how many goroutines the census found still running under
+// this scope's labels after it closed (children not included).
+func (r Report) Leaked() int {
+	n := 0
+	for _, g := range r.Leaks {
+		n += g.Count
+	}
+	return n
+}
+
+// Clean reports whether the scope and its children closed without any
+// error and without leaks.
+func (r Report) Clean() bool { return r.Err() == nil }
+
+// failed reports an error other than a leak, in this scope only: a hook,
+// a tracked goroutine or a resource. It decides the closes_total result.
+func (r Report) failed() bool {
+	for _, h := range r.Hooks {
+		if h.Outcome != hooks.OK {
+			return true
+		}
+	}
+	for _, res := range r.Resources {
+		if res.Err != nil {
+			return true
+		}
+	}
+	return r.GoroutineErr != nil
+}
+
+// Err joins every failure in the report, children included, into the
+// error Close returned; it wraps ErrLeaked if goroutines leaked.
+func (r Report) Err() error {
+	var errs []error
+	for _, h := range r.Hooks {
+		if h.Outcome != hooks.OK {
+			errs = append(errs, fmt.Errorf("janitor: %s: hook %q %s: %w", r.Scope, h.Name, h.Outcome, h.Err))
+		}
+	}
+	if r.GoroutineErr != nil {
+		errs = append(errs, fmt.Errorf("janitor: %s: goroutines: %w", r.Scope, r.GoroutineErr))
+	}
+	for _, res := range r.Resources {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("janitor: %s: %s %q: %w", r.Scope, res.Kind, res.Name, res.Err))
+		}
+	}
+	if n := r.Leaked(); n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s: %d goroutine(s)", ErrLeaked, r.Scope, n))
+	}
+	for _, ch := range r.Children {
+		errs = append(errs, ch.Err())
+	}
+	return errors.Join(errs...)
+}
+
+// String returns the one-line summary, as %v prints it.
+func (r Report) String() string {
+	var b strings.Builder
+	r.summary(&b)
+	return b.String()
+}
+
+// Format implements fmt.Formatter: %v and %s print the summary, %+v the
+// full report with stacks.
+func (r Report) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('+') {
+		r.detail(f, "")
+		return
+	}
+	r.summary(f)
+}
+
+func (r Report) summary(w io.Writer) {
+	if !r.Closed() {
+		fmt.Fprintf(w, "%s: not closed", r.Scope)
+		return
+	}
+	failedHooks := 0
+	for _, h := range r.Hooks {
+		if h.Outcome != hooks.OK {
+			failedHooks++
+		}
+	}
+	fmt.Fprintf(w, "%s: closed in %v: %d hook(s)", r.Scope, r.Duration.Round(time.Microsecond), len(r.Hooks))
+	if failedHooks > 0 {
+		fmt.Fprintf(w, " (%d failed)", failedHooks)
+	}
+	fmt.Fprintf(w, ", %d goroutine(s) cancelled, %d straggler(s), %d resource(s) undone, %d leaked",
+		r.Cancelled, len(r.Stragglers), len(r.Resources), r.Leaked())
+	if len(r.Children) > 0 {
+		fmt.Fprintf(w, ", %d child(ren)", len(r.Children))
+	}
+}
+
+func (r Report) detail(w io.Writer, indent string) {
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, indent+format+"\n", args...)
+	}
+	var line strings.Builder
+	r.summary(&line)
+	p("%s", line.String())
+	if !r.Closed() {
+		return
+	}
+	var phases []string
+	for _, ph := range r.Phases {
+		phases = append(phases, fmt.Sprintf("%s %v", ph.Name, ph.Duration.Round(time.Microsecond)))
+	}
+	p("  phases: %s", strings.Join(phases, ", "))
+	for _, h := range r.Hooks {
+		p("  hook %q: %s in %v", h.Name, h.Outcome, h.Duration.Round(time.Microsecond))
+		if h.Err != nil && h.Outcome != hooks.OK {
+			p("    %v", h.Err)
+		}
+		if h.Stack != "" {
+			writeIndented(w, indent+"      ", h.Stack)
+		}
+	}
+	if r.GoroutineErr != nil {
+		p("  goroutine errors: %v", r.GoroutineErr)
+	}
+	for _, s := range r.Stragglers {
+		p("  straggler %q: running for %v", s.Name, s.Age.Round(time.Millisecond))
+		if s.Stack != "" {
+			writeIndented(w, indent+"      ", s.Stack)
+		}
+	}
+	for _, res := range r.Resources {
+		if res.Err != nil {
+			p("  %s %q: close failed: %v", res.Kind, res.Name, res.Err)
+		} else {
+			p("  %s %q: closed in %v", res.Kind, res.Name, res.Duration.Round(time.Microsecond))
+		}
+	}
+	if r.CensusErr != nil {
+		p("  census failed: %v", r.CensusErr)
+	}
+	for _, g := range r.Leaks {
+		name := g.Labels[goroutines.NameLabel]
+		if name == "" {
+			name = "untracked"
+		}
+		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s:", g.Count, name, goroutines.ScopeLabel, r.Scope)
+		writeIndented(w, indent+"      ", g.String())
+	}
+	for _, ch := range r.Children {
+		ch.detail(w, indent+"  ")
+	}
+}
+
+func writeIndented(w io.Writer, indent, text string) {
+	for line := range strings.Lines(strings.TrimRight(text, "\n")) {
+		fmt.Fprintf(w, "%s%s", indent, line)
+		if !strings.HasSuffix(line, "\n") {
+			io.WriteString(w, "\n")
+		}
+	}
+}

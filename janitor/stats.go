@@ -1,0 +1,167 @@
+package janitor
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leakproof/leakproof/hooks"
+)
+
+// Stats are the cumulative counters of every scope that shares one name
+// path in a tree ("app/gen" for every generation "gen" built under root
+// "app"). They are summed across generations, so they only grow across
+// reloads while their number stays bounded by the distinct names used.
+type Stats struct {
+	Scope string // name path from the root, without generation numbers
+
+	HooksRun     [hooks.Timeout + 1]uint64 // by hooks.Outcome
+	HooksRemoved uint64                    // removed through OnClose's remove func before running
+
+	GoroutinesStarted   uint64 // accepted by Go
+	GoroutinesCancelled uint64 // still running when their scope's context was cancelled
+	GoroutinesRunning   int64  // running now (a gauge)
+	GoroutinesLeaked    uint64 // found by the census after close, tracked or not
+
+	ResourcesClosed      uint64 // adopted resources closed without error
+	ResourcesCloseFailed uint64 // adopted resources whose Close failed
+
+	CtxlocalCleared uint64 // entries dropped from sealed context-local stores and caches
+
+	ClosesClean  uint64 // closes that found nothing wrong
+	ClosesLeaked uint64 // closes that found leaked goroutines but no error
+	ClosesFailed uint64 // closes with a hook, goroutine or resource error
+
+	CloseDuration Histogram // seconds per Close
+
+	RequestsInflight int64 // HTTP requests in flight (a gauge kept by httpmw)
+}
+
+// Histogram is a snapshot of a duration histogram in seconds. Counts[i]
+// counts observations <= Bounds[i] and above Bounds[i-1]; the last element
+// of Counts is the +Inf bucket.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Count  uint64
+	Sum    float64
+}
+
+// closeBuckets spans a close that only cancels a context (microseconds) to
+// one that waits out hook timeouts and grace periods (tens of seconds).
+var closeBuckets = [...]float64{.0001, .001, .005, .01, .05, .1, .5, 1, 5, 10, 30, 60}
+
+// counters is the live, lock-free form of Stats.
+type counters struct {
+	scope string
+
+	hooksRun     [hooks.Timeout + 1]atomic.Uint64
+	hooksRemoved atomic.Uint64
+
+	started   atomic.Uint64
+	cancelled atomic.Uint64
+	running   atomic.Int64
+	leaked    atomic.Uint64
+
+	resourcesClosed atomic.Uint64
+	resourcesFailed atomic.Uint64
+
+	cleared atomic.Uint64
+
+	closesClean  atomic.Uint64
+	closesLeaked atomic.Uint64
+	closesFailed atomic.Uint64
+
+	closeCounts [len(closeBuckets) + 1]atomic.Uint64
+	closeSumNs  atomic.Int64
+
+	inflight atomic.Int64
+}
+
+func (c *counters) hook(r hooks.Result) {
+	if r.Outcome >= 0 && int(r.Outcome) < len(c.hooksRun) {
+		c.hooksRun[r.Outcome].Add(1)
+	}
+}
+
+func (c *counters) observeClose(d time.Duration) {
+	i, _ := slices.BinarySearch(closeBuckets[:], d.Seconds())
+	c.closeCounts[i].Add(1)
+	c.closeSumNs.Add(int64(d))
+}
+
+func (c *counters) snapshot() Stats {
+	s := Stats{
+		Scope:                c.scope,
+		HooksRemoved:         c.hooksRemoved.Load(),
+		GoroutinesStarted:    c.started.Load(),
+		GoroutinesCancelled:  c.cancelled.Load(),
+		GoroutinesRunning:    c.running.Load(),
+		GoroutinesLeaked:     c.leaked.Load(),
+		ResourcesClosed:      c.resourcesClosed.Load(),
+		ResourcesCloseFailed: c.resourcesFailed.Load(),
+		CtxlocalCleared:      c.cleared.Load(),
+		ClosesClean:          c.closesClean.Load(),
+		ClosesLeaked:         c.closesLeaked.Load(),
+		ClosesFailed:         c.closesFailed.Load(),
+		RequestsInflight:     c.inflight.Load(),
+	}
+	for i := range c.hooksRun {
+		s.HooksRun[i] = c.hooksRun[i].Load()
+	}
+	h := Histogram{Bounds: slices.Clone(closeBuckets[:]), Counts: make([]uint64, len(c.closeCounts))}
+	for i := range c.closeCounts {
+		h.Counts[i] = c.closeCounts[i].Load()
+		h.Count += h.Counts[i]
+	}
+	h.Sum = float64(c.closeSumNs.Load()) / float64(time.Second)
+	s.CloseDuration = h
+	return s
+}
+
+// tree is what all scopes under one root share: the counters per name path
+// and the generation sequence.
+type tree struct {
+	mu sync.Mutex
+	// byScope is written by scope constructors (counterFor) and only grows,
+	// bounded by the number of distinct name paths.
+	byScope map[string]*counters
+}
+
+func (t *tree) counterFor(scope string) *counters {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byScope == nil {
+		t.byScope = make(map[string]*counters)
+	}
+	c, ok := t.byScope[scope]
+	if !ok {
+		c = &counters{scope: scope}
+		t.byScope[scope] = c
+	}
+	return c
+}
+
+func (t *tree) snapshot() []Stats {
+	t.mu.Lock()
+	all := make([]*counters, 0, len(t.byScope))
+	for _, c := range t.byScope {
+		all = append(all, c)
+	}
+	t.mu.Unlock()
+	out := make([]Stats, 0, len(all))
+	for _, c := range all {
+		out = append(out, c.snapshot())
+	}
+	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Scope, b.Scope) })
+	return out
+}
+
+// Stats returns the cumulative counters of every scope name path in j's
+// tree (from its root down), sorted by path. It is what the metrics
+// package exports at scrape time.
+func (j *Janitor) Stats() []Stats {
+	return j.tree.snapshot()
+}
