@@ -1,0 +1,300 @@
+package goroutines
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/pprof"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leakproof/leakproof/internal/gprofile"
+)
+
+// Leaks retries: at most leakAttempts profile reads, with runtime.GC and a
+// backoff of leakBackoff, 2*leakBackoff, ... between them, so one Leaks call
+// that finds goroutines which never go away costs 5 reads, 4 collections
+// and 1+2+4+8 = 15ms of sleep.
+const (
+	leakAttempts = 5
+	leakBackoff  = time.Millisecond
+)
+
+var errEmptyKey = errors.New("goroutines: empty label key")
+
+// A Frame is one call in a goroutine's stack.
+type Frame struct {
+	Func string // fully qualified function name, e.g. "net/http.(*Server).Serve"
+	File string
+	Line int
+}
+
+// A Goroutine is one record of the goroutine profile: Count goroutines that
+// share the same stack and the same pprof labels.
+type Goroutine struct {
+	Count  int
+	Labels map[string]string // nil if the goroutines carry no labels
+	Stack  []Frame           // innermost call first
+}
+
+// String returns the record as a readable stack, in the style of a panic
+// trace:
+//
+//	2 goroutines {leakproof.scope=gen-3}:
+//	    main.worker()
+//	        /src/main.go:42
+func (g Goroutine) String() string {
+	var b strings.Builder
+	if g.Count == 1 {
+		b.WriteString("1 goroutine")
+	} else {
+		fmt.Fprintf(&b, "%d goroutines", g.Count)
+	}
+	if len(g.Labels) > 0 {
+		keys := make([]string, 0, len(g.Labels))
+		for k := range g.Labels {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString(" {")
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			fmt.Fprintf(&b, "%s=%s", k, g.Labels[k])
+		}
+		b.WriteByte('}')
+	}
+	b.WriteString(":\n")
+	for _, f := range g.Stack {
+		fmt.Fprintf(&b, "    %s()\n        %s:%d\n", f.Func, f.File, f.Line)
+	}
+	return b.String()
+}
+
+// A Snapshot is one read of the goroutine profile.
+type Snapshot struct {
+	Taken      time.Time   // when the read started
+	Total      int         // goroutines in the process at the time
+	Goroutines []Goroutine // the records, in profile order (most common stack first)
+}
+
+// Matching returns the records whose labels contain key=value.
+func (s *Snapshot) Matching(key, value string) []Goroutine {
+	var out []Goroutine
+	for _, g := range s.Goroutines {
+		if v, ok := g.Labels[key]; ok && v == value {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// CountBy returns, for each value of the label key, how many goroutines
+// carry it. Goroutines without the label are not counted.
+func (s *Snapshot) CountBy(key string) map[string]int {
+	counts := make(map[string]int)
+	for _, g := range s.Goroutines {
+		if v, ok := g.Labels[key]; ok {
+			counts[v] += g.Count
+		}
+	}
+	return counts
+}
+
+// A Census reads the goroutine profile to find goroutines by their pprof
+// labels. The zero Census is ready to use.
+//
+// A census read covers every goroutine in the process, so its cost grows
+// with the process, not with what the caller looks for. A Census therefore
+// shares reads: a request is served by the first profile read that starts
+// after the request was made, and all requests made while a read is in
+// progress are served together by the next one. Reads run on a goroutine
+// that exists only while there are requests and carries no labels.
+//
+// Requests made inside a [testing/synctest] bubble do not share reads:
+// each is served on its own goroutine, as a bubble may not share channels
+// with the rest of the process.
+type Census struct {
+	reads atomic.Uint64 // profile reads done, for tests
+
+	// mu guards the fields below. Requests set next and start the reader;
+	// the reader takes next, clears reading when idle and sets sizeHint.
+	mu       sync.Mutex
+	reading  bool   // a reader goroutine is running
+	next     *round // served by the next read to start; nil if none requested
+	sizeHint int    // size of the last profile read, to size the next buffer
+
+	afterRead func() // test hook, set before first use: runs after each read
+}
+
+// round is one profile read shared by every request that joined it.
+// data, taken and err are written by the reader before done is closed.
+type round struct {
+	done    chan struct{}
+	waiters int // requests that joined; written under Census.mu, for tests
+	data    []byte
+	taken   time.Time
+	err     error
+}
+
+// DefaultCensus is the process-wide Census; [Group.Wait] uses it.
+var DefaultCensus = new(Census)
+
+// read returns a profile read that started after read was called.
+func (c *Census) read(ctx context.Context) (*round, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if inBubble() {
+		// A synctest bubble may not share channels or goroutines with the
+		// rest of the process, so it gets a read of its own.
+		r := &round{done: make(chan struct{})}
+		c.mu.Lock()
+		hint := c.sizeHint
+		c.mu.Unlock()
+		c.serve(r, hint)
+		return r, r.err
+	}
+	c.mu.Lock()
+	if c.next == nil {
+		c.next = &round{done: make(chan struct{})}
+	}
+	r := c.next
+	r.waiters++
+	if !c.reading {
+		c.reading = true
+		go c.reader()
+	}
+	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r, r.err
+	case <-ctx.Done():
+		// The round goes on for the others who joined it.
+		return nil, ctx.Err()
+	}
+}
+
+// reader serves rounds until none is requested, then exits.
+func (c *Census) reader() {
+	// The reader inherited the labels of the request that started it; it
+	// must never be counted as one of that scope's goroutines.
+	pprof.SetGoroutineLabels(context.Background())
+	for {
+		c.mu.Lock()
+		r := c.next
+		c.next = nil
+		if r == nil {
+			c.reading = false
+			c.mu.Unlock()
+			return
+		}
+		hint := c.sizeHint
+		c.mu.Unlock()
+		c.serve(r, hint)
+	}
+}
+
+// serve reads the profile for r, sized by hint, and closes r.done.
+func (c *Census) serve(r *round, hint int) {
+	buf := bytes.NewBuffer(make([]byte, 0, hint+hint/8+4096))
+	r.taken = time.Now()
+	r.err = pprof.Lookup("goroutine").WriteTo(buf, 1)
+	r.data = buf.Bytes()
+	c.reads.Add(1)
+	if c.afterRead != nil {
+		c.afterRead()
+	}
+
+	c.mu.Lock()
+	c.sizeHint = len(r.data)
+	c.mu.Unlock()
+	close(r.done)
+}
+
+// Snapshot returns the whole goroutine profile, from a read that started
+// after Snapshot was called. It returns ctx.Err() if ctx is done first; the
+// read goes on for other callers.
+func (c *Census) Snapshot(ctx context.Context) (*Snapshot, error) {
+	r, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gprofile.Parse(r.data)
+	if err != nil {
+		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
+	}
+	return newSnapshot(r.taken, p), nil
+}
+
+// snapshotLabelled is Snapshot keeping only the records labelled with key.
+func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, error) {
+	r, err := c.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := gprofile.ParseLabelled(r.data, key)
+	if err != nil {
+		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
+	}
+	return newSnapshot(r.taken, p), nil
+}
+
+func newSnapshot(taken time.Time, p *gprofile.Profile) *Snapshot {
+	s := &Snapshot{Taken: taken, Total: p.Total, Goroutines: make([]Goroutine, len(p.Records))}
+	for i, r := range p.Records {
+		g := Goroutine{Count: r.Count, Labels: r.Labels, Stack: make([]Frame, len(r.Stack))}
+		for j, f := range r.Stack {
+			g.Stack[j] = Frame{Func: f.Func, File: f.File, Line: f.Line}
+		}
+		s.Goroutines[i] = g
+	}
+	return s
+}
+
+// Leaks returns the goroutines that carry the pprof label key=value,
+// except known process-wide singletons (see [IsSingleton]).
+//
+// A goroutine is blamed only if it is still there after bounded retries:
+// while a read finds any, Leaks runs [runtime.GC] (so that goroutines
+// stopped by finalizers or cleanups get to exit) and waits 1ms, 2ms, 4ms,
+// 8ms before reading again, for at most 5 reads (about 15ms plus the
+// collections). A Leaks that finds nothing costs one shared read.
+//
+// The calling goroutine is included if it carries key=value itself.
+func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, error) {
+	if key == "" {
+		return nil, errEmptyKey
+	}
+	backoff := leakBackoff
+	for attempt := 1; ; attempt++ {
+		s, err := c.snapshotLabelled(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		var leaks []Goroutine
+		for _, g := range s.Matching(key, value) {
+			if !IsSingleton(g) {
+				leaks = append(leaks, g)
+			}
+		}
+		if len(leaks) == 0 || attempt == leakAttempts {
+			return leaks, nil
+		}
+		runtime.GC()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		backoff *= 2
+	}
+}

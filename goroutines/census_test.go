@@ -1,0 +1,312 @@
+package goroutines_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/leakproof/leakproof/goroutines"
+)
+
+func TestCensusZero(t *testing.T) {
+	var c goroutines.Census
+	s, err := c.Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("Snapshot() err = %v; want nil", err)
+	}
+	if s.Total < 1 || len(s.Goroutines) < 1 || s.Taken.IsZero() {
+		t.Errorf("Snapshot() = total %d, %d records, taken %v; want this goroutine at least", s.Total, len(s.Goroutines), s.Taken)
+	}
+	if !strings.Contains(dump(s.Goroutines), "TestCensusZero") {
+		t.Errorf("Snapshot() lacks the calling goroutine:\n%s", dump(s.Goroutines))
+	}
+	if n := goroutines.CensusReads(&c); n != 1 {
+		t.Errorf("CensusReads() = %d; want 1", n)
+	}
+}
+
+func TestCensusInvalid(t *testing.T) {
+	var c goroutines.Census
+	if _, err := c.Leaks(context.Background(), "", "x"); err == nil {
+		t.Error(`Leaks(ctx, "", "x") = nil error; want error`)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.Leaks(ctx, goroutines.ScopeLabel, "x"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Leaks(cancelled ctx) err = %v; want context.Canceled", err)
+	}
+}
+
+// spawnBlocked runs code under ScopeLabel=scope that starts a child, which
+// starts a grandchild; both block until release is closed. wg counts them.
+func spawnBlocked(scope string, release <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(2)
+	pprof.Do(context.Background(), pprof.Labels(goroutines.ScopeLabel, scope), func(context.Context) {
+		go func() {
+			defer wg.Done()
+			go func() {
+				defer wg.Done()
+				blockedGrandchild(release)
+			}()
+			blockedChild(release)
+		}()
+	})
+}
+
+//go:noinline
+func blockedChild(release <-chan struct{}) { <-release }
+
+//go:noinline
+func blockedGrandchild(release <-chan struct{}) { <-release }
+
+// TestLeaksFound is the leak half of the attribution pair: goroutines
+// started under a scope's label are found, to any depth, while they block.
+func TestLeaksFound(t *testing.T) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(release)
+	spawnBlocked("TestLeaksFound", release, &wg)
+
+	var c goroutines.Census
+	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestLeaksFound")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(leaks); n != 2 {
+		t.Fatalf("Leaks() = %d goroutines; want 2:\n%s", n, dump(leaks))
+	}
+	for _, fn := range []string{"blockedChild", "blockedGrandchild"} {
+		if !strings.Contains(dump(leaks), "goroutines_test."+fn+"()") {
+			t.Errorf("Leaks() lacks %s:\n%s", fn, dump(leaks))
+		}
+	}
+	if other, _ := c.Leaks(context.Background(), goroutines.ScopeLabel, "another scope"); other != nil {
+		t.Errorf("Leaks(another scope) = %v; want nil", other)
+	}
+}
+
+// TestLeaksGone is the no-leak half: once released, nothing is blamed.
+func TestLeaksGone(t *testing.T) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	spawnBlocked("TestLeaksGone", release, &wg)
+	close(release)
+	wg.Wait() // both are exiting; they may still be in the profile
+
+	var c goroutines.Census
+	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestLeaksGone")
+	if err != nil || leaks != nil {
+		t.Errorf("Leaks() = %v, %v; want nil, nil", leaks, err)
+	}
+}
+
+// TestLeaksExiting: a goroutine that is still there at the first read but
+// exits right after is not blamed, thanks to the retries.
+func TestLeaksExiting(t *testing.T) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	spawnBlocked("TestLeaksExiting", release, &wg)
+
+	c := new(goroutines.Census)
+	var once sync.Once
+	goroutines.SetAfterRead(c, func() {
+		once.Do(func() { close(release); wg.Wait() })
+	})
+	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestLeaksExiting")
+	if err != nil || leaks != nil {
+		t.Errorf("Leaks() = %v, %v; want nil, nil", leaks, err)
+	}
+	if n := goroutines.CensusReads(c); n < 2 {
+		t.Errorf("CensusReads() = %d; want >= 2 (the first read saw the goroutines)", n)
+	}
+}
+
+// TestLeaksCleanup: a goroutine stopped by a cleanup of an object nobody
+// references any more is not blamed: Leaks collects garbage between reads.
+func TestLeaksCleanup(t *testing.T) {
+	exited := make(chan struct{})
+	pprof.Do(context.Background(), pprof.Labels(goroutines.ScopeLabel, "TestLeaksCleanup"), func(context.Context) {
+		stop := make(chan struct{})
+		go func() { defer close(exited); <-stop }()
+		obj := new([64]byte)
+		runtime.AddCleanup(obj, func(stop chan struct{}) { close(stop) }, stop)
+	})
+	var c goroutines.Census
+	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestLeaksCleanup")
+	if err != nil || leaks != nil {
+		t.Errorf("Leaks() = %v, %v; want nil, nil", leaks, err)
+	}
+	<-exited
+}
+
+// TestCensusShared: N concurrent callers cause at most 2 reads, and a
+// caller arriving during a read is served by the next one.
+func TestCensusShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 50
+		c := new(goroutines.Census)
+		gate := make(chan struct{})
+		var once sync.Once
+		goroutines.SetAfterRead(c, func() { once.Do(func() { <-gate }) })
+
+		var wg sync.WaitGroup
+		snaps := make([]*goroutines.Snapshot, n)
+		call := func(i int) {
+			wg.Go(func() {
+				s, err := c.Snapshot(context.Background())
+				if err != nil {
+					t.Error(err)
+				}
+				snaps[i] = s
+			})
+		}
+		call(0)
+		synctest.Wait() // caller 0's read is in progress, held by gate
+		for i := 1; i < n; i++ {
+			call(i)
+		}
+		synctest.Wait()
+		if q := goroutines.CensusQueued(c); q != n-1 {
+			t.Errorf("CensusQueued() = %d; want %d", q, n-1)
+		}
+		if snaps[1] != nil {
+			t.Error("a caller arriving during a read was served by it")
+		}
+		close(gate)
+		wg.Wait()
+		if r := goroutines.CensusReads(c); r != 2 {
+			t.Errorf("CensusReads() = %d for %d concurrent callers; want 2", r, n)
+		}
+		for i, s := range snaps[1:] {
+			if s == nil || s.Total < n {
+				t.Fatalf("caller %d got %v; want a snapshot of >= %d goroutines", i, s, n)
+			}
+		}
+	})
+}
+
+// TestCensusWaiterCancel: a waiter that gives up gets ctx.Err() and the
+// round goes on for the others.
+func TestCensusWaiterCancel(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := new(goroutines.Census)
+		gate := make(chan struct{})
+		goroutines.SetAfterRead(c, func() { <-gate })
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 2)
+		go func() { _, err := c.Snapshot(ctx); errc <- err }()
+		go func() { _, err := c.Snapshot(context.Background()); errc <- err }()
+		synctest.Wait()
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled Snapshot() err = %v; want context.Canceled", err)
+		}
+		close(gate)
+		if err := <-errc; err != nil {
+			t.Errorf("other Snapshot() err = %v; want nil", err)
+		}
+	})
+}
+
+// TestCensusReaderUnlabelled: the reader started by a labelled caller does
+// not carry the caller's labels and is gone when idle.
+func TestCensusReaderUnlabelled(t *testing.T) {
+	var c goroutines.Census
+	var s *goroutines.Snapshot
+	pprof.Do(context.Background(), pprof.Labels(goroutines.ScopeLabel, "TestCensusReaderUnlabelled"), func(ctx context.Context) {
+		s, _ = c.Snapshot(ctx)
+	})
+	for _, g := range s.Goroutines {
+		if strings.Contains(g.String(), "(*Census).reader") && g.Labels != nil {
+			t.Errorf("census reader carries labels %v", g.Labels)
+		}
+	}
+	if got := s.Matching(goroutines.ScopeLabel, "TestCensusReaderUnlabelled"); count(got) != 1 {
+		t.Errorf("Matching() = %d goroutines; want 1 (the caller):\n%s", count(got), dump(got))
+	}
+}
+
+func TestSnapshotQueries(t *testing.T) {
+	s := &goroutines.Snapshot{Total: 6, Goroutines: []goroutines.Goroutine{
+		{Count: 3, Labels: map[string]string{"k": "a"}},
+		{Count: 1, Labels: map[string]string{"k": "b", "j": "a"}},
+		{Count: 1, Labels: map[string]string{"k": "a", "j": "x"}},
+		{Count: 1},
+	}}
+	for _, tc := range []struct {
+		key, value string
+		want       int
+	}{
+		{"k", "a", 4}, {"k", "b", 1}, {"j", "a", 1}, {"k", "", 0}, {"zzz", "a", 0},
+	} {
+		if got := count(s.Matching(tc.key, tc.value)); got != tc.want {
+			t.Errorf("Matching(%q, %q) = %d goroutines; want %d", tc.key, tc.value, got, tc.want)
+		}
+	}
+	got := s.CountBy("k")
+	if len(got) != 2 || got["a"] != 4 || got["b"] != 1 {
+		t.Errorf(`CountBy("k") = %v; want map[a:4 b:1]`, got)
+	}
+}
+
+func TestGoroutineString(t *testing.T) {
+	g := goroutines.Goroutine{
+		Count:  2,
+		Labels: map[string]string{"b": "2", "a": "1"},
+		Stack:  []goroutines.Frame{{Func: "main.f", File: "/src/main.go", Line: 7}, {Func: "main.main", File: "/src/main.go", Line: 3}},
+	}
+	want := "2 goroutines {a=1 b=2}:\n    main.f()\n        /src/main.go:7\n    main.main()\n        /src/main.go:3\n"
+	if got := g.String(); got != want {
+		t.Errorf("String() = %q; want %q", got, want)
+	}
+}
+
+func count(gs []goroutines.Goroutine) int {
+	n := 0
+	for _, g := range gs {
+		n += g.Count
+	}
+	return n
+}
+
+func dump(gs []goroutines.Goroutine) string {
+	var b strings.Builder
+	for _, g := range gs {
+		b.WriteString(g.String())
+	}
+	return b.String()
+}
+
+// TestCensusHammer: concurrent callers, some giving up at once, all get a
+// snapshot or their ctx's error; reads stay fewer than callers.
+func TestCensusHammer(t *testing.T) {
+	const callers = 200
+	var c goroutines.Census
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if i%3 == 0 {
+				cancel()
+			}
+			s, err := c.Snapshot(ctx)
+			switch {
+			case err != nil && !errors.Is(err, context.Canceled):
+				t.Errorf("Snapshot() err = %v; want nil or context.Canceled", err)
+			case err == nil && s.Total < 1:
+				t.Errorf("Snapshot() = total %d; want >= 1", s.Total)
+			}
+		})
+	}
+	wg.Wait()
+	if r := goroutines.CensusReads(&c); r >= callers {
+		t.Errorf("CensusReads() = %d for %d callers; want fewer", r, callers)
+	}
+}
