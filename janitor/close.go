@@ -63,6 +63,7 @@ func (j *Janitor) Shutdown(ctx context.Context) error {
 	j.cleanups = nil
 	j.mu.Unlock()
 	close(j.done)
+	j.tree.remember(j, c.report)
 	if j.parent != nil {
 		j.parent.forget(j)
 	}
@@ -104,9 +105,11 @@ func (c *closer) run(children []*Janitor) {
 	c.report.Start = c.start
 
 	c.phase("cancel", func() {
-		j.cancel()
+		// The group counts what was running as it cancels; cancelling the
+		// scope's context first would let some return uncounted.
 		c.report.Cancelled = j.group.Cancel()
 		j.stats.cancelled.Add(uint64(c.report.Cancelled))
+		j.cancel()
 	})
 	c.phase("children", func() {
 		for _, child := range slices.Backward(children) {

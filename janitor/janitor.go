@@ -56,6 +56,8 @@ type Janitor struct {
 	hooks  *hooks.Scope
 	group  *goroutines.Group
 
+	inflight atomic.Int64 // units of work between Enter and Leave
+
 	mu sync.Mutex
 	// state is advanced by Close only: open -> closing -> closed.
 	state state

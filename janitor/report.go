@@ -27,9 +27,9 @@ type Report struct {
 
 	Hooks []hooks.Result // every hook that ran, in the order it ran
 
-	Cancelled    int                     // tracked goroutines running when the context was cancelled
-	Stragglers   []goroutines.Straggler  // tracked goroutines still running after the grace period
-	GoroutineErr error                   // errors returned by tracked goroutines, joined
+	Cancelled    int                    // tracked goroutines running when the context was cancelled
+	Stragglers   []goroutines.Straggler // tracked goroutines still running after the grace period
+	GoroutineErr error                  // errors returned by tracked goroutines, joined
 
 	Resources []Resource // every resource and preventor undone, in the order undone
 

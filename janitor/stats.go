@@ -36,7 +36,10 @@ type Stats struct {
 
 	CloseDuration Histogram // seconds per Close
 
-	RequestsInflight int64 // HTTP requests in flight (a gauge kept by httpmw)
+	RequestsInflight int64 // work in flight between Enter and Leave (a gauge; HTTP requests for httpmw)
+
+	Reloads       uint64 // reloads of this scope's generations that succeeded (RecordReload)
+	ReloadsFailed uint64 // reloads that failed
 }
 
 // Histogram is a snapshot of a duration histogram in seconds. Counts[i]
@@ -78,6 +81,9 @@ type counters struct {
 	closeSumNs  atomic.Int64
 
 	inflight atomic.Int64
+
+	reloads       atomic.Uint64
+	reloadsFailed atomic.Uint64
 }
 
 func (c *counters) hook(r hooks.Result) {
@@ -107,6 +113,8 @@ func (c *counters) snapshot() Stats {
 		ClosesLeaked:         c.closesLeaked.Load(),
 		ClosesFailed:         c.closesFailed.Load(),
 		RequestsInflight:     c.inflight.Load(),
+		Reloads:              c.reloads.Load(),
+		ReloadsFailed:        c.reloadsFailed.Load(),
 	}
 	for i := range c.hooksRun {
 		s.HooksRun[i] = c.hooksRun[i].Load()
@@ -128,6 +136,9 @@ type tree struct {
 	// byScope is written by scope constructors (counterFor) and only grows,
 	// bounded by the number of distinct name paths.
 	byScope map[string]*counters
+	// history holds the last closed scopes, oldest first, weakly; written
+	// by remember when a scope has closed.
+	history []Closed
 }
 
 func (t *tree) counterFor(scope string) *counters {
