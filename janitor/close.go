@@ -50,10 +50,16 @@ func (j *Janitor) Shutdown(ctx context.Context) error {
 		}
 	}
 	j.state = closing
+	// The group stops accepting goroutines and counts those still running
+	// in the same critical section that ends the open state, so Stats
+	// never sees a started goroutine twice or not at all.
+	c := closer{j: j, ctx: ctx, start: time.Now()}
+	c.report.Cancelled = j.group.Cancel()
+	j.stats.started.Add(j.group.Started())
+	j.stats.cancelled.Add(uint64(c.report.Cancelled))
 	children := slices.Clone(j.children)
 	j.mu.Unlock()
 
-	c := closer{j: j, ctx: ctx, start: time.Now()}
 	c.run(children)
 
 	j.mu.Lock()
@@ -105,11 +111,7 @@ func (c *closer) run(children []*Janitor) {
 	c.report.Start = c.start
 
 	c.phase("cancel", func() {
-		// The group counts what was running as it cancels; cancelling the
-		// scope's context first would let some return uncounted.
-		c.report.Cancelled = j.group.Cancel()
-		j.stats.cancelled.Add(uint64(c.report.Cancelled))
-		j.cancel()
+		j.cancel() // the group was cancelled by Shutdown, which counted it
 	})
 	c.phase("children", func() {
 		for _, child := range slices.Backward(children) {

@@ -187,26 +187,15 @@ func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return fmt.Errorf("janitor: %s: Go(%q) with a nil func", j.id, name)
 	}
-	j.mu.Lock()
-	st := j.state
-	j.mu.Unlock()
-	if st != open {
-		return fmt.Errorf("%w: %s: cannot start goroutine %q", ErrClosed, j.id, name)
-	}
-	running := &j.stats.running
-	running.Add(1)
-	err := j.group.Go(name, func(ctx context.Context) error {
-		defer running.Add(-1)
-		return fn(ctx)
-	})
-	if err != nil {
-		running.Add(-1)
+	// The group refuses new goroutines from the moment Close starts (see
+	// the cancel phase), so Go needs no lock of its own: it costs what a
+	// Group.Go costs.
+	if err := j.group.Go(name, fn); err != nil {
 		if errors.Is(err, goroutines.ErrClosed) {
 			return fmt.Errorf("%w: %s: cannot start goroutine %q", ErrClosed, j.id, name)
 		}
 		return fmt.Errorf("janitor: %s: %w", j.id, err)
 	}
-	j.stats.started.Add(1)
 	return nil
 }
 

@@ -63,9 +63,8 @@ type counters struct {
 	hooksRun     [hooks.Timeout + 1]atomic.Uint64
 	hooksRemoved atomic.Uint64
 
-	started   atomic.Uint64
+	started   atomic.Uint64 // by closed scopes; open ones are added at snapshot
 	cancelled atomic.Uint64
-	running   atomic.Int64
 	leaked    atomic.Uint64
 
 	resourcesClosed atomic.Uint64
@@ -104,7 +103,6 @@ func (c *counters) snapshot() Stats {
 		HooksRemoved:         c.hooksRemoved.Load(),
 		GoroutinesStarted:    c.started.Load(),
 		GoroutinesCancelled:  c.cancelled.Load(),
-		GoroutinesRunning:    c.running.Load(),
 		GoroutinesLeaked:     c.leaked.Load(),
 		ResourcesClosed:      c.resourcesClosed.Load(),
 		ResourcesCloseFailed: c.resourcesFailed.Load(),
@@ -155,24 +153,49 @@ func (t *tree) counterFor(scope string) *counters {
 	return c
 }
 
-func (t *tree) snapshot() []Stats {
+// Stats returns the cumulative counters of every scope name path in j's
+// tree (from its root down), sorted by path. It is what the metrics
+// package exports at scrape time.
+//
+// The goroutine figures of open scopes are read from their groups here,
+// at snapshot time, so that Go pays nothing for them.
+func (j *Janitor) Stats() []Stats {
+	t := j.tree
 	t.mu.Lock()
 	all := make([]*counters, 0, len(t.byScope))
 	for _, c := range t.byScope {
 		all = append(all, c)
 	}
 	t.mu.Unlock()
+	byScope := make(map[string]*Stats, len(all))
 	out := make([]Stats, 0, len(all))
 	for _, c := range all {
 		out = append(out, c.snapshot())
 	}
+	for i := range out {
+		byScope[out[i].Scope] = &out[i]
+	}
+	j.Root().addLive(byScope)
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Scope, b.Scope) })
 	return out
 }
 
-// Stats returns the cumulative counters of every scope name path in j's
-// tree (from its root down), sorted by path. It is what the metrics
-// package exports at scrape time.
-func (j *Janitor) Stats() []Stats {
-	return j.tree.snapshot()
+// addLive adds the goroutine figures of j and its descendants: started for
+// the open ones (closed ones were added to their counters when they
+// closed), running for every one still in the tree.
+func (j *Janitor) addLive(byScope map[string]*Stats) {
+	j.mu.Lock()
+	isOpen := j.state == open
+	started := j.group.Started()
+	children := slices.Clone(j.children)
+	j.mu.Unlock()
+	if s := byScope[j.path]; s != nil {
+		if isOpen {
+			s.GoroutinesStarted += started
+		}
+		s.GoroutinesRunning += int64(j.group.Running())
+	}
+	for _, c := range children {
+		c.addLive(byScope)
+	}
 }

@@ -1,0 +1,114 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// BenchmarkSpawn compares the cost per goroutine of Janitor.Go (then one
+// Close) with errgroup.Go (then Wait) and a bare go statement with a
+// WaitGroup. Each goroutine returns at once, so the figure is the
+// bookkeeping, not the work.
+func BenchmarkSpawn(b *testing.B) {
+	noop := func(context.Context) error { return nil }
+	b.Run("janitor.Go+Close", func(b *testing.B) {
+		b.ReportAllocs()
+		j := janitor.New("bench", janitor.WithRegistry(new(hooks.Registry)),
+			janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
+		for b.Loop() {
+			j.Go("noop", noop)
+		}
+		j.Close()
+	})
+	b.Run("errgroup.Go+Wait", func(b *testing.B) {
+		b.ReportAllocs()
+		var g errgroup.Group
+		for b.Loop() {
+			g.Go(func() error { return noop(nil) })
+		}
+		g.Wait()
+	})
+	b.Run("go+WaitGroup", func(b *testing.B) {
+		b.ReportAllocs()
+		var wg sync.WaitGroup
+		for b.Loop() {
+			wg.Go(func() { noop(nil) })
+		}
+		wg.Wait()
+	})
+}
+
+// BenchmarkClose measures whole generations: Child, one worker, one hook,
+// one resource, Close with the census, while 10,000 unrelated goroutines
+// sit in the process (each census reads all of them). "per-close census"
+// is the naive design, a profile read of its own for every close; "shared
+// census" is the default, where concurrent closes share reads. Sequential
+// and parallel closers are both shown: sharing only helps when closes
+// overlap, as they do when a reload storm drains and closes old
+// generations in the background.
+func BenchmarkClose(b *testing.B) {
+	stop := parkGoroutines(10_000)
+	defer stop()
+	for _, parallel := range []bool{false, true} {
+		for _, shared := range []bool{false, true} {
+			name := fmt.Sprintf("parallel=%v/census=%s", parallel, map[bool]string{false: "per-close", true: "shared"}[shared])
+			b.Run(name, func(b *testing.B) {
+				root := janitor.New("bench", janitor.WithRegistry(new(hooks.Registry)),
+					janitor.WithLogger(slog.New(slog.DiscardHandler)))
+				defer root.Close()
+				generation := func() {
+					census := goroutines.DefaultCensus
+					if !shared {
+						census = new(goroutines.Census)
+					}
+					gen, err := root.Child("gen", janitor.WithCensus(census))
+					if err != nil {
+						b.Fatal(err)
+					}
+					gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+					gen.OnClose("hook", func(context.Context) error { return nil })
+					gen.Adopt("resource", closerFunc(func() error { return nil }))
+					if err := gen.Close(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if parallel {
+					b.SetParallelism(4)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							generation()
+						}
+					})
+				} else {
+					for b.Loop() {
+						generation()
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "closes/s")
+			})
+		}
+	}
+}
+
+// parkGoroutines starts n goroutines that block until the returned func is
+// called.
+func parkGoroutines(n int) (stop func()) {
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { <-release })
+	}
+	return func() {
+		close(release)
+		wg.Wait()
+	}
+}
