@@ -20,10 +20,12 @@ import (
 // must not be copied after first use.
 type Cache[K comparable, V any] struct {
 	name       string
-	maxEntries int // 0: unbounded; set by NewCache, never changed
+	maxEntries int  // 0: unbounded; set by NewCache, never changed
+	countHits  bool // WithHitStats; set by NewCache, never changed
 
 	// Counters for Stats, updated with atomics so that Get on an unbounded
-	// cache needs only the read lock.
+	// cache needs only the read lock. hits and misses stay 0 unless
+	// countHits is set.
 	hits, misses, evictions, loadCalls atomic.Uint64
 
 	mu sync.RWMutex
@@ -43,8 +45,8 @@ type Cache[K comparable, V any] struct {
 
 // CacheStats are cumulative counters of a [Cache].
 type CacheStats struct {
-	Hits      uint64 // Get and Load calls that found the key
-	Misses    uint64 // Get and Load calls that did not
+	Hits      uint64 // Get and Load calls that found the key; only WithHitStats
+	Misses    uint64 // Get and Load calls that did not; only WithHitStats
 	Evictions uint64 // entries dropped to respect WithMaxEntries
 	Loads     uint64 // calls of a Load function
 }
@@ -58,7 +60,7 @@ func NewCache[K comparable, V any](name string, opts ...CacheOption) (*Cache[K, 
 	if err != nil {
 		return nil, fmt.Errorf("ctxlocal: cache %q: %w", name, err)
 	}
-	return &Cache[K, V]{name: name, maxEntries: cfg.maxEntries}, nil
+	return &Cache[K, V]{name: name, maxEntries: cfg.maxEntries, countHits: cfg.hitStats}, nil
 }
 
 // MustNewCache is like [NewCache] but panics if an option is invalid, like
@@ -79,12 +81,19 @@ func (c *Cache[K, V]) Name() string { return c.name }
 // bounded cache it marks k as recently used.
 func (c *Cache[K, V]) Get(k K) (V, bool) {
 	v, ok := c.lookup(k)
-	if ok {
+	c.countLookup(ok)
+	return v, ok
+}
+
+// countLookup counts a hit or a miss if the cache was built WithHitStats.
+func (c *Cache[K, V]) countLookup(hit bool) {
+	switch {
+	case !c.countHits:
+	case hit:
 		c.hits.Add(1)
-	} else {
+	default:
 		c.misses.Add(1)
 	}
-	return v, ok
 }
 
 // lookup is Get without the counters.
@@ -165,7 +174,7 @@ func (c *Cache[K, V]) insertLocked(k K, v V) {
 // Load fails with [ErrSealed], without calling fn, once the cache is sealed.
 func (c *Cache[K, V]) Load(k K, fn func() (V, error)) (V, error) {
 	if v, ok := c.lookup(k); ok {
-		c.hits.Add(1)
+		c.countLookup(true)
 		return v, nil
 	}
 	var zero V
@@ -184,10 +193,10 @@ func (c *Cache[K, V]) Load(k K, fn func() (V, error)) (V, error) {
 		}
 		v := e.val
 		c.mu.Unlock()
-		c.hits.Add(1)
+		c.countLookup(true)
 		return v, nil
 	}
-	c.misses.Add(1)
+	c.countLookup(false)
 	if f, ok := c.loads[k]; ok {
 		c.mu.Unlock()
 		<-f.done

@@ -236,7 +236,7 @@ func boundOpts(bound int) []ctxlocal.CacheOption {
 // cache give the same final state.
 func TestCacheModelConcurrent(t *testing.T) {
 	const workers, space, n = 8, 16, 3000
-	c := ctxlocal.MustNewCache[int, int]("concurrent")
+	c := ctxlocal.MustNewCache[int, int]("concurrent", ctxlocal.WithHitStats())
 	logs := make([][]op, workers)
 	for g := range workers {
 		logs[g] = genOps(rand.New(rand.NewPCG(uint64(g), 0x6c65616b)), n, g*space, space, false)

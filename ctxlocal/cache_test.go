@@ -40,6 +40,7 @@ func TestNewCacheOptions(t *testing.T) {
 	}{
 		{"none", nil, ""},
 		{"bounded", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(1)}, ""},
+		{"hit stats", []ctxlocal.CacheOption{ctxlocal.WithHitStats(), ctxlocal.WithMaxEntries(5)}, ""},
 		{"zero bound", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(0)},
 			`ctxlocal: cache "users": WithMaxEntries(0): must be > 0`},
 		{"negative bound", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(-1)},
@@ -126,7 +127,7 @@ func TestCacheLRU(t *testing.T) {
 
 func TestCacheLoadSingleFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := ctxlocal.MustNewCache[string, int]("users")
+		c := ctxlocal.MustNewCache[string, int]("users", ctxlocal.WithHitStats())
 		var calls atomic.Int32
 		release := make(chan struct{})
 		fn := func() (int, error) {
@@ -338,17 +339,27 @@ func TestCacheClearKeepsAccepting(t *testing.T) {
 }
 
 func TestCacheStats(t *testing.T) {
-	c := ctxlocal.MustNewCache[int, int]("c", ctxlocal.WithMaxEntries(2))
-	_ = c.Set(1, 1)
-	_ = c.Set(2, 2)
-	_ = c.Set(3, 3)                                         // evicts 1
-	c.Get(1)                                                // miss
-	c.Get(2)                                                // hit
-	_, _ = c.Load(3, func() (int, error) { return 0, nil }) // hit
-	_, _ = c.Load(4, func() (int, error) { return 4, nil }) // miss, load, evicts 3
-	want := ctxlocal.CacheStats{Hits: 2, Misses: 2, Evictions: 2, Loads: 1}
-	if got := c.Stats(); got != want {
-		t.Fatalf("Stats() = %+v; want %+v", got, want)
+	for _, tc := range []struct {
+		name string
+		opts []ctxlocal.CacheOption
+		want ctxlocal.CacheStats
+	}{
+		{"default", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(2)},
+			ctxlocal.CacheStats{Evictions: 2, Loads: 1}},
+		{"WithHitStats", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(2), ctxlocal.WithHitStats()},
+			ctxlocal.CacheStats{Hits: 2, Misses: 2, Evictions: 2, Loads: 1}},
+	} {
+		c := ctxlocal.MustNewCache[int, int]("c", tc.opts...)
+		_ = c.Set(1, 1)
+		_ = c.Set(2, 2)
+		_ = c.Set(3, 3)                                         // evicts 1
+		c.Get(1)                                                // miss
+		c.Get(2)                                                // hit
+		_, _ = c.Load(3, func() (int, error) { return 0, nil }) // hit
+		_, _ = c.Load(4, func() (int, error) { return 4, nil }) // miss, load, evicts 3
+		if got := c.Stats(); got != tc.want {
+			t.Errorf("%s: Stats() = %+v; want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -62,6 +62,9 @@ func kvImpls() []struct {
 		new  func() kv
 	}{
 		{"Cache", func() kv { return cacheKV{ctxlocal.MustNewCache[int, int]("bench")} }},
+		{"Cache-hitstats", func() kv {
+			return cacheKV{ctxlocal.MustNewCache[int, int]("bench", ctxlocal.WithHitStats())}
+		}},
 		{"Cache-bounded", func() kv {
 			return cacheKV{ctxlocal.MustNewCache[int, int]("bench", ctxlocal.WithMaxEntries(benchKeys))}
 		}},

@@ -62,7 +62,8 @@ func ExampleStore() {
 func ExampleCache() {
 	// One cache per generation, bounded; the janitor seals it (as a
 	// ctxlocal.Sealer) when the generation closes.
-	templates, err := ctxlocal.NewCache[string, string]("templates", ctxlocal.WithMaxEntries(128))
+	templates, err := ctxlocal.NewCache[string, string]("templates",
+		ctxlocal.WithMaxEntries(128), ctxlocal.WithHitStats())
 	if err != nil {
 		fmt.Println(err)
 		return

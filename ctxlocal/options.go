@@ -13,6 +13,7 @@ type CacheOption interface {
 // cacheConfig is what the options set; newCacheConfig holds the defaults.
 type cacheConfig struct {
 	maxEntries int   // 0: unbounded
+	hitStats   bool  // count hits and misses
 	err        error // the first invalid option (unprefixed), reported by NewCache
 }
 
@@ -46,4 +47,16 @@ func (o maxEntriesOption) apply(cfg *cacheConfig) {
 // cache is unbounded.
 func WithMaxEntries(n int) CacheOption {
 	return maxEntriesOption(n)
+}
+
+type hitStatsOption struct{}
+
+func (hitStatsOption) apply(cfg *cacheConfig) { cfg.hitStats = true }
+
+// WithHitStats makes a cache count hits and misses in [CacheStats].
+// Evictions and loads are always counted; hits and misses are not by
+// default because counting them is a shared atomic write on every read,
+// which under parallel reads costs more than the read itself.
+func WithHitStats() CacheOption {
+	return hitStatsOption{}
 }

@@ -1,0 +1,382 @@
+package metrics_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/metrics"
+)
+
+func TestMain(m *testing.M) {
+	// Warm the process-wide singletons outside any synctest bubble: a
+	// goroutine they start inside one would outlive it.
+	goroutines.Preinit()
+	goleak.VerifyTestMain(m)
+}
+
+// quiet is the options every test uses: a private hook registry and a
+// logger that drops events.
+func quiet(opts ...janitor.Option) []janitor.Option {
+	return append([]janitor.Option{
+		janitor.WithRegistry(new(hooks.Registry)),
+		janitor.WithLogger(slog.New(slog.DiscardHandler)),
+	}, opts...)
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// histogramText is the exposition of a janitor_close_duration_seconds
+// series of scope with every observation in the bucket le (or none).
+func histogramText(scope string, le string, n int, sum float64) string {
+	var b strings.Builder
+	bounds := []string{"0.0001", "0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "10", "30", "60", "+Inf"}
+	reached := false
+	for _, bound := range bounds {
+		reached = reached || bound == le
+		count := 0
+		if reached {
+			count = n
+		}
+		fmt.Fprintf(&b, "janitor_close_duration_seconds_bucket{scope=%q,le=%q} %d\n", scope, bound, count)
+	}
+	fmt.Fprintf(&b, "janitor_close_duration_seconds_sum{scope=%q} %g\n", scope, sum)
+	fmt.Fprintf(&b, "janitor_close_duration_seconds_count{scope=%q} %d\n", scope, n)
+	return b.String()
+}
+
+// TestRegisterExposition drives one generation through every outcome the
+// families count and compares the whole exposition. It runs in a synctest
+// bubble so that the close takes exactly the 1s hook timeout.
+func TestRegisterExposition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("app", quiet(janitor.WithHookTimeout(time.Second), janitor.WithCensus(nil))...)
+		defer root.Close()
+		reg := prometheus.NewPedanticRegistry()
+		if err := metrics.Register(reg, root); err != nil {
+			t.Fatalf("Register(reg, root) = %v; want nil", err)
+		}
+
+		root.RecordReload(nil)
+		root.RecordReload(nil)
+		root.RecordReload(errors.New("bad config"))
+		root.Enter()
+		root.Enter()
+		root.Leave()
+
+		gen, err := root.Child("gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		gen.Go("quick", func(context.Context) error { return nil })
+		release := make(chan struct{})
+		gen.OnClose("ok", func(context.Context) error { return nil })
+		gen.OnClose("fails", func(context.Context) error { return errors.New("flush failed") })
+		gen.OnClose("panics", func(context.Context) error { panic("boom") })
+		gen.OnClose("hangs", func(context.Context) error { <-release; return nil })
+		gen.OnClose("removed", func(context.Context) error { return nil })()
+		gen.Adopt("file", closerFunc(func() error { return nil }))
+		gen.Adopt("conn", closerFunc(func() error { return errors.New("reset") }))
+		synctest.Wait()
+
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP janitor_goroutines_running Goroutines started with Janitor.Go that are running now.
+# TYPE janitor_goroutines_running gauge
+janitor_goroutines_running{scope="app"} 0
+janitor_goroutines_running{scope="app/gen"} 1
+`), "janitor_goroutines_running"); err != nil {
+			t.Errorf("before close: %v", err)
+		}
+
+		gen.Close()
+		close(release)
+		synctest.Wait()
+
+		want := `
+# HELP janitor_closes_total Scopes closed, by result.
+# TYPE janitor_closes_total counter
+janitor_closes_total{result="clean",scope="app"} 0
+janitor_closes_total{result="error",scope="app"} 0
+janitor_closes_total{result="leaked",scope="app"} 0
+janitor_closes_total{result="clean",scope="app/gen"} 0
+janitor_closes_total{result="error",scope="app/gen"} 1
+janitor_closes_total{result="leaked",scope="app/gen"} 0
+# HELP janitor_close_duration_seconds How long closing a scope took.
+# TYPE janitor_close_duration_seconds histogram
+` + histogramText("app", "", 0, 0) + histogramText("app/gen", "1", 1, 1) + `
+# HELP janitor_ctxlocal_cleared_total Entries dropped from context-local stores and caches when their scope ended.
+# TYPE janitor_ctxlocal_cleared_total counter
+janitor_ctxlocal_cleared_total{scope="app"} 0
+janitor_ctxlocal_cleared_total{scope="app/gen"} 0
+# HELP janitor_goroutines_cancelled_total Goroutines still running when their scope's context was cancelled.
+# TYPE janitor_goroutines_cancelled_total counter
+janitor_goroutines_cancelled_total{scope="app"} 0
+janitor_goroutines_cancelled_total{scope="app/gen"} 1
+# HELP janitor_goroutines_leaked_total Goroutines found still carrying a scope's labels after it closed.
+# TYPE janitor_goroutines_leaked_total counter
+janitor_goroutines_leaked_total{scope="app"} 0
+janitor_goroutines_leaked_total{scope="app/gen"} 0
+# HELP janitor_goroutines_running Goroutines started with Janitor.Go that are running now.
+# TYPE janitor_goroutines_running gauge
+janitor_goroutines_running{scope="app"} 0
+janitor_goroutines_running{scope="app/gen"} 0
+# HELP janitor_goroutines_started_total Goroutines started with Janitor.Go.
+# TYPE janitor_goroutines_started_total counter
+janitor_goroutines_started_total{scope="app"} 0
+janitor_goroutines_started_total{scope="app/gen"} 2
+# HELP janitor_hooks_removed_total Shutdown hooks removed before they ran.
+# TYPE janitor_hooks_removed_total counter
+janitor_hooks_removed_total{scope="app"} 0
+janitor_hooks_removed_total{scope="app/gen"} 1
+# HELP janitor_hooks_run_total Shutdown hooks run, by outcome.
+# TYPE janitor_hooks_run_total counter
+janitor_hooks_run_total{result="error",scope="app"} 0
+janitor_hooks_run_total{result="ok",scope="app"} 0
+janitor_hooks_run_total{result="panic",scope="app"} 0
+janitor_hooks_run_total{result="timeout",scope="app"} 0
+janitor_hooks_run_total{result="error",scope="app/gen"} 1
+janitor_hooks_run_total{result="ok",scope="app/gen"} 1
+janitor_hooks_run_total{result="panic",scope="app/gen"} 1
+janitor_hooks_run_total{result="timeout",scope="app/gen"} 1
+# HELP janitor_http_requests_inflight Requests in flight in a scope.
+# TYPE janitor_http_requests_inflight gauge
+janitor_http_requests_inflight{scope="app"} 1
+janitor_http_requests_inflight{scope="app/gen"} 0
+# HELP janitor_reloads_total Reloads of generations, by result.
+# TYPE janitor_reloads_total counter
+janitor_reloads_total{result="failed"} 1
+janitor_reloads_total{result="ok"} 2
+# HELP janitor_resources_closed_total Adopted resources closed, by result.
+# TYPE janitor_resources_closed_total counter
+janitor_resources_closed_total{result="error",scope="app"} 0
+janitor_resources_closed_total{result="ok",scope="app"} 0
+janitor_resources_closed_total{result="error",scope="app/gen"} 1
+janitor_resources_closed_total{result="ok",scope="app/gen"} 1
+`
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
+			t.Error(err)
+		}
+		// Every family of the contract, no more.
+		if n, err := testutil.GatherAndCount(reg); err != nil || n != 2*17+2 {
+			t.Errorf("GatherAndCount(reg) = %d, %v; want %d series", n, err, 2*17+2)
+		}
+	})
+}
+
+func TestRegisterLint(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	gen, _ := root.Child("gen")
+	gen.Close()
+	reg := prometheus.NewPedanticRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil || len(problems) != 0 {
+		t.Errorf("GatherAndLint(reg) = %v, %v; want no problems", problems, err)
+	}
+	root.Close()
+}
+
+func TestRegisterErrors(t *testing.T) {
+	app := janitor.New("app", quiet()...)
+	defer app.Close()
+	other := janitor.New("other", quiet()...)
+	defer other.Close()
+	twin := janitor.New("app", quiet()...)
+	defer twin.Close()
+	gen, _ := app.Child("gen")
+
+	tests := []struct {
+		name  string
+		reg   prometheus.Registerer
+		roots []*janitor.Janitor
+		ok    bool
+	}{
+		{"nil registerer", nil, []*janitor.Janitor{app}, false},
+		{"no janitor", prometheus.NewRegistry(), nil, false},
+		{"nil janitor", prometheus.NewRegistry(), []*janitor.Janitor{nil}, false},
+		{"nil among roots", prometheus.NewRegistry(), []*janitor.Janitor{app, nil}, false},
+		{"two roots of one name", prometheus.NewRegistry(), []*janitor.Janitor{app, twin}, false},
+		{"one root", prometheus.NewRegistry(), []*janitor.Janitor{app}, true},
+		{"two roots", prometheus.NewRegistry(), []*janitor.Janitor{app, other}, true},
+		{"a root and its child", prometheus.NewRegistry(), []*janitor.Janitor{app, gen}, true},
+	}
+	for _, tt := range tests {
+		err := metrics.Register(tt.reg, tt.roots...)
+		if (err == nil) != tt.ok {
+			t.Errorf("Register(%s) = %v; want ok=%v", tt.name, err, tt.ok)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "metrics: ") {
+			t.Errorf("Register(%s) = %q; want the prefix \"metrics: \"", tt.name, err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg, app); err != nil {
+		t.Fatal(err)
+	}
+	var are prometheus.AlreadyRegisteredError
+	if err := metrics.Register(reg, app); !errors.As(err, &are) {
+		t.Errorf("Register(reg, app) twice = %v; want a prometheus.AlreadyRegisteredError", err)
+	}
+}
+
+// TestCardinalityAndCumulativeAcrossReloads reloads a generation 1000
+// times: the number of series stays what it was after the first reload,
+// and the counters add up every generation.
+func TestCardinalityAndCumulativeAcrossReloads(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewPedanticRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	reload := func() {
+		gen, err := root.Child("gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		gen.OnClose("flush", func(context.Context) error { return nil })
+		root.RecordReload(gen.Close())
+	}
+	reload()
+	before, err := testutil.GatherAndCount(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 999 {
+		reload()
+	}
+	after, err := testutil.GatherAndCount(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("series after 1000 reloads = %d; want %d, as after the first", after, before)
+	}
+	want := `
+# HELP janitor_goroutines_started_total Goroutines started with Janitor.Go.
+# TYPE janitor_goroutines_started_total counter
+janitor_goroutines_started_total{scope="app"} 0
+janitor_goroutines_started_total{scope="app/gen"} 1000
+# HELP janitor_goroutines_cancelled_total Goroutines still running when their scope's context was cancelled.
+# TYPE janitor_goroutines_cancelled_total counter
+janitor_goroutines_cancelled_total{scope="app"} 0
+janitor_goroutines_cancelled_total{scope="app/gen"} 1000
+# HELP janitor_hooks_run_total Shutdown hooks run, by outcome.
+# TYPE janitor_hooks_run_total counter
+janitor_hooks_run_total{result="error",scope="app"} 0
+janitor_hooks_run_total{result="ok",scope="app"} 0
+janitor_hooks_run_total{result="panic",scope="app"} 0
+janitor_hooks_run_total{result="timeout",scope="app"} 0
+janitor_hooks_run_total{result="error",scope="app/gen"} 0
+janitor_hooks_run_total{result="ok",scope="app/gen"} 1000
+janitor_hooks_run_total{result="panic",scope="app/gen"} 0
+janitor_hooks_run_total{result="timeout",scope="app/gen"} 0
+# HELP janitor_closes_total Scopes closed, by result.
+# TYPE janitor_closes_total counter
+janitor_closes_total{result="clean",scope="app"} 0
+janitor_closes_total{result="error",scope="app"} 0
+janitor_closes_total{result="leaked",scope="app"} 0
+janitor_closes_total{result="clean",scope="app/gen"} 1000
+janitor_closes_total{result="error",scope="app/gen"} 0
+janitor_closes_total{result="leaked",scope="app/gen"} 0
+# HELP janitor_reloads_total Reloads of generations, by result.
+# TYPE janitor_reloads_total counter
+janitor_reloads_total{result="failed"} 0
+janitor_reloads_total{result="ok"} 1000
+`
+	names := []string{"janitor_goroutines_started_total", "janitor_goroutines_cancelled_total",
+		"janitor_hooks_run_total", "janitor_closes_total", "janitor_reloads_total"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "janitor_close_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("close duration histograms = %d, %v; want 2 (one per scope path)", n, err)
+	}
+}
+
+// TestLeakedGoroutinesCounted uses the real census: a goroutine that a
+// generation's code starts and that ignores the generation's end is
+// counted as leaked, and the close as a leaked one.
+func TestLeakedGoroutinesCounted(t *testing.T) {
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen")
+	stop := make(chan struct{})
+	defer close(stop)
+	gen.Do(func(context.Context) {
+		go func() { <-stop }() // third-party code that ignores cancellation
+	})
+	gen.Close()
+	want := `
+# HELP janitor_goroutines_leaked_total Goroutines found still carrying a scope's labels after it closed.
+# TYPE janitor_goroutines_leaked_total counter
+janitor_goroutines_leaked_total{scope="app"} 0
+janitor_goroutines_leaked_total{scope="app/gen"} 1
+# HELP janitor_closes_total Scopes closed, by result.
+# TYPE janitor_closes_total counter
+janitor_closes_total{result="clean",scope="app"} 0
+janitor_closes_total{result="error",scope="app"} 0
+janitor_closes_total{result="leaked",scope="app"} 0
+janitor_closes_total{result="clean",scope="app/gen"} 0
+janitor_closes_total{result="error",scope="app/gen"} 0
+janitor_closes_total{result="leaked",scope="app/gen"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"janitor_goroutines_leaked_total", "janitor_closes_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestConcurrentScrapes scrapes while generations come and go.
+func TestConcurrentScrapes(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 100 {
+			gen, _ := root.Child("gen")
+			gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+			root.Enter()
+			gen.Close()
+			root.Leave()
+		}
+	}()
+	for scraping := true; scraping; {
+		select {
+		case <-done:
+			scraping = false
+		default:
+		}
+		if _, err := reg.Gather(); err != nil {
+			t.Fatalf("Gather() = %v; want nil", err)
+		}
+	}
+}
