@@ -46,7 +46,7 @@ func run(generations, leakIn int) error {
 			return err
 		}
 		time.Sleep(30 * time.Millisecond) // let the generation serve a little
-		gen.Close()                        // its error is in the report printed below
+		gen.Close()                       // its error is in the report printed below
 		fmt.Printf("generation %d: %+v\n", n, gen.Report())
 	}
 	return nil
