@@ -118,8 +118,11 @@ func (s *Snapshot) CountBy(key string) map[string]int {
 // that exists only while there are requests and carries no labels.
 //
 // Requests made inside a [testing/synctest] bubble do not share reads:
-// each is served on its own goroutine, as a bubble may not share channels
-// with the rest of the process.
+// each is served by a read of its own on the caller's goroutine (ctx is
+// checked only before it), as a bubble may not share channels with the
+// rest of the process. The goroutine profile works inside a bubble as
+// outside: it lists every goroutine of the process, not only the bubble's.
+// The backoff of [Census.Leaks] then runs on the bubble's fake clock.
 type Census struct {
 	reads atomic.Uint64 // profile reads done, for tests
 

@@ -145,71 +145,107 @@ func TestLeaksCleanup(t *testing.T) {
 	<-exited
 }
 
-// TestCensusShared: N concurrent callers cause at most 2 reads, and a
-// caller arriving during a read is served by the next one.
-func TestCensusShared(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const n = 50
-		c := new(goroutines.Census)
-		gate := make(chan struct{})
-		var once sync.Once
-		goroutines.SetAfterRead(c, func() { once.Do(func() { <-gate }) })
+// holdFirstRead makes c's first read wait, once it has been taken, until
+// gate is closed; inRead is closed when that read is in progress.
+func holdFirstRead(c *goroutines.Census) (inRead <-chan struct{}, gate chan struct{}) {
+	in, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	goroutines.SetAfterRead(c, func() { once.Do(func() { close(in); <-gate }) })
+	return in, gate
+}
 
-		var wg sync.WaitGroup
-		snaps := make([]*goroutines.Snapshot, n)
-		call := func(i int) {
-			wg.Go(func() {
-				s, err := c.Snapshot(context.Background())
-				if err != nil {
-					t.Error(err)
-				}
-				snaps[i] = s
-			})
+// waitQueued waits until n requests wait for c's next read.
+func waitQueued(t *testing.T, c *goroutines.Census, n int) {
+	t.Helper()
+	for q := goroutines.CensusQueued(c); q != n; q = goroutines.CensusQueued(c) {
+		if q > n {
+			t.Fatalf("CensusQueued() = %d; want %d", q, n)
 		}
-		call(0)
-		synctest.Wait() // caller 0's read is in progress, held by gate
-		for i := 1; i < n; i++ {
-			call(i)
-		}
-		synctest.Wait()
-		if q := goroutines.CensusQueued(c); q != n-1 {
-			t.Errorf("CensusQueued() = %d; want %d", q, n-1)
-		}
-		if snaps[1] != nil {
-			t.Error("a caller arriving during a read was served by it")
-		}
-		close(gate)
-		wg.Wait()
-		if r := goroutines.CensusReads(c); r != 2 {
-			t.Errorf("CensusReads() = %d for %d concurrent callers; want 2", r, n)
-		}
-		for i, s := range snaps[1:] {
-			if s == nil || s.Total < n {
-				t.Fatalf("caller %d got %v; want a snapshot of >= %d goroutines", i, s, n)
+		runtime.Gosched()
+	}
+}
+
+// TestCensusShared: N concurrent callers cause at most 2 reads, and a
+// caller arriving during a read is served by the next one. (Not in a
+// synctest bubble: requests made inside one are not shared.)
+func TestCensusShared(t *testing.T) {
+	const n = 50
+	c := new(goroutines.Census)
+	inRead, gate := holdFirstRead(c)
+
+	var wg sync.WaitGroup
+	snaps := make([]*goroutines.Snapshot, n)
+	call := func(i int) {
+		wg.Go(func() {
+			s, err := c.Snapshot(context.Background())
+			if err != nil {
+				t.Error(err)
 			}
+			snaps[i] = s
+		})
+	}
+	call(0)
+	<-inRead // caller 0's read is in progress, held by gate
+	for i := 1; i < n; i++ {
+		call(i)
+	}
+	waitQueued(t, c, n-1)
+	if snaps[1] != nil {
+		t.Error("a caller arriving during a read was served by it")
+	}
+	close(gate)
+	wg.Wait()
+	if r := goroutines.CensusReads(c); r != 2 {
+		t.Errorf("CensusReads() = %d for %d concurrent callers; want 2", r, n)
+	}
+	for i, s := range snaps {
+		if s == nil || s.Total < 1 {
+			t.Fatalf("caller %d got %v; want a snapshot", i, s)
 		}
-	})
+	}
 }
 
 // TestCensusWaiterCancel: a waiter that gives up gets ctx.Err() and the
-// round goes on for the others.
+// reads go on for the others.
 func TestCensusWaiterCancel(t *testing.T) {
+	c := new(goroutines.Census)
+	inRead, gate := holdFirstRead(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	errA, errB := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := c.Snapshot(ctx); errA <- err }()
+	<-inRead
+	go func() { _, err := c.Snapshot(context.Background()); errB <- err }()
+	waitQueued(t, c, 1)
+	cancel()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled Snapshot() err = %v; want context.Canceled", err)
+	}
+	close(gate)
+	if err := <-errB; err != nil {
+		t.Errorf("other Snapshot() err = %v; want nil", err)
+	}
+	if r := goroutines.CensusReads(c); r != 2 {
+		t.Errorf("CensusReads() = %d; want 2", r)
+	}
+}
+
+// TestCensusInBubble: inside a synctest bubble the census works, with a
+// read of its own per request.
+func TestCensusInBubble(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := new(goroutines.Census)
-		gate := make(chan struct{})
-		goroutines.SetAfterRead(c, func() { <-gate })
-		ctx, cancel := context.WithCancel(context.Background())
-		errc := make(chan error, 2)
-		go func() { _, err := c.Snapshot(ctx); errc <- err }()
-		go func() { _, err := c.Snapshot(context.Background()); errc <- err }()
-		synctest.Wait()
-		cancel()
-		if err := <-errc; !errors.Is(err, context.Canceled) {
-			t.Errorf("cancelled Snapshot() err = %v; want context.Canceled", err)
+		release := make(chan struct{})
+		var wg sync.WaitGroup
+		spawnBlocked("TestCensusInBubble", release, &wg)
+		var c goroutines.Census
+		leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestCensusInBubble")
+		if err != nil || count(leaks) != 2 {
+			t.Errorf("Leaks() = %d goroutines, %v; want 2, nil", count(leaks), err)
 		}
-		close(gate)
-		if err := <-errc; err != nil {
-			t.Errorf("other Snapshot() err = %v; want nil", err)
+		close(release)
+		wg.Wait()
+		leaks, err = c.Leaks(context.Background(), goroutines.ScopeLabel, "TestCensusInBubble")
+		if err != nil || leaks != nil {
+			t.Errorf("Leaks() after release = %v, %v; want nil, nil", leaks, err)
 		}
 	})
 }
