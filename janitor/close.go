@@ -24,17 +24,31 @@ func (j *Janitor) Close() error {
 //
 //  1. The scope's context is cancelled and the scope refuses new children,
 //     goroutines, hooks and resources.
+//     Scoped timers and tickers (AfterFunc, Every) are stopped in this
+//     phase too, so that no callback starts once Close has begun.
 //  2. Children close, newest first, each in these same phases.
 //  3. Shutdown hooks run, last registered first, each under its own hook
 //     timeout. A hook that fails, panics or hangs is reported and the rest
 //     still run, even when ctx is already done.
 //  4. Goroutines started with Go are waited for, up to the grace period
 //     or until ctx is done; those still running are stragglers.
-//  5. Adopted resources and preventors are undone, last first.
-//  6. The census looks for goroutines still carrying the scope's labels,
+//  5. Adopted resources and preventors (signal subscriptions, temporary
+//     files, swapped globals, idle connections, tracked objects) are
+//     undone, last registered first.
+//  6. Context-local caches are sealed: those registered with SealOnClose,
+//     last first, then the scope's own Store.
+//  7. Swapped loggers (SetDefaultLogger, SetLogOutput) are restored, last
+//     of all, so that every clean-up before could still log.
+//  8. The census looks for goroutines still carrying the scope's labels,
 //     tracked or not, retrying within a bound so that goroutines that are
-//     exiting right now are not blamed. Those it finds are leaks.
-//  7. The Report is stored, events are logged and counters updated.
+//     exiting right now, or that a finalizer or cleanup stops once their
+//     object is garbage, are not blamed. Those it finds are leaks; a leak
+//     whose stack matches a known Offender is diagnosed with its remedy.
+//  9. The Report is stored, events are logged and counters updated.
+//
+// The Report names the phases cancel, children, hooks, goroutines,
+// resources, caches, loggers and census. Under WithDetectOnly, the
+// preventors of phases 1 (timers), 5, 6 and 7 are reported, not undone.
 //
 // The returned error joins every hook, goroutine and resource error and
 // wraps ErrLeaked if leaks were found. Report tells the whole story.
@@ -109,9 +123,12 @@ func (c *closer) run(children []*Janitor) {
 	j := c.j
 	c.report.Scope = j.id
 	c.report.Start = c.start
+	c.report.DetectOnly = j.cfg.detectOnly
 
 	c.phase("cancel", func() {
 		j.cancel() // the group was cancelled by Shutdown, which counted it
+		j.tracker.seal()
+		c.undoPhase(phaseTimers)
 	})
 	c.phase("children", func() {
 		for _, child := range slices.Backward(children) {
@@ -125,7 +142,9 @@ func (c *closer) run(children []*Janitor) {
 		}
 	})
 	c.phase("goroutines", c.stopGoroutines)
-	c.phase("resources", c.undoCleanups)
+	c.phase("resources", func() { c.undoPhase(phaseResources) })
+	c.phase("caches", c.clearCaches)
+	c.phase("loggers", func() { c.undoPhase(phaseLoggers) })
 	c.phase("census", c.census)
 
 	c.report.Duration = time.Since(c.start)
@@ -154,27 +173,6 @@ func (c *closer) stopGoroutines() {
 	}
 }
 
-func (c *closer) undoCleanups() {
-	j := c.j
-	j.mu.Lock()
-	cleanups := j.cleanups
-	j.cleanups = nil
-	j.mu.Unlock()
-	for _, cl := range slices.Backward(cleanups) {
-		start := time.Now()
-		err := cl.undo()
-		r := Resource{Kind: cl.kind, Name: cl.name, Err: err, Duration: time.Since(start)}
-		c.report.Resources = append(c.report.Resources, r)
-		if err != nil {
-			j.stats.resourcesFailed.Add(1)
-			j.logger().Warn("janitor: closing a resource failed", "scope", j.id, "kind", cl.kind,
-				"name", cl.name, "err", err, "action", "dropped", "consequence", "it may still hold what it opened")
-		} else {
-			j.stats.resourcesClosed.Add(1)
-		}
-	}
-}
-
 func (c *closer) census() {
 	j := c.j
 	if j.cfg.census == nil {
@@ -188,12 +186,18 @@ func (c *closer) census() {
 		return
 	}
 	c.report.Leaks = leaks
-	for _, g := range leaks {
+	for i, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))
-		j.logger().Error("janitor: goroutine leaked", "scope", j.id, "kind", "goroutine",
+		hint := "start it with Janitor.Go, or make it return when the scope's context is done"
+		attrs := []any{"scope", j.id, "kind", "goroutine",
 			"name", g.Labels[goroutines.NameLabel], "count", g.Count, "top", top(g),
-			"action", "reported", "consequence", "it cannot be stopped and pins what it references",
-			"hint", "start it with Janitor.Go, or make it return when the scope's context is done")
+			"action", "reported", "consequence", "it cannot be stopped and pins what it references"}
+		if o, ok := j.Diagnose(g); ok {
+			c.report.Diagnoses = append(c.report.Diagnoses, Diagnosis{Leak: i, Offender: o})
+			hint = o.Remedy
+			attrs = append(attrs, "offender", o.What, "extent", o.Extent.String())
+		}
+		j.logger().Error("janitor: goroutine leaked", append(attrs, "hint", hint)...)
 	}
 }
 
@@ -211,7 +215,7 @@ func (c *closer) account() {
 	}
 	j.logger().Info("janitor: closed", "scope", j.id, "duration", r.Duration, "hooks", len(r.Hooks),
 		"cancelled", r.Cancelled, "stragglers", len(r.Stragglers), "resources", len(r.Resources),
-		"leaked", r.Leaked())
+		"cleared", r.Cleared, "leaked", r.Leaked(), "detect_only", r.DetectOnly)
 }
 
 func top(g goroutines.Goroutine) string {

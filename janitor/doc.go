@@ -29,9 +29,36 @@
 // Close is idempotent, safe to call concurrently and bounded by the hook
 // timeout and the grace period. Its phases are documented on Shutdown: the
 // context is cancelled first, then children close, hooks run (last
-// registered first), goroutines are waited for, resources are closed, and
-// the census runs. The Report says what each phase did; Stats keeps
-// cumulative counters per scope name for the metrics package.
+// registered first), goroutines are waited for, resources and preventors
+// are undone, caches are sealed, loggers restored, and the census runs.
+// The Report says what each phase did; Stats keeps cumulative counters per
+// scope name for the metrics package.
+//
+// # Preventors
+//
+// Besides goroutines, hooks and adopted closers, a scope owns the things
+// that typically keep an old generation alive after a reload, each undone
+// when it closes, counted in Stats.Undone and listed in Report.Resources:
+//
+//   - timers and periodic jobs: AfterFunc and Every, whose callbacks run
+//     under the scope's labels (a time.AfterFunc callback carries none);
+//   - signal subscriptions: Notify, stopped with signal.Stop;
+//   - temporary files and directories: CreateTemp and MkdirTemp, removed;
+//   - swapped process globals: Swap with a Global, and SetDefaultLogger and
+//     SetLogOutput, restored (loggers last of all), in the right order when
+//     generations overlap;
+//   - idle keep-alive connections: AdoptTransport, closed so that their
+//     read and write loops exit;
+//   - many short-lived closers: Track, held weakly and closed if still
+//     open;
+//   - context-local caches: SealOnClose and the scope's own Store (see
+//     package ctxlocal), sealed and counted in Report.Cleared.
+//
+// Goroutines that a finalizer or runtime.AddCleanup stops once their object
+// is garbage are not blamed: the census collects garbage and retries
+// before reporting. Leaks whose stack matches a known offender (Offenders,
+// WithOffenders) are reported with their remedy. WithDetectOnly reports
+// what the preventors would undo without undoing it.
 //
 // # Events
 //

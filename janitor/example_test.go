@@ -4,9 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"runtime"
 	"strings"
+	"time"
 
+	"github.com/leakproof/leakproof/ctxlocal"
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -81,4 +87,221 @@ func ExampleReport() {
 		}
 	}
 	// Output: hook(s) (1 failed), 0 goroutine(s) cancelled, 0 straggler(s), 0 resource(s) undone, 0 leaked
+}
+
+// quietRoot is a root janitor whose events are dropped, for the examples.
+func quietRoot() *janitor.Janitor {
+	return janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+}
+
+func printResources(r janitor.Report) {
+	for _, res := range r.Resources {
+		fmt.Printf("%s %q undone in the %s phase\n", res.Kind, res.Name, res.Phase)
+	}
+}
+
+// A scoped timer is stopped when its generation closes; its callback
+// would have run as a goroutine of the generation.
+func ExampleJanitor_AfterFunc() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.AfterFunc("refresh-token", time.Hour, func(ctx context.Context) {
+		fmt.Println("refreshing") // never: the generation is gone before
+	})
+	gen.Close()
+	printResources(gen.Report())
+	// Output: timer "refresh-token" undone in the cancel phase
+}
+
+// A periodic job runs on a goroutine of the generation and stops with it.
+func ExampleJanitor_Every() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.Every("poll-config", time.Hour, func(ctx context.Context) {})
+	gen.Close()
+	r := gen.Report()
+	fmt.Println("cancelled:", r.Cancelled)
+	printResources(r)
+	// Output:
+	// cancelled: 1
+	// ticker "poll-config" undone in the cancel phase
+}
+
+// A signal subscription lives as long as the generation that made it.
+func ExampleJanitor_Notify() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	reload := make(chan os.Signal, 1)
+	gen.Notify("reload", reload, os.Interrupt)
+	gen.Close() // signal.Stop(reload)
+	printResources(gen.Report())
+	// Output: signal "reload" undone in the resources phase
+}
+
+// Temporary files and directories go when the generation goes, not at
+// process exit.
+func ExampleJanitor_CreateTemp() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	f, _ := gen.CreateTemp("", "spool-*.json")
+	dir, _ := gen.MkdirTemp("", "unpacked-*")
+	fmt.Fprintln(f, "{}")
+	gen.Close()
+	_, ferr := os.Stat(f.Name())
+	_, derr := os.Stat(dir)
+	fmt.Println(errors.Is(ferr, os.ErrNotExist), errors.Is(derr, os.ErrNotExist))
+	// Output: true true
+}
+
+// hook is a process global that each generation replaces.
+var hook = "none"
+
+var hookGlobal = janitor.NewGlobal("hook", func() string { return hook }, func(v string) { hook = v })
+
+// Overlapping generations swap a global in reload order; closing the old
+// one never puts its value back.
+func ExampleSwap() {
+	root := quietRoot()
+	defer root.Close()
+	gen1, _ := root.Child("gen")
+	janitor.Swap(gen1, hookGlobal, "gen-1")
+	gen2, _ := root.Child("gen") // the reload builds the next generation...
+	janitor.Swap(gen2, hookGlobal, "gen-2")
+	gen1.Close() // ...then closes the previous one
+	fmt.Println(hook)
+	gen2.Close()
+	fmt.Println(hook)
+	// Output:
+	// gen-2
+	// none
+}
+
+// The default logger is the generation's while it lives, and restored
+// after every other clean-up, so those still log through it.
+func ExampleJanitor_SetDefaultLogger() {
+	before := slog.Default()
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fmt.Println(slog.Default() == before)
+	gen.Close()
+	fmt.Println(slog.Default() == before)
+	// Output:
+	// false
+	// true
+}
+
+// transport stands for an *http.Transport or *http.Client.
+type transport struct{}
+
+func (transport) CloseIdleConnections() { fmt.Println("idle connections closed") }
+
+// Idle keep-alive connections a generation opened are closed with it, so
+// their read and write loops do not outlive it.
+func ExampleJanitor_AdoptTransport() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.AdoptTransport("api client", transport{}) // e.g. http.DefaultTransport.(janitor.IdleCloser)
+	gen.Close()
+	// Output: idle connections closed
+}
+
+type conn struct{ id int }
+
+func (c *conn) Close() error { fmt.Println("closed conn", c.id); return nil }
+
+// Many short-lived closers: the scope closes those still open when it
+// closes, and forgets those closed (or collected) before.
+func ExampleTrack() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	c1, c2 := &conn{1}, &conn{2}
+	closer1, _ := janitor.Track(gen, "conn", c1)
+	janitor.Track(gen, "conn", c2)
+	closer1.Close() // closed by its owner: forgotten at once
+	gen.Close()     // c2 is still open (and in use below): closed now
+	runtime.KeepAlive(c2)
+	r := gen.Report()
+	fmt.Println(r.Resources[0].Kind, r.Resources[0].Count)
+	// Output:
+	// closed conn 1
+	// closed conn 2
+	// tracked 1
+}
+
+// A cache that would pin old generations is emptied and sealed with the
+// generation that filled it.
+func ExampleJanitor_SealOnClose() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	users := ctxlocal.MustNewCache[int, string]("users")
+	gen.SealOnClose(users)
+	users.Set(1, "alice")
+	users.Set(2, "bob")
+	gen.Close()
+	fmt.Println(gen.Report().Cleared, users.Len(), users.Set(3, "carol") != nil)
+	// Output: 2 0 true
+}
+
+var requestCount = ctxlocal.NewSlot[int]("requests")
+
+// Each scope has a store that its contexts carry, sealed when it closes.
+func ExampleJanitor_Store() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.Do(func(ctx context.Context) {
+		requestCount.Set(ctx, 42)
+	})
+	v, _ := requestCount.Get(gen.Context())
+	fmt.Println(v)
+	gen.Close()
+	_, ok := requestCount.Get(gen.Context())
+	fmt.Println(ok, gen.Report().Cleared)
+	// Output:
+	// 42
+	// false 1
+}
+
+// The catalogue of known offenders names a leaked goroutine and its
+// remedy; WithOffenders adds entries.
+func ExampleJanitor_Diagnose() {
+	j := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)),
+		janitor.WithOffenders(janitor.Offender{
+			Func:   "example.com/queue.(*Consumer).poll",
+			What:   "a queue consumer",
+			Remedy: "call consumer.Stop()",
+		}))
+	defer j.Close()
+	for _, top := range []string{"database/sql.(*DB).connectionOpener", "example.com/queue.(*Consumer).poll"} {
+		g := goroutines.Goroutine{Count: 1, Stack: []goroutines.Frame{{Func: "runtime.gopark"}, {Func: top}}}
+		o, _ := j.Diagnose(g)
+		fmt.Printf("%s (%s): %s\n", o.What, o.Extent, o.Remedy)
+	}
+	// Output:
+	// a *sql.DB that was never closed (per-instance): call db.Close() when the generation ends, or Adopt the *sql.DB
+	// a queue consumer (per-instance): call consumer.Stop()
+}
+
+// Detect-only mode reports what the preventors would undo and leaves it.
+func ExampleWithDetectOnly() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen", janitor.WithDetectOnly())
+	janitor.Swap(gen, hookGlobal, "gen")
+	gen.Close()
+	fmt.Println(hook)
+	fmt.Println(gen.Report().Resources[0].Detected)
+	hook = "none"
+	// Output:
+	// gen
+	// true
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
 )
@@ -55,6 +56,9 @@ type Janitor struct {
 	cancel context.CancelFunc
 	hooks  *hooks.Scope
 	group  *goroutines.Group
+	store  *ctxlocal.Store // the scope's own context-local store, carried by ctx
+	// tracker holds the objects registered with Track, weakly.
+	tracker *tracker
 
 	inflight atomic.Int64 // units of work between Enter and Leave
 
@@ -65,21 +69,17 @@ type Janitor struct {
 	// child removes itself when it has closed, so a long-lived root does
 	// not pin every generation it ever had.
 	children []*Janitor
-	// cleanups are adopted resources and preventors, undone last first.
-	// Appended by Adopt and the preventors while open; taken by Close.
-	cleanups []cleanup
+	// cleanups are adopted resources and preventors, keyed by a sequence
+	// number that orders them. Added by Adopt and the preventors while
+	// open; removed by preventors that no longer need undoing (a timer
+	// that fired) and taken by Close, phase by phase.
+	cleanups   map[uint64]cleanup
+	cleanupSeq uint64
 	// done is closed when Close has finished; report and closeErr are set
 	// before it is.
 	done     chan struct{}
 	report   Report
 	closeErr error
-}
-
-// A cleanup is one thing the scope undoes in its resources phase.
-type cleanup struct {
-	kind string // "closer", "signal", ...: what the Report and logs call it
-	name string
-	undo func() error
 }
 
 // New returns a root janitor: a scope that lives until it is closed,
@@ -146,7 +146,10 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 		done:   make(chan struct{}),
 	}
 	j.stats = t.counterFor(path)
+	j.store = ctxlocal.NewStore(j.id)
+	j.tracker = new(tracker)
 	ctx, cancel := context.WithCancel(parentCtx)
+	ctx = ctxlocal.WithStore(ctx, j.store)
 	j.ctx = pprof.WithLabels(ctx, pprof.Labels(goroutines.ScopeLabel, j.id))
 	j.cancel = cancel
 	j.group = goroutines.NewGroup(j.ctx)
@@ -173,7 +176,7 @@ func (j *Janitor) ID() string { return j.id }
 func (j *Janitor) Err() error { return j.cfgErr }
 
 // Context returns the scope's context. It carries the scope's pprof labels
-// and is done as soon as Close starts.
+// and its Store, and is done as soon as Close starts.
 func (j *Janitor) Context() context.Context { return j.ctx }
 
 // Go starts fn on a tracked goroutine named name. fn's context is done when
@@ -276,21 +279,11 @@ func (j *Janitor) Adopt(name string, c io.Closer) error {
 	if c == nil {
 		return fmt.Errorf("janitor: %s: Adopt(%q) with a nil io.Closer", j.id, name)
 	}
-	if err := j.addCleanup("closer", name, c.Close); err != nil {
+	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
+		undo: func() undone { return undoErr(c.Close()) }})
+	if err != nil {
 		return errors.Join(err, c.Close())
 	}
-	return nil
-}
-
-// addCleanup registers undo for the resources phase, or returns ErrClosed
-// if that phase may already have run.
-func (j *Janitor) addCleanup(kind, name string, undo func() error) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.state != open {
-		return fmt.Errorf("%w: %s: cannot adopt %s %q", ErrClosed, j.id, kind, name)
-	}
-	j.cleanups = append(j.cleanups, cleanup{kind: kind, name: name, undo: undo})
 	return nil
 }
 

@@ -115,7 +115,7 @@ func TestCloseOrder(t *testing.T) {
 	for _, p := range gen.Report().Phases {
 		phases = append(phases, p.Name)
 	}
-	if want := []string{"cancel", "children", "hooks", "goroutines", "resources", "census"}; !slices.Equal(phases, want) {
+	if want := []string{"cancel", "children", "hooks", "goroutines", "resources", "caches", "loggers", "census"}; !slices.Equal(phases, want) {
 		t.Errorf("phases = %q; want %q", phases, want)
 	}
 }

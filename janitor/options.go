@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
@@ -12,7 +13,7 @@ import (
 
 // Defaults used when no option says otherwise.
 const (
-	DefaultHookTimeout = 10 * time.Second
+	DefaultHookTimeout = hooks.DefaultTimeout
 	DefaultGracePeriod = 5 * time.Second
 )
 
@@ -34,6 +35,8 @@ type config struct {
 	logger      *slog.Logger // nil: slog.Default() at the time of each event
 	registry    *hooks.Registry
 	census      *goroutines.Census // nil: the census is skipped
+	detectOnly  bool               // preventors report instead of undoing
+	offenders   []Offender         // consulted before the built-in catalogue; never appended in place
 }
 
 func defaultConfig() config {
@@ -121,6 +124,44 @@ func WithRegistry(r *hooks.Registry) Option {
 func WithCensus(c *goroutines.Census) Option {
 	return optionFunc(func(cfg *config) error {
 		cfg.census = c
+		return nil
+	})
+}
+
+// WithDetectOnly makes the scope's preventors report what they would undo
+// without undoing it, like the WarningThreadLocalCleanUp of Java's
+// ClassLoader leak prevention library: use it to see what a janitor would
+// change in a running program before letting it. Timers are left to fire,
+// signal subscriptions stay, temporary files stay on disk, swapped globals
+// keep their value, idle connections stay open, tracked objects and
+// context-local caches are not closed or sealed. Each is listed in the
+// Report with Resource.Detected set, logged and counted (Stats.Detected);
+// the janitor still drops its own references to them, so detect-only
+// mode pins nothing either.
+//
+// What the scope owns outright is still closed: its context is cancelled,
+// its goroutines (Go, Every) stopped and waited for, its hooks run and its
+// adopted closers (Adopt) closed, as the caller asked for each of them.
+func WithDetectOnly() Option {
+	return optionFunc(func(c *config) error {
+		c.detectOnly = true
+		return nil
+	})
+}
+
+// WithOffenders adds entries to the catalogue of known offenders that the
+// census consults to diagnose a leak (see Offender and Diagnose). Entries
+// given here take precedence over the built-in ones and are inherited by
+// child scopes. An entry without Func or Remedy is an error.
+func WithOffenders(o ...Offender) Option {
+	return optionFunc(func(c *config) error {
+		for _, e := range o {
+			if e.Func == "" || e.Remedy == "" {
+				return fmt.Errorf("janitor: offender %q needs a Func and a Remedy", e.Func)
+			}
+		}
+		// A fresh slice: the parent's config shares its backing array.
+		c.offenders = append(slices.Clip(c.offenders), o...)
 		return nil
 	})
 }

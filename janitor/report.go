@@ -32,9 +32,21 @@ type Report struct {
 	GoroutineErr error                  // errors returned by tracked goroutines, joined
 
 	Resources []Resource // every resource and preventor undone, in the order undone
+	Cleared   int        // context-local entries dropped by sealing the scope's stores and caches
+
+	// DetectOnly says the scope ran under WithDetectOnly: the preventors
+	// among Resources (those with Detected set) were reported, not undone.
+	DetectOnly bool
 
 	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
+	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
 	CensusErr error                  // why the census could not run, if it could not
+}
+
+// A Diagnosis names the known offender that a leaked goroutine is.
+type Diagnosis struct {
+	Leak     int // index of the goroutine record in Report.Leaks
+	Offender Offender
 }
 
 // A Phase is one step of Close and how long it took.
@@ -44,11 +56,25 @@ type Phase struct {
 }
 
 // A Resource is one adopted resource or preventor that Close undid.
+//
+// Kind is "closer" for Adopt and, for the preventors, "timer" (AfterFunc),
+// "ticker" (Every), "signal" (Notify), "tempfile" (CreateTemp), "tempdir"
+// (MkdirTemp), "global" (Swap), "logger" (SetDefaultLogger, SetLogOutput),
+// "idleconns" (AdoptTransport), "tracked" (Track: one Resource per name,
+// Count objects) or "ctxlocal" (SealOnClose and the scope's Store).
 type Resource struct {
-	Kind     string // "closer" for Adopt; the preventor's kind otherwise
+	Kind     string
 	Name     string
+	Phase    string // the close phase that undid it: "cancel", "resources", "caches" or "loggers"
+	Count    int    // 1, or the tracked objects closed, or the context-local entries dropped (maybe 0)
 	Err      error
 	Duration time.Duration
+	// Detected is set under WithDetectOnly: the preventor was found and
+	// reported but left as it was.
+	Detected bool
+	// Note says why a preventor was left as it is although it was not
+	// detect-only, e.g. a swapped global that someone else replaced since.
+	Note string
 }
 
 // Closed reports whether the report is of a finished Close.
@@ -142,8 +168,22 @@ func (r Report) summary(w io.Writer) {
 	if failedHooks > 0 {
 		fmt.Fprintf(w, " (%d failed)", failedHooks)
 	}
+	undone, detected := 0, 0
+	for _, res := range r.Resources {
+		if res.Detected {
+			detected++
+		} else {
+			undone++
+		}
+	}
 	fmt.Fprintf(w, ", %d goroutine(s) cancelled, %d straggler(s), %d resource(s) undone, %d leaked",
-		r.Cancelled, len(r.Stragglers), len(r.Resources), r.Leaked())
+		r.Cancelled, len(r.Stragglers), undone, r.Leaked())
+	if r.Cleared > 0 {
+		fmt.Fprintf(w, ", %d cached value(s) cleared", r.Cleared)
+	}
+	if r.DetectOnly {
+		fmt.Fprintf(w, ", detect-only: %d preventor(s) left in place", detected)
+	}
 	if len(r.Children) > 0 {
 		fmt.Fprintf(w, ", %d child(ren)", len(r.Children))
 	}
@@ -183,21 +223,37 @@ func (r Report) detail(w io.Writer, indent string) {
 		}
 	}
 	for _, res := range r.Resources {
-		if res.Err != nil {
-			p("  %s %q: close failed: %v", res.Kind, res.Name, res.Err)
-		} else {
-			p("  %s %q: closed in %v", res.Kind, res.Name, res.Duration.Round(time.Microsecond))
+		count := ""
+		if res.Count > 1 {
+			count = fmt.Sprintf(" (%d)", res.Count)
+		}
+		switch {
+		case res.Detected:
+			p("  %s %q%s: detected, left in place (detect-only)", res.Kind, res.Name, count)
+		case res.Err != nil:
+			p("  %s %q%s: undo failed: %v", res.Kind, res.Name, count, res.Err)
+		case res.Note != "":
+			p("  %s %q%s: %s", res.Kind, res.Name, count, res.Note)
+		default:
+			p("  %s %q%s: undone in %v (%s)", res.Kind, res.Name, count,
+				res.Duration.Round(time.Microsecond), res.Phase)
 		}
 	}
 	if r.CensusErr != nil {
 		p("  census failed: %v", r.CensusErr)
 	}
-	for _, g := range r.Leaks {
+	for i, g := range r.Leaks {
 		name := g.Labels[goroutines.NameLabel]
 		if name == "" {
 			name = "untracked"
 		}
 		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s:", g.Count, name, goroutines.ScopeLabel, r.Scope)
+		for _, d := range r.Diagnoses {
+			if d.Leak == i {
+				p("    known offender: %s (%s)", d.Offender.What, d.Offender.Extent)
+				p("    remedy: %s", d.Offender.Remedy)
+			}
+		}
 		writeIndented(w, indent+"      ", g.String())
 	}
 	for _, ch := range r.Children {

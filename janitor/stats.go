@@ -25,8 +25,16 @@ type Stats struct {
 	GoroutinesRunning   int64  // running now (a gauge)
 	GoroutinesLeaked    uint64 // found by the census after close, tracked or not
 
-	ResourcesClosed      uint64 // adopted resources closed without error
-	ResourcesCloseFailed uint64 // adopted resources whose Close failed
+	ResourcesClosed      uint64 // adopted resources and preventors undone without error (Report.Resources)
+	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
+
+	// Undone counts what the preventors undid, by Resource.Kind ("timer",
+	// "signal", "tracked", ...): one per resource, or per object for
+	// "tracked" and per entry for "ctxlocal". Kinds never undone are absent.
+	Undone map[string]uint64
+	// Detected counts preventors (Report.Resources entries) left in place
+	// under WithDetectOnly.
+	Detected uint64
 
 	CtxlocalCleared uint64 // entries dropped from sealed context-local stores and caches
 
@@ -69,6 +77,8 @@ type counters struct {
 
 	resourcesClosed atomic.Uint64
 	resourcesFailed atomic.Uint64
+	undone          [len(undoneKinds)]atomic.Uint64
+	detected        atomic.Uint64
 
 	cleared atomic.Uint64
 
@@ -106,6 +116,7 @@ func (c *counters) snapshot() Stats {
 		GoroutinesLeaked:     c.leaked.Load(),
 		ResourcesClosed:      c.resourcesClosed.Load(),
 		ResourcesCloseFailed: c.resourcesFailed.Load(),
+		Detected:             c.detected.Load(),
 		CtxlocalCleared:      c.cleared.Load(),
 		ClosesClean:          c.closesClean.Load(),
 		ClosesLeaked:         c.closesLeaked.Load(),
@@ -116,6 +127,14 @@ func (c *counters) snapshot() Stats {
 	}
 	for i := range c.hooksRun {
 		s.HooksRun[i] = c.hooksRun[i].Load()
+	}
+	for i := range c.undone {
+		if n := c.undone[i].Load(); n > 0 {
+			if s.Undone == nil {
+				s.Undone = make(map[string]uint64)
+			}
+			s.Undone[undoneKinds[i]] = n
+		}
 	}
 	h := Histogram{Bounds: slices.Clone(closeBuckets[:]), Counts: make([]uint64, len(c.closeCounts))}
 	for i := range c.closeCounts {

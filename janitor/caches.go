@@ -1,0 +1,63 @@
+package janitor
+
+import (
+	"fmt"
+
+	"github.com/leakproof/leakproof/ctxlocal"
+)
+
+// SealOnClose makes the scope seal s when it closes, in the caches phase,
+// after the resources and before the loggers: s drops its entries and
+// refuses every later write, so nothing the generation cached outlives it,
+// even if s itself stays reachable (a package-level cache, say). The
+// Report lists it as "ctxlocal" with the number of entries dropped, which
+// is added to Report.Cleared and to Stats.CtxlocalCleared.
+//
+// *ctxlocal.Store and *ctxlocal.Cache are Sealers. If the scope has
+// started to close, SealOnClose seals s at once and returns ErrClosed.
+func (j *Janitor) SealOnClose(s ctxlocal.Sealer) error {
+	if s == nil {
+		return fmt.Errorf("janitor: %s: SealOnClose(nil)", j.id)
+	}
+	_, err := j.addCleanup(cleanup{phase: phaseCaches, kind: kindCtxlocal, name: s.Name(), preventor: true,
+		undo:  func() undone { n := s.Seal(); return undone{count: n, cleared: n, exact: true} },
+		leave: func() undone { return undone{count: lenOf(s), exact: true} }})
+	if err != nil {
+		s.Seal()
+		return err
+	}
+	return nil
+}
+
+// Store returns the scope's own context-local store, named after the
+// scope's ID. Context carries it, and so do the contexts of the scope's
+// goroutines (Go, AfterFunc, Every) and of Do, so code deep in a call
+// chain finds it with ctxlocal.FromContext or a ctxlocal.Slot. It is
+// sealed last in the caches phase: values stored in it live exactly as
+// long as the scope. A child scope has a store of its own, which shadows
+// its parent's in the child's context.
+func (j *Janitor) Store() *ctxlocal.Store { return j.store }
+
+// clearCaches is the caches phase: the registered sealers, last first,
+// then the scope's own store. The store is listed in the Report only if it
+// held something.
+func (c *closer) clearCaches() {
+	c.undoPhase(phaseCaches)
+	if lenOf(c.j.store) == 0 {
+		if !c.j.cfg.detectOnly {
+			c.j.store.Seal() // refuse later writes; nothing to report
+		}
+		return
+	}
+	c.undoOne(phaseCaches, cleanup{phase: phaseCaches, kind: kindCtxlocal, name: c.j.store.Name(), preventor: true,
+		undo:  func() undone { n := c.j.store.Seal(); return undone{count: n, cleared: n, exact: true} },
+		leave: func() undone { return undone{count: lenOf(c.j.store), exact: true} }})
+}
+
+// lenOf returns how many entries s holds, if it says.
+func lenOf(s ctxlocal.Sealer) int {
+	if l, ok := s.(interface{ Len() int }); ok {
+		return l.Len()
+	}
+	return 0
+}

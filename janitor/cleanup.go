@@ -1,0 +1,228 @@
+package janitor
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// A cleanupPhase is the close phase in which a cleanup is undone. Within a
+// phase, cleanups are undone last registered first.
+type cleanupPhase int
+
+const (
+	// phaseTimers: scoped timers and tickers, stopped in the "cancel"
+	// phase, right after the scope's context, so that no callback starts
+	// once Close has begun.
+	phaseTimers cleanupPhase = iota
+	// phaseResources: adopted closers and most preventors ("resources").
+	phaseResources
+	// phaseCaches: context-local stores and caches ("caches").
+	phaseCaches
+	// phaseLoggers: swapped loggers ("loggers"), restored after every
+	// other clean-up so that those can still log.
+	phaseLoggers
+)
+
+var phaseNames = [...]string{"cancel", "resources", "caches", "loggers"}
+
+func (p cleanupPhase) String() string { return phaseNames[p] }
+
+// Resource kinds: what the Report, logs and Stats.Undone call each kind
+// of cleanup. undoneKinds fixes the set, so the counters stay bounded.
+const (
+	kindCloser    = "closer"    // Adopt
+	kindTimer     = "timer"     // AfterFunc
+	kindTicker    = "ticker"    // Every
+	kindSignal    = "signal"    // Notify
+	kindTempFile  = "tempfile"  // CreateTemp
+	kindTempDir   = "tempdir"   // MkdirTemp
+	kindGlobal    = "global"    // Swap
+	kindLogger    = "logger"    // SetDefaultLogger, SetLogOutput
+	kindIdleConns = "idleconns" // AdoptTransport
+	kindTracked   = "tracked"   // Track
+	kindCtxlocal  = "ctxlocal"  // SealOnClose and the scope's Store
+)
+
+var undoneKinds = [...]string{
+	kindCloser, kindTimer, kindTicker, kindSignal, kindTempFile, kindTempDir,
+	kindGlobal, kindLogger, kindIdleConns, kindTracked, kindCtxlocal,
+}
+
+func kindIndex(kind string) int { return slices.Index(undoneKinds[:], kind) }
+
+// A cleanup is one thing the scope undoes when it closes.
+type cleanup struct {
+	phase cleanupPhase
+	kind  string // one of undoneKinds
+	name  string
+	// preventor marks the cleanups that WithDetectOnly reports instead of
+	// undoing. Adopted closers are not preventors: closing them is what
+	// the caller asked for.
+	preventor bool
+	// undo undoes the cleanup. It is called at most once, outside every
+	// lock of the janitor.
+	undo func() undone
+	// leave, if not nil, is called instead of undo in detect-only mode: it
+	// drops the janitor's own bookkeeping and says what undo would have
+	// done, without doing it.
+	leave func() undone
+}
+
+// undone is what one cleanup did.
+type undone struct {
+	err     error
+	count   int    // things undone (objects closed, entries dropped); 0 means 1 unless exact
+	exact   bool   // count is exact even when 0 (a cache that held nothing)
+	note    string // what happened, when it was not simply undone
+	skip    bool   // nothing to report (a tracked name whose objects were all closed)
+	cleared int    // context-local entries dropped, for Report.Cleared
+}
+
+func undoErr(err error) undone { return undone{err: err} }
+
+// addCleanup registers cl, or returns ErrClosed if the scope has started
+// to close. The returned id removes it again (removeCleanup).
+func (j *Janitor) addCleanup(cl cleanup) (id uint64, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state != open {
+		return 0, fmt.Errorf("%w: %s: cannot register %s %q", ErrClosed, j.id, cl.kind, cl.name)
+	}
+	if j.cleanups == nil {
+		j.cleanups = make(map[uint64]cleanup)
+	}
+	j.cleanupSeq++
+	j.cleanups[j.cleanupSeq] = cl
+	return j.cleanupSeq, nil
+}
+
+// removeCleanup forgets a cleanup that no longer needs undoing (a timer
+// that fired, a subscription stopped early). It reports whether the
+// cleanup was still registered; false means Close has taken it, or it was
+// removed before.
+func (j *Janitor) removeCleanup(id uint64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, ok := j.cleanups[id]; !ok {
+		return false
+	}
+	delete(j.cleanups, id)
+	return true
+}
+
+// takeCleanups removes and returns the cleanups of phase ph, in the order
+// they are to be undone (last registered first).
+func (j *Janitor) takeCleanups(ph cleanupPhase) []cleanup {
+	j.mu.Lock()
+	type entry struct {
+		id uint64
+		cl cleanup
+	}
+	var taken []entry
+	for id, cl := range j.cleanups {
+		if cl.phase == ph {
+			taken = append(taken, entry{id, cl})
+			delete(j.cleanups, id)
+		}
+	}
+	j.mu.Unlock()
+	slices.SortFunc(taken, func(a, b entry) int { return cmp.Compare(b.id, a.id) })
+	out := make([]cleanup, len(taken))
+	for i, e := range taken {
+		out[i] = e.cl
+	}
+	return out
+}
+
+// undoPhase undoes (or, in detect-only mode, reports) the cleanups of
+// phase ph and records each in the report.
+func (c *closer) undoPhase(ph cleanupPhase) {
+	for _, cl := range c.j.takeCleanups(ph) {
+		c.undoOne(ph, cl)
+	}
+}
+
+func (c *closer) undoOne(ph cleanupPhase, cl cleanup) {
+	j := c.j
+	detect := j.cfg.detectOnly && cl.preventor
+	start := time.Now()
+	var u undone
+	switch {
+	case detect && cl.leave != nil:
+		u = safely(cl.leave)
+	case detect:
+		// Nothing of the janitor's own to drop: the thing stays as it is.
+	default:
+		u = safely(cl.undo)
+	}
+	if u.skip {
+		return
+	}
+	count := u.count
+	if !u.exact {
+		count = max(count, 1)
+	}
+	r := Resource{
+		Kind: cl.kind, Name: cl.name, Phase: ph.String(), Err: u.err, Count: count,
+		Detected: detect, Note: u.note, Duration: time.Since(start),
+	}
+	c.report.Resources = append(c.report.Resources, r)
+	c.report.Cleared += u.cleared
+	j.stats.cleared.Add(uint64(u.cleared))
+	c.account1(r)
+}
+
+// account1 counts and logs one undone resource.
+func (c *closer) account1(r Resource) {
+	j := c.j
+	switch {
+	case r.Detected:
+		j.stats.detected.Add(1)
+		j.logger().Warn("janitor: left in place (detect-only)", "scope", j.id, "kind", r.Kind,
+			"name", r.Name, "count", r.Count, "action", "reported, not undone",
+			"consequence", "it outlives the scope and pins what it references",
+			"hint", "drop WithDetectOnly to have the janitor undo it")
+	case r.Err != nil:
+		j.stats.resourcesFailed.Add(1)
+		j.logger().Warn("janitor: undoing a resource failed", "scope", j.id, "kind", r.Kind,
+			"name", r.Name, "err", r.Err, "action", "dropped", "consequence", "it may still hold what it opened")
+	default:
+		j.stats.resourcesClosed.Add(1)
+		if r.Note != "" {
+			// Not undone, by design (a newer owner is in charge): counted
+			// as handled, not as undone.
+			j.logger().Info("janitor: left as it is", "scope", j.id, "kind", r.Kind, "name", r.Name,
+				"action", r.Note)
+			return
+		}
+		if i := kindIndex(r.Kind); i >= 0 {
+			j.stats.undone[i].Add(uint64(r.Count))
+		}
+		j.logger().Debug("janitor: undone", "scope", j.id, "kind", r.Kind, "name", r.Name, "count", r.Count)
+	}
+}
+
+// safely calls fn, turning a panic into an error so that one bad Close
+// method cannot stop the rest of the scope from closing.
+func safely(fn func() undone) (u undone) {
+	defer func() {
+		if p := recover(); p != nil {
+			u = undone{err: fmt.Errorf("janitor: panic: %v", p)}
+		}
+	}()
+	return fn()
+}
+
+// ignore returns err unless it is one of targets: closing what the owner
+// already closed, or removing what is already gone, is not a failure.
+func ignore(err error, targets ...error) error {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return nil
+		}
+	}
+	return err
+}

@@ -1,0 +1,119 @@
+package janitor_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/leakproof/leakproof/ctxlocal"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// TestDetectOnly: under WithDetectOnly every preventor is reported and
+// left in place, while what the scope owns outright (goroutines, hooks,
+// adopted closers) is still stopped, run and closed. Its "no-leak" halves
+// are the NoLeak tests of each preventor, which run the same preventors
+// without the option.
+func TestDetectOnly(t *testing.T) {
+	defer func() { handler = "default" }()
+	dir := t.TempDir()
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	gen, err := root.Child("gen", janitor.WithDetectOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan os.Signal, 1)
+	gen.Notify("usr1", c, syscall.SIGUSR1)
+	defer signal.Stop(c)
+	f, _ := gen.CreateTemp(dir, "x-*")
+	f.Close()
+	janitor.Swap(gen, handlerGlobal, "gen")
+	cache := ctxlocal.MustNewCache[string, int]("cache")
+	cache.Set("k", 1)
+	gen.SealOnClose(cache)
+	var closed atomic.Int32
+	b := &bean{closed: &closed}
+	tracked, _ := janitor.Track(gen, "bean", b)
+	adopted := false
+	gen.Adopt("db", closerFunc(func() error { adopted = true; return nil }))
+	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+	if !delivered(t, c) {
+		t.Error("signal subscription was stopped")
+	}
+	if _, err := os.Stat(f.Name()); err != nil {
+		t.Errorf("temporary file was removed: %v", err)
+	}
+	if handler != "gen" {
+		t.Errorf("global was restored to %q", handler)
+	}
+	if cache.Len() != 1 || cache.Sealed() {
+		t.Error("cache was sealed")
+	}
+	if closed.Load() != 0 {
+		t.Error("tracked object was closed by the scope")
+	}
+	tracked.Close() // the owner's own close still works
+	if closed.Load() != 1 {
+		t.Error("closing a tracked object after a detect-only close did not close it")
+	}
+	if !adopted {
+		t.Error("adopted closer was not closed; detect-only applies to preventors only")
+	}
+	r := gen.Report()
+	if !r.DetectOnly || r.Cancelled != 1 {
+		t.Errorf("report = detect-only %v, cancelled %d; want true, 1", r.DetectOnly, r.Cancelled)
+	}
+	detected := map[string]bool{}
+	for _, res := range r.Resources {
+		if res.Detected {
+			detected[res.Kind] = true
+		}
+	}
+	for _, kind := range []string{"signal", "tempfile", "global", "ctxlocal", "tracked"} {
+		if !detected[kind] {
+			t.Errorf("no detected %s in %+v", kind, r.Resources)
+		}
+	}
+	if detected["closer"] {
+		t.Error("the adopted closer is reported as detected")
+	}
+	if s := fmt.Sprint(r); !strings.Contains(s, "detect-only: 5 preventor(s) left in place") {
+		t.Errorf("summary %q does not say what detect-only left", s)
+	}
+	if full := fmt.Sprintf("%+v", r); !strings.Contains(full, "detected, left in place") {
+		t.Errorf("%%+v report does not mark detected resources:\n%s", full)
+	}
+	if st := statsFor(root, "app/gen"); st.Detected != 5 {
+		t.Errorf("Stats.Detected = %d; want 5", st.Detected)
+	}
+}
+
+// TestDetectOnlyTimer: a timer left pending by a detect-only close fires,
+// as it would without leakproof, labelled with its scope.
+func TestDetectOnlyTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		j := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithDetectOnly())...)
+		var fired atomic.Bool
+		j.AfterFunc("refresh", 5*time.Second, func(context.Context) { fired.Store(true) })
+		j.Close()
+		if r := findResource(j.Report(), "timer", "refresh"); r == nil || !r.Detected {
+			t.Errorf("resources = %+v; want the timer detected", j.Report().Resources)
+		}
+		time.Sleep(10 * time.Second)
+		if !fired.Load() {
+			t.Error("detect-only stopped the timer")
+		}
+	})
+}
