@@ -52,10 +52,20 @@ func (j *Janitor) Close() error {
 //
 // The returned error joins every hook, goroutine and resource error and
 // wraps ErrLeaked if leaks were found. Report tells the whole story.
+//
+// A goroutine that is inside Shutdown is never counted as a leak, even if
+// it carries the scope's labels (Close called from Do). But do not call
+// Close or Shutdown of a scope from its own goroutines (Go, AfterFunc,
+// Every) or hooks (OnClose), nor of an ancestor: the call waits for the
+// close it is part of, so a goroutine is waited for until the grace period
+// ends and reported as a straggler, and a hook until its timeout. To end a
+// generation from inside, tell the code that owns it.
 func (j *Janitor) Shutdown(ctx context.Context) error {
+	j.tree.statsMu.RLock() // see tree.statsMu
 	j.mu.Lock()
 	if j.state != open {
 		j.mu.Unlock()
+		j.tree.statsMu.RUnlock()
 		select {
 		case <-j.done:
 			return j.closeErr
@@ -73,6 +83,7 @@ func (j *Janitor) Shutdown(ctx context.Context) error {
 	j.stats.cancelled.Add(uint64(c.report.Cancelled))
 	children := slices.Clone(j.children)
 	j.mu.Unlock()
+	j.tree.statsMu.RUnlock()
 
 	c.run(children)
 
@@ -178,12 +189,18 @@ func (c *closer) census() {
 	if j.cfg.census == nil {
 		return
 	}
-	leaks, err := j.cfg.census.Leaks(c.ctx, goroutines.ScopeLabel, j.id)
+	found, err := j.cfg.census.Leaks(c.ctx, goroutines.ScopeLabel, j.id)
 	if err != nil {
 		c.report.CensusErr = err
 		j.logger().Warn("janitor: census failed", "scope", j.id, "err", err,
 			"consequence", "leaks of this scope may go unreported")
 		return
+	}
+	var leaks []goroutines.Goroutine
+	for _, g := range found {
+		if !inShutdown(g) {
+			leaks = append(leaks, g)
+		}
 	}
 	c.report.Leaks = leaks
 	for i, g := range leaks {
@@ -216,6 +233,23 @@ func (c *closer) account() {
 	j.logger().Info("janitor: closed", "scope", j.id, "duration", r.Duration, "hooks", len(r.Hooks),
 		"cancelled", r.Cancelled, "stragglers", len(r.Stragglers), "resources", len(r.Resources),
 		"cleared", r.Cleared, "leaked", r.Leaked(), "detect_only", r.DetectOnly)
+}
+
+// shutdownFunc is how a goroutine profile names Janitor.Shutdown.
+const shutdownFunc = "github.com/leakproof/leakproof/janitor.(*Janitor).Shutdown"
+
+// inShutdown reports whether g is inside Janitor.Shutdown: the goroutine
+// running this close, or one waiting for it, when it carries the scope's
+// labels (Close called from Do, from a hook or from a goroutine of the
+// scope). Shutdown is bounded, so such a goroutine leaves it; it is not a
+// goroutine that outlived the scope.
+func inShutdown(g goroutines.Goroutine) bool {
+	for _, f := range g.Stack {
+		if f.Func == shutdownFunc {
+			return true
+		}
+	}
+	return false
 }
 
 func top(g goroutines.Goroutine) string {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
+	"weak"
 
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/janitor"
@@ -116,4 +118,45 @@ func TestDetectOnlyTimer(t *testing.T) {
 			t.Error("detect-only stopped the timer")
 		}
 	})
+}
+
+// TestDetectOnlyTimerDoesNotPinScope: a timer that a detect-only close
+// leaves pending keeps its callback, not the closed scope.
+func TestDetectOnlyTimerDoesNotPinScope(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	var stops []func() bool
+	var refs []weak.Pointer[janitor.Janitor]
+	for range 5 {
+		gen, err := root.Child("gen", janitor.WithDetectOnly())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop, err := gen.AfterFunc("refresh", time.Hour, func(context.Context) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, stop)
+		refs = append(refs, weak.Make(gen))
+		gen.Close()
+	}
+	// The stop funcs reference their scope; what must not is the pending
+	// timer itself, which the runtime holds until it fires.
+	clear(stops)
+	alive := 0
+	for range 5 {
+		runtime.GC()
+		alive = 0
+		for _, r := range refs {
+			if r.Value() != nil {
+				alive++
+			}
+		}
+		if alive == 0 {
+			break
+		}
+	}
+	if alive != 0 {
+		t.Errorf("%d of 5 detect-only generations with a pending timer still reachable; want 0", alive)
+	}
 }

@@ -134,8 +134,9 @@ func (g *Global[T]) restore(e *swapEntry[T]) undone {
 	return undone{}
 }
 
-// forget drops e without restoring anything (detect-only mode); a newer
-// swap inherits e's previous value as restore would hand it down.
+// forget drops e without restoring anything (detect-only mode). A newer
+// swap keeps e's value as the one it restores: e was left in force, so
+// that is what the variable would hold had the newer swap never happened.
 func (g *Global[T]) forget(e *swapEntry[T]) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -22,10 +22,10 @@ type Stats struct {
 
 	GoroutinesStarted   uint64 // accepted by Go
 	GoroutinesCancelled uint64 // still running when their scope's context was cancelled
-	GoroutinesRunning   int64  // running now (a gauge)
+	GoroutinesRunning   int64  // started by Go in scopes still in the tree (open or closing) and running now (a gauge); stragglers of closed scopes are in their Report, not here
 	GoroutinesLeaked    uint64 // found by the census after close, tracked or not
 
-	ResourcesClosed      uint64 // adopted resources and preventors undone without error (Report.Resources)
+	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
 	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
 
 	// Undone counts what the preventors undid, by Resource.Kind ("timer",
@@ -149,6 +149,15 @@ func (c *counters) snapshot() Stats {
 // tree is what all scopes under one root share: the counters per name path
 // and the generation sequence.
 type tree struct {
+	// statsMu makes Stats see each scope either open (its goroutines read
+	// from its group) or closed (already added to its counters), never
+	// both nor neither, so cumulative counters never go backwards between
+	// two scrapes. Shutdown holds it for reading while it moves a scope out
+	// of the open state and adds the scope's figures to its counters;
+	// Stats holds it for writing while it reads counters and groups. It is
+	// taken before any Janitor.mu and before mu.
+	statsMu sync.RWMutex
+
 	mu sync.Mutex
 	// byScope is written by scope constructors (counterFor) and only grows,
 	// bounded by the number of distinct name paths.
@@ -180,6 +189,8 @@ func (t *tree) counterFor(scope string) *counters {
 // at snapshot time, so that Go pays nothing for them.
 func (j *Janitor) Stats() []Stats {
 	t := j.tree
+	t.statsMu.Lock()
+	defer t.statsMu.Unlock()
 	t.mu.Lock()
 	all := make([]*counters, 0, len(t.byScope))
 	for _, c := range t.byScope {

@@ -3,6 +3,7 @@ package janitor
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -39,7 +40,8 @@ func (j *Janitor) AfterFunc(name string, d time.Duration, fn func(ctx context.Co
 	st.mu.Lock()
 	st.t = time.AfterFunc(d, st.fire)
 	id, err := j.addCleanup(cleanup{phase: phaseTimers, kind: kindTimer, name: name, preventor: true,
-		undo: func() undone { return undone{skip: !st.t.Stop()} }})
+		undo:  func() undone { return undone{skip: !st.t.Stop()} },
+		leave: func() undone { st.detach(); return undone{} }})
 	st.id = id
 	st.mu.Unlock()
 	if err != nil {
@@ -57,20 +59,53 @@ func (j *Janitor) AfterFunc(name string, d time.Duration, fn func(ctx context.Co
 
 // A scopedTimer is one AfterFunc.
 type scopedTimer struct {
-	j    *Janitor
 	name string
 	fn   func(ctx context.Context)
 	t    *time.Timer
 
 	mu sync.Mutex
-	id uint64 // the cleanup's id; written once by AfterFunc under mu
+	// j is the scope, set by AfterFunc and cleared by detach, so that a
+	// timer a detect-only close leaves pending does not pin the scope.
+	j *Janitor
+	// id is the cleanup's id; written once by AfterFunc.
+	id uint64
+	// late is what a detached timer needs to run its callback; set by
+	// detach.
+	late lateRun
+}
+
+// lateRun is what a timer left pending by a detect-only close keeps of its
+// scope: the labelled context, the logger and the scope's ID, but not the
+// Janitor.
+type lateRun struct {
+	ctx    context.Context
+	logger *slog.Logger // nil: slog.Default() when the timer fires
+	scope  string
+}
+
+// detach makes st forget its scope; a detect-only close calls it.
+func (st *scopedTimer) detach() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.j == nil {
+		return
+	}
+	st.late = lateRun{
+		ctx:    pprof.WithLabels(st.j.ctx, pprof.Labels(goroutines.NameLabel, st.name)),
+		logger: st.j.cfg.logger,
+		scope:  st.j.id,
+	}
+	st.j = nil
 }
 
 func (st *scopedTimer) fire() {
 	st.mu.Lock()
-	id := st.id
+	j, id, late := st.j, st.id, st.late
 	st.mu.Unlock()
-	j := st.j
+	if j == nil {
+		st.runLate(late)
+		return
+	}
 	j.removeCleanup(id)
 	err := j.group.Go(st.name, func(ctx context.Context) error {
 		// The group's context is cancelled in the same critical section
@@ -89,16 +124,27 @@ func (st *scopedTimer) fire() {
 			"kind", kindTimer, "name", st.name)
 		return
 	}
-	// Detect-only: the timer was left pending on purpose, so its callback
-	// runs as time.AfterFunc would run it, but labelled, so that what it
-	// starts is still attributed.
-	j.logger().Warn("janitor: timer fired after close (detect-only)", "scope", j.id, "kind", kindTimer,
+	st.runLate(lateRun{
+		ctx:    pprof.WithLabels(j.ctx, pprof.Labels(goroutines.NameLabel, st.name)),
+		logger: j.cfg.logger,
+		scope:  j.id,
+	})
+}
+
+// runLate runs the callback of a timer that a detect-only close left
+// pending on purpose, as time.AfterFunc would run it, but labelled, so
+// that what it starts is still attributed.
+func (st *scopedTimer) runLate(late lateRun) {
+	logger := late.logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger.Warn("janitor: timer fired after close (detect-only)", "scope", late.scope, "kind", kindTimer,
 		"name", st.name, "action", "ran the callback", "consequence", "the closed generation runs again",
 		"hint", "drop WithDetectOnly to have the janitor stop it")
-	ctx := pprof.WithLabels(j.ctx, pprof.Labels(goroutines.NameLabel, st.name))
 	go func() {
-		pprof.SetGoroutineLabels(ctx)
-		st.fn(ctx)
+		pprof.SetGoroutineLabels(late.ctx)
+		st.fn(late.ctx)
 	}()
 }
 
