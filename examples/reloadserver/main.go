@@ -1,0 +1,152 @@
+// Command reloadserver is leakproof's demo: an HTTP application that
+// reloads itself in place, any number of times, without leaking what each
+// generation started.
+//
+//	go run ./examples/reloadserver
+//
+// It prints the address it listens on (127.0.0.1:8080 unless -addr says
+// otherwise) and serves:
+//
+//	/               which generation answered
+//	POST /reload    build a new generation and swap it in (so does SIGHUP)
+//	/metrics        the janitor's counters and the generations' own metrics
+//	/debug/janitor  scopes, goroutines, hooks and close reports (?format=json)
+//
+// Each generation runs a worker on a ticker, fills a cache, registers
+// metrics and a shutdown hook, all owned by the generation's janitor: a
+// reload drains the old generation's requests, then closes it, and its
+// close report (logged, and on /debug/janitor) shows nothing left behind.
+// SIGINT or SIGTERM runs the process's shutdown hooks, stops the server
+// gracefully and exits 0.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/httpmw"
+	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/metrics"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	drain := flag.Duration("drain", 10*time.Second, "how long an old generation may finish its requests after a reload")
+	tick := flag.Duration("tick", time.Second, "how often each generation's worker ticks")
+	flag.Parse()
+	if err := serve(*addr, *drain, *tick, os.Stdout); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// serve runs the server until a signal stops it. It returns nil when a
+// SIGINT or SIGTERM ended it, which is how the demo is meant to stop.
+func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	root := janitor.New("reloadserver", janitor.WithLogger(logger))
+	defer root.Close()
+
+	reg := prometheus.NewRegistry() // not the default registry: nothing global
+	if err := metrics.Register(reg, root); err != nil {
+		return err
+	}
+	a := &app{reg: reg, logger: logger, tick: tick}
+	rl, err := httpmw.NewReloader(root, a.build, httpmw.WithDrainTimeout(drain), httpmw.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	reload := func(ctx context.Context) error {
+		if err := rl.Reload(ctx); err != nil {
+			logger.Error("reload failed; the previous generation keeps serving", "err", err)
+			return err
+		}
+		logger.Info("reloaded", "serving", rl.Current().ID())
+		return nil
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", rl)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/debug/janitor", httpmw.DebugHandler(root))
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := reload(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "now serving %s\n", rl.Current().ID())
+	})
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var g run.Group
+	// The HTTP server, shut down gracefully when another actor ends.
+	g.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		defer cancel()
+		srv.Shutdown(ctx) //nolint:errcheck // on timeout, Close below cuts what is left
+		srv.Close()
+	})
+	// SIGINT and SIGTERM run every shutdown hook of the process once
+	// (hooks.Default, where the janitors register theirs), then end the
+	// group.
+	g.Add(hooks.Default.SignalActor(ctx, syscall.SIGINT, syscall.SIGTERM))
+	// SIGHUP reloads.
+	g.Add(func() error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-hup:
+				reload(ctx) //nolint:errcheck // logged by reload
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}, func(error) { cancel() })
+
+	err = g.Run()
+	// The server has stopped and its requests are done: let the last
+	// generation drain and close, then the root.
+	shutdown, cancelShutdown := context.WithTimeout(context.Background(), drain)
+	defer cancelShutdown()
+	if serr := rl.Shutdown(shutdown); serr != nil {
+		logger.Warn("closing the last generation", "err", serr)
+	}
+	if cerr := root.Shutdown(shutdown); cerr != nil {
+		logger.Warn("closing the root", "err", cerr)
+	}
+	if sig, ok := errors.AsType[*hooks.SignalError](err); ok {
+		fmt.Fprintf(stdout, "%v: shut down\n", sig.Signal)
+		return nil
+	}
+	return err
+}

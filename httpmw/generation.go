@@ -1,0 +1,254 @@
+package httpmw
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+const (
+	// maxPoll bounds the interval at which a drain checks whether a
+	// generation has gone idle; checks start at minPoll and back off.
+	minPoll = 500 * time.Microsecond
+	maxPoll = 50 * time.Millisecond
+
+	// hijackSettle is how long a drain waits, after it closed a
+	// generation's hijacked connections, for the handlers that were using
+	// them to return before it closes the generation.
+	hijackSettle = time.Second
+)
+
+// A generation is one build of a Reloader's application.
+type generation struct {
+	j *janitor.Janitor
+	h http.Handler // set once the build succeeded, before g is published
+
+	// retired is set when g stops being the generation new requests go
+	// to: by retire, or when g's janitor starts to close for any reason.
+	retired atomic.Bool
+
+	hurryCh   chan struct{} // closed by hurry: close now, without draining
+	hurryOnce sync.Once
+
+	res *closeResult // how g's janitor closed, once the drain is done
+
+	mu sync.Mutex
+	// conns are the connections hijacked from g's requests that nobody
+	// closed yet. Added by hijackWriter.Hijack, removed by trackedConn.Close,
+	// taken by closeConns.
+	conns map[*trackedConn]struct{}
+	// connsClosed is set by closeConns: a later hijack is closed at once.
+	connsClosed bool
+}
+
+// closeResult is how a generation's janitor closed.
+type closeResult struct {
+	done chan struct{} // closed by the drain goroutine when the janitor has closed
+	err  error         // the close error, set before done is closed
+}
+
+func newGeneration(j *janitor.Janitor) *generation {
+	g := &generation{
+		j:       j,
+		hurryCh: make(chan struct{}),
+		res:     &closeResult{done: make(chan struct{})},
+	}
+	// However the janitor comes to close (a reload, the reloader's
+	// shutdown or the root closing), g stops taking requests and its
+	// hijacked connections are closed with it.
+	context.AfterFunc(j.Context(), func() {
+		g.retired.Store(true)
+		g.closeConns()
+	})
+	return g
+}
+
+func (g *generation) hurry() { g.hurryOnce.Do(func() { close(g.hurryCh) }) }
+
+// idle reports whether g has no request in flight and no hijacked
+// connection open.
+func (g *generation) idle() bool {
+	if g.j.Inflight() > 0 {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns) == 0
+}
+
+// waitOutcome is how waitIdle ended.
+type waitOutcome int
+
+const (
+	wentIdle waitOutcome = iota
+	deadlinePassed
+	closedElsewhere // g's janitor started to close: nothing left to wait for
+	hurried         // Shutdown's context is done: close at once
+)
+
+// waitIdle polls until g is idle (or, with requestsOnly, has no request in
+// flight), deadline passes, g's janitor starts to close or g is hurried.
+func (g *generation) waitIdle(deadline time.Time, requestsOnly bool) waitOutcome {
+	poll := minPoll
+	for {
+		if requestsOnly && g.j.Inflight() == 0 || !requestsOnly && g.idle() {
+			return wentIdle
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return deadlinePassed
+		}
+		t := time.NewTimer(min(poll, left))
+		select {
+		case <-t.C:
+		case <-g.j.Context().Done():
+			t.Stop()
+			return closedElsewhere
+		case <-g.hurryCh:
+			t.Stop()
+			return hurried
+		}
+		poll = min(2*poll, maxPoll)
+	}
+}
+
+// drain waits for the retired generation g to finish its requests, up to
+// the drain timeout, closes its hijacked connections and then its janitor.
+func (r *Reloader) drain(g *generation) {
+	// The goroutine that retired g may carry a generation's labels (a
+	// reload requested through a handler): drop them, so that this
+	// goroutine is never counted as a leak of the generation it closes.
+	pprof.SetGoroutineLabels(noLabels)
+	defer func() {
+		r.mu.Lock()
+		delete(r.retiring, g)
+		r.mu.Unlock()
+		close(g.res.done)
+	}()
+	log := r.cfg.log()
+	outcome := g.waitIdle(time.Now().Add(r.cfg.drainTimeout), false)
+	if n := g.closeConns(); n > 0 {
+		log.Info("httpmw: closed hijacked connections after the drain timeout", "scope", g.j.ID(),
+			"kind", "connection", "count", n, "action", "closed",
+			"consequence", "their clients must reconnect, and reach the new generation")
+		if outcome == deadlinePassed {
+			outcome = g.waitIdle(time.Now().Add(hijackSettle), true)
+		}
+	}
+	if n := g.j.Inflight(); n > 0 && outcome != closedElsewhere {
+		log.Warn("httpmw: requests still in flight after the drain timeout", "scope", g.j.ID(),
+			"kind", "request", "count", n, "action", "closed the generation under them",
+			"consequence", "they see the generation's context done and its resources closed",
+			"hint", "bound handler time below the drain timeout, or raise httpmw.WithDrainTimeout")
+	}
+	ctx := context.Background()
+	if outcome == hurried {
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		ctx = c
+	}
+	g.res.err = g.j.Shutdown(ctx)
+}
+
+// track records c as hijacked from one of g's requests. If g's connections
+// were already closed, it closes c and returns an error.
+func (g *generation) track(c net.Conn) (*trackedConn, error) {
+	tc := &trackedConn{Conn: c, g: g}
+	g.mu.Lock()
+	if !g.connsClosed {
+		if g.conns == nil {
+			g.conns = make(map[*trackedConn]struct{})
+		}
+		g.conns[tc] = struct{}{}
+		g.mu.Unlock()
+		return tc, nil
+	}
+	g.mu.Unlock()
+	c.Close()
+	return nil, fmt.Errorf("httpmw: %s: generation closed its connections", g.j.ID())
+}
+
+// closeConns closes every hijacked connection still open, refuses later
+// ones and returns how many it closed.
+func (g *generation) closeConns() int {
+	g.mu.Lock()
+	conns := g.conns
+	g.conns = nil
+	g.connsClosed = true
+	g.mu.Unlock()
+	for c := range conns {
+		c.Close()
+	}
+	return len(conns)
+}
+
+func (g *generation) forget(c *trackedConn) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.conns, c)
+}
+
+// hijackWriter is the ResponseWriter of a request that may hijack its
+// connection: it records the hijacked connection in its generation.
+type hijackWriter struct {
+	http.ResponseWriter
+	g *generation
+}
+
+// Hijack hijacks the connection and records it, so that it is closed when
+// the generation's drain timeout passes. The returned net.Conn wraps the
+// server's; its NetConn method returns the server's.
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("httpmw: %w: the ResponseWriter cannot hijack", http.ErrNotSupported)
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	tc, err := w.g.track(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, brw, nil
+}
+
+// Flush flushes the underlying ResponseWriter if it can.
+func (w *hijackWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (w *hijackWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// trackedConn is a hijacked connection recorded in its generation until it
+// is closed.
+type trackedConn struct {
+	net.Conn
+	g    *generation
+	once sync.Once
+	err  error
+}
+
+// Close closes the connection and forgets it.
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.g.forget(c)
+		c.err = c.Conn.Close()
+	})
+	return c.err
+}
+
+// NetConn returns the connection the server hijacked.
+func (c *trackedConn) NetConn() net.Conn { return c.Conn }

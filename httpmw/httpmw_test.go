@@ -1,0 +1,250 @@
+package httpmw_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/leakproof/leakproof/ctxlocal"
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/httpmw"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// quiet is the janitor options every test uses: a private hook registry,
+// so tests never share hooks.Default, and a logger that drops events.
+func quiet(opts ...janitor.Option) []janitor.Option {
+	return append([]janitor.Option{
+		janitor.WithRegistry(new(hooks.Registry)),
+		janitor.WithLogger(discard),
+	}, opts...)
+}
+
+// newRoot returns a root janitor closed when the test ends.
+func newRoot(t testing.TB, opts ...janitor.Option) *janitor.Janitor {
+	t.Helper()
+	root := janitor.New("test", quiet(opts...)...)
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
+func child(t testing.TB, j *janitor.Janitor) *janitor.Janitor {
+	t.Helper()
+	c, err := j.Child("gen")
+	if err != nil {
+		t.Fatalf("Child: %v", err)
+	}
+	return c
+}
+
+func get(h http.Handler) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	return rec
+}
+
+// labelled returns the goroutines whose stack contains fn and how many of
+// them carry scope's label, from a fresh census read.
+func labelled(t *testing.T, fn, scope string) (all, inScope int) {
+	t.Helper()
+	snap, err := new(goroutines.Census).Snapshot(context.Background())
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	for _, g := range snap.Goroutines {
+		if !strings.Contains(g.String(), fn) {
+			continue
+		}
+		all += g.Count
+		if g.Labels[goroutines.ScopeLabel] == scope {
+			inScope += g.Count
+		}
+	}
+	return all, inScope
+}
+
+func TestWrapCountsInflight(t *testing.T) {
+	gen := child(t, newRoot(t))
+	var during int64
+	h := httpmw.Wrap(gen, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		during = gen.Inflight()
+	}))
+	get(h)
+	if during != 1 {
+		t.Errorf("Inflight() in the handler = %d; want 1", during)
+	}
+	if n := gen.Inflight(); n != 0 {
+		t.Errorf("Inflight() after the request = %d; want 0", n)
+	}
+}
+
+// parkedInWrapTest blocks until release is closed: a goroutine a handler
+// starts and forgets, found in stacks by its name.
+func parkedInWrapTest(release <-chan struct{}, started *sync.WaitGroup) {
+	started.Done()
+	<-release
+}
+
+// The leak/no-leak pair: without Wrap, a goroutine a handler forgets is
+// invisible to the generation's close; with Wrap it is reported as a leak
+// of that generation, with its stack.
+func TestWrapAttributesLeaks(t *testing.T) {
+	for _, wrap := range []bool{false, true} {
+		t.Run(fmt.Sprintf("wrap=%v", wrap), func(t *testing.T) {
+			gen := child(t, newRoot(t))
+			release := make(chan struct{})
+			defer close(release)
+			var started sync.WaitGroup
+			var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+				started.Add(1)
+				go parkedInWrapTest(release, &started)
+				started.Wait()
+			})
+			if wrap {
+				h = httpmw.Wrap(gen, h)
+			}
+			get(h)
+			err := gen.Close()
+			leaked := gen.Report().Leaked()
+			if !wrap {
+				if leaked != 0 || err != nil {
+					t.Fatalf("without Wrap: Leaked() = %d, Close() = %v; want 0, nil (the leak goes unseen)", leaked, err)
+				}
+				return
+			}
+			if leaked != 1 || !errors.Is(err, janitor.ErrLeaked) {
+				t.Fatalf("with Wrap: Leaked() = %d, Close() = %v; want 1, ErrLeaked", leaked, err)
+			}
+			if s := fmt.Sprintf("%+v", gen.Report()); !strings.Contains(s, "parkedInWrapTest") {
+				t.Errorf("report does not show the leaked goroutine's stack:\n%s", s)
+			}
+		})
+	}
+}
+
+// After the handler returns, or panics, the serving goroutine carries no
+// labels: what it starts next is not blamed on the generation.
+func TestWrapRestoresLabels(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		t.Run(fmt.Sprintf("panic=%v", panics), func(t *testing.T) {
+			gen := child(t, newRoot(t))
+			h := httpmw.Wrap(gen, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+				if panics {
+					panic(http.ErrAbortHandler)
+				}
+			}))
+			func() {
+				defer func() { recover() }()
+				get(h)
+			}()
+			release := make(chan struct{})
+			var started sync.WaitGroup
+			started.Add(1)
+			go parkedInWrapTest(release, &started)
+			started.Wait()
+			all, inScope := labelled(t, "parkedInWrapTest", gen.ID())
+			close(release)
+			if all != 1 || inScope != 0 {
+				t.Errorf("goroutine started after the request: %d found, %d labelled %s; want 1, 0", all, inScope, gen.ID())
+			}
+			if n := gen.Inflight(); n != 0 {
+				t.Errorf("Inflight() = %d; want 0", n)
+			}
+		})
+	}
+}
+
+func TestWrapRequestStore(t *testing.T) {
+	slot := ctxlocal.NewSlot[string]("user")
+	for _, withStore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("store=%v", withStore), func(t *testing.T) {
+			gen := child(t, newRoot(t))
+			req := httptest.NewRequest(http.MethodGet, "/", nil)
+			var store *ctxlocal.Store
+			var sameRequest bool
+			var opts []httpmw.Option
+			if withStore {
+				opts = append(opts, httpmw.WithRequestStore())
+			}
+			h := httpmw.Wrap(gen, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				sameRequest = r == req
+				store, _ = ctxlocal.FromContext(r.Context())
+				if err := slot.Set(r.Context(), "gopher"); withStore && err != nil {
+					t.Errorf("Slot.Set in the handler: %v", err)
+				}
+			}), opts...)
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if !withStore {
+				if store != nil || !sameRequest {
+					t.Errorf("without WithRequestStore: store %v, same request %v; want none and the caller's request", store, sameRequest)
+				}
+				return
+			}
+			if store == nil || !store.Sealed() || store.Len() != 0 {
+				t.Fatalf("WithRequestStore: store %v after the request; want a sealed, empty store", store)
+			}
+		})
+	}
+}
+
+func TestWrapNil(t *testing.T) {
+	defer slog.SetDefault(slog.Default())
+	var logs bytes.Buffer
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	gen := child(t, newRoot(t))
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"nil janitor", httpmw.Wrap(nil, http.NotFoundHandler())},
+		{"nil handler", httpmw.Wrap(gen, nil)},
+		{"nil debug root", httpmw.DebugHandler(nil)},
+	} {
+		if code := get(tc.h).Code; code != http.StatusInternalServerError {
+			t.Errorf("%s: status %d; want 500", tc.name, code)
+		}
+	}
+	if !strings.Contains(logs.String(), "httpmw:") {
+		t.Errorf("no error logged for a misconfigured handler: %q", logs.String())
+	}
+}
+
+// The default paths allocate nothing per request.
+func TestZeroAllocs(t *testing.T) {
+	gen := child(t, newRoot(t))
+	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	rl, err := httpmw.NewReloader(newRoot(t), func(*janitor.Janitor) (http.Handler, error) { return bare, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	w, req := nopWriter{}, httptest.NewRequest(http.MethodGet, "/", nil)
+	for name, h := range map[string]http.Handler{"Wrap": httpmw.Wrap(gen, bare), "Reloader": rl} {
+		if n := testing.AllocsPerRun(1000, func() { h.ServeHTTP(w, req) }); n != 0 {
+			t.Errorf("%s: %v allocations per request; want 0", name, n)
+		}
+	}
+}
+
+// nopWriter is a ResponseWriter that discards everything.
+type nopWriter struct{}
+
+func (nopWriter) Header() http.Header         { return nil }
+func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (nopWriter) WriteHeader(int)             {}

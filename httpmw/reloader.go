@@ -1,0 +1,311 @@
+package httpmw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// ErrBuildPanicked is wrapped by the error Reload and NewReloader return
+// when the build function panicked. The panic's stack is logged.
+var ErrBuildPanicked = errors.New("httpmw: build panicked")
+
+// testHookLoaded, if set, runs in ServeHTTP between loading the current
+// generation and entering it. Tests use it to hold a request in that
+// window while the generation is swapped out and closed.
+var testHookLoaded func()
+
+// A Reloader is an http.Handler that serves each request with the current
+// generation of an application and replaces that generation, on Reload,
+// without dropping or breaking a request.
+//
+// Each generation is built by the build function under a fresh child
+// janitor of the root (see NewReloader), so everything it starts is owned
+// by, and attributed to, that generation. Reload swaps the new generation in
+// atomically: requests that arrive after the swap are served by it at
+// once. The old generation is retired: it serves only the requests it
+// already had, its in-flight requests drain, bounded by WithDrainTimeout,
+// and only then is its janitor closed, in the background.
+//
+// A Reloader is safe for concurrent use. Shut it down with Shutdown (or
+// Close) before closing the root, so that the last generation drains too;
+// closing the root closes every generation at once, under its requests.
+type Reloader struct {
+	root  *janitor.Janitor
+	build func(gen *janitor.Janitor) (http.Handler, error)
+	cfg   config
+
+	// cur is the generation new requests go to. Written by Reload, under
+	// sem; read by every request.
+	cur atomic.Pointer[generation]
+
+	// sem serialises Reload and Shutdown: one token, held for the whole
+	// of one of them. A channel rather than a mutex, so that waiting for
+	// it is bounded by the caller's context.
+	sem chan struct{}
+	// final is how the generation Shutdown retired closed; nil until
+	// Shutdown. Written once by Shutdown holding sem, read holding sem.
+	// It does not point to the generation, so a Reloader that was shut
+	// down pins none.
+	final *closeResult
+
+	mu sync.Mutex
+	// retiring holds the generations that were swapped out and have not
+	// finished closing. Added by retire, removed by the drain goroutine
+	// when the generation has closed.
+	retiring map[*generation]struct{}
+}
+
+// NewReloader builds the first generation and returns a Reloader serving
+// it. build is called for every generation with the generation's janitor,
+// gen, a child of root named "gen" (see WithGenerationName). It runs under
+// gen.Do, so every goroutine it starts, directly or deep inside a library,
+// is attributed to gen; it should register what it starts with gen (Go,
+// OnClose, Adopt) and return the generation's handler. The handler serves
+// each request under gen's labels, counted in flight in gen, as Wrap
+// would.
+//
+// NewReloader returns an error, and no Reloader, if root or build is nil,
+// an option is invalid, or the first build fails, returns a nil handler or
+// panics; the half-built generation is closed. The first build is not
+// counted as a reload.
+func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.Handler, error), opts ...Option) (*Reloader, error) {
+	if root == nil || build == nil {
+		return nil, errors.New("httpmw: NewReloader needs a root janitor and a build function")
+	}
+	cfg := defaultConfig()
+	if err := cfg.apply(opts); err != nil {
+		return nil, err
+	}
+	r := &Reloader{
+		root:     root,
+		build:    build,
+		cfg:      cfg,
+		sem:      make(chan struct{}, 1),
+		retiring: make(map[*generation]struct{}),
+	}
+	g, err := r.newGeneration()
+	if err != nil {
+		return nil, err
+	}
+	r.cur.Store(g)
+	return r, nil
+}
+
+// ServeHTTP serves req with the current generation's handler, under the
+// generation's goroutine labels, counting it in flight in the generation
+// (see Wrap). Requests that ask to upgrade the connection (WebSockets) or
+// use CONNECT are given a ResponseWriter whose Hijack records the
+// connection, so that it is closed when the generation's drain timeout
+// passes; other requests get the ResponseWriter unchanged.
+//
+// Once the Reloader is shut down, or its root closed, requests are answered
+// 503 Service Unavailable.
+//
+// A request that loaded the current generation just before a reload
+// swapped it out cannot run on it after it closed: it enters the
+// generation (counts itself in flight) and only then checks that the
+// generation has not been retired; the drain marks it retired before it
+// reads the in-flight count. Either the drain sees the request and waits
+// for it, or the request sees the retirement and moves to the new
+// generation.
+func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	g := r.cur.Load()
+	for {
+		if testHookLoaded != nil {
+			testHookLoaded()
+		}
+		// Enter, then check that g is still current: the drain retires g
+		// before it reads g's in-flight count, so either it sees this
+		// request or this request sees that g is retired and moves on.
+		g.j.Enter()
+		if !g.retired.Load() {
+			break
+		}
+		g.j.Leave()
+		next := r.cur.Load()
+		if next == g {
+			// Retired without a successor: shut down, or root closed.
+			http.Error(w, "httpmw: shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		g = next
+	}
+	defer g.j.Leave()
+	if req.ProtoMajor == 1 && (len(req.Header["Upgrade"]) > 0 || req.Method == http.MethodConnect) {
+		w = &hijackWriter{ResponseWriter: w, g: g}
+	}
+	serve(g.j.Context(), g.h, w, req, r.cfg.requestStore)
+}
+
+// Current returns the janitor of the generation new requests go to; after
+// Shutdown, the root.
+func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
+
+// Reload builds a new generation and, if the build succeeds, swaps it in:
+// every request that arrives after Reload returns nil is served by the new
+// generation. The old generation drains and closes in the background;
+// Reload does not wait for it, so that a reload triggered from a request of
+// the old generation cannot wait for itself, and so that a slow drain does
+// not delay the next reload. Shutdown waits for every retired generation.
+//
+// If the build fails, returns a nil handler or panics (the error then wraps
+// ErrBuildPanicked), the half-built generation is closed before Reload
+// returns and the old generation keeps serving; the error wraps the build's
+// error. Concurrent calls are serialised; ctx bounds only the wait for a
+// Reload already in progress. After Shutdown, or once the root has started
+// to close, Reload returns an error wrapping janitor.ErrClosed.
+//
+// Every call is counted on the root (janitor.Janitor.RecordReload), failed
+// if it returns an error. Like janitor.Janitor.Do, which runs the build,
+// Reload leaves the calling goroutine without pprof labels.
+func (r *Reloader) Reload(ctx context.Context) (err error) {
+	defer func() { r.root.RecordReload(err) }()
+	if err := r.acquire(ctx); err != nil {
+		return fmt.Errorf("httpmw: reload: waiting for another reload: %w", err)
+	}
+	defer r.release()
+	if r.final != nil {
+		return fmt.Errorf("httpmw: reload: %w: the reloader was shut down", janitor.ErrClosed)
+	}
+	g, err := r.newGeneration()
+	if err != nil {
+		return err
+	}
+	r.retire(r.cur.Swap(g))
+	return nil
+}
+
+// Shutdown retires the current generation, so that new requests are
+// answered 503 and Reload fails, and waits until it and every generation
+// retired before it have drained and closed. If ctx is done first, the
+// generations still draining are closed at once, under their requests, and
+// Shutdown still waits for those closes, which are bounded by the
+// janitor's hook timeout. It returns the last generation's close error,
+// joined with ctx's error if ctx cut the drain short. It does not close
+// the root.
+//
+// Later and concurrent calls wait the same way and return the same close
+// error.
+func (r *Reloader) Shutdown(ctx context.Context) error {
+	if err := r.acquire(ctx); err != nil {
+		return fmt.Errorf("httpmw: shutdown: waiting for a reload: %w", err)
+	}
+	if r.final == nil {
+		// From now on requests find a generation that is retired and
+		// current at once, and are answered 503.
+		stopped := &generation{j: r.root}
+		stopped.retired.Store(true)
+		last := r.cur.Swap(stopped)
+		r.final = last.res
+		r.retire(last)
+	}
+	final := r.final
+	r.release()
+
+	r.mu.Lock()
+	pending := slices.Collect(maps.Keys(r.retiring))
+	r.mu.Unlock()
+	var ctxErr error
+	for _, g := range pending {
+		select {
+		case <-g.res.done:
+			continue
+		case <-ctx.Done():
+			ctxErr = fmt.Errorf("httpmw: shutdown: drain cut short: %w", ctx.Err())
+		}
+		for _, g := range pending {
+			g.hurry()
+		}
+		break
+	}
+	for _, g := range pending {
+		<-g.res.done
+	}
+	<-final.done
+	return errors.Join(final.err, ctxErr)
+}
+
+// Close is Shutdown with a context that is never done: it waits for every
+// generation to drain, each bounded by its drain timeout. It makes a
+// Reloader an io.Closer.
+func (r *Reloader) Close() error { return r.Shutdown(context.Background()) }
+
+func (r *Reloader) acquire(ctx context.Context) error {
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case r.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Reloader) release() { <-r.sem }
+
+// newGeneration builds a generation under a new child of the root. If the
+// build fails, it closes the child and returns the error.
+func (r *Reloader) newGeneration() (*generation, error) {
+	gen, err := r.root.Child(r.cfg.genName)
+	if err != nil {
+		return nil, fmt.Errorf("httpmw: reload: %w", err)
+	}
+	g := newGeneration(gen)
+	h, stack, err := r.runBuild(gen)
+	if err == nil && h == nil {
+		err = fmt.Errorf("httpmw: build of %s returned a nil handler", gen.ID())
+	}
+	if err != nil {
+		attrs := []any{"scope", gen.ID(), "kind", "reload", "err", err,
+			"action", "closed the half-built generation; the old one keeps serving",
+			"hint", "fix the build; the close report of the half-built generation says what it left behind"}
+		if stack != "" {
+			attrs = append(attrs, "stack", stack)
+		}
+		r.cfg.log().Error("httpmw: build failed", attrs...)
+		gen.Close() //nolint:errcheck // logged by the janitor and kept in its report
+		return nil, err
+	}
+	g.h = h
+	return g, nil
+}
+
+// runBuild runs the build function under gen's labels and turns a panic
+// into an error wrapping ErrBuildPanicked, returning the panic's stack.
+func (r *Reloader) runBuild(gen *janitor.Janitor) (h http.Handler, stack string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h, stack = nil, string(debug.Stack())
+			err = fmt.Errorf("%w: %s: %v", ErrBuildPanicked, gen.ID(), p)
+		}
+	}()
+	gen.Do(func(context.Context) {
+		h, err = r.build(gen)
+	})
+	if err != nil {
+		err = fmt.Errorf("httpmw: build of %s: %w", gen.ID(), err)
+	}
+	return h, "", err
+}
+
+// retire marks g as no longer current and starts draining it. The caller
+// has already made another generation current, or is shutting down.
+func (r *Reloader) retire(g *generation) {
+	g.retired.Store(true)
+	r.mu.Lock()
+	r.retiring[g] = struct{}{}
+	r.mu.Unlock()
+	go r.drain(g)
+}
