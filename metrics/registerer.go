@@ -34,6 +34,19 @@ var ErrUnchecked = errors.New("metrics: an unchecked collector (one whose Descri
 // from reg and forgets the collector, so that j's close leaves it alone
 // even if it is registered again directly with reg.
 //
+// # Overlapping generations
+//
+// A reload builds the next generation while the previous one still
+// drains, so both register collectors of the same names. When Register
+// finds a collector of the same description registered through the
+// Registerer of another scope with the same name path in the same tree
+// (an older generation of the same component), the newer one takes it
+// over: the older collector is unregistered at once and the older
+// generation's close leaves the newer one alone. Within one scope, and
+// between unrelated scopes, collectors still collide with a
+// prometheus.AlreadyRegisteredError whose ExistingCollector is the
+// collector that was registered.
+//
 // A nil j or reg gives a Registerer whose Register always fails.
 func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Registerer {
 	s := &scoped{reg: reg}
@@ -44,6 +57,7 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 		s.closed, s.why = true, fmt.Errorf("metrics: %s: Registerer with a nil prometheus.Registerer", j.ID())
 	default:
 		s.scope = j.ID()
+		s.lineage = lineage(j)
 		// If j has already started to close, OnClose runs the hook at once.
 		j.OnClose("metrics.Registerer", s.unregisterAll)
 	}
@@ -52,8 +66,9 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 
 // scoped is the Registerer returned by Registerer.
 type scoped struct {
-	reg   prometheus.Registerer
-	scope string // the janitor's ID, for error messages; not the janitor, which it must not pin
+	reg     prometheus.Registerer
+	scope   string // the janitor's ID, for error messages; not the janitor, which it must not pin
+	lineage string // root ID + name path: equal for every generation of one component
 
 	mu sync.Mutex
 	// closed is set once, by unregisterAll (or by Registerer for bad
@@ -63,13 +78,46 @@ type scoped struct {
 	// owned are the collectors registered through this Registerer and not
 	// unregistered since. Appended by Register, removed by Unregister,
 	// taken by unregisterAll.
-	owned []registration
+	owned []*owned
 }
 
-// A registration is one collector and the identity Prometheus gives it.
-type registration struct {
-	c   prometheus.Collector
-	key string // its descriptions, sorted and joined; equal keys mean the same collector to a registry
+// owned wraps a collector registered through a scoped Registerer, so that
+// a registry's AlreadyRegisteredError says whose it is.
+type owned struct {
+	prometheus.Collector
+	key     string // its descriptions, sorted and joined; equal keys mean the same collector to a registry
+	scope   string // the ID of the janitor it was registered for
+	lineage string
+
+	// mu serialises the two ways the registration can end: its own
+	// scope's close or Unregister (release), and a newer generation taking
+	// it over (supersede). Whoever comes first unregisters it; the other
+	// must not, or it would unregister the newer collector registered
+	// under the same identity. reg.Unregister runs under mu; it calls
+	// Describe, which must not call back into this Registerer.
+	mu   sync.Mutex
+	done bool // unregistered by one of the two
+}
+
+// release unregisters o from reg unless it was taken over.
+func (o *owned) release(reg prometheus.Registerer) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.done {
+		return false
+	}
+	o.done = true
+	return reg.Unregister(o)
+}
+
+// lineage identifies the component j is a generation of: its root's ID
+// and its name path (its ID without the generation number).
+func lineage(j *janitor.Janitor) string {
+	path := j.ID()
+	if i := strings.LastIndexByte(path, '#'); i >= 0 {
+		path = path[:i]
+	}
+	return j.Root().ID() + " " + path
 }
 
 // Register implements prometheus.Registerer.
@@ -84,21 +132,49 @@ func (s *scoped) Register(c prometheus.Collector) error {
 	if key == "" {
 		return fmt.Errorf("metrics: %s: %w", s.scope, ErrUnchecked)
 	}
+	o := &owned{Collector: c, key: key, scope: s.scope, lineage: s.lineage}
 	// Register first, outside the lock: it calls c.Describe, user code.
-	if err := s.reg.Register(c); err != nil {
+	if err := s.register(o); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	if !s.closed {
-		s.owned = append(s.owned, registration{c: c, key: key})
+		s.owned = append(s.owned, o)
 		s.mu.Unlock()
 		return nil
 	}
 	s.mu.Unlock()
 	// The janitor closed while c was being registered, and unregisterAll
 	// has already run: undo the registration here.
-	s.reg.Unregister(c)
+	o.release(s.reg)
 	return s.closedErr()
+}
+
+// takeOverAttempts bounds how often Register takes over an older
+// generation's collector and retries, should yet another generation
+// register the same collector in between.
+const takeOverAttempts = 3
+
+// register registers o, taking over a collector of the same identity
+// registered by an older generation of the same component.
+func (s *scoped) register(o *owned) error {
+	for range takeOverAttempts {
+		err := s.reg.Register(o)
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+		old, ok := are.ExistingCollector.(*owned)
+		if !ok {
+			return err
+		}
+		if old.lineage != o.lineage || old.scope == o.scope {
+			are.ExistingCollector = old.Collector // the caller's, not the wrapper
+			return are
+		}
+		old.release(s.reg)
+	}
+	return s.reg.Register(o)
 }
 
 // MustRegister implements prometheus.Registerer. It panics with the first
@@ -119,10 +195,23 @@ func (s *scoped) Unregister(c prometheus.Collector) bool {
 		return false
 	}
 	key := describe(c)
-	ok := s.reg.Unregister(c)
+	var mine []*owned
 	s.mu.Lock()
-	s.owned = slices.DeleteFunc(s.owned, func(r registration) bool { return r.key == key })
+	s.owned = slices.DeleteFunc(s.owned, func(o *owned) bool {
+		if o.key == key {
+			mine = append(mine, o)
+			return true
+		}
+		return false
+	})
 	s.mu.Unlock()
+	if len(mine) == 0 {
+		return s.reg.Unregister(c)
+	}
+	ok := false
+	for _, o := range mine {
+		ok = o.release(s.reg) || ok
+	}
 	return ok
 }
 
@@ -134,8 +223,8 @@ func (s *scoped) unregisterAll(context.Context) error {
 	owned := s.owned
 	s.owned = nil
 	s.mu.Unlock()
-	for _, r := range slices.Backward(owned) {
-		s.reg.Unregister(r.c)
+	for _, o := range slices.Backward(owned) {
+		o.release(s.reg)
 	}
 	return nil
 }

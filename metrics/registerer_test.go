@@ -210,3 +210,70 @@ func TestRegistererRacesClose(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistererOverlappingGenerations: a Reloader builds the next
+// generation while the previous one drains, so both register the same
+// names. The newer takes the collector over; the older one's close must
+// not unregister it.
+func TestRegistererOverlappingGenerations(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewRegistry()
+	old, _ := root.Child("gen")
+	if err := metrics.Registerer(old, reg).Register(newRequests()); err != nil {
+		t.Fatal(err)
+	}
+	next, _ := root.Child("gen")
+	current := newRequests()
+	current.Add(7)
+	if err := metrics.Registerer(next, reg).Register(current); err != nil {
+		t.Fatalf("Register by the next generation = %v; want it to take over", err)
+	}
+	old.Close()
+	if got := testutil.ToFloat64(current); got != 7 {
+		t.Fatalf("counter = %v; want 7", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "leakproof_test_requests_total"); err != nil || n != 1 {
+		t.Errorf("after the old generation closed: %d series, %v; want the new generation's 1", n, err)
+	}
+	next.Close()
+	if n, _ := testutil.GatherAndCount(reg); n != 0 {
+		t.Errorf("after both closed: %d series; want 0", n)
+	}
+
+	// An unrelated scope with the same names still collides.
+	other, _ := root.Child("other")
+	defer other.Close()
+	first, _ := root.Child("gen")
+	defer first.Close()
+	metrics.Registerer(first, reg).MustRegister(newRequests())
+	if _, ok := metrics.Registerer(other, reg).Register(newRequests()).(prometheus.AlreadyRegisteredError); !ok {
+		t.Error("Register by an unrelated scope succeeded; want AlreadyRegisteredError")
+	}
+}
+
+// TestRegistererTakeOverRacesClose: the old generation closing while the
+// next one takes its collector over always leaves the next one's
+// collector registered.
+func TestRegistererTakeOverRacesClose(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewRegistry()
+	for range 200 {
+		old, _ := root.Child("gen")
+		metrics.Registerer(old, reg).MustRegister(newRequests())
+		next, _ := root.Child("gen")
+		var wg sync.WaitGroup
+		wg.Go(func() { old.Close() })
+		wg.Go(func() {
+			if err := metrics.Registerer(next, reg).Register(newRequests()); err != nil {
+				t.Errorf("Register by the next generation = %v", err)
+			}
+		})
+		wg.Wait()
+		if n, _ := testutil.GatherAndCount(reg); n != 1 {
+			t.Fatalf("%d series registered after the race; want the next generation's 1", n)
+		}
+		next.Close()
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -34,21 +33,17 @@ func (a *app) build(gen *janitor.Janitor) (http.Handler, error) {
 
 	// Metrics with the same names in every generation, registered through
 	// the generation's Registerer: they are unregistered when it closes,
-	// so they neither pin it nor accumulate. The old generation drains
-	// while the new one serves, so for a moment both are registered; the
-	// generation label tells them apart, and at most a few series (those
-	// of the generations still open) exist at any time.
+	// so they neither pin it nor accumulate. The new generation registers
+	// while the old one still drains; it takes the names over, and the old
+	// generation's close leaves them alone.
 	reg := metrics.Registerer(gen, a.reg)
-	generation := prometheus.Labels{"generation": strconv.FormatInt(n, 10)}
 	requests := prometheus.NewCounter(prometheus.CounterOpts{
-		Name:        "reloadserver_requests_total",
-		Help:        "Requests served, by generation.",
-		ConstLabels: generation,
+		Name: "reloadserver_requests_total",
+		Help: "Requests served by the current generation.",
 	})
 	ticks := prometheus.NewCounter(prometheus.CounterOpts{
-		Name:        "reloadserver_worker_ticks_total",
-		Help:        "Ticks of the generation's worker, by generation.",
-		ConstLabels: generation,
+		Name: "reloadserver_worker_ticks_total",
+		Help: "Ticks of the current generation's worker.",
 	})
 	for _, c := range []prometheus.Collector{requests, ticks} {
 		if err := reg.Register(c); err != nil {
