@@ -521,3 +521,21 @@ func TestScopeLabel(t *testing.T) {
 		t.Errorf("goroutine started under Do carried the scope label: %s; want true", g)
 	}
 }
+
+// TestCensusNotRunIsNotClean: a Shutdown whose context is already done
+// cannot read the goroutine profile; the close must say that leaks were
+// not checked rather than claim it was clean.
+func TestCensusNotRunIsNotClean(t *testing.T) {
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := gen.Shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "leaks not checked") {
+		t.Errorf("Shutdown(done ctx) = %v; want an error saying leaks were not checked", err)
+	}
+	if st := statsFor(root, "app/gen"); st.ClosesClean != 0 || st.ClosesFailed != 1 {
+		t.Errorf("closes clean %d, failed %d; want 0, 1", st.ClosesClean, st.ClosesFailed)
+	}
+}

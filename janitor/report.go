@@ -95,7 +95,9 @@ func (r Report) Leaked() int {
 func (r Report) Clean() bool { return r.Err() == nil }
 
 // failed reports an error other than a leak, in this scope only: a hook,
-// a tracked goroutine or a resource. It decides the closes_total result.
+// a tracked goroutine, a resource, or a census that could not run (a close
+// that could not look for leaks is not clean). It decides the
+// closes_total result.
 func (r Report) failed() bool {
 	for _, h := range r.Hooks {
 		if h.Outcome != hooks.OK {
@@ -107,7 +109,7 @@ func (r Report) failed() bool {
 			return true
 		}
 	}
-	return r.GoroutineErr != nil
+	return r.GoroutineErr != nil || r.CensusErr != nil
 }
 
 // Err joins every failure in the report, children included, into the
@@ -126,6 +128,9 @@ func (r Report) Err() error {
 		if res.Err != nil {
 			errs = append(errs, fmt.Errorf("janitor: %s: %s %q: %w", r.Scope, res.Kind, res.Name, res.Err))
 		}
+	}
+	if r.CensusErr != nil {
+		errs = append(errs, fmt.Errorf("janitor: %s: census, leaks not checked: %w", r.Scope, r.CensusErr))
 	}
 	if n := r.Leaked(); n > 0 {
 		errs = append(errs, fmt.Errorf("%w: %s: %d goroutine(s)", ErrLeaked, r.Scope, n))
