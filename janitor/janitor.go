@@ -204,7 +204,9 @@ func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
 
 // OnClose registers fn to run when j closes, after its children closed,
 // last registered first, each under the hook timeout with a context of its
-// own. Unlike a process-wide shutdown hook, it runs when this scope ends,
+// own. Hooks run after the scope's context is done but before Close waits
+// for the goroutines started with Go, so a hook may run while those are
+// still returning: share state with them safely. Unlike a process-wide shutdown hook, it runs when this scope ends,
 // not when the process exits, and it is forgotten after it ran, so it pins
 // nothing. If the process shuts down first (hooks.Registry.Shutdown), it
 // runs then, exactly once.

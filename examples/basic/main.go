@@ -13,6 +13,7 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/leakproof/leakproof/janitor"
@@ -55,7 +56,9 @@ func run(generations, leakIn int) error {
 // build starts one generation of the component: a worker refreshing a
 // value on a ticker, a hook flushing it, and a connection-like resource.
 func build(gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) error {
-	var refreshes int
+	// The hook reads what the worker writes, and hooks run while the
+	// generation's goroutines are still stopping: share it safely.
+	var refreshes atomic.Int64
 	if err := gen.Go("refresher", func(ctx context.Context) error {
 		t := time.NewTicker(5 * time.Millisecond)
 		defer t.Stop()
@@ -64,14 +67,14 @@ func build(gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) err
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				refreshes++
+				refreshes.Add(1)
 			}
 		}
 	}); err != nil {
 		return err
 	}
 	gen.OnClose("flush", func(context.Context) error {
-		fmt.Printf("generation %d: flushed after %d refreshes\n", n, refreshes)
+		fmt.Printf("generation %d: flushed after %d refreshes\n", n, refreshes.Load())
 		return nil
 	})
 	if err := gen.Adopt("upstream connection", &conn{gen: n}); err != nil {
