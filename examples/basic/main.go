@@ -10,6 +10,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -23,12 +24,12 @@ func main() {
 	generations := flag.Int("generations", 4, "how many generations to build and close")
 	leakIn := flag.Int("leak-in", 2, "the generation that leaks a goroutine on purpose (0: none)")
 	flag.Parse()
-	if err := run(*generations, *leakIn); err != nil {
+	if err := run(os.Stdout, *generations, *leakIn); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(generations, leakIn int) error {
+func run(w io.Writer, generations, leakIn int) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	root := janitor.New("basic", janitor.WithLogger(logger), janitor.WithGracePeriod(time.Second))
 	defer root.Close()
@@ -43,19 +44,19 @@ func run(generations, leakIn int) error {
 		if err != nil {
 			return err
 		}
-		if err := build(gen, n, n == leakIn, stopLeak); err != nil {
+		if err := build(w, gen, n, n == leakIn, stopLeak); err != nil {
 			return err
 		}
 		time.Sleep(30 * time.Millisecond) // let the generation serve a little
 		gen.Close()                       // its error is in the report printed below
-		fmt.Printf("generation %d: %+v\n", n, gen.Report())
+		fmt.Fprintf(w, "generation %d: %+v\n", n, gen.Report())
 	}
 	return nil
 }
 
 // build starts one generation of the component: a worker refreshing a
 // value on a ticker, a hook flushing it, and a connection-like resource.
-func build(gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) error {
+func build(w io.Writer, gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) error {
 	// The hook reads what the worker writes, and hooks run while the
 	// generation's goroutines are still stopping: share it safely.
 	var refreshes atomic.Int64
@@ -74,10 +75,10 @@ func build(gen *janitor.Janitor, n int, leak bool, stopLeak <-chan struct{}) err
 		return err
 	}
 	gen.OnClose("flush", func(context.Context) error {
-		fmt.Printf("generation %d: flushed after %d refreshes\n", n, refreshes.Load())
+		fmt.Fprintf(w, "generation %d: flushed after %d refreshes\n", n, refreshes.Load())
 		return nil
 	})
-	if err := gen.Adopt("upstream connection", &conn{gen: n}); err != nil {
+	if err := gen.Adopt("upstream connection", &conn{w: w, gen: n}); err != nil {
 		return err
 	}
 	if leak {
@@ -105,9 +106,12 @@ func startPoller(stop <-chan struct{}) {
 }
 
 // conn stands for a connection a generation opens and must close.
-type conn struct{ gen int }
+type conn struct {
+	w   io.Writer
+	gen int
+}
 
 func (c *conn) Close() error {
-	fmt.Printf("generation %d: connection closed\n", c.gen)
+	fmt.Fprintf(c.w, "generation %d: connection closed\n", c.gen)
 	return nil
 }
