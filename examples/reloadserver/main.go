@@ -49,15 +49,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	drain := flag.Duration("drain", 10*time.Second, "how long an old generation may finish its requests after a reload")
 	tick := flag.Duration("tick", time.Second, "how often each generation's worker ticks")
+	bare := flag.Bool("bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
 	flag.Parse()
-	if err := serve(*addr, *drain, *tick, os.Stdout); err != nil {
+	if err := serve(*addr, *drain, *tick, *bare, os.Stdout); err != nil {
 		log.Fatal(err)
 	}
 }
 
 // serve runs the server until a signal stops it. It returns nil when a
 // SIGINT or SIGTERM ended it, which is how the demo is meant to stop.
-func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
+// With bare set, it serves the first generation's handler directly, with
+// neither the Reloader nor Wrap in front of it, and refuses reloads.
+func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	root := janitor.New("reloadserver", janitor.WithLogger(logger))
 	defer root.Close()
@@ -67,21 +70,13 @@ func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
 		return err
 	}
 	a := &app{reg: reg, logger: logger, tick: tick}
-	rl, err := httpmw.NewReloader(root, a.build, httpmw.WithDrainTimeout(drain), httpmw.WithLogger(logger))
+	front, reload, err := frontend(root, a, bare, drain, logger)
 	if err != nil {
 		return err
 	}
-	reload := func(ctx context.Context) error {
-		if err := rl.Reload(ctx); err != nil {
-			logger.Error("reload failed; the previous generation keeps serving", "err", err)
-			return err
-		}
-		logger.Info("reloaded", "serving", rl.Current().ID())
-		return nil
-	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/", rl)
+	mux.Handle("/", front)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/debug/janitor", httpmw.DebugHandler(root))
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +84,7 @@ func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		fmt.Fprintf(w, "now serving %s\n", rl.Current().ID())
+		fmt.Fprintf(w, "now serving %s\n", front.Current().ID())
 	})
 
 	ln, err := net.Listen("tcp", addr)
@@ -138,7 +133,7 @@ func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
 	// generation drain and close, then the root.
 	shutdown, cancelShutdown := context.WithTimeout(context.Background(), drain)
 	defer cancelShutdown()
-	if serr := rl.Shutdown(shutdown); serr != nil {
+	if serr := front.shutdown(shutdown); serr != nil {
 		logger.Warn("closing the last generation", "err", serr)
 	}
 	if cerr := root.Shutdown(shutdown); cerr != nil {
@@ -149,4 +144,42 @@ func serve(addr string, drain, tick time.Duration, stdout io.Writer) error {
 		return nil
 	}
 	return err
+}
+
+// frontend returns the handler for "/" and the reload function: a
+// Reloader normally, or with bare one generation's handler served as it
+// is, with no middleware in front of it and reloads refused.
+func frontend(root *janitor.Janitor, a *app, bare bool, drain time.Duration, logger *slog.Logger) (*current, func(context.Context) error, error) {
+	if bare {
+		gen, err := root.Child("gen")
+		if err != nil {
+			return nil, nil, err
+		}
+		h, err := a.build(gen)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &current{Handler: h, Current: func() *janitor.Janitor { return gen }, shutdown: gen.Shutdown},
+			func(context.Context) error { return errors.New("reloads are off with -bare") }, nil
+	}
+	rl, err := httpmw.NewReloader(root, a.build, httpmw.WithDrainTimeout(drain), httpmw.WithLogger(logger))
+	if err != nil {
+		return nil, nil, err
+	}
+	reload := func(ctx context.Context) error {
+		if err := rl.Reload(ctx); err != nil {
+			logger.Error("reload failed; the previous generation keeps serving", "err", err)
+			return err
+		}
+		logger.Info("reloaded", "serving", rl.Current().ID())
+		return nil
+	}
+	return &current{Handler: rl, Current: rl.Current, shutdown: rl.Shutdown}, reload, nil
+}
+
+// current is what serves "/" and says which generation does.
+type current struct {
+	http.Handler
+	Current  func() *janitor.Janitor
+	shutdown func(context.Context) error // closes what serves
 }

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -13,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+
+	"github.com/leakproof/leakproof/httpmw"
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // argsEnv, when set, makes the test binary run the program itself with
@@ -117,5 +123,32 @@ func TestServer(t *testing.T) {
 	}
 	if leak := regexp.MustCompile(`leaked=[1-9]`); leak.MatchString(stderr.String()) {
 		t.Errorf("a generation leaked:\n%s", stderr.String())
+	}
+}
+
+// TestBareFrontend: with -bare the generation's handler is served without
+// the middleware (nothing counts in flight) and reloads are refused.
+func TestBareFrontend(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	root := janitor.New("reloadserver", janitor.WithLogger(logger))
+	defer root.Close()
+	a := &app{reg: prometheus.NewRegistry(), logger: logger, tick: time.Hour}
+	front, reload, err := frontend(root, a, true, time.Second, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	front.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "generation 1 ") {
+		t.Errorf("GET / = %d %q; want 200 from generation 1", rec.Code, rec.Body.String())
+	}
+	if err := reload(context.Background()); err == nil {
+		t.Error("reload() with -bare = nil; want an error")
+	}
+	if _, isReloader := front.Handler.(*httpmw.Reloader); isReloader {
+		t.Error("-bare serves through the Reloader; want the handler as it is")
+	}
+	if err := front.shutdown(context.Background()); err != nil {
+		t.Errorf("shutdown() = %v; want nil", err)
 	}
 }
