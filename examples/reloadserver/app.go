@@ -89,8 +89,11 @@ func (a *app) build(gen *janitor.Janitor) (http.Handler, error) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		refreshed, _ := cache.Get("refreshed")
-		fmt.Fprintf(w, "%s; worker last ticked at %s\n", answer, refreshed)
+		if refreshed, ok := cache.Get("refreshed"); ok {
+			fmt.Fprintf(w, "%s; worker last ticked at %s\n", answer, refreshed)
+			return
+		}
+		fmt.Fprintf(w, "%s; worker has not ticked yet\n", answer)
 	})
 	return mux, nil
 }
