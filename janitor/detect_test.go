@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -143,19 +142,7 @@ func TestDetectOnlyTimerDoesNotPinScope(t *testing.T) {
 	// The stop funcs reference their scope; what must not is the pending
 	// timer itself, which the runtime holds until it fires.
 	clear(stops)
-	alive := 0
-	for range 5 {
-		runtime.GC()
-		alive = 0
-		for _, r := range refs {
-			if r.Value() != nil {
-				alive++
-			}
-		}
-		if alive == 0 {
-			break
-		}
-	}
+	alive := collectedAll(refs, 5)
 	if alive != 0 {
 		t.Errorf("%d of 5 detect-only generations with a pending timer still reachable; want 0", alive)
 	}

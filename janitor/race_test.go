@@ -113,19 +113,7 @@ func TestPreventorsDoNotPinClosedScope(t *testing.T) {
 		gen.Close()
 		cache = ctxlocal.MustNewCache[string, int]("long-lived") // sealed: the next generation gets a new one
 	}
-	alive := 0
-	for range 5 {
-		runtime.GC()
-		alive = 0
-		for _, r := range refs {
-			if r.Value() != nil {
-				alive++
-			}
-		}
-		if alive == 0 {
-			break
-		}
-	}
+	alive := collectedAll(refs, 5)
 	if alive != 0 {
 		t.Errorf("%d of 10 closed generations still reachable; want 0", alive)
 	}

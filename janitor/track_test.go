@@ -23,9 +23,10 @@ func (b *bean) Close() error {
 }
 
 // collectedAll runs the collector until every pointer is nil, within a
-// bound; cleanups and weak pointers are cleared by the collector's
-// background work, so one runtime.GC is not always enough.
-func collectedAll(refs []weak.Pointer[bean], rounds int) int {
+// bound, and returns how many are still alive; cleanups and weak pointers
+// are cleared by the collector's background work, so one runtime.GC is not
+// always enough.
+func collectedAll[T any](refs []weak.Pointer[T], rounds int) int {
 	alive := 0
 	for range rounds {
 		runtime.GC()
