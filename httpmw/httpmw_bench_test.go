@@ -27,19 +27,7 @@ import (
 //   - promhttp: InstrumentHandlerCounter around InstrumentHandlerDuration,
 //     the usual per-request instrumentation, for scale.
 func BenchmarkServe(b *testing.B) {
-	root := janitor.New("bench", quiet()...)
-	defer root.Close()
-	gen, err := root.Child("gen")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return bare, nil },
-		httpmw.WithLogger(discard))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rl.Close()
+	gen, bare, rl := benchSetup(b)
 
 	labels := pprof.Labels(goroutines.ScopeLabel, gen.ID())
 	naive := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -80,19 +68,7 @@ func BenchmarkServe(b *testing.B) {
 // BenchmarkServeParallel is BenchmarkServe's Wrap and Reloader under
 // parallel load, where every request updates the same in-flight counters.
 func BenchmarkServeParallel(b *testing.B) {
-	root := janitor.New("bench", quiet()...)
-	defer root.Close()
-	gen, err := root.Child("gen")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return bare, nil },
-		httpmw.WithLogger(discard))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rl.Close()
+	gen, bare, rl := benchSetup(b)
 	for _, bm := range []struct {
 		name string
 		h    http.Handler
@@ -111,4 +87,23 @@ func BenchmarkServeParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchSetup returns a generation, a handler that does nothing, and a
+// Reloader serving it; all are closed when the benchmark ends.
+func benchSetup(b *testing.B) (*janitor.Janitor, http.Handler, *httpmw.Reloader) {
+	root := janitor.New("bench", quiet()...)
+	b.Cleanup(func() { root.Close() })
+	gen, err := root.Child("gen")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return bare, nil },
+		httpmw.WithLogger(discard))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { rl.Close() })
+	return gen, bare, rl
 }
