@@ -22,10 +22,14 @@ import (
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// Fault injection bounds: short, so that the CI run takes seconds.
+// Fault injection bounds: short, so that the CI run takes seconds, yet
+// far above scheduling delays: under -race, with every package testing at
+// once on two CPUs, a hook planned to succeed was seen to start more than
+// 20ms late and be reported, rightly, as timed out. Hanging hooks cost
+// their generation's close one hook timeout, in the background.
 const (
-	faultHookTimeout = 20 * time.Millisecond
-	faultGrace       = 50 * time.Millisecond
+	faultHookTimeout = 500 * time.Millisecond
+	faultGrace       = 250 * time.Millisecond
 	faultReloaders   = 3 // goroutines calling Reload concurrently
 	faultLabel       = "soak.fault"
 )
