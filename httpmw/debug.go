@@ -131,7 +131,9 @@ func (h *debugHandler) collect(r *http.Request, gc bool) debugPage {
 		counts = snap.CountBy(goroutines.ScopeLabel)
 	}
 	page.Scope = scopeOf(h.root, counts)
-	for _, c := range h.root.History() {
+	history := h.root.History()
+	page.Closed = make([]debugClosed, 0, len(history)) // tools get a list, never null
+	for _, c := range history {
 		d := closedOf(c.Report)
 		if gc {
 			alive := c.Reachable()

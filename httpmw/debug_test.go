@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +179,39 @@ func TestDebugHandlerMethods(t *testing.T) {
 	httpmw.DebugHandler(newRoot(t)).ServeHTTP(rec, httptest.NewRequest(http.MethodDelete, "/", nil))
 	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") == "" {
 		t.Errorf("DELETE: %d, Allow %q; want 405 with an Allow header", rec.Code, rec.Header().Get("Allow"))
+	}
+}
+
+// Tools get lists, never null, before anything closed; and the page
+// collects garbage only when asked to: with automatic collection off, a
+// plain GET in either format runs no collection, a find-leaks request does.
+func TestDebugHandlerNoNullNoGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	h := httpmw.DebugHandler(newRoot(t))
+	cycles := func() uint32 {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.NumGC
+	}
+	before := cycles()
+	for _, target := range []string{"/?format=json", "/", "/?gc=0"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		if target == "/?format=json" {
+			var page map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
+				t.Fatalf("GET %s: %v", target, err)
+			}
+			if _, ok := page["closed"].([]any); !ok {
+				t.Errorf("GET %s: closed = %#v; want a list", target, page["closed"])
+			}
+		}
+	}
+	if n := cycles() - before; n != 0 {
+		t.Errorf("%d collections during plain GETs; want 0", n)
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil))
+	if n := cycles() - before; n < 2 {
+		t.Errorf("%d collections after a find-leaks POST; want at least 2", n)
 	}
 }

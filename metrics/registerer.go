@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,7 +33,11 @@ var ErrUnchecked = errors.New("metrics: an unchecked collector (one whose Descri
 // MustRegister panics with that error, as the prometheus.Registerer
 // contract requires of MustRegister for any error. Unregister unregisters
 // from reg and forgets the collector, so that j's close leaves it alone
-// even if it is registered again directly with reg.
+// even if it is registered again directly with reg. A registry unregisters
+// by description, not by identity, so once this Registerer has let go of
+// a description (by Unregister, by j's close, or to a newer generation),
+// Unregister of a collector of that description does nothing and returns
+// false: what holds it in reg now is someone else's.
 //
 // # Overlapping generations
 //
@@ -42,10 +47,11 @@ var ErrUnchecked = errors.New("metrics: an unchecked collector (one whose Descri
 // Registerer of another scope with the same name path in the same tree
 // (an older generation of the same component), the newer one takes it
 // over: the older collector is unregistered at once and the older
-// generation's close leaves the newer one alone. Within one scope, and
-// between unrelated scopes, collectors still collide with a
-// prometheus.AlreadyRegisteredError whose ExistingCollector is the
-// collector that was registered.
+// generation's close leaves the newer one alone. An older generation
+// never takes over a newer one's collector: a retired generation that
+// registers late collides. Within one scope, and between unrelated scopes,
+// collectors still collide with a prometheus.AlreadyRegisteredError whose
+// ExistingCollector is the collector that was registered.
 //
 // A nil j or reg gives a Registerer whose Register always fails.
 func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Registerer {
@@ -57,7 +63,7 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 		s.closed, s.why = true, fmt.Errorf("metrics: %s: Registerer with a nil prometheus.Registerer", j.ID())
 	default:
 		s.scope = j.ID()
-		s.lineage = lineage(j)
+		s.lineage, s.gen = lineage(j)
 		// If j has already started to close, OnClose runs the hook at once.
 		j.OnClose("metrics.Registerer", s.unregisterAll)
 	}
@@ -69,6 +75,7 @@ type scoped struct {
 	reg     prometheus.Registerer
 	scope   string // the janitor's ID, for error messages; not the janitor, which it must not pin
 	lineage string // root ID + name path: equal for every generation of one component
+	gen     uint64 // the janitor's generation number: higher is newer
 
 	mu sync.Mutex
 	// closed is set once, by unregisterAll (or by Registerer for bad
@@ -79,6 +86,10 @@ type scoped struct {
 	// unregistered since. Appended by Register, removed by Unregister,
 	// taken by unregisterAll.
 	owned []*owned
+	// released are the keys of the collectors taken out of owned, by
+	// Unregister or unregisterAll: Unregister leaves those descriptions
+	// alone. Bounded by the distinct descriptions registered.
+	released map[string]struct{}
 }
 
 // owned wraps a collector registered through a scoped Registerer, so that
@@ -88,6 +99,7 @@ type owned struct {
 	key     string // its descriptions, sorted and joined; equal keys mean the same collector to a registry
 	scope   string // the ID of the janitor it was registered for
 	lineage string
+	gen     uint64
 
 	// mu serialises the two ways the registration can end: its own
 	// scope's close or Unregister (release), and a newer generation taking
@@ -111,13 +123,15 @@ func (o *owned) release(reg prometheus.Registerer) bool {
 }
 
 // lineage identifies the component j is a generation of: its root's ID
-// and its name path (its ID without the generation number).
-func lineage(j *janitor.Janitor) string {
+// and its name path (its ID without the generation number). gen is the
+// generation number, which grows with every scope made in the process.
+func lineage(j *janitor.Janitor) (lineage string, gen uint64) {
 	path := j.ID()
 	if i := strings.LastIndexByte(path, '#'); i >= 0 {
+		gen, _ = strconv.ParseUint(path[i+1:], 10, 64)
 		path = path[:i]
 	}
-	return j.Root().ID() + " " + path
+	return j.Root().ID() + " " + path, gen
 }
 
 // Register implements prometheus.Registerer.
@@ -132,7 +146,7 @@ func (s *scoped) Register(c prometheus.Collector) error {
 	if key == "" {
 		return fmt.Errorf("metrics: %s: %w", s.scope, ErrUnchecked)
 	}
-	o := &owned{Collector: c, key: key, scope: s.scope, lineage: s.lineage}
+	o := &owned{Collector: c, key: key, scope: s.scope, lineage: s.lineage, gen: s.gen}
 	// Register first, outside the lock: it calls c.Describe, user code.
 	if err := s.register(o); err != nil {
 		return err
@@ -158,23 +172,23 @@ const takeOverAttempts = 3
 // register registers o, taking over a collector of the same identity
 // registered by an older generation of the same component.
 func (s *scoped) register(o *owned) error {
-	for range takeOverAttempts {
+	for attempt := 0; ; attempt++ {
 		err := s.reg.Register(o)
 		var are prometheus.AlreadyRegisteredError
 		if !errors.As(err, &are) {
 			return err
 		}
+		are.NewCollector = o.Collector // the caller's, not the wrapper
 		old, ok := are.ExistingCollector.(*owned)
 		if !ok {
-			return err
+			return are
 		}
-		if old.lineage != o.lineage || old.scope == o.scope {
-			are.ExistingCollector = old.Collector // the caller's, not the wrapper
+		if old.lineage != o.lineage || old.gen >= o.gen || attempt == takeOverAttempts {
+			are.ExistingCollector = old.Collector
 			return are
 		}
 		old.release(s.reg)
 	}
-	return s.reg.Register(o)
 }
 
 // MustRegister implements prometheus.Registerer. It panics with the first
@@ -204,8 +218,15 @@ func (s *scoped) Unregister(c prometheus.Collector) bool {
 		}
 		return false
 	})
+	_, released := s.released[key]
+	if len(mine) > 0 {
+		s.releasedLocked(key)
+	}
 	s.mu.Unlock()
 	if len(mine) == 0 {
+		if released {
+			return false
+		}
 		return s.reg.Unregister(c)
 	}
 	ok := false
@@ -222,11 +243,22 @@ func (s *scoped) unregisterAll(context.Context) error {
 	s.closed = true
 	owned := s.owned
 	s.owned = nil
+	for _, o := range owned {
+		s.releasedLocked(o.key)
+	}
 	s.mu.Unlock()
 	for _, o := range slices.Backward(owned) {
 		o.release(s.reg)
 	}
 	return nil
+}
+
+// releasedLocked records that this Registerer let go of key; s.mu is held.
+func (s *scoped) releasedLocked(key string) {
+	if s.released == nil {
+		s.released = make(map[string]struct{})
+	}
+	s.released[key] = struct{}{}
 }
 
 func (s *scoped) closedErr() error {

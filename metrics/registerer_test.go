@@ -277,3 +277,61 @@ func TestRegistererTakeOverRacesClose(t *testing.T) {
 		next.Close()
 	}
 }
+
+// TestRegistererOlderDoesNotTakeOver: a retired generation that registers
+// a collector late (lazily, while it drains) must not take over the
+// current generation's, whose series would vanish when the old one closes.
+func TestRegistererOlderDoesNotTakeOver(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewRegistry()
+	old, _ := root.Child("gen")
+	next, _ := root.Child("gen")
+	defer next.Close()
+	current := newRequests()
+	metrics.Registerer(next, reg).MustRegister(current)
+	err := metrics.Registerer(old, reg).Register(newRequests())
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) || are.ExistingCollector != current {
+		t.Errorf("Register by the older generation = %v; want an AlreadyRegisteredError naming the newer one's collector", err)
+	}
+	old.Close()
+	if n, err := testutil.GatherAndCount(reg, "leakproof_test_requests_total"); err != nil || n != 1 {
+		t.Errorf("after the older generation closed: %d series, %v; want the newer generation's 1", n, err)
+	}
+}
+
+// TestRegistererUnregisterAfterHandOver: an old generation's clean-up
+// that unregisters its collector after the Registerer let go of it (its
+// close hook ran, or the next generation took it over) must not
+// unregister the next generation's collector of the same description.
+func TestRegistererUnregisterAfterHandOver(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before func(old *janitor.Janitor, scoped prometheus.Registerer, c prometheus.Collector)
+	}{
+		{"after close", func(old *janitor.Janitor, _ prometheus.Registerer, _ prometheus.Collector) { old.Close() }},
+		{"twice", func(_ *janitor.Janitor, scoped prometheus.Registerer, c prometheus.Collector) { scoped.Unregister(c) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+			defer root.Close()
+			reg := prometheus.NewRegistry()
+			old, _ := root.Child("gen")
+			scoped := metrics.Registerer(old, reg)
+			mine := newRequests()
+			scoped.MustRegister(mine)
+			next, _ := root.Child("gen")
+			metrics.Registerer(next, reg).MustRegister(newRequests())
+			tc.before(old, scoped, mine)
+			if scoped.Unregister(mine) {
+				t.Errorf("Unregister(old collector) = true; want false, the registered one is the next generation's")
+			}
+			if n, err := testutil.GatherAndCount(reg, "leakproof_test_requests_total"); err != nil || n != 1 {
+				t.Errorf("after the old generation unregistered: %d series, %v; want the next generation's 1", n, err)
+			}
+			old.Close()
+			next.Close()
+		})
+	}
+}

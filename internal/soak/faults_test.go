@@ -25,10 +25,14 @@ import (
 // Fault injection bounds: short, so that the CI run takes seconds, yet
 // far above scheduling delays: under -race, with every package testing at
 // once on two CPUs, a hook planned to succeed was seen to start more than
-// 20ms late and be reported, rightly, as timed out. Hanging hooks cost
-// their generation's close one hook timeout, in the background.
+// 20ms late, and a hook planned to fail more than 500ms late (seed
+// 1795321884283387691, go test -race ./httpmw/ ./metrics/ ./examples/...
+// ./internal/soak/), and be reported, rightly, as timed out. Hanging hooks
+// cost their generation's close one hook timeout: in the background after
+// a swap, but inside Reload for a failed build, so the timeout sets the
+// test's length (150 reloads: about 5s at 500ms, 9s at 1s, 15s at 2s).
 const (
-	faultHookTimeout = 500 * time.Millisecond
+	faultHookTimeout = time.Second
 	faultGrace       = 250 * time.Millisecond
 	faultReloaders   = 3 // goroutines calling Reload concurrently
 	faultLabel       = "soak.fault"
