@@ -20,13 +20,15 @@ import (
 // It serves HTML to people and JSON to tools (?format=json, or an Accept
 // header asking for application/json). Everything it renders is escaped.
 //
-// Its "find leaks" action (a POST, or ?gc=1) runs the garbage collector
-// twice and then lists the closed scopes that are still reachable: a
+// Its "find leaks" action (a POST; a GET never collects) runs the garbage
+// collector twice and then lists the closed scopes that are still reachable: a
 // generation that survives a collection after it closed is being kept
 // alive by a reference someone forgot, the Go analog of a web application
 // that Tomcat's manager reports as leaked after an undeploy. Collecting
 // costs a stop-the-world pause on a large heap, so it only happens when
-// asked for.
+// asked for, and cross-origin POSTs from browsers are refused (see
+// http.CrossOriginProtection): another site cannot make an operator's
+// browser trigger it.
 //
 // Nothing is registered anywhere: mount the handler yourself, where only
 // operators can reach it, as the page shows stacks and names. A nil root
@@ -35,7 +37,7 @@ func DebugHandler(root *janitor.Janitor) http.Handler {
 	if root == nil {
 		return misconfigured("httpmw: DebugHandler needs a root janitor")
 	}
-	return &debugHandler{root: root}
+	return http.NewCrossOriginProtection().Handler(&debugHandler{root: root})
 }
 
 type debugHandler struct {
@@ -91,7 +93,7 @@ func (h *debugHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "httpmw: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	gc := r.Method == http.MethodPost || r.URL.Query().Get("gc") == "1"
+	gc := r.Method == http.MethodPost
 	page := h.collect(r, gc)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")

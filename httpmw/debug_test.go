@@ -126,18 +126,16 @@ func closeGeneration(t *testing.T, root *janitor.Janitor, pin bool) string {
 // reachable after the collection; one kept in a global is, and is listed.
 func TestDebugHandlerFindLeaks(t *testing.T) {
 	for _, pin := range []bool{false, true} {
-		for _, method := range []string{http.MethodPost, http.MethodGet} {
-			root := newRoot(t)
-			id := closeGeneration(t, root, pin)
-			page := fetchDebug(t, httpmw.DebugHandler(root), httptest.NewRequest(method, "/?format=json&gc=1", nil))
-			pinned = nil
-			runtime.GC()
-			if !page.GC || len(page.Closed) != 1 || page.Closed[0].Reachable == nil {
-				t.Fatalf("pin=%v %s: page %+v; want the find-leaks action run and reachability of %s", pin, method, page, id)
-			}
-			if got := *page.Closed[0].Reachable; got != pin || slices.Contains(page.Reachable, id) != pin {
-				t.Errorf("pin=%v %s: %s reachable: %v, listed: %v; want %v", pin, method, id, got, page.Reachable, pin)
-			}
+		root := newRoot(t)
+		id := closeGeneration(t, root, pin)
+		page := fetchDebug(t, httpmw.DebugHandler(root), httptest.NewRequest(http.MethodPost, "/?format=json", nil))
+		pinned = nil
+		runtime.GC()
+		if !page.GC || len(page.Closed) != 1 || page.Closed[0].Reachable == nil {
+			t.Fatalf("pin=%v: page %+v; want the find-leaks action run and reachability of %s", pin, page, id)
+		}
+		if got := *page.Closed[0].Reachable; got != pin || slices.Contains(page.Reachable, id) != pin {
+			t.Errorf("pin=%v: %s reachable: %v, listed: %v; want %v", pin, id, got, page.Reachable, pin)
 		}
 	}
 }
@@ -213,5 +211,23 @@ func TestDebugHandlerNoNullNoGC(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil))
 	if n := cycles() - before; n < 2 {
 		t.Errorf("%d collections after a find-leaks POST; want at least 2", n)
+	}
+}
+
+// TestDebugHandlerRefusesCrossOriginGC: another site cannot make an
+// operator's browser run the collections, neither by a cross-origin POST
+// nor by a GET such as an image tag's.
+func TestDebugHandlerRefusesCrossOriginGC(t *testing.T) {
+	root := newRoot(t)
+	h := httpmw.DebugHandler(root)
+	req := httptest.NewRequest(http.MethodPost, "/?format=json", nil)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Errorf("cross-site POST = %d; want 403", rec.Code)
+	}
+	if page := fetchDebug(t, h, httptest.NewRequest(http.MethodGet, "/?format=json&gc=1", nil)); page.GC {
+		t.Error("GET ?gc=1 ran the find-leaks action; want only POST to")
 	}
 }
