@@ -50,8 +50,9 @@ func (j *Janitor) Close() error {
 // resources, caches, loggers and census. Under WithDetectOnly, the
 // preventors of phases 1 (timers), 5, 6 and 7 are reported, not undone.
 //
-// The returned error joins every hook, goroutine and resource error and
-// wraps ErrLeaked if leaks were found. Report tells the whole story.
+// The returned error joins every hook, goroutine and resource error, says
+// so if the census could not run (leaks not checked), and wraps ErrLeaked
+// if leaks were found. Report tells the whole story.
 //
 // A goroutine that is inside Shutdown is never counted as a leak, even if
 // it carries the scope's labels (Close called from Do). But do not call

@@ -190,9 +190,10 @@ func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
 	if fn == nil {
 		return fmt.Errorf("janitor: %s: Go(%q) with a nil func", j.id, name)
 	}
-	// The group refuses new goroutines from the moment Close starts (see
-	// the cancel phase), so Go needs no lock of its own: it costs what a
-	// Group.Go costs.
+	// Shutdown cancels the group in the critical section that ends the
+	// open state, so the group itself refuses goroutines from the moment
+	// Close starts: Go needs no lock of its own and costs what Group.Go
+	// costs.
 	if err := j.group.Go(name, fn); err != nil {
 		if errors.Is(err, goroutines.ErrClosed) {
 			return fmt.Errorf("%w: %s: cannot start goroutine %q", ErrClosed, j.id, name)
@@ -204,12 +205,14 @@ func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
 
 // OnClose registers fn to run when j closes, after its children closed,
 // last registered first, each under the hook timeout with a context of its
-// own. Hooks run after the scope's context is done but before Close waits
-// for the goroutines started with Go, so a hook may run while those are
-// still returning: share state with them safely. Unlike a process-wide shutdown hook, it runs when this scope ends,
+// own. Unlike a process-wide shutdown hook, it runs when this scope ends,
 // not when the process exits, and it is forgotten after it ran, so it pins
 // nothing. If the process shuts down first (hooks.Registry.Shutdown), it
 // runs then, exactly once.
+//
+// Hooks run after the scope's context is done but before Close waits for
+// the goroutines started with Go, so a hook may run while those are still
+// returning: share state with them safely.
 //
 // The returned remove unregisters fn without running it. It reports
 // whether it did: false means fn has already run, is running, or was
@@ -266,7 +269,7 @@ func (j *Janitor) runLate(name string, fn hooks.Func) {
 // scope's labels.
 func (j *Janitor) labelled(fn func(ctx context.Context) error) hooks.Func {
 	return func(ctx context.Context) error {
-		pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels(goroutines.ScopeLabel, j.id)))
+		pprof.SetGoroutineLabels(j.ctx) // only its labels: fn keeps its own ctx
 		return fn(ctx)
 	}
 }

@@ -539,3 +539,43 @@ func TestCensusNotRunIsNotClean(t *testing.T) {
 		t.Errorf("closes clean %d, failed %d; want 0, 1", st.ClosesClean, st.ClosesFailed)
 	}
 }
+
+// TestHookGoroutineLeak: hooks run on goroutines of their own, which do
+// not inherit the labels of whoever called Close; the janitor labels them,
+// so a goroutine a hook leaves behind is found as the scope's leak.
+func TestHookGoroutineLeak(t *testing.T) {
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	release := make(chan struct{})
+	defer close(release)
+	gen.OnClose("starts a flusher", func(context.Context) error {
+		go leakyWorker(release)
+		return nil
+	})
+	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("Close() = %v; want ErrLeaked for the hook's goroutine", err)
+	}
+	if full := fmt.Sprintf("%+v", gen.Report()); !strings.Contains(full, "leakyWorker") {
+		t.Errorf("report does not name the hook's goroutine:\n%s", full)
+	}
+}
+
+// TestHookGoroutineNoLeak: the same hook waiting for its goroutine leaves
+// nothing behind.
+func TestHookGoroutineNoLeak(t *testing.T) {
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	gen.OnClose("starts a flusher", func(context.Context) error {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { defer close(done); leakyWorker(stop) }()
+		close(stop)
+		<-done
+		return nil
+	})
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+}

@@ -147,7 +147,8 @@ func (c *counters) snapshot() Stats {
 }
 
 // tree is what all scopes under one root share: the counters per name path
-// and the generation sequence.
+// and the history of closed scopes. (Generation numbers are process-wide;
+// see generation.)
 type tree struct {
 	// statsMu makes Stats see each scope either open (its goroutines read
 	// from its group) or closed (already added to its counters), never
