@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/leakproof/leakproof/ctxlocal"
@@ -71,22 +70,28 @@ func ExampleJanitor_Do() {
 	// Output: true 1
 }
 
-// %+v prints a report with every hook and every leak's stack.
+// A Report says what each phase of a close did; %+v prints it whole, with
+// every leak's stack.
 func ExampleReport() {
 	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()
 	gen, _ := root.Child("gen")
-	gen.OnClose("fails", func(context.Context) error { return errors.New("disk full") })
+	gen.OnClose("flush", func(context.Context) error { return errors.New("disk full") })
+	gen.OnClose("say goodbye", func(context.Context) error { return nil })
+	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	gen.Close()
 
-	full := fmt.Sprintf("%+v", gen.Report())
-	for line := range strings.Lines(full) {
-		if strings.Contains(line, "hook") {
-			fmt.Print(strings.TrimSpace(line[strings.Index(line, "hook"):]), "\n")
-			break
-		}
+	r := gen.Report()
+	for _, h := range r.Hooks {
+		fmt.Printf("hook %q: %s %v\n", h.Name, h.Outcome, h.Err)
 	}
-	// Output: hook(s) (1 failed), 0 goroutine(s) cancelled, 0 straggler(s), 0 resource(s) undone, 0 leaked
+	fmt.Println("cancelled:", r.Cancelled, "stragglers:", len(r.Stragglers), "leaked:", r.Leaked())
+	fmt.Println("clean:", r.Clean())
+	// Output:
+	// hook "say goodbye": ok <nil>
+	// hook "flush": error disk full
+	// cancelled: 1 stragglers: 0 leaked: 0
+	// clean: false
 }
 
 // quietRoot is a root janitor whose events are dropped, for the examples.
