@@ -16,12 +16,19 @@ import (
 // [WithMaxEntries], and [Cache.Load] loads each missing key once however
 // many callers ask for it.
 //
+// Any comparable K works, including keys that a map cannot find again: a
+// key not equal to itself (a float NaN, or a struct or interface holding
+// one) or an interface holding an unhashable value is refused with
+// [ErrBadKey] by Set and Load, and never found by Get, so it can neither
+// grow the cache past its bound nor panic.
+//
 // The zero value is an empty, unnamed, unbounded cache ready to use. A Cache
 // must not be copied after first use.
 type Cache[K comparable, V any] struct {
 	name       string
 	maxEntries int  // 0: unbounded; set by NewCache, never changed
 	countHits  bool // WithHitStats; set by NewCache, never changed
+	keys       keyCheck[K]
 
 	// Counters for Stats, updated with atomics so that Get on an unbounded
 	// cache needs only the read lock. hits and misses stay 0 unless
@@ -52,26 +59,10 @@ type CacheStats struct {
 }
 
 // NewCache returns an empty cache. The name identifies it in errors and
-// reports (see [Sealer]). It fails if an option is invalid, for example
-// WithMaxEntries(0); for package-level variables built from constant
-// options, use [MustNewCache].
-func NewCache[K comparable, V any](name string, opts ...CacheOption) (*Cache[K, V], error) {
-	cfg, err := newCacheConfig(opts)
-	if err != nil {
-		return nil, fmt.Errorf("ctxlocal: cache %q: %w", name, err)
-	}
-	return &Cache[K, V]{name: name, maxEntries: cfg.maxEntries, countHits: cfg.hitStats}, nil
-}
-
-// MustNewCache is like [NewCache] but panics if an option is invalid, like
-// regexp.MustCompile. It is meant for package-level variables whose options
-// are constants.
-func MustNewCache[K comparable, V any](name string, opts ...CacheOption) *Cache[K, V] {
-	c, err := NewCache[K, V](name, opts...)
-	if err != nil {
-		panic(err)
-	}
-	return c
+// reports (see [Sealer]).
+func NewCache[K comparable, V any](name string, opts ...CacheOption) *Cache[K, V] {
+	cfg := newCacheConfig(opts)
+	return &Cache[K, V]{name: name, maxEntries: cfg.maxEntries, countHits: cfg.hitStats}
 }
 
 // Name returns the name the cache was created with.
@@ -80,6 +71,11 @@ func (c *Cache[K, V]) Name() string { return c.name }
 // Get returns the value stored for k and whether there was one. On a
 // bounded cache it marks k as recently used.
 func (c *Cache[K, V]) Get(k K) (V, bool) {
+	if c.keys.bad(k) != nil {
+		var zero V
+		c.countLookup(false)
+		return zero, false
+	}
 	v, ok := c.lookup(k)
 	c.countLookup(ok)
 	return v, ok
@@ -122,6 +118,9 @@ func (c *Cache[K, V]) lookup(k K) (v V, ok bool) {
 // the least recently used entry is evicted. Set fails with [ErrSealed] once
 // the cache is sealed.
 func (c *Cache[K, V]) Set(k K, v V) error {
+	if err := c.keys.bad(k); err != nil {
+		return c.keyErr(err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sealed {
@@ -171,13 +170,18 @@ func (c *Cache[K, V]) insertLocked(k K, v V) {
 // callers receive an error wrapping [ErrLoadPanicked]. Waiting callers wait
 // as long as fn runs; give fn its own deadline.
 //
-// Load fails with [ErrSealed], without calling fn, once the cache is sealed.
+// Load fails with [ErrSealed], without calling fn, once the cache is
+// sealed, and with [ErrRecursiveLoad] if fn itself loads k (it would wait
+// for itself forever).
 func (c *Cache[K, V]) Load(k K, fn func() (V, error)) (V, error) {
+	var zero V
+	if err := c.keys.bad(k); err != nil {
+		return zero, c.keyErr(err)
+	}
 	if v, ok := c.lookup(k); ok {
 		c.countLookup(true)
 		return v, nil
 	}
-	var zero V
 	if fn == nil {
 		return zero, errors.New("ctxlocal: cache " + strconv.Quote(c.name) + ": nil load function")
 	}
@@ -199,6 +203,9 @@ func (c *Cache[K, V]) Load(k K, fn func() (V, error)) (V, error) {
 	c.countLookup(false)
 	if f, ok := c.loads[k]; ok {
 		c.mu.Unlock()
+		if f.ownedByCaller() {
+			return zero, &annotated{fmt.Sprintf("ctxlocal: cache %q: load of key %v from its own load function", c.name, k), ErrRecursiveLoad}
+		}
 		<-f.done
 		return f.val, f.err
 	}
@@ -242,6 +249,9 @@ func (c *Cache[K, V]) endLoad(k K, f *flight[V], v V, store bool) {
 // Delete removes k and reports whether it was present. A load of k in
 // flight is forgotten: its result will not be stored.
 func (c *Cache[K, V]) Delete(k K) bool {
+	if c.keys.bad(k) != nil {
+		return false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.loads, k)
@@ -310,6 +320,10 @@ func (c *Cache[K, V]) Stats() CacheStats {
 		Evictions: c.evictions.Load(),
 		Loads:     c.loadCalls.Load(),
 	}
+}
+
+func (c *Cache[K, V]) keyErr(err error) error {
+	return &annotated{"ctxlocal: cache " + strconv.Quote(c.name) + ": " + err.Error(), ErrBadKey}
 }
 
 func (c *Cache[K, V]) sealedErr() error {

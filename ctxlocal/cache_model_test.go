@@ -198,10 +198,7 @@ func TestCacheModelSequential(t *testing.T) {
 	for seed := range uint64(40) {
 		bound := []int{0, 1, 3, 8}[seed%4]
 		r := rand.New(rand.NewPCG(seed, 0x6c65616b))
-		c, err := ctxlocal.NewCache[int, int]("model", boundOpts(bound)...)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := ctxlocal.NewCache[int, int]("model", boundOpts(bound)...)
 		m := newModel(bound)
 		for i, o := range genOps(r, 3000, 0, space, true) {
 			if got, want := applyCache(c, o), m.apply(o); got != want {
@@ -236,7 +233,7 @@ func boundOpts(bound int) []ctxlocal.CacheOption {
 // cache give the same final state.
 func TestCacheModelConcurrent(t *testing.T) {
 	const workers, space, n = 8, 16, 3000
-	c := ctxlocal.MustNewCache[int, int]("concurrent", ctxlocal.WithHitStats())
+	c := ctxlocal.NewCache[int, int]("concurrent", ctxlocal.WithHitStats())
 	logs := make([][]op, workers)
 	for g := range workers {
 		logs[g] = genOps(rand.New(rand.NewPCG(uint64(g), 0x6c65616b)), n, g*space, space, false)
@@ -275,7 +272,7 @@ func TestCacheModelConcurrent(t *testing.T) {
 		t.Errorf("Stats() after concurrent run = %+v; models counted %+v", got, stats)
 	}
 
-	replayed := ctxlocal.MustNewCache[int, int]("replay")
+	replayed := ctxlocal.NewCache[int, int]("replay")
 	for _, log := range logs {
 		for _, o := range log {
 			applyCache(replayed, o)

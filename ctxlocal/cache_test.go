@@ -2,6 +2,8 @@ package ctxlocal_test
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -34,46 +36,40 @@ func TestCacheZero(t *testing.T) {
 
 func TestNewCacheOptions(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		opts    []ctxlocal.CacheOption
-		wantErr string
+		name string
+		opts []ctxlocal.CacheOption
 	}{
-		{"none", nil, ""},
-		{"bounded", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(1)}, ""},
-		{"hit stats", []ctxlocal.CacheOption{ctxlocal.WithHitStats(), ctxlocal.WithMaxEntries(5)}, ""},
-		{"zero bound", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(0)},
-			`ctxlocal: cache "users": WithMaxEntries(0): must be > 0`},
-		{"negative bound", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(-1)},
-			`ctxlocal: cache "users": WithMaxEntries(-1): must be > 0`},
-		{"nil option", []ctxlocal.CacheOption{nil}, `ctxlocal: cache "users": nil CacheOption`},
+		{"none", nil},
+		{"bounded", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(1)}},
+		{"hit stats", []ctxlocal.CacheOption{ctxlocal.WithHitStats(), ctxlocal.WithMaxEntries(5)}},
 	} {
-		c, err := ctxlocal.NewCache[string, int]("users", tc.opts...)
-		var got string
-		if err != nil {
-			got = err.Error()
-		}
-		if got != tc.wantErr {
-			t.Errorf("%s: NewCache(users, ...) = %q; want %q", tc.name, got, tc.wantErr)
-		}
-		if (c == nil) != (err != nil) {
-			t.Errorf("%s: NewCache returned cache %v with error %v", tc.name, c, err)
-		}
-		if c != nil && c.Name() != "users" {
+		if c := ctxlocal.NewCache[string, int]("users", tc.opts...); c.Name() != "users" {
 			t.Errorf("%s: Name() = %q; want users", tc.name, c.Name())
 		}
 	}
 }
 
-func TestMustNewCache(t *testing.T) {
-	if c := ctxlocal.MustNewCache[int, int]("ok", ctxlocal.WithMaxEntries(3)); c == nil {
-		t.Fatal("MustNewCache(valid) = nil")
+// TestBadOptionsPanic: an option value that can only be a mistake in the
+// code panics where it is made, with a message that names it.
+func TestBadOptionsPanic(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fn   func()
+		want string
+	}{
+		{"WithMaxEntries(0)", func() { ctxlocal.WithMaxEntries(0) }, "ctxlocal: WithMaxEntries(0): must be positive"},
+		{"WithMaxEntries(-1)", func() { ctxlocal.WithMaxEntries(-1) }, "ctxlocal: WithMaxEntries(-1): must be positive"},
+		{"nil option", func() { ctxlocal.NewCache[int, int]("c", nil) }, "ctxlocal: nil CacheOption"},
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p != tc.want {
+					t.Errorf("%s panicked with %v; want %q", tc.name, p, tc.want)
+				}
+			}()
+			tc.fn()
+		}()
 	}
-	defer func() {
-		if r := recover(); r == nil {
-			t.Fatal("MustNewCache(WithMaxEntries(0)) did not panic")
-		}
-	}()
-	ctxlocal.MustNewCache[int, int]("bad", ctxlocal.WithMaxEntries(0))
 }
 
 // keys returns the keys among candidates that c holds, in order. (Get
@@ -103,7 +99,7 @@ func TestCacheLRU(t *testing.T) {
 		{"delete makes room", 3, "sa sb sc db sd", []string{"a", "c", "d"}},
 		{"bound of one", 1, "sa sb gc", []string{"b"}},
 	} {
-		c := ctxlocal.MustNewCache[string, int](tc.name, ctxlocal.WithMaxEntries(tc.max))
+		c := ctxlocal.NewCache[string, int](tc.name, ctxlocal.WithMaxEntries(tc.max))
 		for i, op := range strings.Fields(tc.ops) {
 			switch op[0] {
 			case 's':
@@ -127,7 +123,7 @@ func TestCacheLRU(t *testing.T) {
 
 func TestCacheLoadSingleFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := ctxlocal.MustNewCache[string, int]("users", ctxlocal.WithHitStats())
+		c := ctxlocal.NewCache[string, int]("users", ctxlocal.WithHitStats())
 		var calls atomic.Int32
 		release := make(chan struct{})
 		fn := func() (int, error) {
@@ -171,7 +167,7 @@ func TestCacheLoadSingleFlight(t *testing.T) {
 }
 
 func TestCacheLoadHoldsNoLock(t *testing.T) {
-	c := ctxlocal.MustNewCache[string, int]("c", ctxlocal.WithMaxEntries(4))
+	c := ctxlocal.NewCache[string, int]("c", ctxlocal.WithMaxEntries(4))
 	// fn uses the cache; this would deadlock if Load held the lock.
 	v, err := c.Load("a", func() (int, error) {
 		if err := c.Set("b", 1); err != nil {
@@ -188,7 +184,7 @@ func TestCacheLoadHoldsNoLock(t *testing.T) {
 }
 
 func TestCacheLoadErrorNotRemembered(t *testing.T) {
-	c := ctxlocal.MustNewCache[string, int]("c")
+	c := ctxlocal.NewCache[string, int]("c")
 	boom := errors.New("boom")
 	if _, err := c.Load("a", func() (int, error) { return 0, boom }); !errors.Is(err, boom) {
 		t.Fatalf("c.Load(failing) = %v; want boom", err)
@@ -220,7 +216,7 @@ func TestCacheLoadForgotten(t *testing.T) {
 		{"Seal", func(c *ctxlocal.Cache[string, string]) { c.Seal() }, "", 0},
 	} {
 		synctest.Test(t, func(t *testing.T) {
-			c := ctxlocal.MustNewCache[string, string]("c", ctxlocal.WithMaxEntries(2))
+			c := ctxlocal.NewCache[string, string]("c", ctxlocal.WithMaxEntries(2))
 			release := make(chan struct{})
 			done := make(chan string)
 			go func() {
@@ -246,7 +242,7 @@ func TestCacheLoadForgotten(t *testing.T) {
 
 func TestCacheLoadPanic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := ctxlocal.MustNewCache[int, int]("c")
+		c := ctxlocal.NewCache[int, int]("c")
 		release := make(chan struct{})
 		recovered := make(chan any)
 		go func() {
@@ -278,7 +274,7 @@ func TestCacheLoadPanic(t *testing.T) {
 }
 
 func TestCacheSeal(t *testing.T) {
-	c := ctxlocal.MustNewCache[string, int]("users", ctxlocal.WithMaxEntries(10))
+	c := ctxlocal.NewCache[string, int]("users", ctxlocal.WithMaxEntries(10))
 	for i, k := range []string{"a", "b", "c"} {
 		if err := c.Set(k, i); err != nil {
 			t.Fatal(err)
@@ -316,7 +312,7 @@ func TestCacheSeal(t *testing.T) {
 }
 
 func TestCacheClearKeepsAccepting(t *testing.T) {
-	c := ctxlocal.MustNewCache[string, int]("c", ctxlocal.WithMaxEntries(2))
+	c := ctxlocal.NewCache[string, int]("c", ctxlocal.WithMaxEntries(2))
 	_ = c.Set("a", 1)
 	_ = c.Set("b", 2)
 	if got := c.Clear(); got != 2 {
@@ -349,7 +345,7 @@ func TestCacheStats(t *testing.T) {
 		{"WithHitStats", []ctxlocal.CacheOption{ctxlocal.WithMaxEntries(2), ctxlocal.WithHitStats()},
 			ctxlocal.CacheStats{Hits: 2, Misses: 2, Evictions: 2, Loads: 1}},
 	} {
-		c := ctxlocal.MustNewCache[int, int]("c", tc.opts...)
+		c := ctxlocal.NewCache[int, int]("c", tc.opts...)
 		_ = c.Set(1, 1)
 		_ = c.Set(2, 2)
 		_ = c.Set(3, 3)                                         // evicts 1
@@ -367,7 +363,7 @@ func TestCacheStats(t *testing.T) {
 // invariants are proven from inside the goroutines.
 func TestCacheHammer(t *testing.T) {
 	const maxEntries, keySpace, workers, ops = 16, 64, 8, 4000
-	c := ctxlocal.MustNewCache[int, int]("hammer", ctxlocal.WithMaxEntries(maxEntries))
+	c := ctxlocal.NewCache[int, int]("hammer", ctxlocal.WithMaxEntries(maxEntries))
 	var sealed atomic.Bool
 	var wg sync.WaitGroup
 	for g := range workers {
@@ -411,4 +407,91 @@ func TestCacheHammer(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestBadKeysKeepTheBound is the fault the key check prevents: keys a map
+// can never find again (NaN, a struct holding one, an interface holding an
+// unhashable value) used to pile up past the bound and then panic on a nil
+// LRU element. They are refused, never found, and nothing panics.
+func TestBadKeysKeepTheBound(t *testing.T) {
+	t.Run("NaN", func(t *testing.T) {
+		c := ctxlocal.NewCache[float64, int]("floats", ctxlocal.WithMaxEntries(2))
+		for i := range 1000 {
+			if err := c.Set(math.NaN(), i); !errors.Is(err, ctxlocal.ErrBadKey) {
+				t.Fatalf("Set(NaN) = %v; want ErrBadKey", err)
+			}
+		}
+		if _, err := c.Load(math.NaN(), func() (int, error) { return 1, nil }); !errors.Is(err, ctxlocal.ErrBadKey) {
+			t.Errorf("Load(NaN) = %v; want ErrBadKey", err)
+		}
+		if _, ok := c.Get(math.NaN()); ok || c.Delete(math.NaN()) {
+			t.Error("a NaN key was found")
+		}
+		for _, k := range []float64{1, 2, 3} {
+			c.Set(k, int(k))
+		}
+		if n := c.Len(); n != 2 {
+			t.Errorf("Len() = %d; want the bound, 2", n)
+		}
+	})
+	t.Run("struct holding NaN", func(t *testing.T) {
+		type point struct{ X, Y float64 }
+		c := ctxlocal.NewCache[point, int]("points", ctxlocal.WithMaxEntries(2))
+		if err := c.Set(point{1, math.NaN()}, 1); !errors.Is(err, ctxlocal.ErrBadKey) {
+			t.Errorf("Set({1, NaN}) = %v; want ErrBadKey", err)
+		}
+		if err := c.Set(point{1, 2}, 1); err != nil {
+			t.Errorf("Set({1, 2}) = %v; want nil", err)
+		}
+	})
+	t.Run("unhashable in interface", func(t *testing.T) {
+		c := ctxlocal.NewCache[any, int]("any", ctxlocal.WithMaxEntries(2))
+		if err := c.Set([]int{1}, 1); !errors.Is(err, ctxlocal.ErrBadKey) {
+			t.Errorf("Set([]int{1}) = %v; want ErrBadKey", err)
+		}
+		if _, ok := c.Get(map[string]int{}); ok {
+			t.Error("Get(map) found something")
+		}
+		if err := c.Set("fine", 1); err != nil {
+			t.Errorf("Set(\"fine\") = %v; want nil", err)
+		}
+	})
+}
+
+// TestNaiveMapNaNKeys is the leak half of the pair: a map bounded the
+// usual way (evict the oldest key when full) grows past its bound with NaN
+// keys, because deleting a NaN key never finds it.
+func TestNaiveMapNaNKeys(t *testing.T) {
+	const bound = 2
+	m := map[float64]int{}
+	var order []float64
+	for i := range 1000 {
+		if len(m) >= bound {
+			delete(m, order[0]) // finds nothing: NaN != NaN
+			order = order[1:]
+		}
+		k := math.NaN()
+		m[k] = i
+		order = append(order, k)
+	}
+	if len(m) != 1000 {
+		t.Fatalf("the bounded map holds %d NaN keys; want 1000 (the leak the cache refuses)", len(m))
+	}
+}
+
+// TestRecursiveLoad: a load function that loads its own key used to wait
+// for itself forever; it gets ErrRecursiveLoad instead, and a load of
+// another key from inside still works.
+func TestRecursiveLoad(t *testing.T) {
+	c := ctxlocal.NewCache[string, int]("c")
+	v, err := c.Load("a", func() (int, error) {
+		if _, err := c.Load("a", func() (int, error) { return 2, nil }); !errors.Is(err, ctxlocal.ErrRecursiveLoad) {
+			return 0, fmt.Errorf("inner Load(a) = %v; want ErrRecursiveLoad", err)
+		}
+		b, err := c.Load("b", func() (int, error) { return 40, nil })
+		return b + 2, err
+	})
+	if v != 42 || err != nil {
+		t.Errorf("Load(a) = %d, %v; want 42, nil", v, err)
+	}
 }

@@ -47,6 +47,11 @@ var (
 	// load whose function panicked or called runtime.Goexit. The goroutine
 	// that ran the function sees the panic itself.
 	ErrLoadPanicked = errors.New("ctxlocal: load panicked")
+
+	// ErrRecursiveLoad is returned by a Load called, for the same key or
+	// slot, from inside that key's own load function, which would
+	// otherwise wait for itself forever.
+	ErrRecursiveLoad = errors.New("ctxlocal: recursive load")
 )
 
 // Sealer is something that holds values for one scope and can be emptied

@@ -61,12 +61,12 @@ func kvImpls() []struct {
 		name string
 		new  func() kv
 	}{
-		{"Cache", func() kv { return cacheKV{ctxlocal.MustNewCache[int, int]("bench")} }},
+		{"Cache", func() kv { return cacheKV{ctxlocal.NewCache[int, int]("bench")} }},
 		{"Cache-hitstats", func() kv {
-			return cacheKV{ctxlocal.MustNewCache[int, int]("bench", ctxlocal.WithHitStats())}
+			return cacheKV{ctxlocal.NewCache[int, int]("bench", ctxlocal.WithHitStats())}
 		}},
 		{"Cache-bounded", func() kv {
-			return cacheKV{ctxlocal.MustNewCache[int, int]("bench", ctxlocal.WithMaxEntries(benchKeys))}
+			return cacheKV{ctxlocal.NewCache[int, int]("bench", ctxlocal.WithMaxEntries(benchKeys))}
 		}},
 		{"RWMutexMap", func() kv { return &rwMapKV{m: map[int]int{}} }},
 		{"SyncMap", func() kv { return new(syncMapKV) }},
@@ -145,7 +145,7 @@ func BenchmarkCacheMixedParallel(b *testing.B) {
 }
 
 func BenchmarkCacheLoadHit(b *testing.B) {
-	c := ctxlocal.MustNewCache[int, int]("bench")
+	c := ctxlocal.NewCache[int, int]("bench")
 	load := func() (int, error) { return 1, nil }
 	for k := range benchKeys {
 		_, _ = c.Load(k, load)

@@ -62,12 +62,8 @@ func ExampleStore() {
 func ExampleCache() {
 	// One cache per generation, bounded; the janitor seals it (as a
 	// ctxlocal.Sealer) when the generation closes.
-	templates, err := ctxlocal.NewCache[string, string]("templates",
+	templates := ctxlocal.NewCache[string, string]("templates",
 		ctxlocal.WithMaxEntries(128), ctxlocal.WithHitStats())
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	render := func(name string) string {
 		t, err := templates.Load(name, func() (string, error) { return "<" + name + ">", nil })
 		if err != nil {
@@ -89,10 +85,7 @@ func ExampleCache() {
 }
 
 func ExampleWithMaxEntries() {
-	_, err := ctxlocal.NewCache[string, int]("sessions", ctxlocal.WithMaxEntries(0))
-	fmt.Println(err)
-
-	lru := ctxlocal.MustNewCache[string, int]("recent", ctxlocal.WithMaxEntries(2))
+	lru := ctxlocal.NewCache[string, int]("recent", ctxlocal.WithMaxEntries(2))
 	_ = lru.Set("a", 1)
 	_ = lru.Set("b", 2)
 	lru.Get("a")        // a is now more recent than b
@@ -100,6 +93,5 @@ func ExampleWithMaxEntries() {
 	_, hasB := lru.Get("b")
 	fmt.Println(lru.Len(), hasB)
 	// Output:
-	// ctxlocal: cache "sessions": WithMaxEntries(0): must be > 0
 	// 2 false
 }

@@ -51,7 +51,7 @@ func TestLeakNaivePackageCachePinsValue(t *testing.T) {
 var sealedCache *ctxlocal.Cache[string, *generationValue]
 
 func TestNoLeakSealedCacheReleasesValue(t *testing.T) {
-	sealedCache = ctxlocal.MustNewCache[string, *generationValue]("gen-1", ctxlocal.WithMaxEntries(8))
+	sealedCache = ctxlocal.NewCache[string, *generationValue]("gen-1", ctxlocal.WithMaxEntries(8))
 	v, err := sealedCache.Load("config", func() (*generationValue, error) { return &generationValue{gen: 1}, nil })
 	if err != nil {
 		t.Fatal(err)

@@ -1,51 +1,43 @@
 package ctxlocal
 
-import (
-	"errors"
-	"strconv"
-)
+import "strconv"
 
-// CacheOption configures a [Cache] built by [NewCache] or [MustNewCache].
+// CacheOption configures a [Cache] built by [NewCache].
+//
+// An option given a value that can only be a mistake in the code panics
+// where it is made.
 type CacheOption interface {
 	apply(*cacheConfig)
 }
 
-// cacheConfig is what the options set; newCacheConfig holds the defaults.
+// cacheConfig is what the options set; the zero value holds the defaults.
 type cacheConfig struct {
-	maxEntries int   // 0: unbounded
-	hitStats   bool  // count hits and misses
-	err        error // the first invalid option (unprefixed), reported by NewCache
+	maxEntries int  // 0: unbounded
+	hitStats   bool // count hits and misses
 }
 
-func newCacheConfig(opts []CacheOption) (cacheConfig, error) {
-	var cfg cacheConfig // defaults: unbounded
+func newCacheConfig(opts []CacheOption) cacheConfig {
+	var cfg cacheConfig
 	for _, o := range opts {
 		if o == nil {
-			return cfg, errors.New("nil CacheOption")
+			panic("ctxlocal: nil CacheOption")
 		}
 		o.apply(&cfg)
-		if cfg.err != nil {
-			return cfg, cfg.err
-		}
 	}
-	return cfg, nil
+	return cfg
 }
 
 type maxEntriesOption int
 
-func (o maxEntriesOption) apply(cfg *cacheConfig) {
-	if o <= 0 {
-		cfg.err = errors.New("WithMaxEntries(" + strconv.Itoa(int(o)) + "): must be > 0")
-		return
-	}
-	cfg.maxEntries = int(o)
-}
+func (o maxEntriesOption) apply(cfg *cacheConfig) { cfg.maxEntries = int(o) }
 
 // WithMaxEntries bounds a cache to n entries: adding an entry to a full
 // cache evicts the least recently used one (read or written). n must be
-// positive; [NewCache] reports an error otherwise. Without this option a
-// cache is unbounded.
+// positive. Without this option a cache is unbounded.
 func WithMaxEntries(n int) CacheOption {
+	if n <= 0 {
+		panic("ctxlocal: WithMaxEntries(" + strconv.Itoa(n) + "): must be positive")
+	}
 	return maxEntriesOption(n)
 }
 

@@ -167,9 +167,11 @@ func (sl *Slot[T]) Set(ctx context.Context, v T) error {
 // panic propagates in the goroutine that ran it and the waiters receive an
 // error wrapping [ErrLoadPanicked].
 //
-// Load fails without calling fn with [ErrNoStore] if ctx carries no store
-// and with [ErrSealed] if the store is sealed. A store sealed while fn runs
-// does not keep the value, but the callers still receive it.
+// Load fails without calling fn with [ErrNoStore] if ctx carries no store,
+// with [ErrSealed] if the store is sealed, and with [ErrRecursiveLoad] if
+// fn itself loads the same slot of the same store (it would wait for
+// itself forever). A store sealed while fn runs does not keep the value,
+// but the callers still receive it.
 func (sl *Slot[T]) Load(ctx context.Context, fn func() (T, error)) (T, error) {
 	var zero T
 	s, ok := FromContext(ctx)
@@ -192,6 +194,9 @@ func (sl *Slot[T]) Load(ctx context.Context, fn func() (T, error)) (T, error) {
 	}
 	if f, ok := s.loads[sl]; ok {
 		s.mu.Unlock()
+		if f.ownedByCaller() {
+			return zero, &annotated{"ctxlocal: slot " + strconv.Quote(sl.Name()) + ": load from its own load function", ErrRecursiveLoad}
+		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():

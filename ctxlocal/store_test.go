@@ -419,3 +419,18 @@ func TestStoreHammer(t *testing.T) {
 		t.Fatalf("Len() after hammer = %d; want 0", n)
 	}
 }
+
+// TestSlotRecursiveLoad: a slot's load function that loads the same slot
+// gets ErrRecursiveLoad instead of waiting for itself forever.
+func TestSlotRecursiveLoad(t *testing.T) {
+	s := ctxlocal.NewStore("req")
+	ctx := ctxlocal.WithStore(context.Background(), s)
+	sl := ctxlocal.NewSlot[int]("n")
+	_, err := sl.Load(ctx, func() (int, error) {
+		_, err := sl.Load(ctx, func() (int, error) { return 1, nil })
+		return 0, err
+	})
+	if !errors.Is(err, ctxlocal.ErrRecursiveLoad) {
+		t.Errorf("recursive Slot.Load = %v; want ErrRecursiveLoad", err)
+	}
+}

@@ -5,12 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/leakproof/leakproof/internal/gprofile"
@@ -124,16 +124,12 @@ func (s *Snapshot) CountBy(key string) map[string]int {
 // outside: it lists every goroutine of the process, not only the bubble's.
 // The backoff of [Census.Leaks] then runs on the bubble's fake clock.
 type Census struct {
-	reads atomic.Uint64 // profile reads done, for tests
-
 	// mu guards the fields below. Requests set next and start the reader;
 	// the reader takes next, clears reading when idle and sets sizeHint.
 	mu       sync.Mutex
 	reading  bool   // a reader goroutine is running
 	next     *round // served by the next read to start; nil if none requested
 	sizeHint int    // size of the last profile read, to size the next buffer
-
-	afterRead func() // test hook, set before first use: runs after each read
 }
 
 // round is one profile read shared by every request that joined it.
@@ -146,8 +142,14 @@ type round struct {
 	err     error
 }
 
-// DefaultCensus is the process-wide Census; [Group.Wait] uses it.
+// DefaultCensus is the process-wide Census: the one every janitor uses
+// unless told otherwise, so that they all share its reads.
 var DefaultCensus = new(Census)
+
+// readProfile writes the goroutine profile in its debug=1 text form, the
+// one that prints labels. It is the census's only way to look at the
+// process; tests wrap it (export_test.go) to count and hold reads.
+var readProfile = func(w io.Writer) error { return pprof.Lookup("goroutine").WriteTo(w, 1) }
 
 // read returns a profile read that started after read was called.
 func (c *Census) read(ctx context.Context) (*round, error) {
@@ -208,12 +210,8 @@ func (c *Census) reader() {
 func (c *Census) serve(r *round, hint int) {
 	buf := bytes.NewBuffer(make([]byte, 0, hint+hint/8+4096))
 	r.taken = time.Now()
-	r.err = pprof.Lookup("goroutine").WriteTo(buf, 1)
+	r.err = readProfile(buf)
 	r.data = buf.Bytes()
-	c.reads.Add(1)
-	if c.afterRead != nil {
-		c.afterRead()
-	}
 
 	c.mu.Lock()
 	c.sizeHint = len(r.data)

@@ -7,6 +7,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -14,6 +15,8 @@ import (
 )
 
 func TestCensusZero(t *testing.T) {
+	var reads atomic.Uint64
+	defer goroutines.CountReads(&reads, nil)()
 	var c goroutines.Census
 	s, err := c.Snapshot(context.Background())
 	if err != nil {
@@ -25,8 +28,8 @@ func TestCensusZero(t *testing.T) {
 	if !strings.Contains(dump(s.Goroutines), "TestCensusZero") {
 		t.Errorf("Snapshot() lacks the calling goroutine:\n%s", dump(s.Goroutines))
 	}
-	if n := goroutines.CensusReads(&c); n != 1 {
-		t.Errorf("CensusReads() = %d; want 1", n)
+	if n := reads.Load(); n != 1 {
+		t.Errorf("reads = %d; want 1", n)
 	}
 }
 
@@ -115,15 +118,16 @@ func TestLeaksExiting(t *testing.T) {
 
 	c := new(goroutines.Census)
 	var once sync.Once
-	goroutines.SetAfterRead(c, func() {
+	var reads atomic.Uint64
+	defer goroutines.CountReads(&reads, func() {
 		once.Do(func() { close(release); wg.Wait() })
-	})
+	})()
 	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, "TestLeaksExiting")
 	if err != nil || leaks != nil {
 		t.Errorf("Leaks() = %v, %v; want nil, nil", leaks, err)
 	}
-	if n := goroutines.CensusReads(c); n < 2 {
-		t.Errorf("CensusReads() = %d; want >= 2 (the first read saw the goroutines)", n)
+	if n := reads.Load(); n < 2 {
+		t.Errorf("reads = %d; want >= 2 (the first read saw the goroutines)", n)
 	}
 }
 
@@ -145,13 +149,15 @@ func TestLeaksCleanup(t *testing.T) {
 	<-exited
 }
 
-// holdFirstRead makes c's first read wait, once it has been taken, until
-// gate is closed; inRead is closed when that read is in progress.
-func holdFirstRead(c *goroutines.Census) (inRead <-chan struct{}, gate chan struct{}) {
+// holdFirstRead makes the next census read wait, once it has been taken,
+// until gate is closed; inRead is closed when that read is in progress.
+// reads counts the reads until the test ends.
+func holdFirstRead(t *testing.T) (inRead <-chan struct{}, gate chan struct{}, reads *atomic.Uint64) {
 	in, gate := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	goroutines.SetAfterRead(c, func() { once.Do(func() { close(in); <-gate }) })
-	return in, gate
+	reads = new(atomic.Uint64)
+	t.Cleanup(goroutines.CountReads(reads, func() { once.Do(func() { close(in); <-gate }) }))
+	return in, gate, reads
 }
 
 // waitQueued waits until n requests wait for c's next read.
@@ -171,7 +177,7 @@ func waitQueued(t *testing.T, c *goroutines.Census, n int) {
 func TestCensusShared(t *testing.T) {
 	const n = 50
 	c := new(goroutines.Census)
-	inRead, gate := holdFirstRead(c)
+	inRead, gate, reads := holdFirstRead(t)
 
 	var wg sync.WaitGroup
 	snaps := make([]*goroutines.Snapshot, n)
@@ -195,8 +201,8 @@ func TestCensusShared(t *testing.T) {
 	}
 	close(gate)
 	wg.Wait()
-	if r := goroutines.CensusReads(c); r != 2 {
-		t.Errorf("CensusReads() = %d for %d concurrent callers; want 2", r, n)
+	if r := reads.Load(); r != 2 {
+		t.Errorf("reads = %d for %d concurrent callers; want 2", r, n)
 	}
 	for i, s := range snaps {
 		if s == nil || s.Total < 1 {
@@ -209,7 +215,7 @@ func TestCensusShared(t *testing.T) {
 // reads go on for the others.
 func TestCensusWaiterCancel(t *testing.T) {
 	c := new(goroutines.Census)
-	inRead, gate := holdFirstRead(c)
+	inRead, gate, reads := holdFirstRead(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errA, errB := make(chan error, 1), make(chan error, 1)
 	go func() { _, err := c.Snapshot(ctx); errA <- err }()
@@ -224,8 +230,8 @@ func TestCensusWaiterCancel(t *testing.T) {
 	if err := <-errB; err != nil {
 		t.Errorf("other Snapshot() err = %v; want nil", err)
 	}
-	if r := goroutines.CensusReads(c); r != 2 {
-		t.Errorf("CensusReads() = %d; want 2", r)
+	if r := reads.Load(); r != 2 {
+		t.Errorf("reads = %d; want 2", r)
 	}
 }
 
@@ -323,6 +329,8 @@ func dump(gs []goroutines.Goroutine) string {
 // snapshot or their ctx's error; reads stay fewer than callers.
 func TestCensusHammer(t *testing.T) {
 	const callers = 200
+	var reads atomic.Uint64
+	defer goroutines.CountReads(&reads, nil)()
 	var c goroutines.Census
 	var wg sync.WaitGroup
 	for i := range callers {
@@ -342,7 +350,7 @@ func TestCensusHammer(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if r := goroutines.CensusReads(&c); r >= callers {
-		t.Errorf("CensusReads() = %d for %d callers; want fewer", r, callers)
+	if r := reads.Load(); r >= callers {
+		t.Errorf("reads = %d for %d callers; want fewer", r, callers)
 	}
 }

@@ -8,11 +8,12 @@
 // A [Group] is a set of named goroutines bound to a context, like an
 // errgroup: [Group.Go] starts one, [Group.Cancel] cancels them all and
 // refuses new ones, [Group.Wait] waits for them with a deadline and returns
-// those still running as [Straggler]s, with their age and stack. A Go that
+// those still running as [Straggler]s, by name, with their stacks. A Go that
 // races with Cancel either is accepted and waited for, or returns
-// [ErrClosed]; it never starts a goroutine nobody waits for. Per goroutine, a
-// Group costs within about 1.2x of errgroup.Group.Go and allocates nothing
-// once warm.
+// [ErrClosed]; it never starts a goroutine nobody waits for. A Group keeps
+// no record per goroutine, only a count: Go costs what errgroup.Group.Go
+// costs, and the stragglers are found, only when there are some, from one
+// census read.
 //
 // # Attribution
 //
@@ -47,7 +48,7 @@
 // cancels the group, waits a grace period and takes a census.
 //
 //	scope := pprof.WithLabels(ctx, pprof.Labels(goroutines.ScopeLabel, "config-gen-7"))
-//	g := goroutines.NewGroup(scope)
+//	g := goroutines.NewGroup(scope, goroutines.DefaultCensus)
 //	g.Go("refresher", refresh)          // tracked, named
 //	pprof.Do(scope, pprof.Labels(), func(ctx context.Context) {
 //		lib.StartPolling(ctx)       // untracked, still attributed

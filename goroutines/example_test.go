@@ -11,7 +11,7 @@ import (
 )
 
 func ExampleGroup() {
-	g := goroutines.NewGroup(context.Background())
+	g := goroutines.NewGroup(context.Background(), goroutines.DefaultCensus)
 	g.Go("loader", func(ctx context.Context) error {
 		return errors.New("config not found")
 	})
@@ -28,7 +28,7 @@ func ExampleGroup() {
 	fmt.Println(g.Go("late", func(context.Context) error { return nil }))
 	// Output:
 	// 0 goroutines: loader: config not found
-	// goroutines: group closed
+	// goroutines: Go("late"): closed
 }
 
 func ExampleCensus_Leaks() {

@@ -1,11 +1,25 @@
 package goroutines
 
-// CensusReads returns how many goroutine profile reads c has done.
-func CensusReads(c *Census) uint64 { return c.reads.Load() }
+import (
+	"io"
+	"sync/atomic"
+)
 
-// SetAfterRead makes c call f after each profile read, before serving it.
-// Call it before c is first used.
-func SetAfterRead(c *Census, f func()) { c.afterRead = f }
+// CountReads makes every census read of the process count itself in n and
+// then call after (if not nil) before it is served. It returns a func that
+// restores the plain read. Tests that use it must not run in parallel.
+func CountReads(n *atomic.Uint64, after func()) (restore func()) {
+	plain := readProfile
+	readProfile = func(w io.Writer) error {
+		err := plain(w)
+		n.Add(1)
+		if after != nil {
+			after()
+		}
+		return err
+	}
+	return func() { readProfile = plain }
+}
 
 // CensusQueued returns how many requests wait for c's next read.
 func CensusQueued(c *Census) int {

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
-	"time"
+	"sync/atomic"
+
+	"github.com/leakproof/leakproof/internal/closed"
 )
 
 // ScopeLabel is the pprof label key that names the scope a goroutine belongs
-// to. Its value must be unique per scope generation, so that a census can
-// tell an old generation's goroutines from the current one's.
+// to. Its value must be unique per scope in the process, so that a census
+// can tell an old generation's goroutines from the current one's.
 const ScopeLabel = "leakproof.scope"
 
 // NameLabel is the pprof label key that carries the name of a goroutine
@@ -20,35 +23,38 @@ const ScopeLabel = "leakproof.scope"
 const NameLabel = "leakproof.goroutine"
 
 // ErrClosed is returned by [Group.Go] once [Group.Cancel] has been called.
-var ErrClosed = errors.New("goroutines: group closed")
-
-var (
-	errEmptyName = errors.New("goroutines: empty goroutine name")
-	errNilFunc   = errors.New("goroutines: nil goroutine func")
-)
+// It is the same value as janitor.ErrClosed and hooks.ErrClosed.
+var ErrClosed = closed.Err
 
 // maxLabelCache bounds the number of per-name label contexts a Group keeps.
 // Names are meant to be a small fixed set ("reader", "flusher"); past the
 // bound, Go builds the label context on every call instead of caching it.
 const maxLabelCache = 1024
 
-// A Straggler is a goroutine of a [Group] that was still running when
-// [Group.Wait] gave up.
+// A Straggler is a name under which goroutines of a [Group] were still
+// running when [Group.Wait] gave up.
+//
+// A Group keeps no record per goroutine, only a count per name (that is
+// what makes Go as cheap as errgroup's): what each straggler is doing is
+// read from one census snapshot when Wait gives up; how long it has run is
+// not known.
 type Straggler struct {
-	Name  string        // the name given to Go
-	Start time.Time     // when Go accepted it
-	Age   time.Duration // how long it had been running when Wait gave up
-	// Stack is read from one census snapshot: every goroutine record that
-	// carries the straggler's labels, that is the straggler itself and any
-	// goroutine it started that is still running. Stragglers with the same
-	// name share one Stack, as the profile cannot tell them apart. Empty if
-	// the snapshot failed or the goroutine exited before it was taken.
+	Name  string // the name given to Go; empty for names past the group's bound of 1024
+	Count int    // goroutines of that name still running
+	// Stack holds every goroutine record that carries the straggler's
+	// labels: the stragglers themselves and any goroutine they started
+	// that is still running. Empty if the group has no census, the read
+	// failed, or the goroutines exited before it was taken.
 	Stack string
 }
 
-// String returns "name (running for age)" followed by the stack, if any.
+// String returns "name (n running)" followed by the stack, if any.
 func (s Straggler) String() string {
-	str := fmt.Sprintf("%s (running for %v)", s.Name, s.Age.Round(time.Millisecond))
+	name := s.Name
+	if name == "" {
+		name = "unnamed"
+	}
+	str := fmt.Sprintf("%s (%d running)", name, s.Count)
 	if s.Stack != "" {
 		str += "\n" + s.Stack
 	}
@@ -61,61 +67,58 @@ func (s Straggler) String() string {
 //
 // Each goroutine runs with the pprof labels of the group's context plus
 // [NameLabel]=name, and every goroutine it starts inherits them, so a
-// [Census] can find them even after the Group forgot them.
+// [Census] can find them even though the Group forgets them.
 //
 // Unlike errgroup, a Group does not cancel its context when a function
-// fails: use [Group.Cancel] for that. The zero Group is ready to use and
-// is bound to [context.Background]; use [NewGroup] to bind another context.
+// fails: use [Group.Cancel] for that. The zero Group is ready to use; it
+// is bound to [context.Background] and has no census (its stragglers come
+// without stacks). Use [NewGroup] to bind another context and census.
 type Group struct {
-	once   sync.Once
 	parent context.Context // set by NewGroup before first use; nil means Background
+	census *Census         // set by NewGroup; nil: stragglers without stacks
+
+	once   sync.Once
 	ctx    context.Context // set once by init; cancelled by Cancel
 	cancel context.CancelFunc
-	base   time.Time // set once by init; tasks' start times are offsets from it
 
-	// mu guards the fields below. Go writes running, started, tasks, free
-	// and the label caches; done writes running, tasks, free, errs and idle;
-	// Cancel writes closed; Wait writes idle.
-	mu       sync.Mutex
-	closed   bool
-	running  int
-	started  uint64
-	tasks    task // sentinel of the intrusive list of running tasks
-	free     *task
-	nfree    int
-	errs     []error
-	idle     chan struct{} // closed when running drops to 0; nil if nobody waits
-	lastName string        // one-entry cache in front of labelCtx
-	lastCtx  context.Context
-	labelCtx map[string]context.Context
+	// state is the number of running goroutines times two, plus one once
+	// Cancel has been called. Go adds two, then checks the flag; Cancel
+	// sets the flag and reads the count in the same step, so a Go racing
+	// with Cancel is either counted by Cancel and waited for, or backs out.
+	state   atomic.Int64
+	started atomic.Uint64
+	// waiting is set by the first Wait that has to wait; from then on a
+	// goroutine that brings the count to zero wakes the waiters.
+	waiting atomic.Bool
+	// last is the label context of the last name Go saw: a burst of one
+	// name takes no lock.
+	last atomic.Pointer[labelled]
+
+	// mu guards the fields below, which only the slow paths touch: a
+	// failed goroutine (errs), a Wait that waits (idle), a name Go has not
+	// seen last (labels).
+	mu     sync.Mutex
+	errs   []error
+	idle   chan struct{} // closed when the count drops to zero; nil if nobody waits
+	labels map[string]*labelled
 }
 
-// task is one running goroutine of a Group, linked into Group.tasks while
-// it runs, then into Group.free for reuse by a later Go.
-type task struct {
-	prev, next *task // written under Group.mu
-	g          *Group
-	name       string
-	start      time.Duration   // since Group.base: one monotonic clock read, not two
-	ctx        context.Context // group context + labels, passed to fn
-	fn         func(ctx context.Context) error
-	// goFn is t.run, bound once per task, so that the go statement in Go
-	// allocates no closure when the task is reused.
-	goFn func()
+// labelled is the context a goroutine of one name runs with, and how many
+// of that name are running.
+type labelled struct {
+	name    string
+	ctx     context.Context
+	running atomic.Int64
 }
-
-// maxFree bounds the tasks a Group keeps for reuse. Reusing a task spares
-// Go an allocation (and the collector its work): with it, Go costs about
-// as much as errgroup's.
-const maxFree = 256
 
 // NewGroup returns a Group whose goroutines run with a context derived from
-// ctx and carry ctx's pprof labels (see [pprof.WithLabels]).
-func NewGroup(ctx context.Context) *Group {
+// ctx and carry ctx's pprof labels (see [pprof.WithLabels]). Its stragglers'
+// stacks are read with census; a nil census leaves them out.
+func NewGroup(ctx context.Context, census *Census) *Group {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return &Group{parent: ctx}
+	return &Group{parent: ctx, census: census}
 }
 
 func (g *Group) init() {
@@ -125,17 +128,7 @@ func (g *Group) init() {
 			parent = context.Background()
 		}
 		g.ctx, g.cancel = context.WithCancel(parent)
-		g.base = time.Now()
-		g.tasks.prev, g.tasks.next = &g.tasks, &g.tasks
 	})
-}
-
-// Context returns the group's context. It is done when [Group.Cancel] is
-// called or the parent context is done. Goroutines receive a child of it
-// that also carries their pprof labels.
-func (g *Group) Context() context.Context {
-	g.init()
-	return g.ctx
 }
 
 // Go starts fn on a new goroutine named name. fn receives the group's
@@ -146,106 +139,89 @@ func (g *Group) Context() context.Context {
 // name or a nil fn. If Go returns nil, the goroutine is counted by
 // [Group.Running] and waited for by [Group.Wait], even if Cancel races
 // with Go.
+//
+// Panics in fn are deliberately not recovered, as in errgroup: recovering
+// would turn the panic into a value reported late, or never, and hide the
+// crash from the runtime's own reporting. A panicking fn crashes the
+// process, as a bare go statement would.
 func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 	if name == "" {
-		return errEmptyName
+		return errors.New("goroutines: Go: empty goroutine name")
 	}
 	if fn == nil {
-		return errNilFunc
+		return fmt.Errorf("goroutines: Go(%q): nil func", name)
 	}
 	g.init()
-	start := time.Since(g.base)
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return ErrClosed
+	if g.state.Add(2)&1 != 0 {
+		g.exited()
+		return fmt.Errorf("goroutines: Go(%q): %w", name, ErrClosed)
 	}
-	t := g.free
-	if t != nil {
-		g.free, t.next = t.next, nil
-		g.nfree--
-	} else {
-		t = &task{g: g}
-		t.goFn = t.run
-	}
-	t.name, t.fn, t.start = name, fn, start
-	t.ctx = g.labelContextLocked(name)
-	t.prev, t.next = g.tasks.prev, &g.tasks
-	t.prev.next, g.tasks.prev = t, t
-	g.running++
-	g.started++
-	g.mu.Unlock()
-	go t.goFn()
+	g.started.Add(1)
+	l := g.labelled(name)
+	l.running.Add(1)
+	go g.run(l, fn)
 	return nil
 }
 
-// labelContextLocked returns the context carrying the group's labels plus
-// NameLabel=name, building and caching it on first use.
-func (g *Group) labelContextLocked(name string) context.Context {
-	if name == g.lastName && g.lastCtx != nil {
-		return g.lastCtx
+// labelled returns the context carrying the group's labels plus
+// NameLabel=name, building and caching it on first use. Past
+// maxLabelCache names, each call gets a fresh one, which Wait cannot list
+// by name.
+func (g *Group) labelled(name string) *labelled {
+	if l := g.last.Load(); l != nil && l.name == name {
+		return l
 	}
-	if ctx, ok := g.labelCtx[name]; ok {
-		g.lastName, g.lastCtx = name, ctx
-		return ctx
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l, ok := g.labels[name]
+	if !ok {
+		l = &labelled{name: name, ctx: pprof.WithLabels(g.ctx, pprof.Labels(NameLabel, name))}
+		if g.labels == nil {
+			g.labels = make(map[string]*labelled)
+		}
+		if len(g.labels) < maxLabelCache {
+			g.labels[name] = l
+		}
 	}
-	ctx := pprof.WithLabels(g.ctx, pprof.Labels(NameLabel, name))
-	if g.labelCtx == nil {
-		g.labelCtx = make(map[string]context.Context)
-	}
-	if len(g.labelCtx) < maxLabelCache {
-		g.labelCtx[name] = ctx
-		g.lastName, g.lastCtx = name, ctx
-	}
-	return ctx
+	g.last.Store(l)
+	return l
 }
 
-func (t *task) run() {
-	g := t.g // fixed for t's life: tasks are reused only by their Group
+func (g *Group) run(l *labelled, fn func(ctx context.Context) error) {
 	// The new goroutine inherited the labels of whoever called Go; replace
 	// them before fn runs, so fn and all it starts carry the group's.
-	pprof.SetGoroutineLabels(t.ctx)
+	pprof.SetGoroutineLabels(l.ctx)
 	var err error
 	// Deferred so that runtime.Goexit in fn (t.FailNow in a test) still
 	// counts the goroutine as done.
-	defer g.done(t, &err)
-
-	// Panics in fn are deliberately not recovered, as in errgroup:
-	// recovering would turn fn's panic into a value reported late (or never,
-	// if nobody calls Wait) and hide the crash from the runtime's own
-	// reporting. A panicking fn crashes the process, as a bare go statement
-	// would.
-	err = t.fn(t.ctx)
+	defer g.done(l, &err)
+	err = fn(l.ctx)
 }
 
-func (g *Group) done(t *task, errp *error) {
-	err := *errp
-	if err != nil {
-		// An fn that returns its context's error after Cancel (or after the
-		// parent context ended) did what it was asked: not a failure.
-		if cerr := g.ctx.Err(); cerr != nil && errors.Is(err, cerr) {
-			err = nil
-		} else {
-			err = fmt.Errorf("goroutines: %s: %w", t.name, err)
+func (g *Group) done(l *labelled, errp *error) {
+	l.running.Add(-1)
+	if err := *errp; err != nil {
+		// An fn that returns its context's error after Cancel (or after
+		// the parent context ended) did what it was asked: not a failure.
+		if cerr := g.ctx.Err(); cerr == nil || !errors.Is(err, cerr) {
+			g.mu.Lock()
+			g.errs = append(g.errs, fmt.Errorf("goroutines: %s: %w", l.name, err))
+			g.mu.Unlock()
 		}
 	}
-	g.mu.Lock()
-	t.prev.next, t.next.prev = t.next, t.prev
-	t.prev, t.next = nil, nil
-	g.running--
-	if err != nil {
-		g.errs = append(g.errs, err)
+	g.exited()
+}
+
+// exited takes one goroutine off the count and wakes the waiters if it was
+// the last.
+func (g *Group) exited() {
+	if g.state.Add(-2)>>1 != 0 || !g.waiting.Load() {
+		return
 	}
-	if g.running == 0 && g.idle != nil {
+	g.mu.Lock()
+	if g.idle != nil && g.state.Load()>>1 == 0 {
 		close(g.idle)
 		g.idle = nil
-	}
-	// The task is free: only its goroutine, which is about to return, and
-	// the running list referenced it.
-	t.name, t.fn, t.ctx = "", nil, nil
-	if !g.closed && g.nfree < maxFree {
-		t.next, g.free = g.free, t
-		g.nfree++
 	}
 	g.mu.Unlock()
 }
@@ -255,106 +231,101 @@ func (g *Group) done(t *task, errp *error) {
 // Cancel does not wait; call [Group.Wait] for that. It is idempotent.
 func (g *Group) Cancel() (running int) {
 	g.init()
-	g.mu.Lock()
-	g.closed = true
-	running = g.running
-	g.mu.Unlock()
+	running = int(g.state.Or(1) >> 1)
 	g.cancel()
 	return running
 }
 
 // Running returns the number of goroutines started by Go that have not
 // returned yet.
-func (g *Group) Running() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.running
-}
+func (g *Group) Running() int { return int(g.state.Load() >> 1) }
 
 // Started returns the number of goroutines Go has accepted since the group
 // was created.
-func (g *Group) Started() uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.started
-}
+func (g *Group) Started() uint64 { return g.started.Load() }
 
 // Wait waits until every goroutine started by Go has returned, or until
 // ctx is done. err joins (see [errors.Join]) the errors returned by fn so
-// far, each prefixed with the goroutine's name; an fn returning the
-// group context's own error after it was cancelled is not an error. err
-// never includes ctx.Err(): a Wait that gave up returns the goroutines
-// still running as stragglers, oldest first, with stacks read by one
-// [DefaultCensus] snapshot taken only when there are stragglers.
+// far, each prefixed with the goroutine's name; an fn returning the group
+// context's own error after it was cancelled is not an error. err never
+// includes ctx.Err(): a Wait that gave up returns the goroutines still
+// running as stragglers, one per name, read from one census snapshot taken
+// only then.
 //
 // Wait does not cancel the group: call [Group.Cancel] first to ask the
 // goroutines to stop. Wait may be called several times and concurrently.
 func (g *Group) Wait(ctx context.Context) (stragglers []Straggler, err error) {
 	g.init()
-	g.mu.Lock()
-	if g.running == 0 {
-		err = errors.Join(g.errs...)
+	if g.state.Load()>>1 != 0 {
+		g.mu.Lock()
+		g.waiting.Store(true) // before the check: see exited
+		var idle chan struct{}
+		if g.state.Load()>>1 != 0 {
+			if g.idle == nil {
+				g.idle = make(chan struct{})
+			}
+			idle = g.idle
+		}
 		g.mu.Unlock()
-		return nil, err
+		if idle != nil {
+			select {
+			case <-idle:
+			case <-ctx.Done():
+			}
+		}
 	}
-	if g.idle == nil {
-		g.idle = make(chan struct{})
+	if n := g.Running(); n > 0 {
+		stragglers = g.stragglers(context.WithoutCancel(ctx), n)
 	}
-	idle := g.idle
-	g.mu.Unlock()
-
-	select {
-	case <-idle:
-	case <-ctx.Done():
-	}
-
 	g.mu.Lock()
-	for t := g.tasks.next; t != &g.tasks; t = t.next {
-		stragglers = append(stragglers, Straggler{Name: t.name, Start: g.base.Add(t.start)})
-	}
 	err = errors.Join(g.errs...)
 	g.mu.Unlock()
-	if len(stragglers) == 0 {
-		return nil, err
-	}
-	g.fillStragglers(context.WithoutCancel(ctx), stragglers)
 	return stragglers, err
 }
 
-// fillStragglers sets Age and Stack of stragglers from one census read.
-func (g *Group) fillStragglers(ctx context.Context, stragglers []Straggler) {
-	now := time.Now()
-	for i := range stragglers {
-		stragglers[i].Age = now.Sub(stragglers[i].Start)
+// stragglers names the n goroutines still running, from the per-name
+// counts, with their stacks from one census read.
+func (g *Group) stragglers(ctx context.Context, n int) []Straggler {
+	g.mu.Lock()
+	var out []Straggler
+	named := 0
+	for _, l := range g.labels {
+		if r := int(l.running.Load()); r > 0 {
+			out = append(out, Straggler{Name: l.name, Count: r})
+			named += r
+		}
 	}
-	snap, err := DefaultCensus.snapshotLabelled(ctx, NameLabel)
+	g.mu.Unlock()
+	slices.SortFunc(out, func(a, b Straggler) int { return strings.Compare(a.Name, b.Name) })
+	if named < n { // names past maxLabelCache, or goroutines exiting now
+		out = append(out, Straggler{Count: n - named})
+	}
+	if g.census == nil {
+		return out
+	}
+	snap, err := g.census.snapshotLabelled(ctx, NameLabel)
 	if err != nil {
-		return
+		return out
 	}
 	// A straggler's goroutines carry the group's labels plus its name.
 	var want []string
 	pprof.ForLabels(g.ctx, func(k, v string) bool {
-		if k != NameLabel {
-			want = append(want, k, v)
-		}
+		want = append(want, k, v)
 		return true
 	})
-	stacks := make(map[string]string)
-	for i := range stragglers {
-		name := stragglers[i].Name
-		stack, ok := stacks[name]
-		if !ok {
-			var b strings.Builder
-			for _, r := range snap.Matching(NameLabel, name) {
-				if hasLabels(r.Labels, want) {
-					b.WriteString(r.String())
-				}
-			}
-			stack = b.String()
-			stacks[name] = stack
+	for i := range out {
+		if out[i].Name == "" {
+			continue
 		}
-		stragglers[i].Stack = stack
+		var b strings.Builder
+		for _, r := range snap.Matching(NameLabel, out[i].Name) {
+			if hasLabels(r.Labels, want) {
+				b.WriteString(r.String())
+			}
+		}
+		out[i].Stack = b.String()
 	}
+	return out
 }
 
 func hasLabels(labels map[string]string, kv []string) bool {

@@ -20,7 +20,7 @@ func BenchmarkGo(b *testing.B) {
 	b.Run("impl=group", func(b *testing.B) {
 		b.ReportAllocs()
 		fn := func(context.Context) error { return nil }
-		g := goroutines.NewGroup(ctx)
+		g := goroutines.NewGroup(ctx, nil)
 		i := 0
 		for b.Loop() {
 			g.Go("worker", fn)

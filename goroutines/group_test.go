@@ -30,20 +30,17 @@ func TestGroupZero(t *testing.T) {
 	if n := g.Started(); n != 1 {
 		t.Errorf("Started() = %d; want 1", n)
 	}
-	if g.Context().Err() != nil {
-		t.Errorf("Context().Err() = %v before Cancel; want nil", g.Context().Err())
-	}
 	if n := g.Cancel(); n != 0 {
 		t.Errorf("Cancel() = %d; want 0", n)
 	}
-	if g.Context().Err() == nil {
-		t.Error("Context().Err() = nil after Cancel; want context.Canceled")
+	if err := g.Go("late", func(context.Context) error { return nil }); !errors.Is(err, goroutines.ErrClosed) {
+		t.Errorf("Go() after Cancel = %v; want ErrClosed", err)
 	}
 }
 
 func TestGoInvalid(t *testing.T) {
 	nop := func(context.Context) error { return nil }
-	cancelled := goroutines.NewGroup(context.Background())
+	cancelled := goroutines.NewGroup(context.Background(), nil)
 	cancelled.Cancel()
 	for _, tc := range []struct {
 		desc string
@@ -52,8 +49,8 @@ func TestGoInvalid(t *testing.T) {
 		fn   func(context.Context) error
 		want error // nil: any non-nil error
 	}{
-		{"empty name", goroutines.NewGroup(context.Background()), "", nop, nil},
-		{"nil fn", goroutines.NewGroup(context.Background()), "x", nil, nil},
+		{"empty name", goroutines.NewGroup(context.Background(), nil), "", nop, nil},
+		{"nil fn", goroutines.NewGroup(context.Background(), nil), "x", nil, nil},
 		{"cancelled", cancelled, "x", nop, goroutines.ErrClosed},
 	} {
 		err := tc.g.Go(tc.name, tc.fn)
@@ -71,7 +68,7 @@ func TestGoInvalid(t *testing.T) {
 }
 
 func TestWaitErrors(t *testing.T) {
-	g := goroutines.NewGroup(context.Background())
+	g := goroutines.NewGroup(context.Background(), nil)
 	boom := errors.New("boom")
 	gate := make(chan struct{})
 	g.Go("fails", func(context.Context) error { return boom })
@@ -95,7 +92,7 @@ func TestWaitErrors(t *testing.T) {
 
 func TestCanceledWithoutCancelIsError(t *testing.T) {
 	// context.Canceled not caused by the group's own context is a failure.
-	g := goroutines.NewGroup(context.Background())
+	g := goroutines.NewGroup(context.Background(), nil)
 	g.Go("x", func(context.Context) error { return context.Canceled })
 	if _, err := g.Wait(context.Background()); !errors.Is(err, context.Canceled) {
 		t.Errorf("Wait() err = %v; want context.Canceled", err)
@@ -104,7 +101,7 @@ func TestCanceledWithoutCancelIsError(t *testing.T) {
 
 func TestGroupLabels(t *testing.T) {
 	ctx := pprof.WithLabels(context.Background(), pprof.Labels(goroutines.ScopeLabel, "TestGroupLabels"))
-	g := goroutines.NewGroup(ctx)
+	g := goroutines.NewGroup(ctx, nil)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	// The labels are checked from outside through a census, which is what
@@ -148,7 +145,7 @@ func TestGroupLabels(t *testing.T) {
 // and is waited for, every refused one gets ErrClosed.
 func TestGoCancelRace(t *testing.T) {
 	for range 50 {
-		g := goroutines.NewGroup(context.Background())
+		g := goroutines.NewGroup(context.Background(), nil)
 		var accepted, ran atomic.Int64
 		var wg sync.WaitGroup
 		for range 8 {
@@ -188,7 +185,7 @@ func TestGoCancelRace(t *testing.T) {
 
 func TestWaitGrace(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		g := goroutines.NewGroup(context.Background())
+		g := goroutines.NewGroup(context.Background(), nil)
 		g.Go("slow", func(ctx context.Context) error {
 			<-ctx.Done()
 			time.Sleep(500 * time.Millisecond) // flushes before exiting
@@ -211,7 +208,7 @@ func TestWaitGrace(t *testing.T) {
 func TestWaitStragglers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := pprof.WithLabels(context.Background(), pprof.Labels(goroutines.ScopeLabel, "TestWaitStragglers"))
-		g := goroutines.NewGroup(ctx)
+		g := goroutines.NewGroup(ctx, new(goroutines.Census))
 		release := make(chan struct{})
 		done := make(chan struct{})
 		g.Go("stubborn", func(context.Context) error {
@@ -233,8 +230,8 @@ func TestWaitStragglers(t *testing.T) {
 		if len(s) != 1 {
 			t.Fatalf("Wait() stragglers = %v; want 1", s)
 		}
-		if s[0].Name != "stubborn" || s[0].Age != 3*time.Second {
-			t.Errorf("straggler = %s, age %v; want stubborn, age 3s", s[0].Name, s[0].Age)
+		if s[0].Name != "stubborn" || s[0].Count != 1 {
+			t.Errorf("straggler = %s, count %d; want stubborn, 1", s[0].Name, s[0].Count)
 		}
 		if !strings.Contains(s[0].Stack, "goroutines_test.stubborn") || !strings.Contains(s[0].Stack, "TestWaitStragglers") {
 			t.Errorf("straggler stack lacks stubborn and its child:\n%s", s[0].Stack)
@@ -258,7 +255,7 @@ func TestStragglerStackOwnGroup(t *testing.T) {
 		var groups [2]*goroutines.Group
 		for i, block := range []func(chan struct{}){stubborn, stubbornToo} {
 			ctx := pprof.WithLabels(context.Background(), pprof.Labels(goroutines.ScopeLabel, "scope"+string(rune('a'+i))))
-			groups[i] = goroutines.NewGroup(ctx)
+			groups[i] = goroutines.NewGroup(ctx, new(goroutines.Census))
 			groups[i].Go("w", func(context.Context) error { block(release); return nil })
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -276,6 +273,30 @@ func TestStragglerStackOwnGroup(t *testing.T) {
 
 //go:noinline
 func stubbornToo(release chan struct{}) { <-release }
+
+// TestStragglersWithoutCensus: a group without a census still names the
+// goroutines that did not stop and counts them, without stacks.
+func TestStragglersWithoutCensus(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := goroutines.NewGroup(context.Background(), nil)
+		release := make(chan struct{})
+		for range 3 {
+			g.Go("w", func(context.Context) error { <-release; return nil })
+		}
+		g.Cancel()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, _ := g.Wait(ctx)
+		if len(s) != 1 || s[0].Count != 3 || s[0].Name != "w" || s[0].Stack != "" {
+			t.Errorf("Wait() = %v; want one straggler w of 3, without a stack", s)
+		}
+		if got := s[0].String(); got != "w (3 running)" {
+			t.Errorf("String() = %q; want %q", got, "w (3 running)")
+		}
+		close(release)
+		g.Wait(context.Background())
+	})
+}
 
 func TestIsSingleton(t *testing.T) {
 	for _, tc := range []struct {

@@ -1,209 +1,135 @@
-// Package hooks is a process-wide registry of shutdown hooks owned by scopes:
-// use it instead of a global "on exit" list when parts of a process are
-// rebuilt while it runs, because closing a scope runs its hooks early and
-// forgets them, so a replaced generation is not pinned until the process exits.
+// Package hooks runs the shutdown hooks of one scope: each exactly once,
+// last added first, each under its own timeout, and all of them within the
+// caller's deadline. Use a Scope instead of a process-wide "on exit" list
+// whenever a part of the process is rebuilt while it runs: closing the
+// scope runs its hooks early and forgets them, so a replaced generation is
+// not pinned until the process exits.
 //
-// A [Registry] holds scopes ([Scope]); a scope holds hooks, each added with
-// [Scope.Add], which returns a [Handle] that can [Handle.Remove] the hook or
-// [Handle.Run] it now. [Scope.Close] runs the scope's remaining hooks, last
-// added first, and refuses new ones. [Registry.Shutdown] runs every hook still
-// registered in any scope, last added first across all scopes. Whatever races
-// between a handle, its scope and the registry, every hook runs at most once,
-// ever, and a hook that was run or removed is no longer referenced by the
-// registry.
+// A [Scope] holds hooks, each added with [Scope.Add], which returns a
+// [Handle] that can [Handle.Remove] the hook or [Handle.Run] it now.
+// [Scope.Close] runs the remaining hooks, last added first, and refuses new
+// ones. Whatever races between a handle and its scope, a hook runs at most
+// once, ever, and a hook that ran or was removed is no longer referenced.
+// Package janitor builds on it: every janitor owns a Scope. [Default] is the
+// scope of code that has no janitor; the program's shutdown closes it last.
 //
-// Each hook runs on its own goroutine with its own timeout (see [WithTimeout]).
-// A hook that returns an error, panics or hangs is reported in its [Result]
-// and the remaining hooks still run, even when the caller's context has
-// already expired: a hook's context carries the caller's values but not its
-// cancellation. No lock is held while a hook or an observer runs, so a hook may
-// add, remove, run or close hooks and scopes from inside itself.
+// # Deadlines
 //
-// Nothing in this package installs a signal handler unless asked to:
-// [Registry.SignalActor] returns an actor for github.com/oklog/run that waits
-// for a signal and then calls [Registry.Shutdown].
+// Close is bounded by its context, by one rule:
 //
-// All methods of [Registry], [Scope] and [Handle] are safe for concurrent use.
+//   - Hooks run one at a time, each on its own goroutine with a context
+//     that carries the caller's values, is done when the hook's timeout
+//     expires, and is cut to the caller's deadline (and cancellation) when
+//     that comes first.
+//   - A hook still running at its own timeout is reported [Timeout] and
+//     left to finish alone; the next hook starts.
+//   - Once the caller's context is done, every remaining hook is still
+//     started, in order, with a done context, so that quick clean-ups
+//     (flush a buffer, close a file) still happen. Close waits for them
+//     until [Overrun] after the context was done.
+//   - At that limit Close returns. The hook that is running and those not
+//     started yet are reported [Abandoned], by name; a goroutine goes on
+//     starting them in order after Close returned, each awaited up to its
+//     timeout, so every hook is still started exactly once. [Scope.Done]
+//     is closed when it has finished.
+//
+// So Close returns no later than Overrun after its context is done (or
+// after it was called, if the context was done already), whatever the
+// hooks do. A nested close (package janitor's children) shares its
+// parent's limit rather than adding another Overrun.
+//
+// No lock is held while a hook runs, so a hook may add, remove or run hooks
+// of its own scope. All methods of [Scope] and [Handle] are safe for
+// concurrent use.
 package hooks
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"maps"
-	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/leakproof/leakproof/internal/bound"
+	"github.com/leakproof/leakproof/internal/closed"
 )
 
-// Sentinel errors returned by [Registry.NewScope] and [Scope.Add].
-var (
-	// ErrClosed is returned by [Scope.Add] once [Scope.Close] has been called.
-	ErrClosed = errors.New("hooks: scope closed")
-	// ErrShutdown is returned by [Registry.NewScope] and [Scope.Add] once
-	// [Registry.Shutdown] has been called.
-	ErrShutdown = errors.New("hooks: registry shut down")
-)
+// ErrClosed is returned by [Scope.Add] once [Scope.Close] has been called.
+// It is the same value as janitor.ErrClosed and goroutines.ErrClosed.
+var ErrClosed = closed.Err
 
-// Func is a shutdown hook. Its context is done when the hook's timeout
-// expires; it is not cancelled when the caller's context is.
+// DefaultTimeout is how long a hook may run when its scope was made
+// without a timeout of its own.
+const DefaultTimeout = 10 * time.Second
+
+// Overrun is how long Close goes on after its context is done; see the
+// package documentation.
+const Overrun = bound.Overrun
+
+// Func is a shutdown hook. Its context is done when the hook should give
+// up: its timeout expired, or the caller's deadline passed.
 type Func func(ctx context.Context) error
 
-// Default is the process-wide registry.
-var Default = new(Registry)
+// Default is the scope of code that has no janitor: a library's or a
+// main package's process-wide clean-ups. Nothing closes it implicitly; the
+// program's shutdown sequence closes it after the janitor tree.
+var Default = NewScope("process", 0)
 
-// Registry is a set of scopes whose hooks run when the process shuts down.
-// The zero value is ready to use. A Registry must not be copied after first
-// use.
-type Registry struct {
-	// shutdown is set once by the first Shutdown, before it collects the
-	// pending hooks; Scope.Add reads it with the scope's lock held.
-	shutdown atomic.Bool
-	// seq numbers every hook added to any scope of the registry, so that
-	// Shutdown can run them last added first across scopes.
-	seq atomic.Uint64
-
-	mu sync.Mutex
-	// scopes holds the open scopes. NewScope adds, Scope.Close deletes,
-	// Shutdown clears it.
-	scopes map[*Scope]struct{}
-	// done is made by the first Shutdown and closed when it returns.
-	done chan struct{}
-}
-
-// NewScope returns a new scope of r named name. It fails if name is empty, an
-// option is invalid, or r has been shut down ([ErrShutdown]). Names need not
-// be unique. r references the scope until the scope is closed or r is shut
-// down.
-func (r *Registry) NewScope(name string, opts ...Option) (*Scope, error) {
-	if name == "" {
-		return nil, errors.New("hooks: empty scope name")
-	}
-	cfg, err := newScopeConfig(opts)
-	if err != nil {
-		return nil, err
-	}
-	s := &Scope{
-		reg:       r,
-		name:      name,
-		timeout:   cfg.timeout,
-		observers: cfg.observers,
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.done != nil {
-		return nil, ErrShutdown
-	}
-	if r.scopes == nil {
-		r.scopes = make(map[*Scope]struct{})
-	}
-	r.scopes[s] = struct{}{}
-	return s, nil
-}
-
-// shutdownKey marks the context given to hooks run by Shutdown, so that a
-// hook calling Shutdown on the same registry with that context does not wait
-// for itself.
-type shutdownKey struct{}
-
-// Shutdown runs every hook still registered in any scope of r, last added
-// first across all scopes, and returns their results in the order they ran.
-// Each hook runs once, with its scope's timeout, even if ctx is already done;
-// ctx only supplies values to the hooks.
-//
-// Afterwards [Registry.NewScope] and [Scope.Add] return [ErrShutdown]. Calls
-// after the first wait until the first has returned and then return nil; a
-// hook that calls Shutdown on r with the context it was given gets nil at
-// once.
-//
-// Hooks that a handle or a scope close claimed before Shutdown reached them
-// are run by that caller; Shutdown does not wait for them.
-func (r *Registry) Shutdown(ctx context.Context) []Result {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if ctx.Value(shutdownKey{}) == r {
-		return nil
-	}
-	r.mu.Lock()
-	if r.done != nil {
-		done := r.done
-		r.mu.Unlock()
-		<-done
-		return nil
-	}
-	done := make(chan struct{})
-	r.done = done
-	r.shutdown.Store(true)
-	scopes := slices.Collect(maps.Keys(r.scopes))
-	r.scopes = nil
-	r.mu.Unlock()
-	defer close(done)
-
-	// No hook can be added from here on: Add checks r.shutdown under the
-	// scope's lock, which we take below after setting it.
-	var pending []*Handle
-	for _, s := range scopes {
-		s.mu.Lock()
-		for h := s.tail; h != nil; h = h.prev {
-			pending = append(pending, h)
-		}
-		s.mu.Unlock()
-	}
-	slices.SortFunc(pending, func(a, b *Handle) int { return cmp.Compare(b.seq, a.seq) })
-
-	ctx = context.WithValue(ctx, shutdownKey{}, r)
-	var results []Result
-	for i, h := range pending {
-		pending[i] = nil // do not pin hooks that already ran
-		if fn := h.claim(); fn != nil {
-			results = append(results, h.scope.run(ctx, h.name, fn, ByShutdown))
-		}
-	}
-	return results
-}
-
-// Scope is a named set of hooks that can be run and forgotten together with
+// A Scope is a set of shutdown hooks run and forgotten together by
 // [Scope.Close], typically one per generation of a reloadable component.
-// Create scopes with [Registry.NewScope].
+//
+// The zero Scope is ready to use: it is unnamed and its hooks have
+// [DefaultTimeout]. A Scope must not be copied after first use.
 type Scope struct {
-	reg       *Registry
-	name      string
-	timeout   time.Duration
-	observers []func(Result)
+	name    string        // set by NewScope
+	timeout time.Duration // set by NewScope; 0 means DefaultTimeout
 
 	mu sync.Mutex
 	// head and tail link the pending hooks in the order they were added.
-	// Add appends; whoever claims a hook (Handle.Remove, Handle.Run, Close,
-	// Registry.Shutdown) unlinks it.
+	// Add appends; whoever claims a hook (Handle.Remove, Handle.Run,
+	// Close) unlinks it.
 	head, tail *Handle
 	// closed is set by the first Close.
 	closed bool
+	// done is made on first use (Done or Close) and closed when Close has
+	// started every hook and each has ended or timed out.
+	done chan struct{}
 }
 
-// Name returns the name the scope was created with.
+// NewScope returns an empty scope named name whose hooks may each run for
+// timeout (DefaultTimeout if timeout is 0). A negative timeout is a
+// programming error: NewScope panics.
+func NewScope(name string, timeout time.Duration) *Scope {
+	if timeout < 0 {
+		panic("hooks: NewScope(" + name + "): negative timeout " + timeout.String())
+	}
+	return &Scope{name: name, timeout: timeout}
+}
+
+// Name returns the name the scope was made with.
 func (s *Scope) Name() string { return s.name }
 
+func (s *Scope) hookTimeout() time.Duration {
+	if s.timeout == 0 {
+		return DefaultTimeout
+	}
+	return s.timeout
+}
+
 // Add registers fn under name and returns its handle. It fails if name is
-// empty, fn is nil, s is closed ([ErrClosed]) or its registry has been shut
-// down ([ErrShutdown]).
+// empty, fn is nil, or s is closed ([ErrClosed]).
 func (s *Scope) Add(name string, fn Func) (*Handle, error) {
 	if name == "" {
-		return nil, errors.New("hooks: empty hook name")
+		return nil, errors.New("hooks: Add: empty hook name")
 	}
 	if fn == nil {
-		return nil, errors.New("hooks: nil hook func")
+		return nil, errors.New("hooks: Add(" + name + "): nil func")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	if s.reg.shutdown.Load() {
-		return nil, ErrShutdown
-	}
-	h := &Handle{scope: s, name: name, seq: s.reg.seq.Add(1), fn: fn, prev: s.tail}
+	h := &Handle{scope: s, name: name, fn: fn, prev: s.tail}
 	if s.tail == nil {
 		s.head = h
 	} else {
@@ -213,8 +139,8 @@ func (s *Scope) Add(name string, fn Func) (*Handle, error) {
 	return h, nil
 }
 
-// Pending returns the names of the hooks still registered in s, in the order
-// they would run: last added first.
+// Pending returns the names of the hooks still registered in s, in the
+// order they would run: last added first.
 func (s *Scope) Pending() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -225,14 +151,30 @@ func (s *Scope) Pending() []string {
 	return names
 }
 
-// Close refuses new hooks, runs the remaining ones one after the other, last
-// added first, forgets them, and returns their results in the order they ran.
-// Each hook runs with the scope's timeout even if ctx is already done; ctx
-// only supplies values to the hooks. Afterwards the registry no longer
-// references s.
+// Done returns a channel closed when [Scope.Close] has started every hook
+// and each has ended or reached its timeout: at Close's return, unless
+// Close abandoned hooks at its deadline, in which case later.
+func (s *Scope) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.doneLocked()
+}
+
+func (s *Scope) doneLocked() chan struct{} {
+	if s.done == nil {
+		s.done = make(chan struct{})
+	}
+	return s.done
+}
+
+// Close refuses new hooks, runs the remaining ones, last added first, and
+// returns their results in that order. It is bounded by ctx as the package
+// documentation says; a nil ctx is context.Background(). Afterwards s no
+// longer references any hook that ended.
 //
 // Only the first call runs hooks; later and concurrent calls return nil at
-// once, without waiting for the first (so a hook may close its own scope).
+// once, without waiting for the first (so a hook may close its own scope;
+// wait on [Scope.Done] to know when the hooks have ended).
 func (s *Scope) Close(ctx context.Context) []Result {
 	if ctx == nil {
 		ctx = context.Background()
@@ -243,55 +185,85 @@ func (s *Scope) Close(ctx context.Context) []Result {
 		return nil
 	}
 	s.closed = true
+	done := s.doneLocked()
 	s.mu.Unlock()
 
+	ctx, limit, stop := bound.Limit(ctx)
+	defer stop()
 	// Claim one hook at a time, so that a hook can still remove or run a
 	// hook of this scope that has not run yet.
 	var results []Result
 	for {
-		s.mu.Lock()
-		h := s.tail
-		var fn Func
-		if h != nil {
-			fn = h.claimLocked()
-		}
-		s.mu.Unlock()
+		h := s.claimLast()
 		if h == nil {
-			break
+			close(done)
+			return results
 		}
-		results = append(results, s.run(ctx, h.name, fn, ByScope))
+		res, left := s.run(ctx, limit, h)
+		results = append(results, res)
+		if left == nil {
+			continue
+		}
+		// The limit passed: report the rest as abandoned and start them
+		// in the background, in order, once the running one has ended.
+		rest := s.claimAll()
+		for _, r := range rest {
+			results = append(results, abandoned(s.name, r.name, ctx))
+		}
+		go s.finish(ctx, left, rest, done)
+		return results
 	}
-
-	s.reg.mu.Lock()
-	delete(s.reg.scopes, s)
-	s.reg.mu.Unlock()
-	return results
 }
 
-// run runs fn and reports its result to the scope's observers.
-// It must be called without any lock held.
-func (s *Scope) run(ctx context.Context, name string, fn Func, trig Trigger) Result {
-	res := runHook(ctx, s.name, name, fn, s.timeout)
-	res.Trigger = trig
-	// An observer that panics is a bug in the caller; it is deliberately
-	// not recovered, so it is not hidden.
-	for _, obs := range s.observers {
-		obs(res)
+// finish is the background end of a Close that reached its limit: it
+// waits for the hook left running (up to its timeout), then runs the rest
+// one at a time, each with ctx (done by now) and awaited up to its
+// timeout, and closes done. Results are not reported again: Close already
+// reported these hooks as abandoned.
+func (s *Scope) finish(ctx context.Context, left *running, rest []*Handle, done chan struct{}) {
+	clearLabels()
+	left.wait()
+	for _, h := range rest {
+		start(ctx, h.fn, s.hookTimeout()).wait()
+		h.fn = nil
 	}
-	return res
+	close(done)
+}
+
+// claimLast takes the last pending hook out of s, or returns nil.
+func (s *Scope) claimLast() *Handle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.tail
+	if h != nil {
+		h.claimLocked()
+	}
+	return h
+}
+
+// claimAll takes every pending hook out of s, last added first.
+func (s *Scope) claimAll() []*Handle {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var hs []*Handle
+	for h := s.tail; h != nil; h = s.tail {
+		h.claimLocked()
+		hs = append(hs, h)
+	}
+	return hs
 }
 
 // Handle is a hook registered with [Scope.Add]. It can remove the hook or
-// run it early. Once the hook has run or been removed, the handle no longer
-// references the hook's function.
+// run it early. Once the hook has run or been removed, the handle no
+// longer references the hook's function.
 type Handle struct {
 	scope *Scope
 	name  string
-	seq   uint64 // registry-wide order of Add
 
 	// Guarded by scope.mu. Add sets them; the caller that claims the hook
-	// clears fn and unlinks prev and next.
-	fn         Func // nil once claimed
+	// unlinks prev and next, and fn is cleared once the hook has started.
+	fn         Func
+	claimed    bool
 	prev, next *Handle
 }
 
@@ -299,41 +271,44 @@ type Handle struct {
 func (h *Handle) Name() string { return h.name }
 
 // Remove unregisters the hook. It reports true if the hook was pending and
-// now will never run, false if it has already run, is running or was removed.
+// now will never run, false if it has already run, is running or was
+// removed.
 func (h *Handle) Remove() bool {
-	return h.claim() != nil
+	h.scope.mu.Lock()
+	defer h.scope.mu.Unlock()
+	if h.claimed {
+		return false
+	}
+	h.claimLocked()
+	h.fn = nil
+	return true
 }
 
-// Run runs the hook now, with its scope's timeout, and unregisters it. It
-// reports false, without running anything, if the hook has already run, is
-// running or was removed. The hook runs even if ctx is already done; ctx only
-// supplies values to it.
+// Run runs the hook now and unregisters it, bounded as one hook of
+// [Scope.Close] is: by its timeout, and by ctx (nil means
+// context.Background()) plus [Overrun]. It reports false, without running
+// anything, if the hook has already run, is running or was removed.
 func (h *Handle) Run(ctx context.Context) (Result, bool) {
-	fn := h.claim()
-	if fn == nil {
+	h.scope.mu.Lock()
+	if h.claimed {
+		h.scope.mu.Unlock()
 		return Result{}, false
 	}
+	h.claimLocked()
+	h.scope.mu.Unlock()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	return h.scope.run(ctx, h.name, fn, ByHandle), true
+	ctx, limit, stop := bound.Limit(ctx)
+	defer stop()
+	res, _ := h.scope.run(ctx, limit, h)
+	return res, true
 }
 
-// claim takes the hook out of its scope and returns its function, or nil if
-// someone else claimed it first. Exactly one claim of a hook succeeds.
-func (h *Handle) claim() Func {
-	h.scope.mu.Lock()
-	defer h.scope.mu.Unlock()
-	return h.claimLocked()
-}
-
-// claimLocked is claim with h.scope.mu held.
-func (h *Handle) claimLocked() Func {
-	fn := h.fn
-	if fn == nil {
-		return nil
-	}
-	h.fn = nil
+// claimLocked unlinks h from its scope; the scope's lock is held and h is
+// not claimed yet. Exactly one claim of a hook succeeds.
+func (h *Handle) claimLocked() {
+	h.claimed = true
 	s := h.scope
 	if h.prev == nil {
 		s.head = h.next
@@ -346,5 +321,4 @@ func (h *Handle) claimLocked() Func {
 		h.next.prev = h.prev
 	}
 	h.prev, h.next = nil, nil
-	return fn
 }

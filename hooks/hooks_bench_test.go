@@ -67,9 +67,8 @@ func BenchmarkAddClose(b *testing.B) {
 	})
 	b.Run("hooks", func(b *testing.B) {
 		b.ReportAllocs()
-		r := new(hooks.Registry)
 		for b.Loop() {
-			s, _ := r.NewScope("s")
+			s := hooks.NewScope("s", 0)
 			s.Add("h", nop)
 			s.Close(ctx)
 		}
@@ -92,8 +91,7 @@ func BenchmarkAddRemove(b *testing.B) {
 	})
 	b.Run("hooks", func(b *testing.B) {
 		b.ReportAllocs()
-		r := new(hooks.Registry)
-		s, _ := r.NewScope("s")
+		s := hooks.NewScope("s", 0)
 		for range pending {
 			s.Add("h", nop)
 		}
@@ -105,7 +103,7 @@ func BenchmarkAddRemove(b *testing.B) {
 }
 
 // BenchmarkAddRemoveParallel is BenchmarkAddRemove from all Ps at once,
-// each in its own scope of one shared registry.
+// each in its own scope.
 func BenchmarkAddRemoveParallel(b *testing.B) {
 	b.Run("naive", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
@@ -116,9 +114,8 @@ func BenchmarkAddRemoveParallel(b *testing.B) {
 		})
 	})
 	b.Run("hooks", func(b *testing.B) {
-		r := new(hooks.Registry)
 		b.RunParallel(func(pb *testing.PB) {
-			s, _ := r.NewScope("s")
+			s := hooks.NewScope("s", 0)
 			for pb.Next() {
 				h, _ := s.Add("h", nop)
 				h.Remove()

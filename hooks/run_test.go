@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,8 +19,7 @@ import (
 // hooks after it still run.
 func TestTimeoutPanicError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := new(hooks.Registry)
-		s := mustScope(t, r, "gen", hooks.WithTimeout(time.Second))
+		s := hooks.NewScope("gen", time.Second)
 		release := make(chan struct{})
 		mustAdd(t, s, "ok", func(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
@@ -105,8 +106,7 @@ func TestTimeoutPanicError(t *testing.T) {
 
 func TestDefaultTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := new(hooks.Registry)
-		s := mustScope(t, r, "gen")
+		s := hooks.NewScope("gen", 0)
 		h := mustAdd(t, s, "hang", func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
@@ -118,39 +118,179 @@ func TestDefaultTimeout(t *testing.T) {
 	})
 }
 
-// TestHungHookDoesNotStopShutdown checks that shutdown moves on from a hung
-// hook to the hooks of other scopes, with each scope's own timeout.
-func TestHungHookDoesNotStopShutdown(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		r := new(hooks.Registry)
-		slow := mustScope(t, r, "slow", hooks.WithTimeout(5*time.Second))
-		fast := mustScope(t, r, "fast", hooks.WithTimeout(time.Second))
-		release := make(chan struct{})
-		defer close(release)
-		ran := false
-		mustAdd(t, fast, "after", func(context.Context) error { ran = true; return nil })
-		mustAdd(t, slow, "hang", func(context.Context) error { <-release; return nil })
-		mustAdd(t, fast, "hang", func(context.Context) error { <-release; return nil })
+// starts records the order in which hooks start and whether each saw a
+// done context.
+type starts struct {
+	mu    sync.Mutex
+	order []string
+	done  []bool
+}
 
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		start := time.Now()
-		rs := r.Shutdown(ctx)
-		if got := time.Since(start); got != 6*time.Second {
-			t.Errorf("Shutdown took %v; want 6s", got)
+func (s *starts) hook(name string, body func(ctx context.Context) error) hooks.Func {
+	return func(ctx context.Context) error {
+		s.mu.Lock()
+		s.order = append(s.order, name)
+		s.done = append(s.done, ctx.Err() != nil)
+		s.mu.Unlock()
+		return body(ctx)
+	}
+}
+
+func (s *starts) get() ([]string, []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.order), slices.Clone(s.done)
+}
+
+// TestCloseBoundedByDeadline is the fault this package's deadline rule
+// prevents: three hooks that ignore their context, a hook timeout of one
+// second and a caller's deadline of 1ms. Close returns at the deadline plus
+// Overrun, reports the three as abandoned, and still starts each of them,
+// in order, exactly once, in the background.
+func TestCloseBoundedByDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := hooks.NewScope("gen", time.Second)
+		release := make(chan struct{})
+		var st starts
+		hang := func(context.Context) error { <-release; return nil }
+		for _, n := range []string{"a", "b", "c"} {
+			mustAdd(t, s, n, st.hook(n, hang))
 		}
-		if !ran || len(rs) != 3 || rs[0].Outcome != hooks.Timeout || rs[1].Outcome != hooks.Timeout || rs[2].Outcome != hooks.OK {
-			t.Errorf("Shutdown() = %v; want two timeouts then ok", rs)
+		ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+		defer cancel()
+
+		start := time.Now()
+		rs := s.Close(ctx)
+		if got, want := time.Since(start), time.Millisecond+hooks.Overrun; got != want {
+			t.Errorf("Close took %v; want the deadline plus Overrun, %v", got, want)
+		}
+		if got := names(rs); !slices.Equal(got, []string{"c", "b", "a"}) {
+			t.Errorf("Close() results %v; want [c b a]", got)
+		}
+		for _, r := range rs {
+			if r.Outcome != hooks.Abandoned || !errors.Is(r.Err, context.DeadlineExceeded) {
+				t.Errorf("%v; want abandoned, wrapping the caller's context.DeadlineExceeded", r)
+			}
+		}
+		if order, _ := st.get(); !slices.Equal(order, []string{"c"}) {
+			t.Errorf("hooks started by Close's return: %v; want [c]", order)
+		}
+		select {
+		case <-s.Done():
+			t.Error("Done closed while abandoned hooks were still to start")
+		default:
+		}
+
+		// In the background, b starts when c's own timeout expires, then a.
+		time.Sleep(3 * time.Second)
+		<-s.Done()
+		order, done := st.get()
+		if !slices.Equal(order, []string{"c", "b", "a"}) || !slices.Equal(done, []bool{false, true, true}) {
+			t.Errorf("hooks started %v with done contexts %v; want [c b a], [false true true]", order, done)
+		}
+		close(release)
+	})
+}
+
+// TestQuickHooksRunAfterDeadline checks the other half of the rule: with
+// the caller's context already done, quick clean-ups still run, in order,
+// with a done context that keeps the caller's values, and are reported as
+// they ended.
+func TestQuickHooksRunAfterDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type key struct{}
+		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), key{}, "v"))
+		cancel()
+		s := hooks.NewScope("gen", time.Second)
+		var st starts
+		mustAdd(t, s, "close file", st.hook("close file", func(ctx context.Context) error {
+			if ctx.Value(key{}) != "v" {
+				return errors.New("hook context lost the caller's values")
+			}
+			return nil
+		}))
+		mustAdd(t, s, "flush", st.hook("flush", func(context.Context) error {
+			time.Sleep(hooks.Overrun / 2) // quick enough
+			return nil
+		}))
+		start := time.Now()
+		rs := s.Close(ctx)
+		if got := time.Since(start); got != hooks.Overrun/2 {
+			t.Errorf("Close took %v; want %v", got, hooks.Overrun/2)
+		}
+		for _, r := range rs {
+			if r.Outcome != hooks.OK {
+				t.Errorf("%v; want ok", r)
+			}
+		}
+		order, done := st.get()
+		if !slices.Equal(order, []string{"flush", "close file"}) || !slices.Equal(done, []bool{true, true}) {
+			t.Errorf("hooks started %v with done contexts %v; want [flush close file], all done", order, done)
+		}
+		<-s.Done()
+	})
+}
+
+// TestHookTimeoutCutToDeadline checks that a hook's own timeout is cut to
+// the caller's deadline when that comes first, and that a hook that gives
+// up at the deadline is reported with the error it returned.
+func TestHookTimeoutCutToDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := hooks.NewScope("gen", 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		want, _ := ctx.Deadline()
+		var got time.Time
+		mustAdd(t, s, "wait", func(hctx context.Context) error {
+			got, _ = hctx.Deadline()
+			<-hctx.Done()
+			return hctx.Err()
+		})
+		rs := s.Close(ctx)
+		if !got.Equal(want) {
+			t.Errorf("hook's deadline %v; want the caller's %v", got, want)
+		}
+		if len(rs) != 1 || rs[0].Outcome != hooks.Error || !errors.Is(rs[0].Err, context.DeadlineExceeded) || rs[0].Duration != 50*time.Millisecond {
+			t.Errorf("Close() = %v; want one error result after 50ms wrapping context.DeadlineExceeded", rs)
 		}
 	})
 }
 
-// TestConcurrentShutdownWaits checks that a second Shutdown waits for the
-// first and returns nil.
-func TestConcurrentShutdownWaits(t *testing.T) {
+// TestAbandonedHookDelaysTheRest checks the order of the background
+// start: a hook abandoned while running is waited for (up to its own
+// timeout) before the next one starts.
+func TestAbandonedHookDelaysTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r := new(hooks.Registry)
-		s := mustScope(t, r, "s")
+		s := hooks.NewScope("gen", time.Minute)
+		release := make(chan struct{})
+		var st starts
+		mustAdd(t, s, "after", st.hook("after", nop))
+		mustAdd(t, s, "slow", st.hook("slow", func(context.Context) error { <-release; return nil }))
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		defer cancel()
+		rs := s.Close(ctx)
+		if got := []hooks.Outcome{rs[0].Outcome, rs[1].Outcome}; !slices.Equal(got, []hooks.Outcome{hooks.Abandoned, hooks.Abandoned}) {
+			t.Errorf("outcomes %v; want both abandoned", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if order, _ := st.get(); !slices.Equal(order, []string{"slow"}) {
+			t.Errorf("started %v while slow still ran; want [slow]", order)
+		}
+		close(release)
+		<-s.Done()
+		if order, _ := st.get(); !slices.Equal(order, []string{"slow", "after"}) {
+			t.Errorf("started %v; want [slow after]", order)
+		}
+	})
+}
+
+// TestConcurrentCloseDoesNotWait checks that a second Close returns nil at
+// once, so that a hook may close its own scope, and that Done tells when
+// the first has finished.
+func TestConcurrentCloseDoesNotWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := hooks.NewScope("s", 0)
 		started := make(chan struct{})
 		release := make(chan struct{})
 		mustAdd(t, s, "slow", func(context.Context) error {
@@ -159,22 +299,20 @@ func TestConcurrentShutdownWaits(t *testing.T) {
 			return nil
 		})
 		first := make(chan []hooks.Result)
-		second := make(chan []hooks.Result)
-		go func() { first <- r.Shutdown(t.Context()) }()
+		go func() { first <- s.Close(t.Context()) }()
 		<-started
-		go func() { second <- r.Shutdown(t.Context()) }()
-		synctest.Wait()
+		if got := s.Close(t.Context()); got != nil {
+			t.Errorf("second Close() = %v; want nil", got)
+		}
 		select {
-		case <-second:
-			t.Fatal("second Shutdown returned while the first was running")
+		case <-s.Done():
+			t.Fatal("Done closed while the first Close was running")
 		default:
 		}
 		close(release)
 		if got := <-first; len(got) != 1 {
-			t.Errorf("first Shutdown() = %v; want 1 result", got)
+			t.Errorf("first Close() = %v; want 1 result", got)
 		}
-		if got := <-second; got != nil {
-			t.Errorf("second Shutdown() = %v; want nil", got)
-		}
+		<-s.Done()
 	})
 }

@@ -32,10 +32,10 @@ import (
 //
 // Nothing is registered anywhere: mount the handler yourself, where only
 // operators can reach it, as the page shows stacks and names. A nil root
-// yields a handler that answers 500.
+// is a programming error: DebugHandler panics.
 func DebugHandler(root *janitor.Janitor) http.Handler {
 	if root == nil {
-		return misconfigured("httpmw: DebugHandler needs a root janitor")
+		panic("httpmw: DebugHandler needs a root janitor")
 	}
 	return http.NewCrossOriginProtection().Handler(&debugHandler{root: root})
 }
@@ -58,11 +58,10 @@ type debugPage struct {
 
 type debugScope struct {
 	ID           string       `json:"id"`
-	Name         string       `json:"name"`
+	Path         string       `json:"path"`
 	Closing      bool         `json:"closing"`
 	Goroutines   int          `json:"goroutines"` // carrying the scope's label, tracked or not
 	Tracked      int          `json:"tracked"`    // started with Go and running
-	Inflight     int64        `json:"inflight"`
 	PendingHooks []string     `json:"pending_hooks"`
 	Children     []debugScope `json:"children,omitempty"`
 }
@@ -126,13 +125,17 @@ func (h *debugHandler) collect(r *http.Request, gc bool) debugPage {
 		runtime.GC()
 	}
 	var counts map[string]int
-	if snap, err := goroutines.DefaultCensus.Snapshot(r.Context()); err != nil {
+	census := h.root.Census()
+	if census == nil {
+		census = new(goroutines.Census) // the root has none: a read of the page's own
+	}
+	if snap, err := census.Snapshot(r.Context()); err != nil {
 		page.CensusErr = err.Error()
 	} else {
 		page.Goroutines = snap.Total
 		counts = snap.CountBy(goroutines.ScopeLabel)
 	}
-	page.Scope = scopeOf(h.root, counts)
+	page.Scope = scopeOf(h.root.Status(), counts)
 	history := h.root.History()
 	page.Closed = make([]debugClosed, 0, len(history)) // tools get a list, never null
 	for _, c := range history {
@@ -141,7 +144,7 @@ func (h *debugHandler) collect(r *http.Request, gc bool) debugPage {
 			alive := c.Reachable()
 			d.Reachable = &alive
 			if alive {
-				page.Reachable = append(page.Reachable, c.Report.Scope)
+				page.Reachable = append(page.Reachable, c.Report.ID)
 			}
 		}
 		page.Closed = append(page.Closed, d)
@@ -152,20 +155,19 @@ func (h *debugHandler) collect(r *http.Request, gc bool) debugPage {
 // StillReachable reports whether "find leaks" found the scope reachable.
 func (d debugClosed) StillReachable() bool { return d.Reachable != nil && *d.Reachable }
 
-func scopeOf(j *janitor.Janitor, counts map[string]int) debugScope {
+func scopeOf(st janitor.Status, counts map[string]int) debugScope {
 	s := debugScope{
-		ID:           j.ID(),
-		Name:         j.Name(),
-		Closing:      j.Closing(),
-		Goroutines:   counts[j.ID()],
-		Tracked:      j.Running(),
-		Inflight:     j.Inflight(),
-		PendingHooks: j.PendingHooks(),
+		ID:           st.ID,
+		Path:         st.Path,
+		Closing:      st.State != janitor.Open,
+		Goroutines:   counts[st.ID],
+		Tracked:      st.Tracked,
+		PendingHooks: st.Pending,
 	}
 	if s.PendingHooks == nil {
 		s.PendingHooks = []string{} // tools get a list, never null
 	}
-	for _, c := range j.Children() {
+	for _, c := range st.Children {
 		s.Children = append(s.Children, scopeOf(c, counts))
 	}
 	return s
@@ -173,7 +175,7 @@ func scopeOf(j *janitor.Janitor, counts map[string]int) debugScope {
 
 func closedOf(r janitor.Report) debugClosed {
 	d := debugClosed{
-		Scope:           r.Scope,
+		Scope:           r.ID,
 		Start:           r.Start,
 		DurationSeconds: r.Duration.Seconds(),
 		Clean:           r.Clean(),
@@ -215,7 +217,7 @@ pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
 {{else}}<p>No scope has closed yet.</p>{{end}}
 </body></html>
 {{define "scope"}}<li{{if .Closing}} class="closing"{{end}}><code>{{.ID}}</code>:
-{{.Goroutines}} goroutine(s) labelled, {{.Tracked}} tracked, {{.Inflight}} in flight{{if .Closing}}, closing{{end}}
+{{.Goroutines}} goroutine(s) labelled, {{.Tracked}} tracked{{if .Closing}}, closing{{end}}
 {{if .PendingHooks}}<br>pending hooks: {{range $i, $h := .PendingHooks}}{{if $i}}, {{end}}<code>{{$h}}</code>{{end}}{{end}}
 {{if .Children}}<ul>{{range .Children}}{{template "scope" .}}{{end}}</ul>{{end}}</li>{{end}}
 `))

@@ -29,7 +29,6 @@ type scopeJSON struct {
 	ID           string      `json:"id"`
 	Goroutines   int         `json:"goroutines"`
 	Tracked      int         `json:"tracked"`
-	Inflight     int64       `json:"inflight"`
 	PendingHooks []string    `json:"pending_hooks"`
 	Children     []scopeJSON `json:"children"`
 }
@@ -64,8 +63,6 @@ func TestDebugHandlerJSON(t *testing.T) {
 	gen := child(t, root)
 	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	gen.OnClose("flush", func(context.Context) error { return nil })
-	gen.Enter()
-	defer gen.Leave()
 	closed := child(t, root)
 	closed.Close()
 
@@ -81,8 +78,8 @@ func TestDebugHandlerJSON(t *testing.T) {
 			t.Fatalf("root has %d children on the page; want 1 (the open generation)", len(page.Scope.Children))
 		}
 		s := page.Scope.Children[0]
-		if s.ID != gen.ID() || s.Goroutines != 1 || s.Tracked != 1 || s.Inflight != 1 || !slices.Equal(s.PendingHooks, []string{"flush"}) {
-			t.Errorf("generation on the page = %+v; want %s with 1 goroutine, 1 tracked, 1 in flight, hook flush", s, gen.ID())
+		if s.ID != gen.ID() || s.Goroutines != 1 || s.Tracked != 1 || !slices.Equal(s.PendingHooks, []string{"flush"}) {
+			t.Errorf("generation on the page = %+v; want %s with 1 goroutine, 1 tracked, hook flush", s, gen.ID())
 		}
 		if len(page.Closed) != 1 || page.Closed[0].Scope != closed.ID() || page.Closed[0].Reachable != nil {
 			t.Errorf("closed scopes on the page = %+v; want %s, reachability unknown", page.Closed, closed.ID())
@@ -143,7 +140,7 @@ func TestDebugHandlerFindLeaks(t *testing.T) {
 // Everything the page renders is escaped: scope and hook names come from
 // the program, and may be anything.
 func TestDebugHandlerEscapes(t *testing.T) {
-	const evil = `<script>alert(1)</script>`
+	const evil = `<script>alert(1)<script>` // scope names cannot hold a '/'; hooks' can
 	root := janitor.New(evil, quiet()...)
 	defer root.Close()
 	gen, err := root.Child(`<img src=x onerror=alert(2)>`)
@@ -151,7 +148,8 @@ func TestDebugHandlerEscapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen.OnClose(`"><b>hook</b>`, func(context.Context) error { return nil })
-	closed, _ := root.Child("</pre><script>alert(3)</script>")
+	closed, _ := root.Child("<pre><script>alert(3)<script>")
+	closed.OnClose("</pre><script>alert(4)</script>", func(context.Context) error { return nil })
 	closed.Close()
 
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
@@ -166,7 +164,7 @@ func TestDebugHandlerEscapes(t *testing.T) {
 				t.Errorf("%s: page contains %q unescaped", method, raw)
 			}
 		}
-		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;script&gt;") {
 			t.Errorf("%s: page does not show the escaped root name:\n%s", method, page)
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// Wrap makes a generation's requests its own work: they count in flight,
-// and goroutines their handlers forget are reported when it closes.
+// Wrap makes a generation's requests its own work: goroutines their
+// handlers forget are reported when it closes.
 func ExampleWrap() {
 	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()
@@ -24,7 +24,7 @@ func ExampleWrap() {
 	defer close(stuck)
 	h := httpmw.Wrap(gen, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		go func() { <-stuck }() // forgotten: it ignores every context
-		fmt.Fprintln(w, "requests in flight:", gen.Inflight())
+		fmt.Fprintln(w, "served by", gen.ID())
 	}))
 
 	rec := httptest.NewRecorder()
@@ -34,7 +34,7 @@ func ExampleWrap() {
 	gen.Close()
 	fmt.Println("goroutines leaked by the generation:", gen.Report().Leaked())
 	// Output:
-	// requests in flight: 1
+	// served by app/gen#1
 	// goroutines leaked by the generation: 1
 }
 

@@ -1,6 +1,16 @@
 package httpmw
 
-// SetTestHookLoaded installs f to run in Reloader.ServeHTTP between loading
-// the current generation and entering it; nil removes it. Call it only
-// while no request is being served.
-func SetTestHookLoaded(f func()) { testHookLoaded = f }
+import "net/http"
+
+// Generation is the generation a request would load as the current one.
+type Generation = *generation
+
+// LoadCurrent returns the generation r serves new requests with, as
+// ServeHTTP loads it.
+func LoadCurrent(r *Reloader) Generation { return r.cur.Load() }
+
+// ServeFrom serves req as a request that loaded g as the current
+// generation, however long ago: what ServeHTTP does after its load.
+func ServeFrom(r *Reloader, g Generation, w http.ResponseWriter, req *http.Request) {
+	r.serveFrom(g, w, req)
+}

@@ -28,8 +28,15 @@ const (
 
 // A generation is one build of a Reloader's application.
 type generation struct {
-	j *janitor.Janitor
-	h http.Handler // set once the build succeeded, before g is published
+	j     *janitor.Janitor
+	serve serveFunc // how its requests are served, by the Reloader's options
+	// h is the generation's handler: set once the build succeeded, before
+	// g is published, and cleared by the drain before the generation
+	// closes, so that the census never sees a closed generation's handler
+	// kept alive by the Reloader.
+	h atomic.Pointer[http.Handler]
+	// inflight counts its requests between entering and leaving it.
+	inflight atomic.Int64
 
 	// retired is set when g stops being the generation new requests go
 	// to: by retire, or when g's janitor starts to close for any reason.
@@ -55,9 +62,10 @@ type closeResult struct {
 	err  error         // the close error, set before done is closed
 }
 
-func newGeneration(j *janitor.Janitor) *generation {
+func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 	g := &generation{
 		j:       j,
+		serve:   serve,
 		hurryCh: make(chan struct{}),
 		res:     &closeResult{done: make(chan struct{})},
 	}
@@ -76,7 +84,7 @@ func (g *generation) hurry() { g.hurryOnce.Do(func() { close(g.hurryCh) }) }
 // idle reports whether g has no request in flight and no hijacked
 // connection open.
 func (g *generation) idle() bool {
-	if g.j.Inflight() > 0 {
+	if g.inflight.Load() > 0 {
 		return false
 	}
 	g.mu.Lock()
@@ -99,7 +107,7 @@ const (
 func (g *generation) waitIdle(deadline time.Time, requestsOnly bool) waitOutcome {
 	poll := minPoll
 	for {
-		if requestsOnly && g.j.Inflight() == 0 || !requestsOnly && g.idle() {
+		if requestsOnly && g.inflight.Load() == 0 || !requestsOnly && g.idle() {
 			return wentIdle
 		}
 		left := time.Until(deadline)
@@ -135,6 +143,7 @@ func (r *Reloader) drain(g *generation) {
 	}()
 	log := r.cfg.log()
 	outcome := g.waitIdle(time.Now().Add(r.cfg.drainTimeout), false)
+	timedOut := outcome == deadlinePassed
 	if n := g.closeConns(); n > 0 {
 		log.Info("httpmw: closed hijacked connections after the drain timeout", "scope", g.j.ID(),
 			"kind", "connection", "count", n, "action", "closed",
@@ -143,11 +152,14 @@ func (r *Reloader) drain(g *generation) {
 			outcome = g.waitIdle(time.Now().Add(hijackSettle), true)
 		}
 	}
-	if n := g.j.Inflight(); n > 0 && outcome != closedElsewhere {
+	if n := g.inflight.Load(); n > 0 && outcome != closedElsewhere {
 		log.Warn("httpmw: requests still in flight after the drain timeout", "scope", g.j.ID(),
 			"kind", "request", "count", n, "action", "closed the generation under them",
 			"consequence", "they see the generation's context done and its resources closed",
 			"hint", "bound handler time below the drain timeout, or raise httpmw.WithDrainTimeout")
+	}
+	if timedOut {
+		r.drainTimeouts.Add(1)
 	}
 	ctx := context.Background()
 	if outcome == hurried {
@@ -155,6 +167,11 @@ func (r *Reloader) drain(g *generation) {
 		cancel()
 		ctx = c
 	}
+	// Requests still running hold the handler themselves; the Reloader
+	// lets go of it, so that what only the handler references is
+	// garbage by the time the census looks for goroutines that stop when
+	// their object is collected.
+	g.h.Store(nil)
 	g.res.err = g.j.Shutdown(ctx)
 }
 

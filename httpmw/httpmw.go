@@ -2,11 +2,11 @@ package httpmw
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"runtime/pprof"
 
 	"github.com/leakproof/leakproof/ctxlocal"
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -15,17 +15,15 @@ import (
 var noLabels = context.Background()
 
 // Wrap returns a handler that serves every request with next as work of
-// j: the request counts as in flight in j (janitor.Janitor.Enter and
-// Leave, which the janitor_http_requests_inflight gauge reads) and runs
-// under j's goroutine labels, so that every goroutine the handler starts,
-// to any depth, is attributed to j and is reported by the census if it
-// outlives j.
+// j: the request runs under j's goroutine labels, so that every goroutine
+// the handler starts, to any depth, is attributed to j and is reported by
+// the census if it outlives j.
 //
 // The labels are those of j.Context(), computed once by the janitor; a
-// request pays two atomic adds and two label switches, and no allocation.
-// The request's own context is left alone (no http.Request.WithContext):
-// use WithRequestStore for a request-local store, or j.Context() for the
-// generation's.
+// request pays two label switches, and no allocation. The request's own
+// context is left alone (no http.Request.WithContext) unless an option
+// asks for it: WithRequestStore for a request-local store,
+// WithContextLabels for the labels.
 //
 // When the handler returns, or panics, the serving goroutine is left with
 // no labels at all, not with the ones it had before: the runtime offers no
@@ -34,57 +32,62 @@ var noLabels = context.Background()
 // only matters to servers started inside janitor.Janitor.Do; start them
 // outside it.
 //
-// Wrap neither refuses requests once j has closed nor tracks hijacked
-// connections; a Reloader does both for the generations it swaps. Of the
-// options, Wrap uses only WithRequestStore. A nil j or next yields a
-// handler that answers 500 and logs why, rather than a panic.
+// Wrap neither counts requests, refuses them once j has closed, nor tracks
+// hijacked connections; a Reloader does all three for the generations it
+// swaps. Of the options, Wrap uses WithRequestStore and WithContextLabels.
+// A nil j or next is a programming error: Wrap panics, as http.Handle does.
 func Wrap(j *janitor.Janitor, next http.Handler, opts ...Option) http.Handler {
-	cfg := defaultConfig()
-	err := cfg.apply(opts)
 	if j == nil || next == nil {
-		return misconfigured("httpmw: Wrap needs a janitor and a handler")
+		panic("httpmw: Wrap needs a janitor and a handler")
 	}
-	if err != nil {
-		cfg.log().Error(err.Error(), "scope", j.ID(), "kind", "http", "action", "ignored the invalid options",
-			"hint", "fix the options passed to httpmw.Wrap")
-	}
-	return &handler{j: j, next: next, labels: j.Context(), store: cfg.requestStore}
+	cfg := newConfig(opts)
+	return &handler{next: next, labels: j.Context(), serve: cfg.serve(j)}
 }
 
 // handler is what Wrap returns.
 type handler struct {
-	j      *janitor.Janitor
 	next   http.Handler
 	labels context.Context // j.Context(): carries j's pprof labels
-	store  bool
+	serve  serveFunc
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h.j.Enter()
-	defer h.j.Leave()
-	serve(h.labels, h.next, w, r, h.store)
+	h.serve(h.labels, h.next, w, r)
 }
 
-// serve runs next under the labels of labels, and with a sealed-after-use
-// request store if store is set. Deferred calls restore the labels and
-// seal the store even if next panics (net/http recovers handler panics).
-func serve(labels context.Context, next http.Handler, w http.ResponseWriter, r *http.Request, store bool) {
-	if store {
-		s := ctxlocal.NewStore("httpmw request")
-		defer s.Seal()
-		r = r.WithContext(ctxlocal.WithStore(r.Context(), s))
+// A serveFunc runs next under the labels of labels, in the way the options
+// ask for.
+type serveFunc func(labels context.Context, next http.Handler, w http.ResponseWriter, r *http.Request)
+
+// serve returns the serveFunc for j's requests: the plain one, which
+// allocates nothing, unless an option needs the request's context.
+func (c config) serve(j *janitor.Janitor) serveFunc {
+	if !c.requestStore && !c.ctxLabels {
+		return serveLabelled
 	}
+	store, set := c.requestStore, pprof.Labels()
+	if c.ctxLabels {
+		set = pprof.Labels(goroutines.ScopeLabel, j.ID())
+	}
+	return func(labels context.Context, next http.Handler, w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		if store {
+			s := ctxlocal.NewStore("httpmw request")
+			defer s.Seal()
+			ctx = ctxlocal.WithStore(ctx, s)
+		}
+		if c.ctxLabels {
+			ctx = pprof.WithLabels(ctx, set)
+		}
+		serveLabelled(labels, next, w, r.WithContext(ctx))
+	}
+}
+
+// serveLabelled runs next under the labels of labels. The deferred call
+// restores the labels even if next panics (net/http recovers handler
+// panics).
+func serveLabelled(labels context.Context, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	pprof.SetGoroutineLabels(labels)
 	defer pprof.SetGoroutineLabels(noLabels)
 	next.ServeHTTP(w, r)
-}
-
-// misconfigured returns a handler that reports a construction error on
-// every request instead of panicking at construction time.
-func misconfigured(msg string) http.Handler {
-	slog.Default().Error(msg, "kind", "http", "action", "every request answers 500",
-		"hint", "pass a non-nil janitor and handler")
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, msg, http.StatusInternalServerError)
-	})
 }

@@ -20,9 +20,12 @@ import (
 // directly with a reused request and a no-op ResponseWriter:
 //
 //   - bare: the handler alone, the baseline;
-//   - Wrap: in flight counting and labels, the default path;
+//   - Wrap: the labels, the default path;
 //   - Wrap+store: with WithRequestStore (WithContext and a store);
-//   - Reloader: Wrap's work plus the generation swap check;
+//   - Wrap+ctxlabels: with WithContextLabels (WithContext and the labels
+//     on the request's context, for handlers that call pprof.Do);
+//   - Reloader: Wrap's work plus in-flight counting and the generation
+//     swap check;
 //   - naive: what one would write first, pprof.Do plus r.WithContext;
 //   - promhttp: InstrumentHandlerCounter around InstrumentHandlerDuration,
 //     the usual per-request instrumentation, for scale.
@@ -31,8 +34,6 @@ func BenchmarkServe(b *testing.B) {
 
 	labels := pprof.Labels(goroutines.ScopeLabel, gen.ID())
 	naive := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gen.Enter()
-		defer gen.Leave()
 		pprof.Do(r.Context(), labels, func(ctx context.Context) {
 			bare.ServeHTTP(w, r.WithContext(ctx))
 		})
@@ -51,6 +52,7 @@ func BenchmarkServe(b *testing.B) {
 		{"bare", bare},
 		{"Wrap", httpmw.Wrap(gen, bare)},
 		{"Wrap+store", httpmw.Wrap(gen, bare, httpmw.WithRequestStore())},
+		{"Wrap+ctxlabels", httpmw.Wrap(gen, bare, httpmw.WithContextLabels())},
 		{"Reloader", rl},
 		{"naive", naive},
 		{"promhttp", instrumented},
@@ -66,7 +68,8 @@ func BenchmarkServe(b *testing.B) {
 }
 
 // BenchmarkServeParallel is BenchmarkServe's Wrap and Reloader under
-// parallel load, where every request updates the same in-flight counters.
+// parallel load, where every request of the Reloader updates the same
+// in-flight counter.
 func BenchmarkServeParallel(b *testing.B) {
 	gen, bare, rl := benchSetup(b)
 	for _, bm := range []struct {

@@ -1,7 +1,6 @@
 package httpmw
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -14,40 +13,35 @@ const DefaultDrainTimeout = 30 * time.Second
 
 // An Option configures Wrap or NewReloader. WithRequestStore applies to
 // both; the other options configure a Reloader, and Wrap ignores them.
+//
+// An option given a value that can only be a mistake in the code (a
+// non-positive timeout, a nil logger) panics where it is made.
 type Option interface {
-	apply(*config) error
+	apply(*config)
 }
 
-type optionFunc func(*config) error
+type optionFunc func(*config)
 
-func (f optionFunc) apply(c *config) error { return f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
 // config is what the options set.
 type config struct {
 	requestStore bool
+	ctxLabels    bool
 	drainTimeout time.Duration
 	genName      string
 	logger       *slog.Logger // nil: slog.Default() at the time of each event
 }
 
-func defaultConfig() config {
-	return config{drainTimeout: DefaultDrainTimeout, genName: "gen"}
-}
-
-// apply applies opts to c. An invalid option leaves c's value in place and
-// contributes to the returned error.
-func (c *config) apply(opts []Option) error {
-	var errs []error
+func newConfig(opts []Option) config {
+	c := config{drainTimeout: DefaultDrainTimeout, genName: "gen"}
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("httpmw: nil Option"))
-			continue
+			panic("httpmw: nil Option")
 		}
-		if err := o.apply(c); err != nil {
-			errs = append(errs, err)
-		}
+		o.apply(&c)
 	}
-	return errors.Join(errs...)
+	return c
 }
 
 func (c *config) log() *slog.Logger {
@@ -65,49 +59,57 @@ func (c *config) log() *slog.Logger {
 // It costs what http.Request.WithContext costs (an allocation and a copy of
 // the request) plus the store, which is why it is not the default.
 func WithRequestStore() Option {
-	return optionFunc(func(c *config) error {
-		c.requestStore = true
-		return nil
-	})
+	return optionFunc(func(c *config) { c.requestStore = true })
 }
 
 // WithDrainTimeout bounds how long a Reloader waits, after a reload, for
 // the old generation's in-flight requests to finish and its hijacked
 // connections to be closed by their handlers. When it passes, the
 // hijacked connections are closed, requests still running are logged,
-// and the generation is closed. The default is DefaultDrainTimeout.
+// and the generation is closed. The default is DefaultDrainTimeout; d
+// must be positive.
 func WithDrainTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("httpmw: drain timeout %v must be positive", d)
-		}
-		c.drainTimeout = d
-		return nil
-	})
+	if d <= 0 {
+		panic(fmt.Sprintf("httpmw: WithDrainTimeout(%v): must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.drainTimeout = d })
 }
 
 // WithGenerationName names the child janitor a Reloader builds for each
 // generation; the default is "gen". The name is the metrics scope label
-// (root/name), so keep it constant across reloads.
+// (root/name), so keep it constant across reloads, and give each Reloader
+// under one root a name of its own. It must be a valid scope name (see
+// janitor.Janitor.Child).
 func WithGenerationName(name string) Option {
-	return optionFunc(func(c *config) error {
-		if name == "" {
-			return errors.New("httpmw: empty generation name")
-		}
-		c.genName = name
-		return nil
-	})
+	if name == "" {
+		panic("httpmw: WithGenerationName(\"\")")
+	}
+	return optionFunc(func(c *config) { c.genName = name })
 }
 
 // WithLogger sends a Reloader's events (failed builds, drain timeouts,
 // closed hijacked connections) to l. Without it they go to slog.Default()
 // as it is when each event is logged.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) error {
-		if l == nil {
-			return errors.New("httpmw: nil logger")
-		}
-		c.logger = l
-		return nil
-	})
+	if l == nil {
+		panic("httpmw: WithLogger(nil)")
+	}
+	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithContextLabels puts the generation's pprof labels on each request's
+// context as well as on the goroutine serving it, so that code which sets
+// labels from the request's context keeps the generation's: pprof.Do(
+// r.Context(), ...) and pprof.SetGoroutineLabels(r.Context()) replace the
+// goroutine's labels with those of the context they are given, and without
+// this option the goroutines started inside lose their generation and
+// escape the census.
+//
+// It costs what http.Request.WithContext costs, plus the labelled
+// context, which is why it is not the default; BENCHMARKS.md has the
+// figures. Library code that labels goroutines should start from the
+// context it is given, never from context.Background(), for the same
+// reason.
+func WithContextLabels() Option {
+	return optionFunc(func(c *config) { c.ctxLabels = true })
 }

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -22,7 +21,6 @@ var reloadBenchSizes = []int{1, 100, 10000}
 func reloadBenchRoot(b *testing.B) *janitor.Janitor {
 	b.Helper()
 	root := janitor.New("bench",
-		janitor.WithRegistry(new(hooks.Registry)),
 		janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	b.Cleanup(func() { root.Close() })
 	return root

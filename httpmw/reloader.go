@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -17,11 +18,6 @@ import (
 // ErrBuildPanicked is wrapped by the error Reload and NewReloader return
 // when the build function panicked. The panic's stack is logged.
 var ErrBuildPanicked = errors.New("httpmw: build panicked")
-
-// testHookLoaded, if set, runs in ServeHTTP between loading the current
-// generation and entering it. Tests use it to hold a request in that
-// window while the generation is swapped out and closed.
-var testHookLoaded func()
 
 // A Reloader is an http.Handler that serves each request with the current
 // generation of an application and replaces that generation, on Reload,
@@ -57,6 +53,9 @@ type Reloader struct {
 	// down pins none.
 	final *closeResult
 
+	// reloads, failed and drainTimeouts count what Stats reports.
+	reloads, failed, drainTimeouts atomic.Uint64
+
 	mu sync.Mutex
 	// retiring holds the generations that were swapped out and have not
 	// finished closing. Added by retire, removed by the drain goroutine
@@ -74,17 +73,14 @@ type Reloader struct {
 // would.
 //
 // NewReloader returns an error, and no Reloader, if root or build is nil,
-// an option is invalid, or the first build fails, returns a nil handler or
-// panics; the half-built generation is closed. The first build is not
-// counted as a reload.
+// or the first build fails, returns a nil handler, panics or calls
+// runtime.Goexit; the half-built generation is closed. The first build is
+// not counted as a reload.
 func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.Handler, error), opts ...Option) (*Reloader, error) {
 	if root == nil || build == nil {
 		return nil, errors.New("httpmw: NewReloader needs a root janitor and a build function")
 	}
-	cfg := defaultConfig()
-	if err := cfg.apply(opts); err != nil {
-		return nil, err
-	}
+	cfg := newConfig(opts)
 	r := &Reloader{
 		root:     root,
 		build:    build,
@@ -118,19 +114,21 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 // for it, or the request sees the retirement and moves to the new
 // generation.
 func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	g := r.cur.Load()
+	r.serveFrom(r.cur.Load(), w, req)
+}
+
+// serveFrom serves req, starting from g, the generation it loaded as the
+// current one.
+func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Request) {
 	for {
-		if testHookLoaded != nil {
-			testHookLoaded()
-		}
 		// Enter, then check that g is still current: the drain retires g
 		// before it reads g's in-flight count, so either it sees this
 		// request or this request sees that g is retired and moves on.
-		g.j.Enter()
+		g.inflight.Add(1)
 		if !g.retired.Load() {
 			break
 		}
-		g.j.Leave()
+		g.inflight.Add(-1)
 		next := r.cur.Load()
 		if next == g {
 			// Retired without a successor: shut down, or root closed.
@@ -139,11 +137,11 @@ func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		}
 		g = next
 	}
-	defer g.j.Leave()
+	defer g.inflight.Add(-1)
 	if req.ProtoMajor == 1 && (len(req.Header["Upgrade"]) > 0 || req.Method == http.MethodConnect) {
 		w = &hijackWriter{ResponseWriter: w, g: g}
 	}
-	serve(g.j.Context(), g.h, w, req, r.cfg.requestStore)
+	g.serve(g.j.Context(), *g.h.Load(), w, req)
 }
 
 // Current returns the janitor of the generation new requests go to; after
@@ -164,17 +162,35 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 // Reload already in progress. After Shutdown, or once the root has started
 // to close, Reload returns an error wrapping janitor.ErrClosed.
 //
-// Every call is counted on the root (janitor.Janitor.RecordReload), failed
-// if it returns an error. Like janitor.Janitor.Do, which runs the build,
+// Every call is counted (Stats), failed if it returns an error or if the
+// build calls runtime.Goexit (t.FailNow in a test), which the Reloader
+// cannot stop: it closes the half-built generation and counts the reload
+// as failed on the way out. Like janitor.Janitor.Do, which runs the build,
 // Reload leaves the calling goroutine without pprof labels.
-func (r *Reloader) Reload(ctx context.Context) (err error) {
-	defer func() { r.root.RecordReload(err) }()
+func (r *Reloader) Reload(ctx context.Context) error {
+	ok := false
+	defer func() { // also on runtime.Goexit, which skips the assignment below
+		if ok {
+			r.reloads.Add(1)
+		} else {
+			r.failed.Add(1)
+		}
+	}()
+	err := r.reload(ctx)
+	ok = err == nil
+	return err
+}
+
+func (r *Reloader) reload(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if err := r.acquire(ctx); err != nil {
 		return fmt.Errorf("httpmw: reload: waiting for another reload: %w", err)
 	}
 	defer r.release()
 	if r.final != nil {
-		return fmt.Errorf("httpmw: reload: %w: the reloader was shut down", janitor.ErrClosed)
+		return fmt.Errorf("httpmw: reload: the reloader was shut down: %w", janitor.ErrClosed)
 	}
 	g, err := r.newGeneration()
 	if err != nil {
@@ -187,15 +203,24 @@ func (r *Reloader) Reload(ctx context.Context) (err error) {
 // Shutdown retires the current generation, so that new requests are
 // answered 503 and Reload fails, and waits until it and every generation
 // retired before it have drained and closed. If ctx is done first, the
-// generations still draining are closed at once, under their requests, and
-// Shutdown still waits for those closes, which are bounded by the
-// janitor's hook timeout. It returns the last generation's close error,
-// joined with ctx's error if ctx cut the drain short. It does not close
-// the root.
+// generations still draining are closed at once, under their requests,
+// and Shutdown returns once their closes have, which janitor's deadline
+// rule bounds to hooks.Overrun after ctx is done. It returns the last
+// generation's close error, joined with ctx's error if ctx cut the drain
+// short. It does not close the root. A nil ctx is context.Background().
 //
 // Later and concurrent calls wait the same way and return the same close
 // error.
+//
+// Called from a request the Reloader is serving (an admin "/quit"
+// handler), Shutdown cannot wait for the drain, which waits for that very
+// request: it retires the generation, starts the drains and returns nil at
+// once; the generation closes when its requests have returned, as after a
+// Reload.
 func (r *Reloader) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if err := r.acquire(ctx); err != nil {
 		return fmt.Errorf("httpmw: shutdown: waiting for a reload: %w", err)
 	}
@@ -210,6 +235,9 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	}
 	final := r.final
 	r.release()
+	if inRequest() {
+		return nil
+	}
 
 	r.mu.Lock()
 	pending := slices.Collect(maps.Keys(r.retiring))
@@ -234,6 +262,60 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	return errors.Join(final.err, ctxErr)
 }
 
+// serveHTTPFunc is how a stack names Reloader.ServeHTTP.
+const serveHTTPFunc = "github.com/leakproof/leakproof/httpmw.(*Reloader).ServeHTTP"
+
+// inRequest reports whether the calling goroutine is serving a request of
+// a Reloader: whether ServeHTTP is on its stack. It reads the caller's own
+// stack only, which stops nothing else.
+func inRequest() bool {
+	pcs := make([]uintptr, 256)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(2, pcs)])
+	for {
+		f, more := frames.Next()
+		if f.Function == serveHTTPFunc {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// Stats are a Reloader's counters, read by the metrics package
+// (metrics.RegisterReloader) as the janitor_reloads_total,
+// janitor_http_requests_inflight, janitor_generations_draining and
+// janitor_http_drain_timeouts_total families.
+type Stats struct {
+	Path          string // the generations' path, "root/gen": their metrics scope label
+	Reloads       uint64 // Reload calls that swapped a new generation in
+	Failed        uint64 // Reload calls that failed
+	Inflight      int64  // requests being served now, by every generation
+	Draining      int    // generations retired and not closed yet
+	DrainTimeouts uint64 // drains that ended at the drain timeout with work left
+}
+
+// Stats returns the Reloader's counters now.
+func (r *Reloader) Stats() Stats {
+	s := Stats{
+		Path:          r.root.Path() + "/" + r.cfg.genName,
+		Reloads:       r.reloads.Load(),
+		Failed:        r.failed.Load(),
+		DrainTimeouts: r.drainTimeouts.Load(),
+	}
+	cur := r.cur.Load()
+	s.Inflight = cur.inflight.Load()
+	r.mu.Lock()
+	for g := range r.retiring {
+		if g != cur {
+			s.Inflight += g.inflight.Load()
+		}
+	}
+	s.Draining = len(r.retiring)
+	r.mu.Unlock()
+	return s
+}
+
 // Close is Shutdown with a context that is never done: it waits for every
 // generation to drain, each bounded by its drain timeout. It makes a
 // Reloader an io.Closer.
@@ -256,14 +338,26 @@ func (r *Reloader) acquire(ctx context.Context) error {
 func (r *Reloader) release() { <-r.sem }
 
 // newGeneration builds a generation under a new child of the root. If the
-// build fails, it closes the child and returns the error.
+// build fails, it closes the child and returns the error; if the build
+// calls runtime.Goexit, which cannot be stopped, it closes the child on
+// the way out.
 func (r *Reloader) newGeneration() (*generation, error) {
 	gen, err := r.root.Child(r.cfg.genName)
 	if err != nil {
 		return nil, fmt.Errorf("httpmw: reload: %w", err)
 	}
-	g := newGeneration(gen)
+	g := newGeneration(gen, r.cfg.serve(gen))
+	built := false
+	defer func() {
+		if !built {
+			r.cfg.log().Error("httpmw: build called runtime.Goexit", "scope", gen.ID(), "kind", "reload",
+				"action", "closed the half-built generation; the old one keeps serving",
+				"hint", "do not call t.FailNow or runtime.Goexit in a build; return an error")
+			gen.Close() //nolint:errcheck // logged by the janitor and kept in its report
+		}
+	}()
 	h, stack, err := r.runBuild(gen)
+	built = true
 	if err == nil && h == nil {
 		err = fmt.Errorf("httpmw: build of %s returned a nil handler", gen.ID())
 	}
@@ -278,7 +372,7 @@ func (r *Reloader) newGeneration() (*generation, error) {
 		gen.Close() //nolint:errcheck // logged by the janitor and kept in its report
 		return nil, err
 	}
-	g.h = h
+	g.h.Store(&h)
 	return g, nil
 }
 

@@ -1,7 +1,9 @@
 package janitor
 
 import (
+	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/leakproof/leakproof/ctxlocal"
 )
@@ -14,17 +16,20 @@ import (
 // is added to Report.Cleared and to Stats.CtxlocalCleared.
 //
 // *ctxlocal.Store and *ctxlocal.Cache are Sealers. If the scope has
-// started to close, SealOnClose seals s at once and returns ErrClosed.
+// started to close, SealOnClose seals s at once and returns ErrClosed. A
+// nil s, or a nil pointer in a Sealer, is an error.
 func (j *Janitor) SealOnClose(s ctxlocal.Sealer) error {
 	if s == nil {
 		return fmt.Errorf("janitor: %s: SealOnClose(nil)", j.id)
+	}
+	if v := reflect.ValueOf(s); v.Kind() == reflect.Pointer && v.IsNil() {
+		return fmt.Errorf("janitor: %s: SealOnClose of a nil %T", j.id, s)
 	}
 	_, err := j.addCleanup(cleanup{phase: phaseCaches, kind: kindCtxlocal, name: s.Name(), preventor: true,
 		undo:  func() undone { n := s.Seal(); return undone{count: n, cleared: n, exact: true} },
 		leave: func() undone { return undone{count: lenOf(s), exact: true} }})
 	if err != nil {
-		s.Seal()
-		return err
+		return errors.Join(err, safely(func() undone { s.Seal(); return undone{} }).err)
 	}
 	return nil
 }

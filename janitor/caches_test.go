@@ -16,7 +16,7 @@ type session struct{ _ [128]byte }
 // TestCacheLeak: a long-lived cache a generation fills keeps the
 // generation's values after it closed.
 func TestCacheLeak(t *testing.T) {
-	cache := ctxlocal.MustNewCache[string, *session]("sessions")
+	cache := ctxlocal.NewCache[string, *session]("sessions")
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")
@@ -34,7 +34,7 @@ func TestCacheLeak(t *testing.T) {
 // TestCacheNoLeak: a cache registered with SealOnClose is emptied and
 // sealed when its scope closes, counted in the Report and the Stats.
 func TestCacheNoLeak(t *testing.T) {
-	cache := ctxlocal.MustNewCache[string, *session]("sessions")
+	cache := ctxlocal.NewCache[string, *session]("sessions")
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")

@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -88,8 +90,8 @@ func undoErr(err error) undone { return undone{err: err} }
 func (j *Janitor) addCleanup(cl cleanup) (id uint64, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.state != open {
-		return 0, fmt.Errorf("%w: %s: cannot register %s %q", ErrClosed, j.id, cl.kind, cl.name)
+	if j.state != Open {
+		return 0, fmt.Errorf("janitor: %s: cannot register %s %q: %w", j.id, cl.kind, cl.name, ErrClosed)
 	}
 	if j.cleanups == nil {
 		j.cleanups = make(map[uint64]cleanup)
@@ -140,8 +142,23 @@ func (j *Janitor) takeCleanups(ph cleanupPhase) []cleanup {
 // undoPhase undoes (or, in detect-only mode, reports) the cleanups of
 // phase ph and records each in the report.
 func (c *closer) undoPhase(ph cleanupPhase) {
-	for _, cl := range c.j.takeCleanups(ph) {
+	cls := c.j.takeCleanups(ph)
+	var mu sync.Mutex // guards next
+	next := 0
+	c.setLeft(func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var left []string
+		for _, cl := range cls[next:] {
+			left = append(left, fmt.Sprintf("%s %q", cl.kind, cl.name))
+		}
+		return left
+	})
+	for i, cl := range cls {
 		c.undoOne(ph, cl)
+		mu.Lock()
+		next = i + 1
+		mu.Unlock()
 	}
 }
 
@@ -152,11 +169,11 @@ func (c *closer) undoOne(ph cleanupPhase, cl cleanup) {
 	var u undone
 	switch {
 	case detect && cl.leave != nil:
-		u = safely(cl.leave)
+		u = c.bounded(cl.leave)
 	case detect:
 		// Nothing of the janitor's own to drop: the thing stays as it is.
 	default:
-		u = safely(cl.undo)
+		u = c.bounded(cl.undo)
 	}
 	if u.skip {
 		return
@@ -169,39 +186,61 @@ func (c *closer) undoOne(ph cleanupPhase, cl cleanup) {
 		Kind: cl.kind, Name: cl.name, Phase: ph.String(), Err: u.err, Count: count,
 		Detected: detect, Note: u.note, Duration: time.Since(start),
 	}
+	c.mu.Lock()
 	c.report.Resources = append(c.report.Resources, r)
 	c.report.Cleared += u.cleared
+	c.mu.Unlock()
 	j.stats.cleared.Add(uint64(u.cleared))
 	c.account1(r)
+}
+
+// bounded runs fn, which may call the scope's code (a Close method, a
+// Global's setter), on a goroutine of its own and waits for it up to the
+// hook timeout: a closer that hangs is reported and left to finish alone,
+// and the close goes on. A panic becomes an error.
+func (c *closer) bounded(fn func() undone) undone {
+	endc := make(chan undone, 1) // buffered: an abandoned fn must be able to finish
+	go func() { endc <- safely(fn) }()
+	t := time.NewTimer(c.j.cfg.hookTimeout)
+	defer t.Stop()
+	select {
+	case u := <-endc:
+		return u
+	case <-t.C:
+		return undone{err: fmt.Errorf("janitor: %s: did not finish within %v; left running", c.j.id, c.j.cfg.hookTimeout)}
+	}
 }
 
 // account1 counts and logs one undone resource.
 func (c *closer) account1(r Resource) {
 	j := c.j
+	i := kindIndex(r.Kind)
 	switch {
 	case r.Detected:
-		j.stats.detected.Add(1)
-		j.logger().Warn("janitor: left in place (detect-only)", "scope", j.id, "kind", r.Kind,
+		if i >= 0 {
+			j.stats.detected[i].Add(1)
+		}
+		j.log(c, slog.LevelWarn, "janitor: left in place (detect-only)", "kind", r.Kind,
 			"name", r.Name, "count", r.Count, "action", "reported, not undone",
 			"consequence", "it outlives the scope and pins what it references",
 			"hint", "drop WithDetectOnly to have the janitor undo it")
 	case r.Err != nil:
 		j.stats.resourcesFailed.Add(1)
-		j.logger().Warn("janitor: undoing a resource failed", "scope", j.id, "kind", r.Kind,
+		j.log(c, slog.LevelWarn, "janitor: undoing a resource failed", "kind", r.Kind,
 			"name", r.Name, "err", r.Err, "action", "dropped", "consequence", "it may still hold what it opened")
 	default:
 		j.stats.resourcesClosed.Add(1)
 		if r.Note != "" {
 			// Not undone, by design (a newer owner is in charge): counted
-			// as handled, not as undone.
-			j.logger().Info("janitor: left as it is", "scope", j.id, "kind", r.Kind, "name", r.Name,
+			// as handled, not as undone, and expected on every reload.
+			j.log(c, slog.LevelDebug, "janitor: left as it is", "kind", r.Kind, "name", r.Name,
 				"action", r.Note)
 			return
 		}
-		if i := kindIndex(r.Kind); i >= 0 {
+		if i >= 0 {
 			j.stats.undone[i].Add(uint64(r.Count))
 		}
-		j.logger().Debug("janitor: undone", "scope", j.id, "kind", r.Kind, "name", r.Name, "count", r.Count)
+		j.log(c, slog.LevelDebug, "janitor: undone", "kind", r.Kind, "name", r.Name, "count", r.Count)
 	}
 }
 

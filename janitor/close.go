@@ -2,13 +2,16 @@ package janitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"log/slog"
+	"runtime/pprof"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/internal/bound"
 )
 
 // Close closes the scope with its configured bounds and returns what went
@@ -18,41 +21,74 @@ func (j *Janitor) Close() error {
 	return j.Shutdown(context.Background())
 }
 
-// Shutdown closes the scope. The first call does the work; later and
-// concurrent calls wait for it and return the same error, or ctx's error if
-// ctx is done first. Closing proceeds in phases, each bounded:
+// Shutdown closes the scope within ctx's deadline. The first call does the
+// work; later and concurrent calls wait for it and return the same error,
+// or an error wrapping ctx's if ctx is done first. A nil ctx is
+// context.Background().
 //
-//  1. The scope's context is cancelled and the scope refuses new children,
-//     goroutines, hooks and resources.
-//     Scoped timers and tickers (AfterFunc, Every) are stopped in this
-//     phase too, so that no callback starts once Close has begun.
-//  2. Children close, newest first, each in these same phases.
-//  3. Shutdown hooks run, last registered first, each under its own hook
-//     timeout. A hook that fails, panics or hangs is reported and the rest
-//     still run, even when ctx is already done.
-//  4. Goroutines started with Go are waited for, up to the grace period
-//     or until ctx is done; those still running are stragglers.
-//  5. Adopted resources and preventors (signal subscriptions, temporary
-//     files, swapped globals, idle connections, tracked objects) are
-//     undone, last registered first.
-//  6. Context-local caches are sealed: those registered with SealOnClose,
-//     last first, then the scope's own Store.
-//  7. Swapped loggers (SetDefaultLogger, SetLogOutput) are restored, last
-//     of all, so that every clean-up before could still log.
-//  8. The census looks for goroutines still carrying the scope's labels,
-//     tracked or not, retrying within a bound so that goroutines that are
-//     exiting right now, or that a finalizer or cleanup stops once their
-//     object is garbage, are not blamed. Those it finds are leaks; a leak
-//     whose stack matches a known Offender is diagnosed with its remedy.
+// # Phases
+//
+// Closing proceeds in phases, in this order, each bounded:
+//
+//  1. cancel: the scope's context is cancelled and the scope refuses new
+//     children, goroutines, hooks and resources. Scoped timers and
+//     tickers (AfterFunc, Every) are stopped, so that no callback starts
+//     once Close has begun.
+//  2. children: child scopes close, newest first, each in these same
+//     phases; one that another goroutine is closing (a Reloader's drain)
+//     is waited for. The scope's hooks never start while a child's close
+//     is in progress, unless the deadline has passed.
+//  3. hooks: shutdown hooks run, last registered first, each under the
+//     hook timeout. A hook that fails, panics or hangs is reported and the
+//     rest still run.
+//  4. goroutines: goroutines started with Go are waited for, up to the
+//     grace period; those still running are stragglers.
+//  5. resources: adopted resources and preventors (signal subscriptions,
+//     temporary files, swapped globals, idle connections, tracked
+//     objects) are undone, last registered first, each under the hook
+//     timeout.
+//  6. caches: context-local caches are sealed: those registered with
+//     SealOnClose, last first, then the scope's own Store.
+//  7. loggers: swapped loggers (SetDefaultLogger, SetLogOutput) are
+//     restored, last of all, so that every clean-up before could still
+//     log.
+//  8. census: goroutines still carrying the scope's labels, tracked or
+//     not, are leaks; the census retries within a bound, so that
+//     goroutines exiting right now, or stopped by a finalizer or cleanup
+//     once their object is garbage, are not blamed. A leak whose stack
+//     matches a known Offender is diagnosed with its remedy.
 //  9. The Report is stored, events are logged and counters updated.
 //
-// The Report names the phases cancel, children, hooks, goroutines,
-// resources, caches, loggers and census. Under WithDetectOnly, the
-// preventors of phases 1 (timers), 5, 6 and 7 are reported, not undone.
+// Under WithDetectOnly, the preventors of phases 1 (timers), 5, 6 and 7
+// are reported, not undone.
+//
+// # Deadline
+//
+// Shutdown returns no later than hooks.Overrun (100ms) after ctx is done,
+// whatever hooks, closers, children and goroutines do:
+//
+//   - Waits are cut to ctx: the grace period ends when ctx is done, and a
+//     hook's timeout is cut to ctx's deadline.
+//   - Once ctx is done, the close goes on, in the same order: every hook
+//     is still started, with a done context, so that quick clean-ups
+//     (flush a buffer, close a file) still happen, and each resource is
+//     still closed.
+//   - Overrun after ctx is done, Shutdown returns. Its Report then lists in
+//     Abandoned, by name, what was not finished (the hook running, the
+//     hooks and resources not reached, a child still closing), and the
+//     error wraps ctx's error. The close finishes in the background, in
+//     order, each step bounded by its own timeout; Report then returns the
+//     finished report and the counters count it once, as a failed close.
+//
+// Shutdown of a scope's children shares the scope's deadline: a tree of
+// any depth is bounded by one Overrun, not one per level.
+//
+// # Errors
 //
 // The returned error joins every hook, goroutine and resource error, says
-// so if the census could not run (leaks not checked), and wraps ErrLeaked
-// if leaks were found. Report tells the whole story.
+// so if the census could not run (leaks not checked), wraps ErrLeaked if
+// goroutines outlived the scope, and wraps ctx's error if the deadline cut
+// the close short. Report tells the whole story.
 //
 // A goroutine that is inside Shutdown is never counted as a leak, even if
 // it carries the scope's labels (Close called from Do). But do not call
@@ -62,44 +98,61 @@ func (j *Janitor) Close() error {
 // ends and reported as a straggler, and a hook until its timeout. To end a
 // generation from inside, tell the code that owns it.
 func (j *Janitor) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, limit, stop := bound.Limit(ctx)
+	defer stop()
+	return j.shutdown(ctx, limit)
+}
+
+// shutdown is Shutdown with the limit of the close it belongs to, which a
+// parent shares with its children.
+func (j *Janitor) shutdown(ctx, limit context.Context) error {
 	j.tree.statsMu.RLock() // see tree.statsMu
 	j.mu.Lock()
-	if j.state != open {
+	if j.state != Open {
 		j.mu.Unlock()
 		j.tree.statsMu.RUnlock()
 		select {
 		case <-j.done:
 			return j.closeErr
-		case <-ctx.Done():
-			return fmt.Errorf("janitor: %s: waiting for close: %w", j.id, ctx.Err())
+		case <-limit.Done():
+			return fmt.Errorf("janitor: %s: still closing %v after the deadline: %w", j.id, bound.Overrun, context.Cause(ctx))
 		}
 	}
-	j.state = closing
+	j.state = Closing
+	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{})}
+	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}
+	c.children = slices.Clone(j.children)
+	j.closing = c
 	// The group stops accepting goroutines and counts those still running
 	// in the same critical section that ends the open state, so Stats
 	// never sees a started goroutine twice or not at all.
-	c := closer{j: j, ctx: ctx, start: time.Now()}
 	c.report.Cancelled = j.group.Cancel()
 	j.stats.started.Add(j.group.Started())
 	j.stats.cancelled.Add(uint64(c.report.Cancelled))
-	children := slices.Clone(j.children)
 	j.mu.Unlock()
 	j.tree.statsMu.RUnlock()
 
-	c.run(children)
-
-	j.mu.Lock()
-	j.state = closed
-	j.report = c.report
-	j.closeErr = errors.Join(j.cfgErr, c.report.Err())
-	j.cleanups = nil
-	j.mu.Unlock()
-	close(j.done)
-	j.tree.remember(j, c.report)
-	if j.parent != nil {
-		j.parent.forget(j)
+	go c.run()
+	select {
+	case <-c.finished:
+	case <-limit.Done():
 	}
+	c.release()
 	return j.closeErr
+}
+
+// finished returns a channel closed when j's close has finished, including
+// what it finished in the background; nil if j is not closing.
+func (j *Janitor) finished() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closing == nil {
+		return nil
+	}
+	return j.closing.finished
 }
 
 // forget drops a closed child, so the parent does not pin it.
@@ -111,75 +164,200 @@ func (j *Janitor) forget(child *Janitor) {
 	}
 }
 
-// Report returns what the last Close did. Before Close has finished it
-// returns a Report with only Scope set. Print it with %v for a summary and
-// %+v for every hook, straggler and leak with its stack.
+// Report returns what the close did. Before Shutdown has returned it is a
+// Report with only ID and Path set. If Shutdown returned at its deadline,
+// it is the report of what was done by then, with Abandoned listing the
+// rest, until the close has finished in the background; then it is the
+// finished report. Print it with %v for a summary and %+v for every hook,
+// straggler and leak with its stack.
 func (j *Janitor) Report() Report {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	select {
 	case <-j.done:
 		return j.report
 	default:
-		return Report{Scope: j.id}
+		return Report{ID: j.id, Path: j.path}
 	}
 }
 
-// closer is one run of Close: it walks the phases and fills the report.
+// A closer is one close of a scope. It runs on a goroutine of its own, so
+// that Shutdown can return at its deadline while the close finishes, in
+// order, in the background.
 type closer struct {
-	j      *Janitor
-	ctx    context.Context
-	start  time.Time
+	j        *Janitor
+	ctx      context.Context // the caller's, carrying the limit
+	limit    context.Context // done Overrun after ctx (bound.Limit)
+	start    time.Time
+	children []*Janitor // the children when the close began
+
+	// finished is closed when the close has finished, after the report,
+	// the counters and the history are final.
+	finished chan struct{}
+
+	// mu guards the report while the close goroutine fills it in and
+	// Shutdown may take a copy at its deadline.
+	mu     sync.Mutex
 	report Report
+	// phase is the phase in progress, and left lists what it has not
+	// done yet; both are what an abandoned close reports.
+	phase int
+	left  func() []string
+	done  bool // the close has finished
+	// released is set when Shutdown returned (release); abandoned and
+	// deadlineErr are what it reported as not done, if anything.
+	released    bool
+	abandoned   []string
+	deadlineErr error
 }
 
-func (c *closer) run(children []*Janitor) {
+// phases are the names of the close's phases, in order.
+var phases = [...]string{"cancel", "children", "hooks", "goroutines", "resources", "caches", "loggers", "census"}
+
+// run does the close, phase by phase, and finishes it.
+func (c *closer) run() {
+	// The goroutine inherited the labels of whoever called Shutdown; it
+	// must never be counted as one of the scope's.
+	pprof.SetGoroutineLabels(context.Background())
+	defer c.finish()
 	j := c.j
-	c.report.Scope = j.id
-	c.report.Start = c.start
-	c.report.DetectOnly = j.cfg.detectOnly
-
-	c.phase("cancel", func() {
-		j.cancel() // the group was cancelled by Shutdown, which counted it
-		j.tracker.seal()
-		c.undoPhase(phaseTimers)
-	})
-	c.phase("children", func() {
-		for _, child := range slices.Backward(children) {
-			child.Shutdown(c.ctx) //nolint:errcheck // its error is in its report
-			c.report.Children = append(c.report.Children, child.Report())
-		}
-	})
-	c.phase("hooks", func() {
-		if j.hooks != nil {
-			c.report.Hooks = j.hooks.Close(c.ctx)
-		}
-	})
-	c.phase("goroutines", c.stopGoroutines)
-	c.phase("resources", func() { c.undoPhase(phaseResources) })
-	c.phase("caches", c.clearCaches)
-	c.phase("loggers", func() { c.undoPhase(phaseLoggers) })
-	c.phase("census", c.census)
-
-	c.report.Duration = time.Since(c.start)
-	c.account()
+	for i, name := range phases {
+		c.mu.Lock()
+		c.phase, c.left = i, nil
+		c.mu.Unlock()
+		start := time.Now()
+		c.safely(name, func() {
+			switch name {
+			case "cancel":
+				j.cancel() // the group was cancelled by shutdown, which counted it
+				j.tracker.seal()
+				c.undoPhase(phaseTimers)
+			case "children":
+				c.closeChildren()
+			case "hooks":
+				c.runHooks()
+			case "goroutines":
+				c.stopGoroutines()
+			case "resources":
+				c.undoPhase(phaseResources)
+			case "caches":
+				c.clearCaches()
+			case "loggers":
+				c.undoPhase(phaseLoggers)
+			case "census":
+				c.census()
+			}
+		})
+		c.mu.Lock()
+		c.report.Phases = append(c.report.Phases, Phase{Name: name, Duration: time.Since(start)})
+		c.mu.Unlock()
+	}
 }
 
-// phase runs one phase and records how long it took.
-func (c *closer) phase(name string, fn func()) {
-	start := time.Now()
+// safely runs one phase, turning a panic of the janitor's own code (or of
+// anything it calls without a guard of its own) into a fault of the close,
+// so that a close always finishes.
+func (c *closer) safely(phase string, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.fault(fmt.Errorf("janitor: %s: %s phase panicked: %v", c.j.id, phase, p))
+		}
+	}()
 	fn()
-	c.report.Phases = append(c.report.Phases, Phase{Name: name, Duration: time.Since(start)})
+}
+
+// fault records something that went wrong in the janitor's own machinery
+// (a logger that panicked, say), which the report must not hide.
+func (c *closer) fault(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.report.Faults = append(c.report.Faults, err)
+}
+
+// setLeft says what the phase in progress has still to do.
+func (c *closer) setLeft(left func() []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.left = left
+}
+
+func (c *closer) closeChildren() {
+	var mu sync.Mutex // guards next
+	next := len(c.children) - 1
+	c.setLeft(func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var ids []string
+		for i := next; i >= 0; i-- {
+			ids = append(ids, "child "+c.children[i].id)
+		}
+		return ids
+	})
+	for i := len(c.children) - 1; i >= 0; i-- {
+		child := c.children[i]
+		child.shutdown(c.ctx, c.limit)
+		// If the child's close was cut short by the deadline, or is run
+		// by another goroutine that gave up waiting, it goes on in the
+		// background: wait for it, so that this scope's hooks never run
+		// while a child is still closing. Shutdown has returned by then.
+		if f := child.finished(); f != nil {
+			<-f
+		}
+		rep := child.Report()
+		c.mu.Lock()
+		c.report.Children = append(c.report.Children, rep)
+		c.mu.Unlock()
+		mu.Lock()
+		next = i - 1
+		mu.Unlock()
+	}
+}
+
+func (c *closer) runHooks() {
+	j := c.j
+	c.setLeft(func() []string {
+		var left []string
+		if h := j.hookNow.Load(); h != nil {
+			left = append(left, fmt.Sprintf("hook %q (running for %v)", h.name, time.Since(h.start).Round(time.Millisecond)))
+		}
+		for _, name := range j.hooks.Pending() {
+			left = append(left, fmt.Sprintf("hook %q", name))
+		}
+		return left
+	})
+	results := j.hooks.Close(c.ctx)
+	c.mu.Lock()
+	c.report.Hooks = results
+	c.mu.Unlock()
+	for _, r := range results {
+		j.stats.hook(r)
+		j.logHook(c, r)
+	}
+	// Hooks abandoned at the deadline go on in the background: the next
+	// phase waits for them, so that resources are never closed under a
+	// hook that still uses them.
+	<-j.hooks.Done()
 }
 
 func (c *closer) stopGoroutines() {
 	j := c.j
+	c.setLeft(func() []string {
+		if n := j.group.Running(); n > 0 {
+			return []string{fmt.Sprintf("%d tracked goroutine(s)", n)}
+		}
+		return nil
+	})
 	ctx, cancel := context.WithTimeout(c.ctx, j.cfg.gracePeriod)
 	defer cancel()
 	stragglers, err := j.group.Wait(ctx)
+	c.mu.Lock()
 	c.report.Stragglers = stragglers
 	c.report.GoroutineErr = err
+	c.mu.Unlock()
 	for _, s := range stragglers {
-		j.logger().Warn("janitor: goroutine did not stop within the grace period", "scope", j.id,
-			"kind", "goroutine", "name", s.Name, "age", s.Age,
+		j.stats.stragglers.Add(uint64(s.Count))
+		j.log(c, slog.LevelWarn, "janitor: goroutine did not stop within the grace period",
+			"kind", "goroutine", "name", s.Name, "count", s.Count,
 			"action", "left running", "consequence", "it pins the generation until it returns",
 			"hint", "return from the goroutine when its context is done")
 	}
@@ -190,10 +368,15 @@ func (c *closer) census() {
 	if j.cfg.census == nil {
 		return
 	}
-	found, err := j.cfg.census.Leaks(c.ctx, goroutines.ScopeLabel, j.id)
+	c.setLeft(func() []string { return []string{"census"} })
+	// The census runs even after the deadline, in the background if it
+	// must: a close's verdict on leaks is never skipped.
+	found, err := j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id)
 	if err != nil {
+		c.mu.Lock()
 		c.report.CensusErr = err
-		j.logger().Warn("janitor: census failed", "scope", j.id, "err", err,
+		c.mu.Unlock()
+		j.log(c, slog.LevelWarn, "janitor: census failed", "err", err,
 			"consequence", "leaks of this scope may go unreported")
 		return
 	}
@@ -203,25 +386,105 @@ func (c *closer) census() {
 			leaks = append(leaks, g)
 		}
 	}
-	c.report.Leaks = leaks
+	var diagnoses []Diagnosis
 	for i, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))
 		hint := "start it with Janitor.Go, or make it return when the scope's context is done"
-		attrs := []any{"scope", j.id, "kind", "goroutine",
+		attrs := []any{"kind", "goroutine",
 			"name", g.Labels[goroutines.NameLabel], "count", g.Count, "top", top(g),
 			"action", "reported", "consequence", "it cannot be stopped and pins what it references"}
 		if o, ok := j.Diagnose(g); ok {
-			c.report.Diagnoses = append(c.report.Diagnoses, Diagnosis{Leak: i, Offender: o})
+			diagnoses = append(diagnoses, Diagnosis{Leak: i, Offender: o})
 			hint = o.Remedy
 			attrs = append(attrs, "offender", o.What, "extent", o.Extent.String())
 		}
-		j.logger().Error("janitor: goroutine leaked", append(attrs, "hint", hint)...)
+		j.log(c, slog.LevelError, "janitor: goroutine leaked", append(attrs, "hint", hint)...)
 	}
+	c.mu.Lock()
+	c.report.Leaks = leaks
+	c.report.Diagnoses = diagnoses
+	c.report.checked = true
+	c.mu.Unlock()
 }
 
-// account updates the counters and logs the summary of the close.
-func (c *closer) account() {
-	j, r := c.j, &c.report
+// release ends Shutdown's part of the close: it publishes the report, the
+// finished one or, if the deadline came first, what was done by then with
+// what was not in Abandoned, and closes j.done. It runs once per close.
+func (c *closer) release() {
+	j := c.j
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return
+	}
+	c.released = true
+	rep := c.report
+	if !c.done {
+		c.abandoned = c.abandonedLocked()
+		c.deadlineErr = context.Cause(c.ctx)
+		rep.Duration = time.Since(c.start)
+		rep.Abandoned, rep.DeadlineErr = c.abandoned, c.deadlineErr
+	}
+	c.mu.Unlock()
+	j.mu.Lock()
+	j.report = rep
+	j.closeErr = rep.Err()
+	j.mu.Unlock()
+	close(j.done)
+}
+
+// abandonedLocked lists what the close has not done: what is left of the
+// phase in progress, then the phases after it.
+func (c *closer) abandonedLocked() []string {
+	var out []string
+	if c.left != nil {
+		out = c.left()
+	}
+	for _, name := range phases[c.phase+1:] {
+		if name == "census" && c.j.cfg.census == nil {
+			continue
+		}
+		out = append(out, name)
+	}
+	if len(out) == 0 {
+		out = []string{phases[c.phase]}
+	}
+	return out
+}
+
+// finish completes the close: the final report, the counters, the log
+// line, the history, and the scope's removal from its parent.
+func (c *closer) finish() {
+	j := c.j
+	c.mu.Lock()
+	c.done = true
+	c.report.Duration = time.Since(c.start)
+	// If Shutdown returned at its deadline, the finished report keeps
+	// saying what was abandoned then.
+	c.report.Abandoned, c.report.DeadlineErr = c.abandoned, c.deadlineErr
+	rep := c.report
+	released := c.released
+	c.mu.Unlock()
+
+	c.safely("account", func() { c.account(rep) })
+	j.mu.Lock()
+	j.state = Closed
+	j.cleanups = nil
+	if released {
+		j.report = rep
+	}
+	j.mu.Unlock()
+	j.tree.remember(j, rep)
+	if j.parent != nil {
+		j.parent.forget(j)
+	}
+	close(c.finished)
+}
+
+// account updates the counters and logs the outcome of the close: one
+// INFO line for a clean close, one WARN line with the error otherwise.
+func (c *closer) account(r Report) {
+	j := c.j
 	j.stats.observeClose(r.Duration)
 	switch {
 	case r.failed():
@@ -231,19 +494,25 @@ func (c *closer) account() {
 	default:
 		j.stats.closesClean.Add(1)
 	}
-	j.logger().Info("janitor: closed", "scope", j.id, "duration", r.Duration, "hooks", len(r.Hooks),
-		"cancelled", r.Cancelled, "stragglers", len(r.Stragglers), "resources", len(r.Resources),
-		"cleared", r.Cleared, "leaked", r.Leaked(), "detect_only", r.DetectOnly)
+	attrs := []any{"duration", r.Duration, "hooks", len(r.Hooks), "cancelled", r.Cancelled,
+		"stragglers", len(r.Stragglers), "resources", len(r.Resources), "cleared", r.Cleared,
+		"leaked", r.Leaked(), "detect_only", r.DetectOnly}
+	if err := r.own(); err != nil {
+		j.log(nil, slog.LevelWarn, "janitor: closed with errors", append(attrs, "err", err)...)
+		return
+	}
+	j.log(nil, slog.LevelInfo, "janitor: closed", attrs...)
 }
 
-// shutdownFunc is how a goroutine profile names Janitor.Shutdown.
-const shutdownFunc = "github.com/leakproof/leakproof/janitor.(*Janitor).Shutdown"
+// shutdownFunc is how a goroutine profile names the function in which a
+// caller of Shutdown waits for the close.
+const shutdownFunc = "github.com/leakproof/leakproof/janitor.(*Janitor).shutdown"
 
-// inShutdown reports whether g is inside Janitor.Shutdown: the goroutine
-// running this close, or one waiting for it, when it carries the scope's
-// labels (Close called from Do, from a hook or from a goroutine of the
-// scope). Shutdown is bounded, so such a goroutine leaves it; it is not a
-// goroutine that outlived the scope.
+// inShutdown reports whether g is inside Janitor.Shutdown: a goroutine
+// waiting for this close, or for one of a child, when it carries the
+// scope's labels (Close called from Do, from a hook or from a goroutine of
+// the scope). Shutdown is bounded, so such a goroutine leaves it; it is
+// not a goroutine that outlived the scope.
 func inShutdown(g goroutines.Goroutine) bool {
 	for _, f := range g.Stack {
 		if f.Func == shutdownFunc {
@@ -260,18 +529,18 @@ func top(g goroutines.Goroutine) string {
 	return g.Stack[0].Func
 }
 
-func (j *Janitor) logHook(r hooks.Result) {
+// logHook logs one hook's result: DEBUG when it went well, WARN otherwise.
+func (j *Janitor) logHook(c *closer, r hooks.Result) {
 	if r.Outcome == hooks.OK {
-		j.logger().Debug("janitor: hook ran", "scope", j.id, "kind", "hook", "name", r.Name,
-			"trigger", r.Trigger.String(), "duration", r.Duration)
+		j.log(c, slog.LevelDebug, "janitor: hook ran", "kind", "hook", "name", r.Name, "duration", r.Duration)
 		return
 	}
 	hint := map[hooks.Outcome]string{
-		hooks.Error:   "the hook returned an error; what it was cleaning up may be left behind",
-		hooks.Panic:   "the hook panicked; fix the panic, the remaining hooks still ran",
-		hooks.Timeout: "the hook ignored its context past the hook timeout; its goroutine was abandoned",
+		hooks.Error:     "the hook returned an error; what it was cleaning up may be left behind",
+		hooks.Panic:     "the hook panicked; fix the panic, the remaining hooks still ran",
+		hooks.Timeout:   "the hook ignored its context past the hook timeout; its goroutine was abandoned",
+		hooks.Abandoned: "the close's deadline passed while the hook ran or before it started; it was started in the background",
 	}[r.Outcome]
-	j.logger().Warn("janitor: hook "+r.Outcome.String(), "scope", j.id, "kind", "hook", "name", r.Name,
-		"trigger", r.Trigger.String(), "duration", r.Duration, "err", r.Err,
-		"action", "continued with the next hook", "hint", hint)
+	j.log(c, slog.LevelWarn, "janitor: hook "+r.Outcome.String(), "kind", "hook", "name", r.Name,
+		"duration", r.Duration, "err", r.Err, "action", "continued with the next hook", "hint", hint)
 }

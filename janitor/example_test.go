@@ -247,7 +247,7 @@ func ExampleJanitor_SealOnClose() {
 	root := quietRoot()
 	defer root.Close()
 	gen, _ := root.Child("gen")
-	users := ctxlocal.MustNewCache[int, string]("users")
+	users := ctxlocal.NewCache[int, string]("users")
 	gen.SealOnClose(users)
 	users.Set(1, "alice")
 	users.Set(2, "bob")

@@ -81,8 +81,8 @@ func Swap[T any](j *Janitor, g *Global[T], v T) error {
 	if g == nil || g.get == nil || g.set == nil || g.equal == nil {
 		return fmt.Errorf("janitor: %s: Swap needs a Global with get, set and equal", j.id)
 	}
-	if j.Closing() {
-		return fmt.Errorf("%w: %s: cannot swap %q", ErrClosed, j.id, g.name)
+	if !j.isOpen() {
+		return fmt.Errorf("janitor: %s: cannot swap %q: %w", j.id, g.name, ErrClosed)
 	}
 	e := g.install(v, j.id)
 	_, err := j.addCleanup(cleanup{phase: g.phase, kind: g.kind, name: g.name, preventor: true,

@@ -6,51 +6,70 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/internal/closed"
 )
 
-// ErrClosed is returned by Child, Go and Adopt once the janitor has started
-// to close. Test for it with errors.Is: the returned errors name the scope.
-var ErrClosed = errors.New("janitor: closed")
+// ErrClosed is returned by Child, Go, Adopt and the preventors once the
+// scope has started to close. Test for it with errors.Is: the returned
+// errors name the scope. It is the same value as hooks.ErrClosed and
+// goroutines.ErrClosed.
+var ErrClosed = closed.Err
 
-// ErrLeaked is wrapped by the error Close returns when the census found
-// goroutines still carrying the scope's labels after it closed.
+// ErrLeaked is wrapped by the error Close returns when goroutines of the
+// scope outlived it: found by the census, or, without a census, tracked
+// goroutines still running after the grace period.
 var ErrLeaked = errors.New("janitor: goroutines leaked")
 
-// generation numbers every scope in the process, so that two scopes never
-// share a label value even when they share a name.
-var generation atomic.Uint64
+// A State is where a scope is in its life.
+type State int
 
-type state int
-
+// The states of a scope, in the order it goes through them.
 const (
-	open state = iota
-	closing
-	closed
+	Open    State = iota // accepts work
+	Closing              // Close has started; refuses work
+	Closed               // Close has finished, background work included
 )
 
-// A Janitor owns everything one scope (the process, a generation, a tenant)
-// starts, and undoes all of it when the scope closes. See the package
-// documentation for the model and the order in which Close works.
+// String returns "open", "closing" or "closed".
+func (s State) String() string {
+	switch s {
+	case Open:
+		return "open"
+	case Closing:
+		return "closing"
+	case Closed:
+		return "closed"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// A Janitor is a scope: it owns everything one part of the process (the
+// process itself, a generation, a tenant) starts, and undoes all of it
+// when it closes. See the package documentation for the model and the
+// order in which Close works.
 //
 // A Janitor is safe for concurrent use. It must be created with New or
 // Child; the zero value is not usable.
 type Janitor struct {
 	name   string   // as given to New or Child
 	path   string   // names from the root, "app/gen"; the metrics scope label
-	id     string   // path#generation, unique in the process; the pprof label value
+	gen    uint64   // this scope's number among the scopes of its path in its tree, from 1
+	id     string   // path#gen, plus @k for the k-th tree of its root's name; the pprof label value
 	parent *Janitor // nil for a root
 	tree   *tree    // shared by the whole tree
 	stats  *counters
 	cfg    config
-	cfgErr error // invalid options found by New; see Err
 
 	ctx    context.Context // carries the scope's pprof labels; done when Close starts
 	cancel context.CancelFunc
@@ -59,15 +78,16 @@ type Janitor struct {
 	store  *ctxlocal.Store // the scope's own context-local store, carried by ctx
 	// tracker holds the objects registered with Track, weakly.
 	tracker *tracker
-
-	inflight atomic.Int64 // units of work between Enter and Leave
+	// hookNow is the hook of the scope running now, if any; set and
+	// cleared by the hook itself (see hook).
+	hookNow atomic.Pointer[hookRun]
 
 	mu sync.Mutex
-	// state is advanced by Close only: open -> closing -> closed.
-	state state
-	// children are the open child scopes, oldest first. Child appends; a
-	// child removes itself when it has closed, so a long-lived root does
-	// not pin every generation it ever had.
+	// state is advanced by Close only: Open -> Closing -> Closed.
+	state State
+	// children are the child scopes not closed yet, oldest first. Child
+	// appends; a child removes itself when its close has finished, so a
+	// long-lived root does not pin every generation it ever had.
 	children []*Janitor
 	// cleanups are adopted resources and preventors, keyed by a sequence
 	// number that orders them. Added by Adopt and the preventors while
@@ -75,60 +95,72 @@ type Janitor struct {
 	// that fired) and taken by Close, phase by phase.
 	cleanups   map[uint64]cleanup
 	cleanupSeq uint64
-	// done is closed when Close has finished; report and closeErr are set
-	// before it is.
+	// adopted are the closers adopted so far, by identity, so that one
+	// adopted twice (or adopted and tracked) is closed once. Only
+	// comparable closers are in it.
+	adopted map[any]*closeOnce
+	// closing is the close in progress or done; set by Shutdown.
+	closing *closer
+	// done is closed when Shutdown returns for the first time; closeErr is
+	// set before it is and never changes after.
 	done     chan struct{}
-	report   Report
 	closeErr error
+	// report is what the close did; set when Shutdown returns and again
+	// when the close has finished in the background, if it had to.
+	report Report
 }
 
 // New returns a root janitor: a scope that lives until it is closed,
 // usually as long as the process. Build generations under it with Child.
 //
-// New never fails. An invalid option is logged, its default is used in its
-// place, and the error is kept for Err and Close to return, so a mistyped
-// timeout can neither panic nor go unnoticed.
+// name must be valid as Child's names are (not empty, without '/', '#' or
+// '@'); New has no error to return, so an invalid name, like an invalid
+// option, panics. The root's ID is "name#1"; a second root of the same
+// name in the process gets IDs suffixed "@2", so that no two scopes of the
+// process ever share a label.
 //
 // The first root janitor of the process warms up process-wide singletons
 // (see goroutines.Preinit) so that no generation is ever blamed for them.
 func New(name string, opts ...Option) *Janitor {
+	if err := checkName(name); err != nil {
+		panic("janitor: New: " + err.Error())
+	}
 	goroutines.Preinit()
-	cfg := defaultConfig()
-	err := cfg.apply(opts)
-	if name == "" {
-		err = errors.Join(err, errors.New("janitor: empty name"))
-		name = "janitor"
-	}
-	j := newScope(nil, &tree{}, name, cfg)
-	if err != nil {
-		j.cfgErr = err
-		j.logger().Error(err.Error(), "scope", j.id, "kind", "janitor", "name", name,
-			"action", "used the defaults in place of the invalid options",
-			"hint", "fix the options passed to janitor.New")
-	}
-	return j
+	return newScope(nil, newTree(name), name, defaultConfig().with(opts))
 }
 
 // Child returns a new scope under j, typically one generation of a
 // reloadable component. It inherits j's options; opts override them. The
 // child closes when j closes, before j's own hooks run, or earlier by its
-// own Close. Child returns ErrClosed if j has started to close.
+// own Close.
+//
+// Child returns an error for an invalid name (empty, or containing '/',
+// '#' or '@', which would make paths or IDs ambiguous), and ErrClosed if
+// j has started to close.
 func (j *Janitor) Child(name string, opts ...Option) (*Janitor, error) {
-	if name == "" {
-		return nil, fmt.Errorf("janitor: %s: Child with an empty name", j.id)
+	if err := checkName(name); err != nil {
+		return nil, fmt.Errorf("janitor: %s: Child: %w", j.id, err)
 	}
-	cfg := j.cfg
-	if err := cfg.apply(opts); err != nil {
-		return nil, err
-	}
+	cfg := j.cfg.with(opts)
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.state != open {
-		return nil, fmt.Errorf("%w: %s: cannot start child %q", ErrClosed, j.id, name)
+	if j.state != Open {
+		return nil, fmt.Errorf("janitor: %s: cannot start child %q: %w", j.id, name, ErrClosed)
 	}
 	c := newScope(j, j.tree, name, cfg)
 	j.children = append(j.children, c)
 	return c, nil
+}
+
+// checkName reports why name cannot name a scope.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("empty name")
+	case strings.ContainsAny(name, "/#@"):
+		return fmt.Errorf("name %q contains '/', '#' or '@'", name)
+	}
+	return nil
 }
 
 func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
@@ -136,48 +168,63 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 	if parent != nil {
 		path, parentCtx = parent.path+"/"+name, parent.ctx
 	}
+	stats, gen := t.counterFor(path)
 	j := &Janitor{
 		name:   name,
 		path:   path,
-		id:     path + "#" + strconv.FormatUint(generation.Add(1), 10),
+		gen:    gen,
+		id:     path + "#" + strconv.FormatUint(gen, 10) + t.suffix,
 		parent: parent,
 		tree:   t,
+		stats:  stats,
 		cfg:    cfg,
 		done:   make(chan struct{}),
 	}
-	j.stats = t.counterFor(path)
 	j.store = ctxlocal.NewStore(j.id)
 	j.tracker = new(tracker)
 	ctx, cancel := context.WithCancel(parentCtx)
 	ctx = ctxlocal.WithStore(ctx, j.store)
 	j.ctx = pprof.WithLabels(ctx, pprof.Labels(goroutines.ScopeLabel, j.id))
 	j.cancel = cancel
-	j.group = goroutines.NewGroup(j.ctx)
-	scope, err := cfg.registry.NewScope(j.id,
-		hooks.WithTimeout(cfg.hookTimeout),
-		hooks.WithObserver(j.observeHook))
-	if err != nil {
-		// The registry has shut down: the process is exiting. The scope
-		// still works; hooks registered with it run at once (see OnClose).
-		scope = nil
-	}
-	j.hooks = scope
+	j.group = goroutines.NewGroup(j.ctx, cfg.census)
+	j.hooks = hooks.NewScope(j.id, cfg.hookTimeout)
 	return j
 }
 
 // Name returns the name j was created with.
 func (j *Janitor) Name() string { return j.name }
 
-// ID returns the scope's unique identifier, "path#generation": the value
-// of its goroutines.ScopeLabel label, and how reports and logs name it.
+// Path returns the names from the root to j, "app/gen": what the scopes
+// that replace one another share, and the metrics scope label.
+func (j *Janitor) Path() string { return j.path }
+
+// Generation returns j's number among the scopes of its path in its
+// tree: 1 for the first "app/gen", 2 for the one that replaced it, and so
+// on. A root is generation 1.
+func (j *Janitor) Generation() uint64 { return j.gen }
+
+// ID returns the scope's identity, unique in the process: "path#generation"
+// ("app/gen#3"), suffixed "@k" in the k-th tree whose root has the same
+// name. It is the value of the scope's goroutines.ScopeLabel label, and how
+// reports and logs name the scope.
 func (j *Janitor) ID() string { return j.id }
 
-// Err returns the error New found in its options, or nil.
-func (j *Janitor) Err() error { return j.cfgErr }
+// Root returns the root of j's tree.
+func (j *Janitor) Root() *Janitor {
+	for j.parent != nil {
+		j = j.parent
+	}
+	return j
+}
 
 // Context returns the scope's context. It carries the scope's pprof labels
 // and its Store, and is done as soon as Close starts.
 func (j *Janitor) Context() context.Context { return j.ctx }
+
+// Census returns the census the scope looks for leaks with (WithCensus),
+// nil if it has none. Tools that look at the scope's goroutines should use
+// it too, so that they share its reads.
+func (j *Janitor) Census() *goroutines.Census { return j.cfg.census }
 
 // Go starts fn on a tracked goroutine named name. fn's context is done when
 // j starts to close; Close then waits for fn to return, up to the grace
@@ -185,111 +232,152 @@ func (j *Janitor) Context() context.Context { return j.ctx }
 // starts, to any depth, carries the scope's labels and is found by the
 // census if it outlives the scope.
 //
-// Go returns ErrClosed, and does not run fn, once j has started to close.
+// A panic in fn is not recovered: it crashes the process, as it would in a
+// bare go statement or an errgroup. Recovering would hide the crash from
+// the runtime's own report and leave the generation's state half-changed
+// behind a log line; a worker that must survive its own panics should
+// recover them itself.
+//
+// Go returns ErrClosed, and does not run fn, once j has started to close,
+// and an error for an empty name or a nil fn.
 func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
-	if fn == nil {
-		return fmt.Errorf("janitor: %s: Go(%q) with a nil func", j.id, name)
-	}
 	// Shutdown cancels the group in the critical section that ends the
 	// open state, so the group itself refuses goroutines from the moment
 	// Close starts: Go needs no lock of its own and costs what Group.Go
 	// costs.
 	if err := j.group.Go(name, fn); err != nil {
-		if errors.Is(err, goroutines.ErrClosed) {
-			return fmt.Errorf("%w: %s: cannot start goroutine %q", ErrClosed, j.id, name)
-		}
 		return fmt.Errorf("janitor: %s: %w", j.id, err)
 	}
 	return nil
 }
 
 // OnClose registers fn to run when j closes, after its children closed,
-// last registered first, each under the hook timeout with a context of its
-// own. Unlike a process-wide shutdown hook, it runs when this scope ends,
-// not when the process exits, and it is forgotten after it ran, so it pins
-// nothing. If the process shuts down first (hooks.Registry.Shutdown), it
-// runs then, exactly once.
+// last registered first, each under the hook timeout with a context of
+// its own, and within the deadline of Shutdown (see its rule). Unlike a
+// process-wide shutdown hook, it runs when this scope ends, not when the
+// process exits, and it is forgotten after it ran, so it pins nothing.
 //
 // Hooks run after the scope's context is done but before Close waits for
 // the goroutines started with Go, so a hook may run while those are still
 // returning: share state with them safely.
 //
 // The returned remove unregisters fn without running it. It reports
-// whether it did: false means fn has already run, is running, or was
+// whether it did: false means fn has already run, is running or was
 // removed before.
 //
 // If j has already started to close, fn runs at once, before OnClose
-// returns, and remove returns false. A nil fn is logged and ignored.
+// returns, under the hook timeout, and remove returns false: a hook is
+// never dropped. A nil fn or an empty name is a programming error, and
+// OnClose has no error to return: it panics.
 func (j *Janitor) OnClose(name string, fn func(ctx context.Context) error) (remove func() bool) {
-	never := func() bool { return false }
 	if fn == nil || name == "" {
-		j.logger().Error("janitor: OnClose needs a name and a func", "scope", j.id, "kind", "hook",
-			"name", name, "action", "ignored", "hint", "pass a non-nil func and a name to OnClose")
-		return never
+		panic(fmt.Sprintf("janitor: %s: OnClose(%q) needs a name and a func", j.id, name))
 	}
-	labelled := j.labelled(fn)
-	j.mu.Lock()
-	st := j.state
-	j.mu.Unlock()
-	if st == open && j.hooks != nil {
-		h, err := j.hooks.Add(name, labelled)
-		if err == nil {
-			return func() bool {
-				if h.Remove() {
-					j.stats.hooksRemoved.Add(1)
-					return true
-				}
-				return false
-			}
+	h, err := j.hooks.Add(name, j.hook(name, fn))
+	if err != nil { // closing: run it now
+		j.runLate(name, fn)
+		return func() bool { return false }
+	}
+	return func() bool {
+		if h.Remove() {
+			j.stats.hooksRemoved.Add(1)
+			return true
 		}
+		return false
 	}
-	j.runLate(name, labelled)
-	return never
 }
 
-// runLate runs a hook registered after its scope closed, under the same
-// timeout and reporting as any other hook. It uses a private registry, so
-// it works even after the process-wide one has shut down.
-func (j *Janitor) runLate(name string, fn hooks.Func) {
-	var late hooks.Registry
-	scope, err := late.NewScope(j.id, hooks.WithTimeout(j.cfg.hookTimeout), hooks.WithObserver(j.observeHook))
-	if err == nil {
-		_, err = scope.Add(name, fn)
+// runLate runs a hook registered after its scope started to close, with
+// the same timeout, labels and accounting as any other hook.
+func (j *Janitor) runLate(name string, fn func(ctx context.Context) error) {
+	s := hooks.NewScope(j.id, j.cfg.hookTimeout)
+	s.Add(name, j.hook(name, fn)) //nolint:errcheck // a fresh scope, a checked name and func
+	for _, r := range s.Close(context.Background()) {
+		j.stats.hook(r)
+		j.logHook(nil, r)
 	}
-	if err != nil { // unreachable with a fresh registry and a checked name and func
-		j.logger().Error("janitor: hook could not run", "scope", j.id, "kind", "hook", "name", name, "err", err)
-		return
-	}
-	j.logger().Warn("janitor: hook registered after close ran at once", "scope", j.id, "kind", "hook",
+	j.log(nil, slog.LevelWarn, "janitor: hook registered after close ran at once", "kind", "hook",
 		"name", name, "action", "ran now", "hint", "register hooks before closing the scope")
-	scope.Close(context.Background())
 }
 
-// labelled wraps a hook so that it, and anything it starts, carries the
-// scope's labels.
-func (j *Janitor) labelled(fn func(ctx context.Context) error) hooks.Func {
+// hook wraps a hook so that it, and anything it starts, carries the
+// scope's labels, and so that the scope knows which hook is running.
+func (j *Janitor) hook(name string, fn func(ctx context.Context) error) hooks.Func {
 	return func(ctx context.Context) error {
 		pprof.SetGoroutineLabels(j.ctx) // only its labels: fn keeps its own ctx
+		run := &hookRun{name: name, start: time.Now()}
+		j.hookNow.Store(run)
+		defer j.hookNow.CompareAndSwap(run, nil)
 		return fn(ctx)
 	}
 }
 
 // Adopt makes j responsible for closing c: it is closed when j closes,
-// after the hooks ran and the goroutines stopped, last adopted first.
+// after the hooks ran and the goroutines stopped, last adopted first, under
+// the hook timeout. Adopting the same closer again, or one that Track
+// already tracks in j, does nothing more: it is closed once.
 //
 // If j has already started to close, Adopt closes c at once and returns
-// ErrClosed (joined with c's Close error, if any): an adopted resource is
-// never dropped.
+// ErrClosed joined with c's Close error, if any, or with its panic, turned
+// into an error: an adopted resource is never dropped. An empty name or a
+// nil c is an error.
 func (j *Janitor) Adopt(name string, c io.Closer) error {
-	if c == nil {
-		return fmt.Errorf("janitor: %s: Adopt(%q) with a nil io.Closer", j.id, name)
+	if c == nil || name == "" {
+		return fmt.Errorf("janitor: %s: Adopt(%q) needs a name and an io.Closer", j.id, name)
+	}
+	once, fresh := j.adopt(c)
+	if !fresh {
+		return nil
 	}
 	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
-		undo: func() undone { return undoErr(c.Close()) }})
+		undo: func() undone { return undoErr(once.close(c)) }})
 	if err != nil {
-		return errors.Join(err, c.Close())
+		return errors.Join(err, safely(func() undone { return undoErr(once.close(c)) }).err)
 	}
 	return nil
+}
+
+// closeOnce closes one adopted object at most once, whoever asks first.
+type closeOnce struct {
+	once sync.Once
+	err  error
+}
+
+func (o *closeOnce) close(c io.Closer) error {
+	o.once.Do(func() { o.err = c.Close() })
+	return o.err
+}
+
+// adopt records c as adopted and reports whether it is new to j: not
+// adopted before, and not tracked.
+func (j *Janitor) adopt(c io.Closer) (*closeOnce, bool) {
+	if !reflect.TypeOf(c).Comparable() {
+		return new(closeOnce), true
+	}
+	if j.tracker.holds(c) {
+		return nil, false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if o, ok := j.adopted[c]; ok {
+		return o, false
+	}
+	if j.adopted == nil {
+		j.adopted = make(map[any]*closeOnce)
+	}
+	o := new(closeOnce)
+	j.adopted[c] = o
+	return o, true
+}
+
+// adoptedOnce returns the closeOnce of c if j adopted it.
+func (j *Janitor) adoptedOnce(c io.Closer) *closeOnce {
+	if !reflect.TypeOf(c).Comparable() {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.adopted[c]
 }
 
 // Do runs fn on the calling goroutine under the scope's pprof labels, with
@@ -301,19 +389,14 @@ func (j *Janitor) Adopt(name string, c io.Closer) error {
 // When fn returns, the calling goroutine is left with no labels. Do does
 // not restore the labels the goroutine had before (the runtime offers no
 // way to read them); call Do from goroutines that carry no scope, such as
-// the one driving reloads.
+// the one driving reloads. A nil fn is a programming error: Do panics.
 func (j *Janitor) Do(fn func(ctx context.Context)) {
 	if fn == nil {
-		return
+		panic("janitor: " + j.id + ": Do(nil)")
 	}
 	defer pprof.SetGoroutineLabels(context.Background())
 	pprof.SetGoroutineLabels(j.ctx)
 	fn(j.ctx)
-}
-
-func (j *Janitor) observeHook(r hooks.Result) {
-	j.stats.hook(r)
-	j.logHook(r)
 }
 
 // logger returns where the scope's events go: the configured logger, or
@@ -323,4 +406,26 @@ func (j *Janitor) logger() *slog.Logger {
 		return j.cfg.logger
 	}
 	return slog.Default()
+}
+
+// log logs one event of the scope, with its ID as "scope". A handler that
+// panics is contained: the panic is recorded in c's report if a close is
+// under way (c not nil), and in the scope's counters otherwise, so that a
+// broken logger can neither wedge a close nor go unnoticed.
+func (j *Janitor) log(c *closer, level slog.Level, msg string, attrs ...any) {
+	defer func() {
+		if p := recover(); p != nil {
+			j.stats.faults.Add(1)
+			if c != nil {
+				c.fault(fmt.Errorf("janitor: %s: logger panicked on %q: %v", j.id, msg, p))
+			}
+		}
+	}()
+	j.logger().Log(context.Background(), level, msg, append([]any{"scope", j.id}, attrs...)...)
+}
+
+// A hookRun is a hook of the scope that is running.
+type hookRun struct {
+	name  string
+	start time.Time
 }

@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -22,8 +21,7 @@ func BenchmarkSpawn(b *testing.B) {
 	noop := func(context.Context) error { return nil }
 	b.Run("janitor.Go+Close", func(b *testing.B) {
 		b.ReportAllocs()
-		j := janitor.New("bench", janitor.WithRegistry(new(hooks.Registry)),
-			janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
+		j := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
 		for b.Loop() {
 			j.Go("noop", noop)
 		}
@@ -62,8 +60,7 @@ func BenchmarkClose(b *testing.B) {
 		for _, shared := range []bool{false, true} {
 			name := fmt.Sprintf("parallel=%v/census=%s", parallel, map[bool]string{false: "per-close", true: "shared"}[shared])
 			b.Run(name, func(b *testing.B) {
-				root := janitor.New("bench", janitor.WithRegistry(new(hooks.Registry)),
-					janitor.WithLogger(slog.New(slog.DiscardHandler)))
+				root := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 				defer root.Close()
 				generation := func() {
 					census := goroutines.DefaultCensus

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
@@ -31,7 +32,6 @@ func TestMain(m *testing.M) {
 // never share hooks.Default, and a logger that drops events.
 func quiet(opts ...janitor.Option) []janitor.Option {
 	return append([]janitor.Option{
-		janitor.WithRegistry(new(hooks.Registry)),
 		janitor.WithLogger(slog.New(slog.DiscardHandler)),
 	}, opts...)
 }
@@ -108,7 +108,7 @@ func TestCloseOrder(t *testing.T) {
 		t.Errorf("worker stopped after resources were closed: %q", got)
 	}
 	r := root.Report()
-	if len(r.Children) != 1 || r.Children[0].Scope != gen.ID() {
+	if len(r.Children) != 1 || r.Children[0].ID != gen.ID() {
 		t.Errorf("root report children = %v; want the generation", r.Children)
 	}
 	phases := []string{}
@@ -238,6 +238,24 @@ func TestRefusedAfterClose(t *testing.T) {
 	}
 }
 
+// mustPanic calls fn and returns what it panicked with, failing the test
+// if it did not.
+func mustPanic(t *testing.T, name string, fn func()) (v any) {
+	t.Helper()
+	defer func() {
+		v = recover()
+		if v == nil {
+			t.Errorf("%s did not panic; want a programming-error panic", name)
+		}
+	}()
+	fn()
+	return nil
+}
+
+// TestBadInput checks the package's one rule for bad input: functions that
+// return an error report it through that error, prefixed "janitor: ";
+// functions that cannot (New, OnClose, Do, the options) panic at the call,
+// with a message that names the mistake.
 func TestBadInput(t *testing.T) {
 	j := janitor.New("app", quiet()...)
 	defer j.Close()
@@ -246,44 +264,42 @@ func TestBadInput(t *testing.T) {
 		err  error
 	}{
 		{"Go(nil)", j.Go("x", nil)},
+		{`Go("")`, j.Go("", func(context.Context) error { return nil })},
 		{"Adopt(nil)", j.Adopt("x", nil)},
-		{"Child(\"\")", func() error { _, err := j.Child(""); return err }()},
-		{"Child(bad option)", func() error { _, err := j.Child("x", janitor.WithHookTimeout(0)); return err }()},
-		{"Child(nil option)", func() error { _, err := j.Child("x", nil); return err }()},
+		{`Adopt("")`, j.Adopt("", io.NopCloser(nil))},
+		{`Child("")`, func() error { _, err := j.Child(""); return err }()},
+		{`Child("a/b")`, func() error { _, err := j.Child("a/b"); return err }()},
+		{`Child("a#1")`, func() error { _, err := j.Child("a#1"); return err }()},
+		{`Child("a@2")`, func() error { _, err := j.Child("a@2"); return err }()},
+		{"SealOnClose(typed nil)", j.SealOnClose((*ctxlocal.Cache[string, int])(nil))},
 	}
 	for _, tt := range tests {
 		if tt.err == nil || !strings.HasPrefix(tt.err.Error(), "janitor: ") {
 			t.Errorf("%s = %v; want a janitor: error", tt.name, tt.err)
 		}
 	}
-	if j.OnClose("x", nil)() {
-		t.Error("OnClose(nil) remove() = true; want false")
-	}
-}
-
-func TestInvalidOptions(t *testing.T) {
-	tests := []struct {
+	panics := []struct {
 		name string
-		opt  janitor.Option
+		fn   func()
+		want string
 	}{
-		{"WithHookTimeout(0)", janitor.WithHookTimeout(0)},
-		{"WithHookTimeout(-1s)", janitor.WithHookTimeout(-time.Second)},
-		{"WithGracePeriod(-1s)", janitor.WithGracePeriod(-time.Second)},
-		{"WithLogger(nil)", janitor.WithLogger(nil)},
-		{"WithRegistry(nil)", janitor.WithRegistry(nil)},
+		{"OnClose(nil)", func() { j.OnClose("x", nil) }, `OnClose("x") needs a name and a func`},
+		{`OnClose("")`, func() { j.OnClose("", func(context.Context) error { return nil }) }, "needs a name and a func"},
+		{"Do(nil)", func() { j.Do(nil) }, "Do(nil)"},
+		{`New("")`, func() { janitor.New("") }, "empty name"},
+		{`New("a/b")`, func() { janitor.New("a/b") }, "contains '/', '#' or '@'"},
+		{"WithHookTimeout(0)", func() { janitor.WithHookTimeout(0) }, "WithHookTimeout(0s): must be positive"},
+		{"WithHookTimeout(-1s)", func() { janitor.WithHookTimeout(-time.Second) }, "must be positive"},
+		{"WithGracePeriod(-1s)", func() { janitor.WithGracePeriod(-time.Second) }, "must not be negative"},
+		{"WithLogger(nil)", func() { janitor.WithLogger(nil) }, "WithLogger(nil)"},
+		{"WithOffenders(no remedy)", func() { janitor.WithOffenders(janitor.Offender{Func: "f"}) }, "needs a Func and a Remedy"},
+		{"Child(nil option)", func() { j.Child("x", nil) }, "nil Option"},
 	}
-	for _, tt := range tests {
-		j := janitor.New("app", quiet(tt.opt)...)
-		err := j.Err()
-		if err == nil || !strings.HasPrefix(err.Error(), "janitor: ") {
-			t.Errorf("New(%s).Err() = %v; want a janitor: error", tt.name, err)
+	for _, tt := range panics {
+		v := mustPanic(t, tt.name, tt.fn)
+		if msg := fmt.Sprint(v); !strings.HasPrefix(msg, "janitor: ") || !strings.Contains(msg, tt.want) {
+			t.Errorf("%s panicked with %q; want a janitor: message containing %q", tt.name, msg, tt.want)
 		}
-		if cerr := j.Close(); cerr == nil {
-			t.Errorf("New(%s).Close() = nil; want the option error", tt.name)
-		}
-	}
-	if err := janitor.New("app", quiet()...).Err(); err != nil {
-		t.Errorf("New(valid options).Err() = %v; want nil", err)
 	}
 }
 
@@ -427,7 +443,7 @@ func leakyWorker(stop <-chan struct{}) { <-stop }
 
 func statsFor(j *janitor.Janitor, scope string) janitor.Stats {
 	for _, s := range j.Stats() {
-		if s.Scope == scope {
+		if s.Path == scope {
 			return s
 		}
 	}
@@ -435,12 +451,9 @@ func statsFor(j *janitor.Janitor, scope string) janitor.Stats {
 }
 
 // TestClosedGenerationsAreNotPinned reloads many generations and checks
-// that neither the root nor the hook registry keeps a closed one
-// reachable.
+// that the root keeps no closed one reachable.
 func TestClosedGenerationsAreNotPinned(t *testing.T) {
-	reg := new(hooks.Registry)
-	root := janitor.New("app", janitor.WithRegistry(reg), janitor.WithLogger(slog.New(slog.DiscardHandler)),
-		janitor.WithCensus(nil))
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
 	defer root.Close()
 	var refs []weak.Pointer[janitor.Janitor]
 	for range 100 {
@@ -473,7 +486,7 @@ func TestClosedGenerationsAreNotPinned(t *testing.T) {
 func TestReportBeforeClose(t *testing.T) {
 	j := janitor.New("app", quiet()...)
 	defer j.Close()
-	if r := j.Report(); r.Closed() || r.Scope != j.ID() {
+	if r := j.Report(); !r.Start.IsZero() || r.ID != j.ID() || r.Path != j.Path() {
 		t.Errorf("Report() before Close = %v; want an unclosed report of %s", r, j.ID())
 	}
 }
@@ -522,21 +535,24 @@ func TestScopeLabel(t *testing.T) {
 	}
 }
 
-// TestCensusNotRunIsNotClean: a Shutdown whose context is already done
-// cannot read the goroutine profile; the close must say that leaks were
-// not checked rather than claim it was clean.
-func TestCensusNotRunIsNotClean(t *testing.T) {
+// TestDoneContextStillTakesCensus: a Shutdown whose context is already
+// done still closes everything and still looks for leaks, so its verdict
+// is as true as that of a close with time to spare.
+func TestDoneContextStillTakesCensus(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")
+	stop := make(chan struct{})
+	defer close(stop)
+	gen.Do(func(context.Context) { go leakyWorker(stop) })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := gen.Shutdown(ctx)
-	if err == nil || !strings.Contains(err.Error(), "leaks not checked") {
-		t.Errorf("Shutdown(done ctx) = %v; want an error saying leaks were not checked", err)
+	if !errors.Is(err, janitor.ErrLeaked) {
+		t.Errorf("Shutdown(done ctx) = %v; want ErrLeaked", err)
 	}
-	if st := statsFor(root, "app/gen"); st.ClosesClean != 0 || st.ClosesFailed != 1 {
-		t.Errorf("closes clean %d, failed %d; want 0, 1", st.ClosesClean, st.ClosesFailed)
+	if st := statsFor(root, "app/gen"); st.ClosesLeaked != 1 || st.GoroutinesLeaked != 1 {
+		t.Errorf("closes leaked %d, goroutines leaked %d; want 1, 1", st.ClosesLeaked, st.GoroutinesLeaked)
 	}
 }
 

@@ -1,7 +1,6 @@
 package janitor
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -11,29 +10,27 @@ import (
 	"github.com/leakproof/leakproof/hooks"
 )
 
-// Defaults used when no option says otherwise.
-const (
-	DefaultHookTimeout = hooks.DefaultTimeout
-	DefaultGracePeriod = 5 * time.Second
-)
-
 // An Option configures a Janitor. Options given to Child override the
 // parent's; the rest are inherited.
+//
+// An option given a value that can only be a mistake in the code (a
+// negative duration, a nil logger) panics where it is made, as
+// errgroup.Group.SetLimit does, so a scope never runs with a bound other
+// than the one written.
 type Option interface {
-	apply(*config) error
+	apply(*config)
 }
 
-type optionFunc func(*config) error
+type optionFunc func(*config)
 
-func (f optionFunc) apply(c *config) error { return f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
 // config is what the options set. It is copied into every child, so it
 // holds only values, never per-scope state.
 type config struct {
 	hookTimeout time.Duration
 	gracePeriod time.Duration
-	logger      *slog.Logger // nil: slog.Default() at the time of each event
-	registry    *hooks.Registry
+	logger      *slog.Logger       // nil: slog.Default() at the time of each event
 	census      *goroutines.Census // nil: the census is skipped
 	detectOnly  bool               // preventors report instead of undoing
 	offenders   []Offender         // consulted before the built-in catalogue; never appended in place
@@ -41,91 +38,63 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		hookTimeout: DefaultHookTimeout,
-		gracePeriod: DefaultGracePeriod,
-		registry:    hooks.Default,
+		hookTimeout: hooks.DefaultTimeout,
+		gracePeriod: 5 * time.Second,
 		census:      goroutines.DefaultCensus,
 	}
 }
 
-// apply applies opts to c. An invalid option leaves c's value in place and
-// contributes to the returned error, so a typo never silently changes a
-// bound.
-func (c *config) apply(opts []Option) error {
-	var errs []error
+// with returns c with opts applied.
+func (c config) with(opts []Option) config {
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("janitor: nil Option"))
-			continue
+			panic("janitor: nil Option")
 		}
-		if err := o.apply(c); err != nil {
-			errs = append(errs, err)
-		}
+		o.apply(&c)
 	}
-	return errors.Join(errs...)
+	return c
 }
 
-// WithHookTimeout bounds each shutdown hook registered with OnClose. A hook
-// still running when its timeout fires is reported as timed out and
-// abandoned; the next hook runs. The default is DefaultHookTimeout.
+// WithHookTimeout bounds each shutdown hook registered with OnClose, and
+// each Close of an adopted resource. One still running when its timeout
+// fires is reported as timed out and left to finish alone; the next one
+// runs. The default is hooks.DefaultTimeout (10s). d must be positive.
 func WithHookTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("janitor: hook timeout %v must be positive", d)
-		}
-		c.hookTimeout = d
-		return nil
-	})
+	if d <= 0 {
+		panic(fmt.Sprintf("janitor: WithHookTimeout(%v): must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.hookTimeout = d })
 }
 
 // WithGracePeriod bounds how long Close waits for the goroutines started
 // with Go to return after their context was cancelled. Those still running
-// then are reported as stragglers. The default is DefaultGracePeriod; zero
-// means do not wait.
+// then are reported as stragglers. The default is 5s; zero means do not
+// wait. d must not be negative.
 func WithGracePeriod(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("janitor: grace period %v must not be negative", d)
-		}
-		c.gracePeriod = d
-		return nil
-	})
+	if d < 0 {
+		panic(fmt.Sprintf("janitor: WithGracePeriod(%v): must not be negative", d))
+	}
+	return optionFunc(func(c *config) { c.gracePeriod = d })
 }
 
 // WithLogger sends the janitor's structured events to l. Without it, events
-// go to slog.Default() as it is when each event is logged.
+// go to slog.Default() as it is when each event is logged. A handler that
+// panics does not stop a close: the panic is recorded in the Report
+// (Faults) instead.
 func WithLogger(l *slog.Logger) Option {
-	return optionFunc(func(c *config) error {
-		if l == nil {
-			return errors.New("janitor: nil logger")
-		}
-		c.logger = l
-		return nil
-	})
+	if l == nil {
+		panic("janitor: WithLogger(nil)")
+	}
+	return optionFunc(func(c *config) { c.logger = l })
 }
 
-// WithRegistry registers the janitor's shutdown hooks in r instead of
-// hooks.Default. Tests use it to keep their hooks out of the process-wide
-// registry.
-func WithRegistry(r *hooks.Registry) Option {
-	return optionFunc(func(c *config) error {
-		if r == nil {
-			return errors.New("janitor: nil hook registry")
-		}
-		c.registry = r
-		return nil
-	})
-}
-
-// WithCensus makes the janitor look for leaked goroutines with c. The
-// default is goroutines.DefaultCensus, which shares profile reads between
-// every janitor in the process; a nil c turns the census off, and with it
-// leak detection for goroutines the janitor did not start itself.
+// WithCensus makes the janitor look for leaked goroutines, and read its
+// stragglers' stacks, with c. The default is goroutines.DefaultCensus,
+// which shares profile reads between every janitor in the process; a nil c
+// turns the census off, and with it leak detection for goroutines the
+// janitor did not start itself.
 func WithCensus(c *goroutines.Census) Option {
-	return optionFunc(func(cfg *config) error {
-		cfg.census = c
-		return nil
-	})
+	return optionFunc(func(cfg *config) { cfg.census = c })
 }
 
 // WithDetectOnly makes the scope's preventors report what they would undo
@@ -143,25 +112,23 @@ func WithCensus(c *goroutines.Census) Option {
 // its goroutines (Go, Every) stopped and waited for, its hooks run and its
 // adopted closers (Adopt) closed, as the caller asked for each of them.
 func WithDetectOnly() Option {
-	return optionFunc(func(c *config) error {
-		c.detectOnly = true
-		return nil
-	})
+	return optionFunc(func(c *config) { c.detectOnly = true })
 }
 
 // WithOffenders adds entries to the catalogue of known offenders that the
 // census consults to diagnose a leak (see Offender and Diagnose). Entries
 // given here take precedence over the built-in ones and are inherited by
-// child scopes. An entry without Func or Remedy is an error.
+// child scopes. An entry without Func or Remedy is a programming error:
+// WithOffenders panics.
 func WithOffenders(o ...Offender) Option {
-	return optionFunc(func(c *config) error {
-		for _, e := range o {
-			if e.Func == "" || e.Remedy == "" {
-				return fmt.Errorf("janitor: offender %q needs a Func and a Remedy", e.Func)
-			}
+	for _, e := range o {
+		if e.Func == "" || e.Remedy == "" {
+			panic(fmt.Sprintf("janitor: WithOffenders: entry %q needs a Func and a Remedy", e.Func))
 		}
+	}
+	o = slices.Clone(o)
+	return optionFunc(func(c *config) {
 		// A fresh slice: the parent's config shares its backing array.
 		c.offenders = append(slices.Clip(c.offenders), o...)
-		return nil
 	})
 }

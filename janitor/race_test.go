@@ -93,7 +93,7 @@ func TestPreventorsDoNotPinClosedScope(t *testing.T) {
 	defer counter.Store(0)
 	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	defer root.Close()
-	cache := ctxlocal.MustNewCache[string, int]("long-lived")
+	cache := ctxlocal.NewCache[string, int]("long-lived")
 	var closes atomic.Int32
 	survivor := &bean{closed: &closes}
 	var refs []weak.Pointer[janitor.Janitor]
@@ -111,7 +111,7 @@ func TestPreventorsDoNotPinClosedScope(t *testing.T) {
 		f.Close()
 		refs = append(refs, weak.Make(gen))
 		gen.Close()
-		cache = ctxlocal.MustNewCache[string, int]("long-lived") // sealed: the next generation gets a new one
+		cache = ctxlocal.NewCache[string, int]("long-lived") // sealed: the next generation gets a new one
 	}
 	alive := collectedAll(refs, 5)
 	if alive != 0 {

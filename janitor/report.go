@@ -11,14 +11,15 @@ import (
 	"github.com/leakproof/leakproof/hooks"
 )
 
-// A Report is what one Close did, phase by phase. The zero Report, with
-// only Scope set, stands for a scope that has not closed yet.
+// A Report is what one Close did, phase by phase. A Report with only ID
+// and Path set stands for a scope whose Shutdown has not returned yet.
 //
 // Printed with %v a Report is a one-line summary; with %+v it lists every
 // phase, hook, straggler, resource and child, and every leak with its
 // stack: the page to read when a generation did not go away.
 type Report struct {
-	Scope    string        // the scope's ID, "path#generation"
+	ID       string        // the scope's ID, "app/gen#3"
+	Path     string        // the scope's path, "app/gen"
 	Start    time.Time     // when Close started
 	Duration time.Duration // how long Close took, children included
 	Phases   []Phase       // in the order they ran
@@ -28,7 +29,7 @@ type Report struct {
 	Hooks []hooks.Result // every hook that ran, in the order it ran
 
 	Cancelled    int                    // tracked goroutines running when the context was cancelled
-	Stragglers   []goroutines.Straggler // tracked goroutines still running after the grace period
+	Stragglers   []goroutines.Straggler // tracked goroutines still running after the grace period, by name
 	GoroutineErr error                  // errors returned by tracked goroutines, joined
 
 	Resources []Resource // every resource and preventor undone, in the order undone
@@ -41,6 +42,23 @@ type Report struct {
 	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
 	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
 	CensusErr error                  // why the census could not run, if it could not
+
+	// Abandoned lists, by name, what the close had not finished when
+	// Shutdown returned at its deadline ("hook \"flush\" (running for
+	// 2s)", "child app/gen#3", "resources"), and DeadlineErr is the
+	// context's error then. The close finished in the background; what it
+	// did then is in the fields above.
+	Abandoned   []string
+	DeadlineErr error
+
+	// Faults are what went wrong in the close's own machinery rather than
+	// in the scope's code: a logger handler that panicked, say. A close
+	// with faults is not clean.
+	Faults []error
+
+	// checked is set when the census ran: Leaks is then the verdict, and
+	// stragglers are leaks only if it found them.
+	checked bool
 }
 
 // A Diagnosis names the known offender that a leaked goroutine is.
@@ -77,8 +95,9 @@ type Resource struct {
 	Note string
 }
 
-// Closed reports whether the report is of a finished Close.
-func (r Report) Closed() bool { return !r.Start.IsZero() }
+// closed reports whether the report is of a close (finished or
+// abandoned at its deadline), not of a scope still open.
+func (r Report) closed() bool { return !r.Start.IsZero() }
 
 // Leaked returns how many goroutines the census found still running under
 // this scope's labels after it closed (children not included).
@@ -95,9 +114,9 @@ func (r Report) Leaked() int {
 func (r Report) Clean() bool { return r.Err() == nil }
 
 // failed reports an error other than a leak, in this scope only: a hook,
-// a tracked goroutine, a resource, or a census that could not run (a close
-// that could not look for leaks is not clean). It decides the
-// closes_total result.
+// a tracked goroutine, a resource, a census that could not run (a close
+// that could not look for leaks is not clean), a deadline that cut the
+// close short, or a fault. It decides the closes_total result.
 func (r Report) failed() bool {
 	for _, h := range r.Hooks {
 		if h.Outcome != hooks.OK {
@@ -109,35 +128,65 @@ func (r Report) failed() bool {
 			return true
 		}
 	}
-	return r.GoroutineErr != nil || r.CensusErr != nil
+	return r.GoroutineErr != nil || r.CensusErr != nil || len(r.Abandoned) > 0 || len(r.Faults) > 0
+}
+
+// unchecked returns the number of tracked goroutines that outlived the
+// scope without a census to say whether they are still running: the
+// stragglers of a scope that ran no census.
+func (r Report) unchecked() int {
+	if r.checked {
+		return 0
+	}
+	n := 0
+	for _, s := range r.Stragglers {
+		n += s.Count
+	}
+	return n
 }
 
 // Err joins every failure in the report, children included, into the
-// error Close returned; it wraps ErrLeaked if goroutines leaked.
+// error Close returned; it wraps ErrLeaked if goroutines leaked, and the
+// context's error if the deadline cut the close short.
 func (r Report) Err() error {
-	var errs []error
-	for _, h := range r.Hooks {
-		if h.Outcome != hooks.OK {
-			errs = append(errs, fmt.Errorf("janitor: %s: hook %q %s: %w", r.Scope, h.Name, h.Outcome, h.Err))
-		}
-	}
-	if r.GoroutineErr != nil {
-		errs = append(errs, fmt.Errorf("janitor: %s: goroutines: %w", r.Scope, r.GoroutineErr))
-	}
-	for _, res := range r.Resources {
-		if res.Err != nil {
-			errs = append(errs, fmt.Errorf("janitor: %s: %s %q: %w", r.Scope, res.Kind, res.Name, res.Err))
-		}
-	}
-	if r.CensusErr != nil {
-		errs = append(errs, fmt.Errorf("janitor: %s: census, leaks not checked: %w", r.Scope, r.CensusErr))
-	}
-	if n := r.Leaked(); n > 0 {
-		errs = append(errs, fmt.Errorf("%w: %s: %d goroutine(s)", ErrLeaked, r.Scope, n))
-	}
+	errs := []error{r.own()}
 	for _, ch := range r.Children {
 		errs = append(errs, ch.Err())
 	}
+	return errors.Join(errs...)
+}
+
+// own is Err without the children.
+func (r Report) own() error {
+	var errs []error
+	if len(r.Abandoned) > 0 {
+		errs = append(errs, fmt.Errorf("janitor: %s: close abandoned at its deadline, finishing in the background: %s: %w",
+			r.ID, strings.Join(r.Abandoned, ", "), r.DeadlineErr))
+	}
+	for _, h := range r.Hooks {
+		if h.Outcome != hooks.OK {
+			errs = append(errs, fmt.Errorf("janitor: %s: hook %q %s: %w", r.ID, h.Name, h.Outcome, h.Err))
+		}
+	}
+	if r.GoroutineErr != nil {
+		errs = append(errs, fmt.Errorf("janitor: %s: %w", r.ID, r.GoroutineErr))
+	}
+	for _, res := range r.Resources {
+		if res.Err != nil {
+			errs = append(errs, fmt.Errorf("janitor: %s: %s %q: %w", r.ID, res.Kind, res.Name, res.Err))
+		}
+	}
+	if r.CensusErr != nil {
+		errs = append(errs, fmt.Errorf("janitor: %s: census, leaks not checked: %w", r.ID, r.CensusErr))
+	}
+	if n := r.Leaked(); n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s: %d goroutine(s)", ErrLeaked, r.ID, n))
+	}
+	if n := r.unchecked(); n > 0 {
+		errs = append(errs, fmt.Errorf("%w: %s: %d tracked goroutine(s) still running after the grace period, no census to check them",
+			ErrLeaked, r.ID, n))
+	}
+	errs = append(errs, r.Faults...)
 	return errors.Join(errs...)
 }
 
@@ -159,8 +208,8 @@ func (r Report) Format(f fmt.State, verb rune) {
 }
 
 func (r Report) summary(w io.Writer) {
-	if !r.Closed() {
-		fmt.Fprintf(w, "%s: not closed", r.Scope)
+	if !r.closed() {
+		fmt.Fprintf(w, "%s: not closed", r.ID)
 		return
 	}
 	failedHooks := 0
@@ -169,7 +218,7 @@ func (r Report) summary(w io.Writer) {
 			failedHooks++
 		}
 	}
-	fmt.Fprintf(w, "%s: closed in %v: %d hook(s)", r.Scope, r.Duration.Round(time.Microsecond), len(r.Hooks))
+	fmt.Fprintf(w, "%s: closed in %v: %d hook(s)", r.ID, r.Duration.Round(time.Microsecond), len(r.Hooks))
 	if failedHooks > 0 {
 		fmt.Fprintf(w, " (%d failed)", failedHooks)
 	}
@@ -181,8 +230,12 @@ func (r Report) summary(w io.Writer) {
 			undone++
 		}
 	}
+	stragglers := 0
+	for _, st := range r.Stragglers {
+		stragglers += st.Count
+	}
 	fmt.Fprintf(w, ", %d goroutine(s) cancelled, %d straggler(s), %d resource(s) undone, %d leaked",
-		r.Cancelled, len(r.Stragglers), undone, r.Leaked())
+		r.Cancelled, stragglers, undone, r.Leaked())
 	if r.Cleared > 0 {
 		fmt.Fprintf(w, ", %d cached value(s) cleared", r.Cleared)
 	}
@@ -191,6 +244,12 @@ func (r Report) summary(w io.Writer) {
 	}
 	if len(r.Children) > 0 {
 		fmt.Fprintf(w, ", %d child(ren)", len(r.Children))
+	}
+	if len(r.Abandoned) > 0 {
+		fmt.Fprintf(w, ", abandoned at the deadline: %s", strings.Join(r.Abandoned, ", "))
+	}
+	if len(r.Faults) > 0 {
+		fmt.Fprintf(w, ", %d fault(s)", len(r.Faults))
 	}
 }
 
@@ -201,7 +260,7 @@ func (r Report) detail(w io.Writer, indent string) {
 	var line strings.Builder
 	r.summary(&line)
 	p("%s", line.String())
-	if !r.Closed() {
+	if !r.closed() {
 		return
 	}
 	var phases []string
@@ -222,7 +281,7 @@ func (r Report) detail(w io.Writer, indent string) {
 		p("  goroutine errors: %v", r.GoroutineErr)
 	}
 	for _, s := range r.Stragglers {
-		p("  straggler %q: running for %v", s.Name, s.Age.Round(time.Millisecond))
+		p("  straggler %q: %d goroutine(s) still running after the grace period", s.Name, s.Count)
 		if s.Stack != "" {
 			writeIndented(w, indent+"      ", s.Stack)
 		}
@@ -247,12 +306,18 @@ func (r Report) detail(w io.Writer, indent string) {
 	if r.CensusErr != nil {
 		p("  census failed: %v", r.CensusErr)
 	}
+	if len(r.Abandoned) > 0 {
+		p("  abandoned at the deadline (%v), finished in the background: %s", r.DeadlineErr, strings.Join(r.Abandoned, ", "))
+	}
+	for _, f := range r.Faults {
+		p("  fault: %v", f)
+	}
 	for i, g := range r.Leaks {
 		name := g.Labels[goroutines.NameLabel]
 		if name == "" {
 			name = "untracked"
 		}
-		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s:", g.Count, name, goroutines.ScopeLabel, r.Scope)
+		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s:", g.Count, name, goroutines.ScopeLabel, r.ID)
 		for _, d := range r.Diagnoses {
 			if d.Leak == i {
 				p("    known offender: %s (%s)", d.Offender.What, d.Offender.Extent)

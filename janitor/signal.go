@@ -26,8 +26,8 @@ func (j *Janitor) Notify(name string, c chan<- os.Signal, sigs ...os.Signal) (st
 	if c == nil || name == "" {
 		return nil, fmt.Errorf("janitor: %s: Notify(%q) needs a name and a channel", j.id, name)
 	}
-	if j.Closing() {
-		return nil, fmt.Errorf("%w: %s: cannot subscribe %q to signals", ErrClosed, j.id, name)
+	if !j.isOpen() {
+		return nil, fmt.Errorf("janitor: %s: cannot subscribe %q to signals: %w", j.id, name, ErrClosed)
 	}
 	// Subscribe first: registering first would let a Close in between
 	// undo a subscription that is not there yet, and leak the real one.

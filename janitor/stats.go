@@ -2,6 +2,7 @@ package janitor
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,15 +16,16 @@ import (
 // "app"). They are summed across generations, so they only grow across
 // reloads while their number stays bounded by the distinct names used.
 type Stats struct {
-	Scope string // name path from the root, without generation numbers
+	Path string // name path from the root, without generation numbers
 
-	HooksRun     [hooks.Timeout + 1]uint64 // by hooks.Outcome
-	HooksRemoved uint64                    // removed through OnClose's remove func before running
+	HooksRun     [hooks.Abandoned + 1]uint64 // by hooks.Outcome
+	HooksRemoved uint64                      // removed through OnClose's remove func before running
 
 	GoroutinesStarted   uint64 // accepted by Go
 	GoroutinesCancelled uint64 // still running when their scope's context was cancelled
 	GoroutinesRunning   int64  // started by Go in scopes still in the tree (open or closing) and running now (a gauge); stragglers of closed scopes are in their Report, not here
 	GoroutinesLeaked    uint64 // found by the census after close, tracked or not
+	Stragglers          uint64 // tracked goroutines still running after the grace period
 
 	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
 	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
@@ -32,22 +34,19 @@ type Stats struct {
 	// "signal", "tracked", ...): one per resource, or per object for
 	// "tracked" and per entry for "ctxlocal". Kinds never undone are absent.
 	Undone map[string]uint64
-	// Detected counts preventors (Report.Resources entries) left in place
-	// under WithDetectOnly.
-	Detected uint64
+	// Detected counts the preventors left in place under WithDetectOnly,
+	// by kind, as Undone does.
+	Detected map[string]uint64
 
 	CtxlocalCleared uint64 // entries dropped from sealed context-local stores and caches
 
 	ClosesClean  uint64 // closes that found nothing wrong
 	ClosesLeaked uint64 // closes that found leaked goroutines but no error
-	ClosesFailed uint64 // closes with a hook, goroutine or resource error
+	ClosesFailed uint64 // closes with a hook, goroutine or resource error, cut short by their deadline, or with faults
 
 	CloseDuration Histogram // seconds per Close
 
-	RequestsInflight int64 // work in flight between Enter and Leave (a gauge; HTTP requests for httpmw)
-
-	Reloads       uint64 // reloads of this scope's generations that succeeded (RecordReload)
-	ReloadsFailed uint64 // reloads that failed
+	Faults uint64 // panics of loggers contained by the janitor (Report.Faults)
 }
 
 // Histogram is a snapshot of a duration histogram in seconds. Counts[i]
@@ -66,19 +65,23 @@ var closeBuckets = [...]float64{.0001, .001, .005, .01, .05, .1, .5, 1, 5, 10, 3
 
 // counters is the live, lock-free form of Stats.
 type counters struct {
-	scope string
+	path string
+	// gens counts the scopes made with this path: the last one's
+	// generation number. Written under tree.mu.
+	gens uint64
 
-	hooksRun     [hooks.Timeout + 1]atomic.Uint64
+	hooksRun     [hooks.Abandoned + 1]atomic.Uint64
 	hooksRemoved atomic.Uint64
 
-	started   atomic.Uint64 // by closed scopes; open ones are added at snapshot
-	cancelled atomic.Uint64
-	leaked    atomic.Uint64
+	started    atomic.Uint64 // by closed scopes; open ones are added at snapshot
+	cancelled  atomic.Uint64
+	leaked     atomic.Uint64
+	stragglers atomic.Uint64
 
 	resourcesClosed atomic.Uint64
 	resourcesFailed atomic.Uint64
 	undone          [len(undoneKinds)]atomic.Uint64
-	detected        atomic.Uint64
+	detected        [len(undoneKinds)]atomic.Uint64
 
 	cleared atomic.Uint64
 
@@ -89,10 +92,7 @@ type counters struct {
 	closeCounts [len(closeBuckets) + 1]atomic.Uint64
 	closeSumNs  atomic.Int64
 
-	inflight atomic.Int64
-
-	reloads       atomic.Uint64
-	reloadsFailed atomic.Uint64
+	faults atomic.Uint64
 }
 
 func (c *counters) hook(r hooks.Result) {
@@ -109,33 +109,25 @@ func (c *counters) observeClose(d time.Duration) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Scope:                c.scope,
+		Path:                 c.path,
 		HooksRemoved:         c.hooksRemoved.Load(),
 		GoroutinesStarted:    c.started.Load(),
 		GoroutinesCancelled:  c.cancelled.Load(),
 		GoroutinesLeaked:     c.leaked.Load(),
+		Stragglers:           c.stragglers.Load(),
 		ResourcesClosed:      c.resourcesClosed.Load(),
 		ResourcesCloseFailed: c.resourcesFailed.Load(),
-		Detected:             c.detected.Load(),
 		CtxlocalCleared:      c.cleared.Load(),
 		ClosesClean:          c.closesClean.Load(),
 		ClosesLeaked:         c.closesLeaked.Load(),
 		ClosesFailed:         c.closesFailed.Load(),
-		RequestsInflight:     c.inflight.Load(),
-		Reloads:              c.reloads.Load(),
-		ReloadsFailed:        c.reloadsFailed.Load(),
+		Faults:               c.faults.Load(),
 	}
 	for i := range c.hooksRun {
 		s.HooksRun[i] = c.hooksRun[i].Load()
 	}
-	for i := range c.undone {
-		if n := c.undone[i].Load(); n > 0 {
-			if s.Undone == nil {
-				s.Undone = make(map[string]uint64)
-			}
-			s.Undone[undoneKinds[i]] = n
-		}
-	}
+	s.Undone = byKind(&c.undone)
+	s.Detected = byKind(&c.detected)
 	h := Histogram{Bounds: slices.Clone(closeBuckets[:]), Counts: make([]uint64, len(c.closeCounts))}
 	for i := range c.closeCounts {
 		h.Counts[i] = c.closeCounts[i].Load()
@@ -146,10 +138,27 @@ func (c *counters) snapshot() Stats {
 	return s
 }
 
-// tree is what all scopes under one root share: the counters per name path
-// and the history of closed scopes. (Generation numbers are process-wide;
-// see generation.)
+// byKind returns the non-zero counts of counts by kind, nil if none.
+func byKind(counts *[len(undoneKinds)]atomic.Uint64) map[string]uint64 {
+	var m map[string]uint64
+	for i := range counts {
+		if n := counts[i].Load(); n > 0 {
+			if m == nil {
+				m = make(map[string]uint64)
+			}
+			m[undoneKinds[i]] = n
+		}
+	}
+	return m
+}
+
+// tree is what all scopes under one root share: the counters and the
+// generation numbers per name path, and the history of closed scopes.
 type tree struct {
+	// suffix ends every ID of the tree: "" for the first tree whose root
+	// has its name in the process, "@k" for the k-th.
+	suffix string
+
 	// statsMu makes Stats see each scope either open (its goroutines read
 	// from its group) or closed (already added to its counters), never
 	// both nor neither, so cumulative counters never go backwards between
@@ -165,21 +174,45 @@ type tree struct {
 	byScope map[string]*counters
 	// history holds the last closed scopes, oldest first, weakly; written
 	// by remember when a scope has closed.
-	history []Closed
+	history []Record
 }
 
-func (t *tree) counterFor(scope string) *counters {
+// roots counts the roots made in the process, by name, so that trees
+// whose roots share a name get distinct IDs (see tree.suffix).
+var roots struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newTree(rootName string) *tree {
+	roots.mu.Lock()
+	defer roots.mu.Unlock()
+	if roots.n == nil {
+		roots.n = make(map[string]int)
+	}
+	roots.n[rootName]++
+	t := new(tree)
+	if k := roots.n[rootName]; k > 1 {
+		t.suffix = "@" + strconv.Itoa(k)
+	}
+	return t
+}
+
+// counterFor returns the counters of path, and the generation number of a
+// new scope of that path.
+func (t *tree) counterFor(path string) (*counters, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.byScope == nil {
 		t.byScope = make(map[string]*counters)
 	}
-	c, ok := t.byScope[scope]
+	c, ok := t.byScope[path]
 	if !ok {
-		c = &counters{scope: scope}
-		t.byScope[scope] = c
+		c = &counters{path: path}
+		t.byScope[path] = c
 	}
-	return c
+	c.gens++
+	return c, c.gens
 }
 
 // Stats returns the cumulative counters of every scope name path in j's
@@ -204,10 +237,10 @@ func (j *Janitor) Stats() []Stats {
 		out = append(out, c.snapshot())
 	}
 	for i := range out {
-		byScope[out[i].Scope] = &out[i]
+		byScope[out[i].Path] = &out[i]
 	}
 	j.Root().addLive(byScope)
-	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Scope, b.Scope) })
+	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 
@@ -216,7 +249,7 @@ func (j *Janitor) Stats() []Stats {
 // closed), running for every one still in the tree.
 func (j *Janitor) addLive(byScope map[string]*Stats) {
 	j.mu.Lock()
-	isOpen := j.state == open
+	isOpen := j.state == Open
 	started := j.group.Started()
 	children := slices.Clone(j.children)
 	j.mu.Unlock()

@@ -40,7 +40,7 @@ func TestStatsNeverGoBackwards(t *testing.T) {
 	var last uint64
 	for range 3000 {
 		for _, s := range root.Stats() {
-			if s.Scope != "app/gen" {
+			if s.Path != "app/gen" {
 				continue
 			}
 			if s.GoroutinesStarted < last {
@@ -54,7 +54,7 @@ func TestStatsNeverGoBackwards(t *testing.T) {
 	stop.Store(true)
 	wg.Wait()
 	for _, s := range root.Stats() {
-		if s.Scope == "app/gen" && s.GoroutinesStarted != started.Load() {
+		if s.Path == "app/gen" && s.GoroutinesStarted != started.Load() {
 			t.Errorf("Stats().GoroutinesStarted = %d after every close; want %d", s.GoroutinesStarted, started.Load())
 		}
 	}

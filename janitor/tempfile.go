@@ -16,8 +16,8 @@ import (
 // CreateTemp returns ErrClosed, and creates nothing, once the scope has
 // started to close.
 func (j *Janitor) CreateTemp(dir, pattern string) (*os.File, error) {
-	if j.Closing() {
-		return nil, fmt.Errorf("%w: %s: cannot create temporary file %q", ErrClosed, j.id, pattern)
+	if !j.isOpen() {
+		return nil, fmt.Errorf("janitor: %s: cannot create temporary file %q: %w", j.id, pattern, ErrClosed)
 	}
 	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
@@ -45,8 +45,8 @@ func (j *Janitor) CreateTemp(dir, pattern string) (*os.File, error) {
 // MkdirTemp returns ErrClosed, and creates nothing, once the scope has
 // started to close.
 func (j *Janitor) MkdirTemp(dir, pattern string) (string, error) {
-	if j.Closing() {
-		return "", fmt.Errorf("%w: %s: cannot create temporary directory %q", ErrClosed, j.id, pattern)
+	if !j.isOpen() {
+		return "", fmt.Errorf("janitor: %s: cannot create temporary directory %q: %w", j.id, pattern, ErrClosed)
 	}
 	name, err := os.MkdirTemp(dir, pattern)
 	if err != nil {

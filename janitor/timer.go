@@ -205,7 +205,7 @@ func (j *Janitor) Every(name string, d time.Duration, fn func(ctx context.Contex
 	if err != nil {
 		j.removeCleanup(id)
 		cancel()
-		return nil, fmt.Errorf("%w: %s: cannot start ticker %q", ErrClosed, j.id, name)
+		return nil, fmt.Errorf("janitor: %s: cannot start ticker %q: %w", j.id, name, ErrClosed)
 	}
 	return func() bool {
 		if !halt() {

@@ -73,7 +73,7 @@ func TestAfterFuncNeverStartsAfterClose(t *testing.T) {
 		var ran atomic.Int32
 		for i := 1; i <= 100; i++ {
 			if _, err := j.AfterFunc("t", time.Duration(i)*time.Millisecond, func(context.Context) {
-				if j.Closing() {
+				if j.State() != janitor.Open {
 					t.Error("callback started after Close began")
 				}
 				ran.Add(1)

@@ -38,8 +38,12 @@ import (
 // bytes without pointers may share a memory block with others and be
 // collected (and forgotten) later than expected.
 //
+// Tracking an object again, or one the scope adopted (Adopt), does not
+// register it twice: the returned closer closes it through the same
+// registration, and it is closed once.
+//
 // Track closes obj at once and returns ErrClosed once the scope has
-// started to close.
+// started to close; a panic in that Close is returned as an error.
 func Track[T any, P interface {
 	*T
 	io.Closer
@@ -47,21 +51,30 @@ func Track[T any, P interface {
 	if obj == nil || name == "" {
 		return nil, fmt.Errorf("janitor: %s: Track(%q) needs a name and an object", j.id, name)
 	}
+	if once := j.adoptedOnce(obj); once != nil {
+		return closerFunc(func() error { return once.close(obj) }), nil
+	}
 	ref := weak.Make((*T)(obj))
-	e := &trackEntry{name: name, ref: func() io.Closer {
+	e := &trackEntry{name: name, key: ref, ref: func() io.Closer {
 		if p := ref.Value(); p != nil {
 			return P(p)
 		}
 		return nil
 	}}
 	t := j.tracker
-	if err := t.add(j, e, func(e *trackEntry) runtime.Cleanup {
+	e, err := t.add(j, e, func(e *trackEntry) runtime.Cleanup {
 		return runtime.AddCleanup((*T)(obj), t.collected, e)
-	}); err != nil {
-		return nil, errors.Join(err, obj.Close())
+	})
+	if err != nil {
+		return nil, errors.Join(err, safely(func() undone { return undoErr(obj.Close()) }).err)
 	}
 	return &trackedCloser{t: t, e: e, obj: obj}, nil
 }
+
+// closerFunc is a func as an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // The states of a tracked object.
 const (
@@ -72,6 +85,7 @@ const (
 
 // A trackEntry is one tracked object. It holds the object weakly.
 type trackEntry struct {
+	key     any // the object's weak.Pointer: equal for the same object, pins nothing
 	name    string
 	ref     func() io.Closer // the object, or nil once collected
 	state   atomic.Int32     // trackOpen until one of the closers claims it
@@ -83,21 +97,27 @@ type trackEntry struct {
 // runtime cleanup that references the tracker) pins nothing of the scope.
 type tracker struct {
 	mu sync.Mutex
-	// entries are the tracked objects neither closed nor collected yet.
-	// Added by Track; removed by the returned closer, by the runtime
-	// cleanup when the object is collected, and by Close, per name.
-	entries map[*trackEntry]struct{}
+	// entries are the tracked objects neither closed nor collected yet,
+	// by their key. Added by Track; removed by the returned closer, by the
+	// runtime cleanup when the object is collected, and by Close, per
+	// name.
+	entries map[any]*trackEntry
 	// names have a cleanup registered with the scope; added by Track.
 	names map[string]bool
 	// sealed is set when the scope starts to close; Track then refuses.
 	sealed bool
 }
 
-func (t *tracker) add(j *Janitor, e *trackEntry, watch func(*trackEntry) runtime.Cleanup) error {
+// add registers e, or returns the entry already registered for the same
+// object.
+func (t *tracker) add(j *Janitor, e *trackEntry, watch func(*trackEntry) runtime.Cleanup) (*trackEntry, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.sealed {
-		return fmt.Errorf("%w: %s: cannot track %q", ErrClosed, j.id, e.name)
+		return nil, fmt.Errorf("janitor: %s: cannot track %q: %w", j.id, e.name, ErrClosed)
+	}
+	if old, ok := t.entries[e.key]; ok {
+		return old, nil
 	}
 	if !t.names[e.name] {
 		name := e.name
@@ -105,17 +125,37 @@ func (t *tracker) add(j *Janitor, e *trackEntry, watch func(*trackEntry) runtime
 			undo:  func() undone { return t.closeName(name, false) },
 			leave: func() undone { return t.closeName(name, true) }})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if t.names == nil {
 			t.names = make(map[string]bool)
-			t.entries = make(map[*trackEntry]struct{})
+			t.entries = make(map[any]*trackEntry)
 		}
 		t.names[name] = true
 	}
 	e.cleanup = watch(e)
-	t.entries[e] = struct{}{}
-	return nil
+	t.entries[e.key] = e
+	return e, nil
+}
+
+// deleteLocked forgets e, if it is still the entry of its object.
+func (t *tracker) deleteLocked(e *trackEntry) {
+	if t.entries[e.key] == e {
+		delete(t.entries, e.key)
+	}
+}
+
+// holds reports whether c is tracked and neither closed nor collected.
+// c's dynamic type is comparable.
+func (t *tracker) holds(c io.Closer) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		if e.ref() == c {
+			return true
+		}
+	}
+	return false
 }
 
 // seal makes later Tracks fail; Close calls it first.
@@ -129,13 +169,13 @@ func (t *tracker) seal() {
 func (t *tracker) collected(e *trackEntry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.entries, e)
+	t.deleteLocked(e)
 }
 
 // drop forgets e, which its owner closed.
 func (t *tracker) drop(e *trackEntry) {
 	t.mu.Lock()
-	delete(t.entries, e)
+	t.deleteLocked(e)
 	t.mu.Unlock()
 	e.cleanup.Stop()
 }
@@ -145,10 +185,10 @@ func (t *tracker) drop(e *trackEntry) {
 func (t *tracker) closeName(name string, detect bool) undone {
 	t.mu.Lock()
 	var taken []*trackEntry
-	for e := range t.entries {
+	for k, e := range t.entries {
 		if e.name == name {
 			taken = append(taken, e)
-			delete(t.entries, e)
+			delete(t.entries, k)
 		}
 	}
 	t.mu.Unlock()

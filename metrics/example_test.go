@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/metrics"
 )
@@ -30,14 +33,14 @@ func ExampleRegister() {
 			panic(err)
 		}
 		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
-		root.RecordReload(gen.Close())
+		gen.Close()
 	}
 
 	families, err := reg.Gather()
 	if err != nil {
 		panic(err)
 	}
-	show := []string{"janitor_goroutines_started_total", "janitor_closes_total", "janitor_reloads_total"}
+	show := []string{"janitor_goroutines_started_total", "janitor_closes_total"}
 	for _, mf := range families {
 		if !slices.Contains(show, mf.GetName()) {
 			continue
@@ -55,7 +58,31 @@ func ExampleRegister() {
 	// Output:
 	// janitor_closes_total{result=clean,scope=app/gen} 3
 	// janitor_goroutines_started_total{scope=app/gen} 3
-	// janitor_reloads_total{result=ok} 3
+}
+
+// RegisterReloader exports what a Reloader counts of its own work:
+// reloads, requests in flight, generations draining.
+func ExampleRegisterReloader() {
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	defer root.Close()
+	rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
+		return http.NotFoundHandler(), nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer rl.Close()
+	reg := prometheus.NewRegistry()
+	if err := metrics.RegisterReloader(reg, rl); err != nil {
+		panic(err)
+	}
+	for range 3 {
+		rl.Reload(context.Background())
+	}
+	n, _ := testutil.GatherAndCount(reg, "janitor_reloads_total")
+	fmt.Println(n, "series of janitor_reloads_total;", rl.Stats().Reloads, "reloads")
+	// Output:
+	// 2 series of janitor_reloads_total; 3 reloads
 }
 
 // Each generation registers its collectors through a Registerer scoped to

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -50,6 +51,7 @@ func Register(reg prometheus.Registerer, roots ...*janitor.Janitor) error {
 var (
 	scopeLabel  = []string{"scope"}
 	resultLabel = []string{"scope", "result"}
+	kindLabel   = []string{"scope", "kind"}
 
 	hooksRunDesc = prometheus.NewDesc("janitor_hooks_run_total",
 		"Shutdown hooks run, by outcome.", resultLabel, nil)
@@ -71,14 +73,17 @@ var (
 		"Scopes closed, by result.", resultLabel, nil)
 	closeDurationDesc = prometheus.NewDesc("janitor_close_duration_seconds",
 		"How long closing a scope took.", scopeLabel, nil)
-	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
-		"Reloads of generations, by result.", []string{"result"}, nil)
-	inflightDesc = prometheus.NewDesc("janitor_http_requests_inflight",
-		"Requests in flight in a scope.", scopeLabel, nil)
+	stragglersDesc = prometheus.NewDesc("janitor_goroutines_stragglers_total",
+		"Goroutines started with Janitor.Go still running when their scope's grace period ended.", scopeLabel, nil)
+	undoneDesc = prometheus.NewDesc("janitor_preventors_undone_total",
+		"What the preventors undid when their scope closed, by kind: one per resource, per tracked object, per context-local entry.",
+		kindLabel, nil)
+	detectedDesc = prometheus.NewDesc("janitor_preventors_detected_total",
+		"Preventors left in place under WithDetectOnly, by kind.", kindLabel, nil)
 
 	allDescs = []*prometheus.Desc{
 		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc,
-		resourcesDesc, clearedDesc, closesDesc, closeDurationDesc, reloadsDesc, inflightDesc,
+		resourcesDesc, clearedDesc, closesDesc, closeDurationDesc, stragglersDesc, undoneDesc, detectedDesc,
 	}
 )
 
@@ -97,16 +102,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	var reloads, failed uint64
 	for _, root := range c.roots {
 		for _, s := range root.Stats() {
 			collectStats(ch, s)
-			reloads += s.Reloads
-			failed += s.ReloadsFailed
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(reloads), "ok")
-	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(failed), "failed")
 }
 
 // collectStats sends the series of one scope path. The label values always
@@ -116,24 +116,30 @@ func collectStats(ch chan<- prometheus.Metric, s janitor.Stats) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	gauge := func(d *prometheus.Desc, v int64) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), s.Scope)
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), s.Path)
 	}
 	for o, n := range s.HooksRun {
-		counter(hooksRunDesc, n, s.Scope, hooks.Outcome(o).String())
+		counter(hooksRunDesc, n, s.Path, hooks.Outcome(o).String())
 	}
-	counter(hooksRemovedDesc, s.HooksRemoved, s.Scope)
-	counter(startedDesc, s.GoroutinesStarted, s.Scope)
-	counter(cancelledDesc, s.GoroutinesCancelled, s.Scope)
+	counter(hooksRemovedDesc, s.HooksRemoved, s.Path)
+	counter(startedDesc, s.GoroutinesStarted, s.Path)
+	counter(cancelledDesc, s.GoroutinesCancelled, s.Path)
 	gauge(runningDesc, s.GoroutinesRunning)
-	counter(leakedDesc, s.GoroutinesLeaked, s.Scope)
-	counter(resourcesDesc, s.ResourcesClosed, s.Scope, "ok")
-	counter(resourcesDesc, s.ResourcesCloseFailed, s.Scope, "error")
-	counter(clearedDesc, s.CtxlocalCleared, s.Scope)
-	counter(closesDesc, s.ClosesClean, s.Scope, "clean")
-	counter(closesDesc, s.ClosesLeaked, s.Scope, "leaked")
-	counter(closesDesc, s.ClosesFailed, s.Scope, "error")
-	ch <- histogram(s.Scope, s.CloseDuration)
-	gauge(inflightDesc, s.RequestsInflight)
+	counter(leakedDesc, s.GoroutinesLeaked, s.Path)
+	counter(resourcesDesc, s.ResourcesClosed, s.Path, "ok")
+	counter(resourcesDesc, s.ResourcesCloseFailed, s.Path, "error")
+	counter(clearedDesc, s.CtxlocalCleared, s.Path)
+	counter(closesDesc, s.ClosesClean, s.Path, "clean")
+	counter(closesDesc, s.ClosesLeaked, s.Path, "leaked")
+	counter(closesDesc, s.ClosesFailed, s.Path, "error")
+	ch <- histogram(s.Path, s.CloseDuration)
+	counter(stragglersDesc, s.Stragglers, s.Path)
+	for kind, n := range s.Undone {
+		counter(undoneDesc, n, s.Path, kind)
+	}
+	for kind, n := range s.Detected {
+		counter(detectedDesc, n, s.Path, kind)
+	}
 }
 
 // histogram converts a janitor.Histogram, which counts per bucket, into a
@@ -157,4 +163,80 @@ func histogram(scope string, h janitor.Histogram) prometheus.Metric {
 		return prometheus.NewInvalidMetric(closeDurationDesc, fmt.Errorf("metrics: scope %q: %w", scope, err))
 	}
 	return m
+}
+
+// RegisterReloader registers with reg a collector that exports the
+// counters the Reloaders rls keep of their own work, read from
+// httpmw.Reloader.Stats at every scrape, as client_golang's database
+// collector reads sql.DB.Stats:
+//
+//	janitor_reloads_total{result="ok|failed"}
+//	janitor_http_requests_inflight{scope}
+//	janitor_generations_draining{scope}
+//	janitor_http_drain_timeouts_total{scope}
+//
+// The scope label is the generations' path ("app/gen"); reloads are summed
+// over rls. Register exports the janitor trees; RegisterReloader the HTTP
+// side. Two Reloaders must not share a generation path (give each its own
+// httpmw.WithGenerationName). RegisterReloader returns an error, and
+// registers nothing, for a nil reg, no Reloader, a nil one, or two with the
+// same path; reg's own errors are returned as they are.
+func RegisterReloader(reg prometheus.Registerer, rls ...*httpmw.Reloader) error {
+	if reg == nil {
+		return errors.New("metrics: RegisterReloader with a nil prometheus.Registerer")
+	}
+	if len(rls) == 0 {
+		return errors.New("metrics: RegisterReloader needs at least one Reloader")
+	}
+	paths := make(map[string]bool, len(rls))
+	for i, rl := range rls {
+		if rl == nil {
+			return fmt.Errorf("metrics: RegisterReloader: Reloader %d is nil", i)
+		}
+		p := rl.Stats().Path
+		if paths[p] {
+			return fmt.Errorf("metrics: RegisterReloader: two Reloaders of generations %q would export the same series", p)
+		}
+		paths[p] = true
+	}
+	return reg.Register(&reloaderCollector{rls: rls})
+}
+
+var (
+	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
+		"Reloads of generations, by result.", []string{"result"}, nil)
+	inflightDesc = prometheus.NewDesc("janitor_http_requests_inflight",
+		"Requests being served by a Reloader's generations.", scopeLabel, nil)
+	drainingDesc = prometheus.NewDesc("janitor_generations_draining",
+		"Generations a Reloader retired that have not closed yet.", scopeLabel, nil)
+	drainTimeoutsDesc = prometheus.NewDesc("janitor_http_drain_timeouts_total",
+		"Drains that ended at the drain timeout with requests or hijacked connections left.", scopeLabel, nil)
+)
+
+// reloaderCollector exports the Stats of its Reloaders; like collector, it
+// holds no state of its own.
+type reloaderCollector struct {
+	rls []*httpmw.Reloader // distinct paths; set by RegisterReloader
+}
+
+// Describe implements prometheus.Collector.
+func (c *reloaderCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{reloadsDesc, inflightDesc, drainingDesc, drainTimeoutsDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *reloaderCollector) Collect(ch chan<- prometheus.Metric) {
+	var ok, failed uint64
+	for _, rl := range c.rls {
+		s := rl.Stats()
+		ok += s.Reloads
+		failed += s.Failed
+		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(s.Inflight), s.Path)
+		ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, float64(s.Draining), s.Path)
+		ch <- prometheus.MustNewConstMetric(drainTimeoutsDesc, prometheus.CounterValue, float64(s.DrainTimeouts), s.Path)
+	}
+	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(ok), "ok")
+	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(failed), "failed")
 }

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/metrics"
 )
@@ -31,7 +30,6 @@ func TestMain(m *testing.M) {
 // logger that drops events.
 func quiet(opts ...janitor.Option) []janitor.Option {
 	return append([]janitor.Option{
-		janitor.WithRegistry(new(hooks.Registry)),
 		janitor.WithLogger(slog.New(slog.DiscardHandler)),
 	}, opts...)
 }
@@ -70,13 +68,6 @@ func TestRegisterExposition(t *testing.T) {
 		if err := metrics.Register(reg, root); err != nil {
 			t.Fatalf("Register(reg, root) = %v; want nil", err)
 		}
-
-		root.RecordReload(nil)
-		root.RecordReload(nil)
-		root.RecordReload(errors.New("bad config"))
-		root.Enter()
-		root.Enter()
-		root.Leave()
 
 		gen, err := root.Child("gen")
 		if err != nil {
@@ -143,24 +134,25 @@ janitor_goroutines_started_total{scope="app/gen"} 2
 # TYPE janitor_hooks_removed_total counter
 janitor_hooks_removed_total{scope="app"} 0
 janitor_hooks_removed_total{scope="app/gen"} 1
+# HELP janitor_goroutines_stragglers_total Goroutines started with Janitor.Go still running when their scope's grace period ended.
+# TYPE janitor_goroutines_stragglers_total counter
+janitor_goroutines_stragglers_total{scope="app"} 0
+janitor_goroutines_stragglers_total{scope="app/gen"} 0
 # HELP janitor_hooks_run_total Shutdown hooks run, by outcome.
 # TYPE janitor_hooks_run_total counter
+janitor_hooks_run_total{result="abandoned",scope="app"} 0
 janitor_hooks_run_total{result="error",scope="app"} 0
 janitor_hooks_run_total{result="ok",scope="app"} 0
 janitor_hooks_run_total{result="panic",scope="app"} 0
 janitor_hooks_run_total{result="timeout",scope="app"} 0
+janitor_hooks_run_total{result="abandoned",scope="app/gen"} 0
 janitor_hooks_run_total{result="error",scope="app/gen"} 1
 janitor_hooks_run_total{result="ok",scope="app/gen"} 1
 janitor_hooks_run_total{result="panic",scope="app/gen"} 1
 janitor_hooks_run_total{result="timeout",scope="app/gen"} 1
-# HELP janitor_http_requests_inflight Requests in flight in a scope.
-# TYPE janitor_http_requests_inflight gauge
-janitor_http_requests_inflight{scope="app"} 1
-janitor_http_requests_inflight{scope="app/gen"} 0
-# HELP janitor_reloads_total Reloads of generations, by result.
-# TYPE janitor_reloads_total counter
-janitor_reloads_total{result="failed"} 1
-janitor_reloads_total{result="ok"} 2
+# HELP janitor_preventors_undone_total What the preventors undid when their scope closed, by kind: one per resource, per tracked object, per context-local entry.
+# TYPE janitor_preventors_undone_total counter
+janitor_preventors_undone_total{kind="closer",scope="app/gen"} 1
 # HELP janitor_resources_closed_total Adopted resources closed, by result.
 # TYPE janitor_resources_closed_total counter
 janitor_resources_closed_total{result="error",scope="app"} 0
@@ -171,9 +163,10 @@ janitor_resources_closed_total{result="ok",scope="app/gen"} 1
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 			t.Error(err)
 		}
-		// Every family of the contract, no more.
-		if n, err := testutil.GatherAndCount(reg); err != nil || n != 2*17+2 {
-			t.Errorf("GatherAndCount(reg) = %d, %v; want %d series", n, err, 2*17+2)
+		// Every family, no more: 18 series per scope, and one of the
+		// preventors undone (the adopted file).
+		if n, err := testutil.GatherAndCount(reg); err != nil || n != 2*18+1 {
+			t.Errorf("GatherAndCount(reg) = %d, %v; want %d series", n, err, 2*18+1)
 		}
 	})
 }
@@ -254,7 +247,7 @@ func TestCardinalityAndCumulativeAcrossReloads(t *testing.T) {
 		}
 		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		gen.OnClose("flush", func(context.Context) error { return nil })
-		root.RecordReload(gen.Close())
+		gen.Close()
 	}
 	reload()
 	before, err := testutil.GatherAndCount(reg)
@@ -282,10 +275,12 @@ janitor_goroutines_cancelled_total{scope="app"} 0
 janitor_goroutines_cancelled_total{scope="app/gen"} 1000
 # HELP janitor_hooks_run_total Shutdown hooks run, by outcome.
 # TYPE janitor_hooks_run_total counter
+janitor_hooks_run_total{result="abandoned",scope="app"} 0
 janitor_hooks_run_total{result="error",scope="app"} 0
 janitor_hooks_run_total{result="ok",scope="app"} 0
 janitor_hooks_run_total{result="panic",scope="app"} 0
 janitor_hooks_run_total{result="timeout",scope="app"} 0
+janitor_hooks_run_total{result="abandoned",scope="app/gen"} 0
 janitor_hooks_run_total{result="error",scope="app/gen"} 0
 janitor_hooks_run_total{result="ok",scope="app/gen"} 1000
 janitor_hooks_run_total{result="panic",scope="app/gen"} 0
@@ -298,10 +293,6 @@ janitor_closes_total{result="leaked",scope="app"} 0
 janitor_closes_total{result="clean",scope="app/gen"} 1000
 janitor_closes_total{result="error",scope="app/gen"} 0
 janitor_closes_total{result="leaked",scope="app/gen"} 0
-# HELP janitor_reloads_total Reloads of generations, by result.
-# TYPE janitor_reloads_total counter
-janitor_reloads_total{result="failed"} 0
-janitor_reloads_total{result="ok"} 1000
 `
 	names := []string{"janitor_goroutines_started_total", "janitor_goroutines_cancelled_total",
 		"janitor_hooks_run_total", "janitor_closes_total", "janitor_reloads_total"}
@@ -364,9 +355,7 @@ func TestConcurrentScrapes(t *testing.T) {
 		for range 100 {
 			gen, _ := root.Child("gen")
 			gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
-			root.Enter()
 			gen.Close()
-			root.Leave()
 		}
 	}()
 	for scraping := true; scraping; {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -123,15 +122,9 @@ func (o *owned) release(reg prometheus.Registerer) bool {
 }
 
 // lineage identifies the component j is a generation of: its root's ID
-// and its name path (its ID without the generation number). gen is the
-// generation number, which grows with every scope made in the process.
+// and its path. gen is its generation number: higher is newer.
 func lineage(j *janitor.Janitor) (lineage string, gen uint64) {
-	path := j.ID()
-	if i := strings.LastIndexByte(path, '#'); i >= 0 {
-		gen, _ = strconv.ParseUint(path[i+1:], 10, 64)
-		path = path[:i]
-	}
-	return j.Root().ID() + " " + path, gen
+	return j.Root().ID() + " " + j.Path(), j.Generation()
 }
 
 // Register implements prometheus.Registerer.

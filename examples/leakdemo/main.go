@@ -132,14 +132,15 @@ func reloadScoped(n, stateBytes int) ([]sample, janitor.Stats, error) {
 			return nil, janitor.Stats{}, err
 		}
 		if previous != nil {
-			root.RecordReload(previous.Close())
+			previous.Close() //nolint:errcheck // its report is logged
+
 		}
 		previous = gen
 		samples = append(samples, measure())
 	}
 	var stats janitor.Stats
 	for _, s := range root.Stats() {
-		if s.Scope == "leakdemo/component" {
+		if s.Path == "leakdemo/component" {
 			stats = s
 		}
 	}

@@ -53,10 +53,7 @@ func (a *app) build(gen *janitor.Janitor) (http.Handler, error) {
 
 	// A cache of what the generation computed, sealed (emptied, and
 	// closed to writes) when the generation closes.
-	cache, err := ctxlocal.NewCache[string, string]("answers", ctxlocal.WithMaxEntries(1024))
-	if err != nil {
-		return nil, err
-	}
+	cache := ctxlocal.NewCache[string, string]("answers", ctxlocal.WithMaxEntries(1024))
 	if err := gen.SealOnClose(cache); err != nil {
 		return nil, err
 	}

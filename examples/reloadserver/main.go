@@ -109,10 +109,8 @@ func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) 
 		srv.Shutdown(ctx) //nolint:errcheck // on timeout, Close below cuts what is left
 		srv.Close()
 	})
-	// SIGINT and SIGTERM run every shutdown hook of the process once
-	// (hooks.Default, where the janitors register theirs), then end the
-	// group.
-	g.Add(hooks.Default.SignalActor(ctx, syscall.SIGINT, syscall.SIGTERM))
+	// SIGINT and SIGTERM end the group.
+	g.Add(run.SignalHandler(ctx, syscall.SIGINT, syscall.SIGTERM))
 	// SIGHUP reloads.
 	g.Add(func() error {
 		hup := make(chan os.Signal, 1)
@@ -139,7 +137,8 @@ func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) 
 	if cerr := root.Shutdown(shutdown); cerr != nil {
 		logger.Warn("closing the root", "err", cerr)
 	}
-	if sig, ok := errors.AsType[*hooks.SignalError](err); ok {
+	hooks.Default.Close(shutdown)
+	if sig, ok := errors.AsType[*run.SignalError](err); ok {
 		fmt.Fprintf(stdout, "%v: shut down\n", sig.Signal)
 		return nil
 	}
@@ -164,6 +163,9 @@ func frontend(root *janitor.Janitor, a *app, bare bool, drain time.Duration, log
 	}
 	rl, err := httpmw.NewReloader(root, a.build, httpmw.WithDrainTimeout(drain), httpmw.WithLogger(logger))
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := metrics.RegisterReloader(a.reg, rl); err != nil {
 		return nil, nil, err
 	}
 	reload := func(ctx context.Context) error {

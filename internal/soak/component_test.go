@@ -155,7 +155,7 @@ func build(s scope) (http.Handler, error) {
 		return nil, err
 	}
 	// A cache whose values point into the state.
-	cache := ctxlocal.MustNewCache[int, []byte]("soak.cache", ctxlocal.WithMaxEntries(64))
+	cache := ctxlocal.NewCache[int, []byte]("soak.cache", ctxlocal.WithMaxEntries(64))
 	if err := s.SealOnClose(cache); err != nil {
 		return nil, err
 	}

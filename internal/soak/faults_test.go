@@ -369,8 +369,8 @@ func (a *faultApp) check(t *testing.T, failed, panicked int64) {
 			t.Errorf("generation %s closed %d times; want 1", gen.ID(), n)
 		}
 		r := gen.Report()
-		if !r.Closed() {
-			t.Errorf("generation %s: Report().Closed() = false; want true", gen.ID())
+		if gen.State() != janitor.Closed || r.Start.IsZero() {
+			t.Errorf("generation %s: %v, report %v; want closed", gen.ID(), gen.State(), r)
 			continue
 		}
 		for _, h := range r.Hooks {

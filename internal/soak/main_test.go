@@ -9,7 +9,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -42,7 +41,6 @@ var discard = slog.New(slog.DiscardHandler)
 // (the fault test provokes thousands of them on purpose).
 func quiet(opts ...janitor.Option) []janitor.Option {
 	return append([]janitor.Option{
-		janitor.WithRegistry(new(hooks.Registry)),
 		janitor.WithLogger(discard),
 	}, opts...)
 }

@@ -263,7 +263,7 @@ func checkUnregistered(t *testing.T, reg prometheus.Gatherer) {
 func checkStats(t *testing.T, root *janitor.Janitor, gens int) {
 	t.Helper()
 	for _, s := range root.Stats() {
-		if s.Scope != "soak/gen" {
+		if s.Path != "soak/gen" {
 			continue
 		}
 		if got := s.ClosesClean + s.ClosesLeaked + s.ClosesFailed; got != uint64(gens) {

@@ -1,0 +1,59 @@
+// Package bound holds the one rule that bounds every close in leakproof by
+// its caller's context: work goes on normally until the context is done,
+// then for at most Overrun more, to let quick clean-ups finish; whatever is
+// still running then is abandoned to the background and reported as such.
+//
+// The rule needs one deadline shared by every level of a close (a scope,
+// its children, its hooks), however late each level notices that the
+// context is done; Limit derives it once and carries it in the context, so
+// that nested closes reuse it instead of granting themselves a fresh
+// Overrun.
+package bound
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Overrun is how long a close may go on after its context is done: the
+// small, fixed budget in which hooks and closers started with a done
+// context can still finish and be reported as they ended.
+const Overrun = 100 * time.Millisecond
+
+type limitKey struct{}
+
+// Limit returns ctx carrying the hard limit of the close it starts, and
+// that limit: a context that carries ctx's values and is done Overrun
+// after ctx is done. If ctx already carries a limit (the close is nested
+// in another), both are returned unchanged and stop does nothing. Call
+// stop when the close has finished, to release the limit's timer.
+func Limit(ctx context.Context) (withLimit, limit context.Context, stop func()) {
+	if l, ok := ctx.Value(limitKey{}).(context.Context); ok {
+		return ctx, l, func() {}
+	}
+	l, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		mu      sync.Mutex
+		timer   *time.Timer
+		stopped bool
+	)
+	unwatch := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			timer = time.AfterFunc(Overrun, cancel)
+		}
+	})
+	stop = func() {
+		unwatch()
+		mu.Lock()
+		stopped = true
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
+	return context.WithValue(ctx, limitKey{}, context.Context(l)), l, stop
+}

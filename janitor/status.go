@@ -1,0 +1,102 @@
+package janitor
+
+import (
+	"slices"
+	"time"
+	"weak"
+)
+
+// historySize bounds how many closed scopes a tree remembers for History.
+const historySize = 64
+
+// State returns where j is in its life.
+func (j *Janitor) State() State {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.state
+}
+
+// isOpen reports whether j still accepts work.
+func (j *Janitor) isOpen() bool { return j.State() == Open }
+
+// A Status is what a scope is doing now: the page an operator (or the
+// debug handler) reads to see which scopes exist, what they run and where
+// a close in progress is.
+type Status struct {
+	ID         string
+	Path       string
+	Generation uint64
+	State      State
+	Tracked    int      // goroutines started with Go that are running
+	Pending    []string // hooks that would run if the scope closed now, in that order
+
+	// Hook is the hook of the scope running now, if any, and HookStart
+	// when it started: an 8-second flush is visible while it runs.
+	Hook      string
+	HookStart time.Time
+	// Phase is the phase a closing scope is in, and CloseStart when its
+	// close began.
+	Phase      string
+	CloseStart time.Time
+
+	Children []Status // the child scopes not closed yet, oldest first
+}
+
+// Status returns what j and its descendants are doing now.
+func (j *Janitor) Status() Status {
+	j.mu.Lock()
+	st := Status{ID: j.id, Path: j.path, Generation: j.gen, State: j.state}
+	children := slices.Clone(j.children)
+	c := j.closing
+	j.mu.Unlock()
+	st.Tracked = j.group.Running()
+	st.Pending = j.hooks.Pending()
+	if h := j.hookNow.Load(); h != nil {
+		st.Hook, st.HookStart = h.name, h.start
+	}
+	if c != nil {
+		c.mu.Lock()
+		if !c.done {
+			st.Phase, st.CloseStart = phases[c.phase], c.start
+		}
+		c.mu.Unlock()
+	}
+	for _, ch := range children {
+		st.Children = append(st.Children, ch.Status())
+	}
+	return st
+}
+
+// A Record is a scope that has closed, as its tree remembers it.
+type Record struct {
+	Report Report
+	ref    weak.Pointer[Janitor]
+}
+
+// Reachable reports whether the closed scope's Janitor is still reachable
+// from somewhere. It is only meaningful right after a garbage collection
+// (runtime.GC), which the caller decides to pay for: a closed generation
+// that survives one is being kept alive by a reference someone forgot.
+func (r Record) Reachable() bool { return r.ref.Value() != nil }
+
+// History returns the last scopes of j's tree to close, newest first, at
+// most 64. It holds them weakly: remembering a scope never keeps it alive.
+func (j *Janitor) History() []Record {
+	t := j.tree
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]Record, 0, len(t.history))
+	for _, c := range slices.Backward(t.history) {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (t *tree) remember(j *Janitor, r Report) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.history) == historySize {
+		t.history = slices.Delete(t.history, 0, 1)
+	}
+	t.history = append(t.history, Record{Report: r, ref: weak.Make(j)})
+}
