@@ -46,6 +46,7 @@ package hooks
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,6 +91,10 @@ type Scope struct {
 	head, tail *Handle
 	// closed is set by the first Close.
 	closed bool
+	// later are the hooks a Close abandoned before starting them, in the
+	// order the background goroutine starts them; it removes each as it
+	// starts it.
+	later []*Handle
 	// done is made on first use (Done or Close) and closed when Close has
 	// started every hook and each has ended or timed out.
 	done chan struct{}
@@ -139,12 +144,17 @@ func (s *Scope) Add(name string, fn Func) (*Handle, error) {
 	return h, nil
 }
 
-// Pending returns the names of the hooks still registered in s, in the
-// order they would run: last added first.
+// Pending returns the names of the hooks that have not started yet, in
+// the order they will: those still registered, last added first, or,
+// after a Close that reached its deadline, those it left to start in the
+// background.
 func (s *Scope) Pending() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var names []string
+	for _, h := range s.later {
+		names = append(names, h.name)
+	}
 	for h := s.tail; h != nil; h = h.prev {
 		names = append(names, h.name)
 	}
@@ -224,6 +234,9 @@ func (s *Scope) finish(ctx context.Context, left *running, rest []*Handle, done 
 	clearLabels()
 	left.wait()
 	for _, h := range rest {
+		s.mu.Lock()
+		s.later = s.later[1:]
+		s.mu.Unlock()
 		start(ctx, h.fn, s.hookTimeout()).wait()
 		h.fn = nil
 	}
@@ -241,7 +254,8 @@ func (s *Scope) claimLast() *Handle {
 	return h
 }
 
-// claimAll takes every pending hook out of s, last added first.
+// claimAll takes every pending hook out of s, last added first, and
+// keeps them as the ones to start later.
 func (s *Scope) claimAll() []*Handle {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,6 +264,7 @@ func (s *Scope) claimAll() []*Handle {
 		h.claimLocked()
 		hs = append(hs, h)
 	}
+	s.later = slices.Clone(hs)
 	return hs
 }
 

@@ -175,6 +175,9 @@ func TestCloseBoundedByDeadline(t *testing.T) {
 		if order, _ := st.get(); !slices.Equal(order, []string{"c"}) {
 			t.Errorf("hooks started by Close's return: %v; want [c]", order)
 		}
+		if got := s.Pending(); !slices.Equal(got, []string{"b", "a"}) {
+			t.Errorf("Pending() after the abandoned Close = %v; want [b a], still to start", got)
+		}
 		select {
 		case <-s.Done():
 			t.Error("Done closed while abandoned hooks were still to start")

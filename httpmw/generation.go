@@ -42,8 +42,11 @@ type generation struct {
 	// to: by retire, or when g's janitor starts to close for any reason.
 	retired atomic.Bool
 
-	hurryCh   chan struct{} // closed by hurry: close now, without draining
-	hurryOnce sync.Once
+	// hurried is done when the Reloader's Shutdown ran out of time: the
+	// drain stops waiting, and the generation's close, which it bounds,
+	// returns within hooks.Overrun. hurry cancels it.
+	hurried context.Context
+	hurry   context.CancelFunc
 
 	res *closeResult // how g's janitor closed, once the drain is done
 
@@ -64,11 +67,11 @@ type closeResult struct {
 
 func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 	g := &generation{
-		j:       j,
-		serve:   serve,
-		hurryCh: make(chan struct{}),
-		res:     &closeResult{done: make(chan struct{})},
+		j:     j,
+		serve: serve,
+		res:   &closeResult{done: make(chan struct{})},
 	}
+	g.hurried, g.hurry = context.WithCancel(context.Background())
 	// However the janitor comes to close (a reload, the reloader's
 	// shutdown or the root closing), g stops taking requests and its
 	// hijacked connections are closed with it.
@@ -78,8 +81,6 @@ func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 	})
 	return g
 }
-
-func (g *generation) hurry() { g.hurryOnce.Do(func() { close(g.hurryCh) }) }
 
 // idle reports whether g has no request in flight and no hijacked
 // connection open.
@@ -120,7 +121,7 @@ func (g *generation) waitIdle(deadline time.Time, requestsOnly bool) waitOutcome
 		case <-g.j.Context().Done():
 			t.Stop()
 			return closedElsewhere
-		case <-g.hurryCh:
+		case <-g.hurried.Done():
 			t.Stop()
 			return hurried
 		}
@@ -161,18 +162,15 @@ func (r *Reloader) drain(g *generation) {
 	if timedOut {
 		r.drainTimeouts.Add(1)
 	}
-	ctx := context.Background()
-	if outcome == hurried {
-		c, cancel := context.WithCancel(ctx)
-		cancel()
-		ctx = c
-	}
 	// Requests still running hold the handler themselves; the Reloader
 	// lets go of it, so that what only the handler references is
 	// garbage by the time the census looks for goroutines that stop when
 	// their object is collected.
 	g.h.Store(nil)
-	g.res.err = g.j.Shutdown(ctx)
+	// Bounded by the Reloader's Shutdown, if it runs out of time while
+	// the generation closes.
+	g.res.err = g.j.Shutdown(g.hurried)
+	g.hurry()
 }
 
 // track records c as hijacked from one of g's requests. If g's connections

@@ -489,7 +489,7 @@ func (c *closer) account(r Report) {
 	switch {
 	case r.failed():
 		j.stats.closesFailed.Add(1)
-	case r.Leaked() > 0:
+	case r.Leaked() > 0 || r.unchecked() > 0:
 		j.stats.closesLeaked.Add(1)
 	default:
 		j.stats.closesClean.Add(1)
