@@ -114,8 +114,12 @@ func (s *Snapshot) CountBy(key string) map[string]int {
 // with the process, not with what the caller looks for. A Census therefore
 // shares reads: a request is served by the first profile read that starts
 // after the request was made, and all requests made while a read is in
-// progress are served together by the next one. Reads run on a goroutine
-// that exists only while there are requests and carries no labels.
+// progress are served together by the next one. A request made while no
+// read is in progress is read on the caller's goroutine, which cannot give
+// up on it (a read is bounded, a few milliseconds at most); the requests
+// that arrive during that read are served by a goroutine that exists only
+// while there are requests and carries no labels, and they may give up
+// when their context is done.
 //
 // Requests made inside a [testing/synctest] bubble do not share reads:
 // each is served by a read of its own on the caller's goroutine (ctx is
@@ -167,15 +171,34 @@ func (c *Census) read(ctx context.Context) (*round, error) {
 		return r, r.err
 	}
 	c.mu.Lock()
+	if !c.reading {
+		// Nobody is reading: this caller reads, on its own goroutine, for
+		// itself and for whoever joined the round waiting to start, and
+		// hands the rounds requested meanwhile to a reader goroutine. An
+		// uncontended request costs one read and no goroutine switch.
+		r := c.next
+		if r == nil {
+			r = &round{done: make(chan struct{})}
+		}
+		c.next = nil
+		c.reading = true
+		hint := c.sizeHint
+		c.mu.Unlock()
+		c.serve(r, hint)
+		c.mu.Lock()
+		if c.next != nil {
+			go c.reader()
+		} else {
+			c.reading = false
+		}
+		c.mu.Unlock()
+		return r, r.err
+	}
 	if c.next == nil {
 		c.next = &round{done: make(chan struct{})}
 	}
 	r := c.next
 	r.waiters++
-	if !c.reading {
-		c.reading = true
-		go c.reader()
-	}
 	c.mu.Unlock()
 	select {
 	case <-r.done:

@@ -64,24 +64,9 @@ func (j *Janitor) Close() error {
 //
 // # Deadline
 //
-// Shutdown returns no later than hooks.Overrun (100ms) after ctx is done,
-// whatever hooks, closers, children and goroutines do:
-//
-//   - Waits are cut to ctx: the grace period ends when ctx is done, and a
-//     hook's timeout is cut to ctx's deadline.
-//   - Once ctx is done, the close goes on, in the same order: every hook
-//     is still started, with a done context, so that quick clean-ups
-//     (flush a buffer, close a file) still happen, and each resource is
-//     still closed.
-//   - Overrun after ctx is done, Shutdown returns. Its Report then lists in
-//     Abandoned, by name, what was not finished (the hook running, the
-//     hooks and resources not reached, a child still closing), and the
-//     error wraps ctx's error. The close finishes in the background, in
-//     order, each step bounded by its own timeout; Report then returns the
-//     finished report and the counters count it once, as a failed close.
-//
-// Shutdown of a scope's children shares the scope's deadline: a tree of
-// any depth is bounded by one Overrun, not one per level.
+// Shutdown returns no later than hooks.Overrun after ctx is done; what it
+// still does after ctx is done, and what it reports as abandoned, is the
+// rule in the package documentation (Deadline).
 //
 // # Errors
 //

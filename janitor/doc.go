@@ -8,15 +8,22 @@
 // # Scopes
 //
 // A Janitor is a scope. New makes a root that lives as long as the
-// process; each reload builds a Child (a generation) and closes the
-// previous one. Everything a generation starts is registered with its
-// janitor: goroutines (Go), shutdown hooks (OnClose) and resources
-// (Adopt). Ownership is explicit: a janitor never stops or closes what was
-// not registered with it.
+// process; Child makes a scope under it. A generation is a scope that
+// replaces an earlier one of the same path: each reload builds a Child
+// named like the last ("gen") and closes the previous one. Every scope has
+// a Name ("gen"), a Path from its root ("app/gen", the metrics label, shared
+// by all its generations), a Generation number (1, 2, ... per path and
+// tree) and an ID unique in the process ("app/gen#3", the pprof label and
+// how reports and logs name it).
+//
+// Everything a scope starts is registered with it: goroutines (Go),
+// shutdown hooks (OnClose) and resources (Adopt), and the preventors below.
+// Ownership is explicit: a janitor never stops or closes what was not
+// registered with it.
 //
 // # Attribution
 //
-// Code a generation runs through Do, Go or OnClose carries the scope's
+// Code a scope runs through Do, Go or OnClose carries the scope's
 // runtime/pprof labels, and so does every goroutine it starts, to any
 // depth, including those started deep inside third-party libraries. After
 // the scope closes, the census (goroutines.Census) looks for goroutines
@@ -26,19 +33,60 @@
 //
 // # Closing
 //
-// Close is idempotent, safe to call concurrently and bounded by the hook
-// timeout and the grace period. Its phases are documented on Shutdown: the
-// context is cancelled first, then children close, hooks run (last
-// registered first), goroutines are waited for, resources and preventors
-// are undone, caches are sealed, loggers restored, and the census runs.
-// The Report says what each phase did; Stats keeps cumulative counters per
-// scope name for the metrics package.
+// Close is idempotent and safe to call concurrently. Its phases are
+// documented on Shutdown: the context is cancelled first, then children
+// close, hooks run (last registered first), goroutines are waited for,
+// resources and preventors are undone, caches are sealed, loggers
+// restored, and the census runs. The Report says what each phase did;
+// Stats keeps cumulative counters per path for the metrics package;
+// Status says what a scope is doing now, and History what the last closes
+// did.
+//
+// # Deadline
+//
+// Shutdown(ctx) returns no later than hooks.Overrun (100ms) after ctx is
+// done, whatever hooks, closers, children and goroutines do. The rule:
+//
+//   - Every wait is cut to ctx: the grace period ends when ctx is done, a
+//     hook's timeout and a closer's are cut to ctx's deadline.
+//   - Once ctx is done the close goes on, in the same order: every hook
+//     is still started, exactly once, last registered first, with a done
+//     context, so that quick clean-ups (flush a buffer, close a file)
+//     still happen; every resource is still closed; the census still runs.
+//   - Overrun after ctx is done, Shutdown returns. Its error wraps ctx's,
+//     and the Report lists in Abandoned, by name, what was not finished:
+//     the hook running and for how long, the hooks not started, a child
+//     still closing, the phases not reached. The close finishes in the
+//     background, in order, each step bounded by its own timeout; then
+//     Report returns the finished report, and the counters count the close
+//     once, as failed.
+//   - A scope's hooks never start while a child's close is in progress,
+//     even one another goroutine started (a Reloader's drain), unless the
+//     deadline has passed; then they wait in the background instead.
+//   - Children share their parent's deadline: a tree of any depth is
+//     bounded by one Overrun.
+//
+// Close is Shutdown with a context that is never done: bounded by the hook
+// timeout per hook and closer and by the grace period.
+//
+// # Bad input
+//
+// One rule for every package of the module: a function that returns an
+// error reports bad input through it, prefixed with the package name
+// ("janitor: app#1: Child: empty name"); a function that cannot return one
+// (New, OnClose, Do, and the option constructors such as WithHookTimeout)
+// panics at the call, for input that can only be a mistake in the code (a
+// nil func, an empty name, a negative timeout), as http.Handle and
+// errgroup.Group.SetLimit do. Nothing registered is ever dropped or run
+// twice: a hook registered after close runs at once, a resource adopted
+// after close is closed at once.
 //
 // # Preventors
 //
 // Besides goroutines, hooks and adopted closers, a scope owns the things
 // that typically keep an old generation alive after a reload, each undone
-// when it closes, counted in Stats.Undone and listed in Report.Resources:
+// when it closes, counted in Stats.Undone by kind and listed in
+// Report.Resources:
 //
 //   - timers and periodic jobs: AfterFunc and Every, whose callbacks run
 //     under the scope's labels (a time.AfterFunc callback carries none);
@@ -62,10 +110,12 @@
 //
 // # Events
 //
-// Every action that needs attention is a log/slog event with the
-// attributes scope, kind, name, action, consequence and hint, in the
-// spirit of Tomcat's leak messages: what leaked, what was done about it,
-// and what to change.
+// Events are log/slog records with the attributes scope (the ID), kind,
+// name, action, consequence and hint, in the spirit of Tomcat's leak
+// messages: what leaked, what was done about it, and what to change. A
+// clean close logs one INFO line; a close that is not clean logs one WARN
+// line with its error, and a line per leak (ERROR), straggler and failed
+// hook or resource (WARN); what is expected on every reload logs at DEBUG.
 //
 // All methods of Janitor are safe for concurrent use.
 package janitor

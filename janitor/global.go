@@ -66,9 +66,6 @@ func NewGlobalFunc[T any](name string, get func() T, set func(T), equal func(a, 
 	return &Global[T]{name: name, get: get, set: set, equal: equal, phase: phaseResources, kind: kindGlobal}
 }
 
-// Name returns the name the Global was created with.
-func (g *Global[T]) Name() string { return g.name }
-
 // Swap installs v into g for the life of scope j: it sets g to v now and,
 // when j closes, restores what g held before (see Global for how
 // overlapping swaps restore). The Report lists it as a "global" named

@@ -1,9 +1,11 @@
 package janitor_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"sync"
 	"testing"
 
@@ -108,4 +110,72 @@ func parkGoroutines(n int) (stop func()) {
 		close(release)
 		wg.Wait()
 	}
+}
+
+// BenchmarkEmptyClose is the floor of a reload: a generation that started
+// nothing, closed with the census on, against its baseline, one read of
+// the goroutine profile in the form the census reads (debug=1) into a
+// reused buffer. The census needs one read when it finds nothing, so the
+// rest of the close is what the ratio shows.
+func BenchmarkEmptyClose(b *testing.B) {
+	b.Run("impl=profile-read", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		for b.Loop() {
+			buf.Reset()
+			if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=janitor", func(b *testing.B) {
+		b.ReportAllocs()
+		root := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+		defer root.Close()
+		for b.Loop() {
+			gen, err := root.Child("gen")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := gen.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkBurst is a scope that starts 1,000 goroutines that return at
+// once and then closes, census on, against errgroup doing the same: Go
+// 1,000 times, then Wait. One op is the whole burst.
+func BenchmarkBurst(b *testing.B) {
+	const n = 1000
+	b.Run("impl=errgroup", func(b *testing.B) {
+		b.ReportAllocs()
+		noop := func() error { return nil }
+		for b.Loop() {
+			var g errgroup.Group
+			for range n {
+				g.Go(noop)
+			}
+			g.Wait()
+		}
+	})
+	b.Run("impl=janitor", func(b *testing.B) {
+		b.ReportAllocs()
+		noop := func(context.Context) error { return nil }
+		root := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+		defer root.Close()
+		for b.Loop() {
+			gen, err := root.Child("gen")
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range n {
+				gen.Go("noop", noop)
+			}
+			if err := gen.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
