@@ -14,8 +14,10 @@
 // finds any of those goroutines still running and reports it, with its
 // stack, as a leak of that generation: a request that started a goroutine
 // and forgot it is caught at the next reload, not months later. The
-// default path costs two atomic adds and two label switches and allocates
-// nothing; it does not replace the request's context.
+// default path of Wrap costs two label switches and allocates nothing; it
+// does not replace the request's context (WithContextLabels does, for
+// handlers that call pprof.Do with it). A Reloader adds two atomic adds, to
+// count the request in flight in its generation.
 //
 // # Reloading
 //
@@ -42,12 +44,22 @@
 //	}
 //	srv := &http.Server{Addr: addr, Handler: rl}
 //	// on SIGHUP: rl.Reload(ctx)
-//	// on exit: srv.Shutdown(ctx), rl.Shutdown(ctx), root.Close()
+//	// on exit: srv.Shutdown(ctx), rl.Shutdown(ctx), root.Shutdown(ctx)
+//
+// A Reloader counts its reloads, requests in flight and drains (Stats);
+// metrics.RegisterReloader exports them.
 //
 // # Debug page
 //
 // DebugHandler is opt-in, like net/http/pprof without its init-time
 // registration: nothing is mounted on http.DefaultServeMux, ever.
+//
+// # Bad input
+//
+// As everywhere in this module: functions that return an error report bad
+// input through it ("httpmw: ..."); Wrap, DebugHandler and the option
+// constructors, which cannot, panic on input that can only be a mistake in
+// the code (a nil handler or janitor, a non-positive timeout).
 //
 // Everything in this package is safe for concurrent use.
 package httpmw
