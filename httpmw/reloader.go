@@ -53,6 +53,10 @@ type Reloader struct {
 	// down pins none.
 	final *closeResult
 
+	// releasePath lets another Reloader build generations of this one's
+	// path; called by Shutdown. Set by NewReloader.
+	releasePath func()
+
 	// reloads, failed and drainTimeouts count what Stats reports.
 	reloads, failed, drainTimeouts atomic.Uint64
 
@@ -88,12 +92,52 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 		sem:      make(chan struct{}, 1),
 		retiring: make(map[*generation]struct{}),
 	}
+	release, err := claimPath(root, cfg.genName)
+	if err != nil {
+		return nil, err
+	}
+	r.releasePath = release
 	g, err := r.newGeneration()
 	if err != nil {
+		release()
 		return nil, err
 	}
 	r.cur.Store(g)
 	return r, nil
+}
+
+// paths are the generation paths of the Reloaders alive in the process,
+// by root ID: two Reloaders building generations of one path would be one
+// component to everything downstream (metrics, the debug page), each
+// replacing the other's generations.
+var paths struct {
+	mu    sync.Mutex
+	taken map[string]bool
+}
+
+// claimPath reserves root/name for a new Reloader until the returned
+// release is called or the root closes.
+func claimPath(root *janitor.Janitor, name string) (release func(), err error) {
+	key := root.ID() + "/" + name
+	paths.mu.Lock()
+	defer paths.mu.Unlock()
+	if paths.taken[key] {
+		return nil, fmt.Errorf("httpmw: NewReloader: another Reloader of %s builds generations named %q; give each its own WithGenerationName", root.ID(), name)
+	}
+	if paths.taken == nil {
+		paths.taken = make(map[string]bool)
+	}
+	paths.taken[key] = true
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			paths.mu.Lock()
+			defer paths.mu.Unlock()
+			delete(paths.taken, key)
+		})
+	}
+	context.AfterFunc(root.Context(), release)
+	return release, nil
 }
 
 // ServeHTTP serves req with the current generation's handler, under the
@@ -235,6 +279,7 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	}
 	final := r.final
 	r.release()
+	r.releasePath()
 	if inRequest() {
 		return nil
 	}

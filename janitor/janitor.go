@@ -134,9 +134,9 @@ func New(name string, opts ...Option) *Janitor {
 // child closes when j closes, before j's own hooks run, or earlier by its
 // own Close.
 //
-// Child returns an error for an invalid name (empty, or containing '/',
-// '#' or '@', which would make paths or IDs ambiguous), and ErrClosed if
-// j has started to close.
+// Child returns an error for an invalid name (empty, "*", or containing
+// '/', '#' or '@', which would make paths or IDs ambiguous), and ErrClosed
+// if j has started to close.
 func (j *Janitor) Child(name string, opts ...Option) (*Janitor, error) {
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("janitor: %s: Child: %w", j.id, err)
@@ -159,6 +159,8 @@ func checkName(name string) error {
 		return errors.New("empty name")
 	case strings.ContainsAny(name, "/#@"):
 		return fmt.Errorf("name %q contains '/', '#' or '@'", name)
+	case name == "*":
+		return errors.New(`name "*" is the aggregate of folded paths (see Stats)`)
 	}
 	return nil
 }

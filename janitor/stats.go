@@ -14,7 +14,16 @@ import (
 // Stats are the cumulative counters of every scope that shares one name
 // path in a tree ("app/gen" for every generation "gen" built under root
 // "app"). They are summed across generations, so they only grow across
-// reloads while their number stays bounded by the distinct names used.
+// reloads.
+//
+// Their number stays bounded however many distinct names come and go
+// (tenants, say): a path is kept while a scope of it is open, and for the
+// last 32 paths whose scopes have all closed; the counters of older closed
+// paths are folded into the tree's aggregate path, "root/*". A sum over
+// all paths never goes back, but the counters of one folded path do: a
+// path reused after it was folded starts again from zero, and its past is
+// in "root/*". Query per path for what is open, and sum across paths (or
+// read "root/*") for the history of names that come and go.
 type Stats struct {
 	Path string // name path from the root, without generation numbers
 
@@ -67,8 +76,10 @@ var closeBuckets = [...]float64{.0001, .001, .005, .01, .05, .1, .5, 1, 5, 10, 3
 type counters struct {
 	path string
 	// gens counts the scopes made with this path: the last one's
-	// generation number. Written under tree.mu.
+	// generation number. open counts those not closed yet. Both written
+	// under tree.mu.
 	gens uint64
+	open int
 
 	hooksRun     [hooks.Abandoned + 1]atomic.Uint64
 	hooksRemoved atomic.Uint64
@@ -99,6 +110,30 @@ func (c *counters) hook(r hooks.Result) {
 	if r.Outcome >= 0 && int(r.Outcome) < len(c.hooksRun) {
 		c.hooksRun[r.Outcome].Add(1)
 	}
+}
+
+// foldInto adds c's counters to dst, the aggregate of folded paths.
+func (c *counters) foldInto(dst *counters) {
+	add := func(d, s *atomic.Uint64) { d.Add(s.Load()) }
+	for i := range c.hooksRun {
+		add(&dst.hooksRun[i], &c.hooksRun[i])
+	}
+	for i := range c.undone {
+		add(&dst.undone[i], &c.undone[i])
+		add(&dst.detected[i], &c.detected[i])
+	}
+	for i := range c.closeCounts {
+		add(&dst.closeCounts[i], &c.closeCounts[i])
+	}
+	for _, f := range [...][2]*atomic.Uint64{
+		{&dst.hooksRemoved, &c.hooksRemoved}, {&dst.started, &c.started}, {&dst.cancelled, &c.cancelled},
+		{&dst.leaked, &c.leaked}, {&dst.stragglers, &c.stragglers}, {&dst.resourcesClosed, &c.resourcesClosed},
+		{&dst.resourcesFailed, &c.resourcesFailed}, {&dst.cleared, &c.cleared}, {&dst.closesClean, &c.closesClean},
+		{&dst.closesLeaked, &c.closesLeaked}, {&dst.closesFailed, &c.closesFailed}, {&dst.faults, &c.faults},
+	} {
+		add(f[0], f[1])
+	}
+	dst.closeSumNs.Add(c.closeSumNs.Load())
 }
 
 func (c *counters) observeClose(d time.Duration) {
@@ -168,14 +203,31 @@ type tree struct {
 	// taken before any Janitor.mu and before mu.
 	statsMu sync.RWMutex
 
+	// rootPath is the root's path; the aggregate of folded paths is
+	// rootPath + "/*".
+	rootPath string
+
 	mu sync.Mutex
-	// byScope is written by scope constructors (counterFor) and only grows,
-	// bounded by the number of distinct name paths.
+	// byScope holds the counters of the paths with open scopes, of the
+	// last maxClosedPaths paths whose scopes all closed, and the
+	// aggregate. Written by counterFor (a scope is made), closed (a scope
+	// has closed) and fold.
 	byScope map[string]*counters
+	// closedPaths are the paths whose scopes all closed, oldest first, at
+	// most maxClosedPaths.
+	closedPaths []string
+	// foldedGens is the highest generation number a folded path had: a
+	// path made again after it was folded numbers its generations above
+	// it, so that no two scopes of the process ever share an ID.
+	foldedGens uint64
 	// history holds the last closed scopes, oldest first, weakly; written
 	// by remember when a scope has closed.
 	history []Record
 }
+
+// maxClosedPaths bounds how many paths without an open scope keep
+// counters of their own (see Stats).
+const maxClosedPaths = 32
 
 // roots counts the roots made in the process, by name, so that trees
 // whose roots share a name get distinct IDs (see tree.suffix).
@@ -191,7 +243,7 @@ func newTree(rootName string) *tree {
 		roots.n = make(map[string]int)
 	}
 	roots.n[rootName]++
-	t := new(tree)
+	t := &tree{rootPath: rootName}
 	if k := roots.n[rootName]; k > 1 {
 		t.suffix = "@" + strconv.Itoa(k)
 	}
@@ -208,11 +260,48 @@ func (t *tree) counterFor(path string) (*counters, uint64) {
 	}
 	c, ok := t.byScope[path]
 	if !ok {
-		c = &counters{path: path}
+		c = &counters{path: path, gens: t.foldedGens}
 		t.byScope[path] = c
 	}
+	if c.open == 0 {
+		t.closedPaths = slices.DeleteFunc(t.closedPaths, func(p string) bool { return p == path })
+	}
+	c.open++
 	c.gens++
 	return c, c.gens
+}
+
+// closed records that a scope of path has closed. When the last one of a
+// path closes, the path joins the closed paths, and the oldest closed path
+// past maxClosedPaths is folded into the aggregate.
+func (t *tree) closed(path string) {
+	t.statsMu.Lock() // folding moves counts: Stats must see them once
+	defer t.statsMu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := t.byScope[path]
+	if c == nil {
+		return
+	}
+	if c.open--; c.open > 0 {
+		return
+	}
+	t.closedPaths = append(t.closedPaths, path)
+	if len(t.closedPaths) <= maxClosedPaths {
+		return
+	}
+	oldest := t.closedPaths[0]
+	t.closedPaths = slices.Delete(t.closedPaths, 0, 1)
+	agg := t.rootPath + "/*"
+	dst := t.byScope[agg]
+	if dst == nil {
+		dst = &counters{path: agg}
+		t.byScope[agg] = dst
+	}
+	folded := t.byScope[oldest]
+	folded.foldInto(dst)
+	t.foldedGens = max(t.foldedGens, folded.gens)
+	delete(t.byScope, oldest)
 }
 
 // Stats returns the cumulative counters of every scope name path in j's

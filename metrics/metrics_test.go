@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -26,12 +27,12 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// quiet is the options every test uses: a private hook registry and a
-// logger that drops events.
+// discardLogger drops every event.
+var discardLogger = slog.New(slog.DiscardHandler)
+
+// quiet is the options every test uses: a logger that drops events.
 func quiet(opts ...janitor.Option) []janitor.Option {
-	return append([]janitor.Option{
-		janitor.WithLogger(slog.New(slog.DiscardHandler)),
-	}, opts...)
+	return append([]janitor.Option{janitor.WithLogger(discardLogger)}, opts...)
 }
 
 type closerFunc func() error
@@ -367,5 +368,70 @@ func TestConcurrentScrapes(t *testing.T) {
 		if _, err := reg.Gather(); err != nil {
 			t.Fatalf("Gather() = %v; want nil", err)
 		}
+	}
+}
+
+// TestChurnBounded: 20,000 tenants created and closed used to leave
+// 340,019 series and 20,001 Stats entries behind, forever. Closed paths
+// past the last 32 are folded into "app/*": the series stay bounded, no
+// close is lost from the sums, and the heap does not keep what the
+// tenants were.
+func TestChurnBounded(t *testing.T) {
+	const tenants = 20_000
+	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer root.Close()
+	reg := prometheus.NewPedanticRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen") // the usual case: one path reloaded forever
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range tenants {
+		tenant, err := root.Child(fmt.Sprintf("tenant-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenant.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+		tenant.Close()
+		if i%1000 == 0 {
+			gen.Close()
+			gen, _ = root.Child("gen")
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	defer gen.Close()
+
+	stats := root.Stats()
+	if n := len(stats); n > 1+1+32+1 {
+		t.Errorf("Stats() has %d entries; want at most root, gen, 32 closed tenants and app/*", n)
+	}
+	var clean uint64
+	var genSeen, aggSeen bool
+	for _, s := range stats {
+		clean += s.ClosesClean
+		genSeen = genSeen || s.Path == "app/gen"
+		aggSeen = aggSeen || s.Path == "app/*"
+	}
+	if clean != tenants+20 || !genSeen || !aggSeen {
+		t.Errorf("clean closes summed over paths = %d, app/gen kept %v, app/* present %v; want %d, true, true",
+			clean, genSeen, aggSeen, tenants+20)
+	}
+	series, err := testutil.GatherAndCount(reg)
+	if err != nil || series > 2000 {
+		t.Errorf("GatherAndCount = %d, %v; want at most 2,000 series", series, err)
+	}
+	grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d tenants: %d Stats entries, %d series, heap %+.2f MiB", tenants, len(stats), series, float64(grown)/(1<<20))
+	if grown > 2<<20 {
+		t.Errorf("live heap grew by %.2f MiB over %d closed tenants; want under 2 MiB", float64(grown)/(1<<20), tenants)
+	}
+	if again, _ := root.Child("tenant-0"); again.ID() == "app/tenant-0#1" {
+		t.Errorf("a folded path made again reused the ID %s", again.ID())
+	} else {
+		again.Close()
 	}
 }

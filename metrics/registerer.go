@@ -38,19 +38,25 @@ var ErrUnchecked = errors.New("metrics: an unchecked collector (one whose Descri
 // Unregister of a collector of that description does nothing and returns
 // false: what holds it in reg now is someone else's.
 //
-// # Overlapping generations
+// # Generations hand their collectors over
 //
-// A reload builds the next generation while the previous one still
-// drains, so both register collectors of the same names. When Register
-// finds a collector of the same description registered through the
-// Registerer of another scope with the same name path in the same tree
-// (an older generation of the same component), the newer one takes it
-// over: the older collector is unregistered at once and the older
-// generation's close leaves the newer one alone. An older generation
-// never takes over a newer one's collector: a retired generation that
-// registers late collides. Within one scope, and between unrelated scopes,
-// collectors still collide with a prometheus.AlreadyRegisteredError whose
-// ExistingCollector is the collector that was registered.
+// Scopes of one path in one tree are the generations of one component: a
+// reload builds the next while the previous one still serves and then
+// drains. When Register finds a collector of the same description
+// registered by an older generation, the newer one's waits: Register
+// returns nil, the older collector stays registered, with every increment
+// it still gets while it drains, and the newer one is registered in its
+// place the moment the older generation's close unregisters it. If the
+// newer generation closes first (a failed build), its waiting collectors
+// are dropped: a failed reload changes nothing. An older generation never
+// takes a newer one's place: a retired generation that registers late
+// gets a prometheus.AlreadyRegisteredError, as do unrelated scopes (other
+// paths, other trees) whose collectors collide.
+//
+// A collector that belongs to no generation, but to the component, such
+// as a request counter that must not restart at zero on every reload, is
+// registered once through the root's Registerer (or reg itself), and each
+// generation increments it; see the package example.
 //
 // A nil j or reg gives a Registerer whose Register always fails.
 func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Registerer {
@@ -62,7 +68,7 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 		s.closed, s.why = true, fmt.Errorf("metrics: %s: Registerer with a nil prometheus.Registerer", j.ID())
 	default:
 		s.scope = j.ID()
-		s.lineage, s.gen = lineage(j)
+		s.lineage, s.gen = j.Root().ID()+" "+j.Path(), j.Generation()
 		// If j has already started to close, OnClose runs the hook at once.
 		j.OnClose("metrics.Registerer", s.unregisterAll)
 	}
@@ -73,7 +79,7 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 type scoped struct {
 	reg     prometheus.Registerer
 	scope   string // the janitor's ID, for error messages; not the janitor, which it must not pin
-	lineage string // root ID + name path: equal for every generation of one component
+	lineage string // root ID + path: equal for every generation of one component
 	gen     uint64 // the janitor's generation number: higher is newer
 
 	mu sync.Mutex
@@ -81,9 +87,9 @@ type scoped struct {
 	// arguments, with why explaining); after that nothing is added.
 	closed bool
 	why    error
-	// owned are the collectors registered through this Registerer and not
-	// unregistered since. Appended by Register, removed by Unregister,
-	// taken by unregisterAll.
+	// owned are the collectors registered through this Registerer, or
+	// waiting to be, and not let go of since. Appended by Register,
+	// removed by Unregister, taken by unregisterAll.
 	owned []*owned
 	// released are the keys of the collectors taken out of owned, by
 	// Unregister or unregisterAll: Unregister leaves those descriptions
@@ -91,40 +97,30 @@ type scoped struct {
 	released map[string]struct{}
 }
 
+// The states of an owned collector.
+const (
+	waiting    = iota // for an older generation's collector to be let go of
+	registered        // in reg
+	released          // let go of: unregistered, dropped, or superseded
+)
+
+// handover serialises every change of state of an owned collector, and the
+// calls into registries that go with them: registrations are rare, and one
+// lock keeps a hand-over between two generations atomic. Registries call
+// Describe under it, which must not call back into a scoped Registerer.
+var handover sync.Mutex
+
 // owned wraps a collector registered through a scoped Registerer, so that
 // a registry's AlreadyRegisteredError says whose it is.
 type owned struct {
 	prometheus.Collector
-	key     string // its descriptions, sorted and joined; equal keys mean the same collector to a registry
-	scope   string // the ID of the janitor it was registered for
-	lineage string
-	gen     uint64
+	key   string  // its descriptions, sorted and joined; equal keys mean the same collector to a registry
+	owner *scoped // the Registerer it was registered through
 
-	// mu serialises the two ways the registration can end: its own
-	// scope's close or Unregister (release), and a newer generation taking
-	// it over (supersede). Whoever comes first unregisters it; the other
-	// must not, or it would unregister the newer collector registered
-	// under the same identity. reg.Unregister runs under mu; it calls
-	// Describe, which must not call back into this Registerer.
-	mu   sync.Mutex
-	done bool // unregistered by one of the two
-}
-
-// release unregisters o from reg unless it was taken over.
-func (o *owned) release(reg prometheus.Registerer) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.done {
-		return false
-	}
-	o.done = true
-	return reg.Unregister(o)
-}
-
-// lineage identifies the component j is a generation of: its root's ID
-// and its path. gen is its generation number: higher is newer.
-func lineage(j *janitor.Janitor) (lineage string, gen uint64) {
-	return j.Root().ID() + " " + j.Path(), j.Generation()
+	// Guarded by handover.
+	state      int
+	waitingFor *owned   // the older collector it waits for, while waiting
+	successors []*owned // newer generations' collectors waiting for this one, oldest first
 }
 
 // Register implements prometheus.Registerer.
@@ -139,9 +135,8 @@ func (s *scoped) Register(c prometheus.Collector) error {
 	if key == "" {
 		return fmt.Errorf("metrics: %s: %w", s.scope, ErrUnchecked)
 	}
-	o := &owned{Collector: c, key: key, scope: s.scope, lineage: s.lineage, gen: s.gen}
-	// Register first, outside the lock: it calls c.Describe, user code.
-	if err := s.register(o); err != nil {
+	o := &owned{Collector: c, key: key, owner: s}
+	if err := o.register(); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -153,35 +148,69 @@ func (s *scoped) Register(c prometheus.Collector) error {
 	s.mu.Unlock()
 	// The janitor closed while c was being registered, and unregisterAll
 	// has already run: undo the registration here.
-	o.release(s.reg)
+	o.release()
 	return s.closedErr()
 }
 
-// takeOverAttempts bounds how often Register takes over an older
-// generation's collector and retries, should yet another generation
-// register the same collector in between.
-const takeOverAttempts = 3
-
-// register registers o, taking over a collector of the same identity
-// registered by an older generation of the same component.
-func (s *scoped) register(o *owned) error {
-	for attempt := 0; ; attempt++ {
-		err := s.reg.Register(o)
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return err
+// register registers o, or makes it wait for the collector of the same
+// description that an older generation of the same component registered.
+func (o *owned) register() error {
+	handover.Lock()
+	defer handover.Unlock()
+	err := o.owner.reg.Register(o)
+	var are prometheus.AlreadyRegisteredError
+	if !errors.As(err, &are) {
+		if err == nil {
+			o.state = registered
 		}
-		are.NewCollector = o.Collector // the caller's, not the wrapper
-		old, ok := are.ExistingCollector.(*owned)
-		if !ok {
-			return are
-		}
-		if old.lineage != o.lineage || old.gen >= o.gen || attempt == takeOverAttempts {
-			are.ExistingCollector = old.Collector
-			return are
-		}
-		old.release(s.reg)
+		return err
 	}
+	are.NewCollector = o.Collector // the caller's, not the wrapper
+	old, ok := are.ExistingCollector.(*owned)
+	if !ok {
+		return are
+	}
+	if old.owner.lineage != o.owner.lineage || old.owner.gen >= o.owner.gen || old.state != registered {
+		are.ExistingCollector = old.Collector
+		return are
+	}
+	o.state, o.waitingFor = waiting, old
+	old.successors = append(old.successors, o)
+	return nil
+}
+
+// release lets go of o: unregisters it if it is registered, and hands its
+// place to the newest generation's collector waiting for it; drops it if
+// it is waiting. It reports whether reg unregistered o.
+func (o *owned) release() bool {
+	handover.Lock()
+	defer handover.Unlock()
+	switch o.state {
+	case waiting:
+		o.waitingFor.successors = slices.DeleteFunc(o.waitingFor.successors, func(w *owned) bool { return w == o })
+		o.state, o.waitingFor = released, nil
+		return false
+	case released:
+		return false
+	}
+	o.state = released
+	ok := o.owner.reg.Unregister(o)
+	waiters := o.successors
+	o.successors = nil
+	// The newest waiter takes the place; older ones would only be
+	// superseded by it, so they are let go of too.
+	for i, w := range slices.Backward(waiters) {
+		w.waitingFor = nil
+		w.state = released
+		if w.owner.reg.Register(w) == nil {
+			w.state = registered
+			for _, older := range waiters[:i] {
+				older.state, older.waitingFor = released, nil
+			}
+			break
+		}
+	}
+	return ok
 }
 
 // MustRegister implements prometheus.Registerer. It panics with the first
@@ -211,26 +240,26 @@ func (s *scoped) Unregister(c prometheus.Collector) bool {
 		}
 		return false
 	})
-	_, released := s.released[key]
+	_, wasReleased := s.released[key]
 	if len(mine) > 0 {
 		s.releasedLocked(key)
 	}
 	s.mu.Unlock()
 	if len(mine) == 0 {
-		if released {
+		if wasReleased {
 			return false
 		}
 		return s.reg.Unregister(c)
 	}
 	ok := false
 	for _, o := range mine {
-		ok = o.release(s.reg) || ok
+		ok = o.release() || ok
 	}
 	return ok
 }
 
 // unregisterAll is the janitor hook: it refuses further registrations and
-// unregisters what was registered, last registered first.
+// lets go of what was registered, last registered first.
 func (s *scoped) unregisterAll(context.Context) error {
 	s.mu.Lock()
 	s.closed = true
@@ -241,7 +270,7 @@ func (s *scoped) unregisterAll(context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, o := range slices.Backward(owned) {
-		o.release(s.reg)
+		o.release()
 	}
 	return nil
 }
