@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leakproof/leakproof/internal/gprofile"
@@ -134,6 +135,9 @@ type Census struct {
 	reading  bool   // a reader goroutine is running
 	next     *round // served by the next read to start; nil if none requested
 	sizeHint int    // size of the last profile read, to size the next buffer
+
+	// latest is what Latest returns; written by keep.
+	latest atomic.Pointer[Snapshot]
 }
 
 // round is one profile read shared by every request that joined it.
@@ -254,8 +258,30 @@ func (c *Census) Snapshot(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
 	}
-	return newSnapshot(r.taken, p), nil
+	return c.keep(newSnapshot(r.taken, p), true), nil
 }
+
+// keep records snap as the latest snapshot that lists every goroutine
+// carrying ScopeLabel, if it does (scoped) and is newer, and returns it.
+func (c *Census) keep(snap *Snapshot, scoped bool) *Snapshot {
+	if !scoped {
+		return snap
+	}
+	for {
+		old := c.latest.Load()
+		if old != nil && !snap.Taken.After(old.Taken) || c.latest.CompareAndSwap(old, snap) {
+			return snap
+		}
+	}
+}
+
+// Latest returns the most recent snapshot the census took that lists
+// every goroutine carrying [ScopeLabel] (a whole profile, or one read to
+// find leaks), or nil if it took none. It never reads: a caller that wants
+// to know what is still alive without paying for a read of its own (a
+// metrics scrape, say) uses the reads that closes and debug pages make
+// anyway.
+func (c *Census) Latest() *Snapshot { return c.latest.Load() }
 
 // snapshotLabelled is Snapshot keeping only the records labelled with key.
 func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, error) {
@@ -267,7 +293,7 @@ func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, e
 	if err != nil {
 		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
 	}
-	return newSnapshot(r.taken, p), nil
+	return c.keep(newSnapshot(r.taken, p), key == ScopeLabel), nil
 }
 
 func newSnapshot(taken time.Time, p *gprofile.Profile) *Snapshot {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -228,3 +229,46 @@ type nopWriter struct{}
 func (nopWriter) Header() http.Header         { return nil }
 func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (nopWriter) WriteHeader(int)             {}
+
+// handlerWithPprofDo is a handler written the common way: it labels its
+// work with pprof.Do on the request's context, and starts a goroutine
+// that outlives the request.
+func handlerWithPprofDo(release <-chan struct{}, started chan<- struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), pprof.Labels("handler", "report"), func(context.Context) {
+			go func() { started <- struct{}{}; <-release }()
+		})
+	})
+}
+
+// TestPprofDoDropsTheGeneration is the leak half of the pair: pprof.Do
+// with the request's context replaces the goroutine's labels with the
+// context's, so without WithContextLabels the goroutine the handler
+// starts carries no generation and escapes its census.
+func TestPprofDoDropsTheGeneration(t *testing.T) {
+	testPprofDo(t, false)
+}
+
+// TestPprofDoKeepsTheGenerationWithContextLabels is the no-leak half:
+// with WithContextLabels the request's context carries the generation's
+// labels, pprof.Do keeps them, and the census finds the goroutine.
+func TestPprofDoKeepsTheGenerationWithContextLabels(t *testing.T) {
+	testPprofDo(t, true)
+}
+
+func testPprofDo(t *testing.T, ctxLabels bool) {
+	root := newRoot(t)
+	gen := child(t, root)
+	release, started := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var opts []httpmw.Option
+	if ctxLabels {
+		opts = append(opts, httpmw.WithContextLabels())
+	}
+	go get(httpmw.Wrap(gen, handlerWithPprofDo(release, started), opts...))
+	<-started
+	gen.Close()
+	if found := gen.Report().Leaked(); (found == 1) != ctxLabels {
+		t.Errorf("WithContextLabels=%v: census found %d leaked goroutine(s); want %d", ctxLabels, found, map[bool]int{false: 0, true: 1}[ctxLabels])
+	}
+}

@@ -33,7 +33,13 @@ type Stats struct {
 	GoroutinesStarted   uint64 // accepted by Go
 	GoroutinesCancelled uint64 // still running when their scope's context was cancelled
 	GoroutinesRunning   int64  // started by Go in scopes still in the tree (open or closing) and running now (a gauge); stragglers of closed scopes are in their Report, not here
-	GoroutinesLeaked    uint64 // found by the census after close, tracked or not
+	GoroutinesLeaked    uint64 // found by the census after close, tracked or not (cumulative verdicts)
+	// GoroutinesLeakedAlive is how many of the leaked goroutines are
+	// still alive now (a gauge), as of the latest census read of the
+	// tree's census: a close's, or a debug page's; reading Stats never
+	// reads the profile itself. Leaks that ended are marked resolved in
+	// History.
+	GoroutinesLeakedAlive int64
 	Stragglers          uint64 // tracked goroutines still running after the grace period
 
 	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
@@ -221,8 +227,19 @@ type tree struct {
 	// it, so that no two scopes of the process ever share an ID.
 	foldedGens uint64
 	// history holds the last closed scopes, oldest first, weakly; written
-	// by remember when a scope has closed.
+	// by remember when a scope has closed, and by refresh.
 	history []Record
+	// leaky are the closed scopes whose leaked goroutines were alive at
+	// the last refresh, by ID; refreshed is when the snapshot refresh
+	// applied was taken. Written by noteLeaks and refresh.
+	leaky     map[string]*leak
+	refreshed time.Time
+}
+
+// A leak is what the tree knows of a closed scope's leaked goroutines.
+type leak struct {
+	path  string
+	alive int
 }
 
 // maxClosedPaths bounds how many paths without an open scope keep
@@ -328,7 +345,20 @@ func (j *Janitor) Stats() []Stats {
 	for i := range out {
 		byScope[out[i].Path] = &out[i]
 	}
-	j.Root().addLive(byScope)
+	root := j.Root()
+	t.refresh(root.cfg.census)
+	t.mu.Lock()
+	for _, l := range t.leaky {
+		s := byScope[l.path]
+		if s == nil { // folded since
+			s = byScope[t.rootPath+"/*"]
+		}
+		if s != nil {
+			s.GoroutinesLeakedAlive += int64(l.alive)
+		}
+	}
+	t.mu.Unlock()
+	root.addLive(byScope)
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }

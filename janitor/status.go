@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 	"weak"
+
+	"github.com/leakproof/leakproof/goroutines"
 )
 
 // historySize bounds how many closed scopes a tree remembers for History.
@@ -70,7 +72,13 @@ func (j *Janitor) Status() Status {
 // A Record is a scope that has closed, as its tree remembers it.
 type Record struct {
 	Report Report
-	ref    weak.Pointer[Janitor]
+	// LeaksAlive is how many of the goroutines its census found leaked
+	// are still alive, as of the latest census read of the tree (see
+	// Stats.GoroutinesLeakedAlive); Resolved is when a read first found
+	// none left, zero while some are, or if there were none.
+	LeaksAlive int
+	Resolved   time.Time
+	ref        weak.Pointer[Janitor]
 }
 
 // Reachable reports whether the closed scope's Janitor is still reachable
@@ -83,6 +91,7 @@ func (r Record) Reachable() bool { return r.ref.Value() != nil }
 // most 64. It holds them weakly: remembering a scope never keeps it alive.
 func (j *Janitor) History() []Record {
 	t := j.tree
+	t.refresh(j.Root().cfg.census)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]Record, 0, len(t.history))
@@ -92,11 +101,59 @@ func (j *Janitor) History() []Record {
 	return out
 }
 
+// remember records that j closed with report r, and its leaks.
 func (t *tree) remember(j *Janitor, r Report) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.history) == historySize {
 		t.history = slices.Delete(t.history, 0, 1)
 	}
-	t.history = append(t.history, Record{Report: r, ref: weak.Make(j)})
+	n := r.Leaked()
+	t.history = append(t.history, Record{Report: r, LeaksAlive: n, ref: weak.Make(j)})
+	if n > 0 {
+		if t.leaky == nil {
+			t.leaky = make(map[string]*leak)
+		}
+		t.leaky[r.ID] = &leak{path: r.Path, alive: n}
+	}
+}
+
+// refresh updates what the tree knows of its leaks from the latest read of
+// census, if it is newer than the last one applied: how many leaked
+// goroutines of each scope are alive, and which leaks have ended. It never
+// reads the profile itself.
+func (t *tree) refresh(census *goroutines.Census) {
+	if census == nil {
+		return
+	}
+	snap := census.Latest()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if snap == nil || len(t.leaky) == 0 || !snap.Taken.After(t.refreshed) {
+		return
+	}
+	t.refreshed = snap.Taken
+	alive := make(map[string]int, len(t.leaky))
+	for _, g := range snap.Goroutines {
+		id := g.Labels[goroutines.ScopeLabel]
+		if _, ok := t.leaky[id]; ok && !goroutines.IsSingleton(g) && !inShutdown(g) {
+			alive[id] += g.Count
+		}
+	}
+	for id, l := range t.leaky {
+		l.alive = alive[id]
+		if l.alive == 0 {
+			delete(t.leaky, id)
+		}
+	}
+	for i := range t.history {
+		r := &t.history[i]
+		if r.LeaksAlive == 0 {
+			continue
+		}
+		r.LeaksAlive = alive[r.Report.ID]
+		if r.LeaksAlive == 0 {
+			r.Resolved = snap.Taken
+		}
+	}
 }

@@ -65,6 +65,9 @@ var (
 		"Goroutines started with Janitor.Go that are running now.", scopeLabel, nil)
 	leakedDesc = prometheus.NewDesc("janitor_goroutines_leaked_total",
 		"Goroutines found still carrying a scope's labels after it closed.", scopeLabel, nil)
+	leakedAliveDesc = prometheus.NewDesc("janitor_goroutines_leaked",
+		"Leaked goroutines still alive, as of the latest census read of the tree (closes and debug pages read; scrapes never do).",
+		scopeLabel, nil)
 	resourcesDesc = prometheus.NewDesc("janitor_resources_closed_total",
 		"Adopted resources closed, by result.", resultLabel, nil)
 	clearedDesc = prometheus.NewDesc("janitor_ctxlocal_cleared_total",
@@ -82,7 +85,7 @@ var (
 		"Preventors left in place under WithDetectOnly, by kind.", kindLabel, nil)
 
 	allDescs = []*prometheus.Desc{
-		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc,
+		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc, leakedAliveDesc,
 		resourcesDesc, clearedDesc, closesDesc, closeDurationDesc, stragglersDesc, undoneDesc, detectedDesc,
 	}
 )
@@ -126,6 +129,7 @@ func collectStats(ch chan<- prometheus.Metric, s janitor.Stats) {
 	counter(cancelledDesc, s.GoroutinesCancelled, s.Path)
 	gauge(runningDesc, s.GoroutinesRunning)
 	counter(leakedDesc, s.GoroutinesLeaked, s.Path)
+	gauge(leakedAliveDesc, s.GoroutinesLeakedAlive)
 	counter(resourcesDesc, s.ResourcesClosed, s.Path, "ok")
 	counter(resourcesDesc, s.ResourcesCloseFailed, s.Path, "error")
 	counter(clearedDesc, s.CtxlocalCleared, s.Path)

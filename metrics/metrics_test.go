@@ -119,6 +119,10 @@ janitor_ctxlocal_cleared_total{scope="app/gen"} 0
 # TYPE janitor_goroutines_cancelled_total counter
 janitor_goroutines_cancelled_total{scope="app"} 0
 janitor_goroutines_cancelled_total{scope="app/gen"} 1
+# HELP janitor_goroutines_leaked Leaked goroutines still alive, as of the latest census read of the tree (closes and debug pages read; scrapes never do).
+# TYPE janitor_goroutines_leaked gauge
+janitor_goroutines_leaked{scope="app"} 0
+janitor_goroutines_leaked{scope="app/gen"} 0
 # HELP janitor_goroutines_leaked_total Goroutines found still carrying a scope's labels after it closed.
 # TYPE janitor_goroutines_leaked_total counter
 janitor_goroutines_leaked_total{scope="app"} 0
@@ -164,10 +168,10 @@ janitor_resources_closed_total{result="ok",scope="app/gen"} 1
 		if err := testutil.GatherAndCompare(reg, strings.NewReader(want)); err != nil {
 			t.Error(err)
 		}
-		// Every family, no more: 18 series per scope, and one of the
+		// Every family, no more: 19 series per scope, and one of the
 		// preventors undone (the adopted file).
-		if n, err := testutil.GatherAndCount(reg); err != nil || n != 2*18+1 {
-			t.Errorf("GatherAndCount(reg) = %d, %v; want %d series", n, err, 2*18+1)
+		if n, err := testutil.GatherAndCount(reg); err != nil || n != 2*19+1 {
+			t.Errorf("GatherAndCount(reg) = %d, %v; want %d series", n, err, 2*19+1)
 		}
 	})
 }
@@ -433,5 +437,58 @@ func TestChurnBounded(t *testing.T) {
 		t.Errorf("a folded path made again reused the ID %s", again.ID())
 	} else {
 		again.Close()
+	}
+}
+
+// TestLeakVerdictStaysTrue: a goroutine reported leaked that exits later
+// used to stay counted forever (janitor_goroutines_leaked_total read 200
+// while none was alive). The cumulative counter keeps the verdict; the
+// live gauge follows what the next census read sees (a scrape reads
+// nothing itself), and the history marks the leak resolved.
+func TestLeakVerdictStaysTrue(t *testing.T) {
+	census := new(goroutines.Census)
+	root := janitor.New("app", quiet(janitor.WithCensus(census))...)
+	defer root.Close()
+	reg := prometheus.NewPedanticRegistry()
+	if err := metrics.Register(reg, root); err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen")
+	release := make(chan struct{})
+	exited := make(chan struct{})
+	gen.Do(func(context.Context) {
+		go func() { defer close(exited); <-release }()
+	})
+	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("Close() = %v; want ErrLeaked", err)
+	}
+	want := func(when string, alive, total float64) {
+		t.Helper()
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+# HELP janitor_goroutines_leaked Leaked goroutines still alive, as of the latest census read of the tree (closes and debug pages read; scrapes never do).
+# TYPE janitor_goroutines_leaked gauge
+janitor_goroutines_leaked{scope="app"} 0
+janitor_goroutines_leaked{scope="app/gen"} %v
+# HELP janitor_goroutines_leaked_total Goroutines found still carrying a scope's labels after it closed.
+# TYPE janitor_goroutines_leaked_total counter
+janitor_goroutines_leaked_total{scope="app"} 0
+janitor_goroutines_leaked_total{scope="app/gen"} %v
+`, alive, total)), "janitor_goroutines_leaked", "janitor_goroutines_leaked_total"); err != nil {
+			t.Errorf("%s: %v", when, err)
+		}
+	}
+	want("after the leaky close", 1, 1)
+
+	close(release)
+	<-exited
+	want("after the goroutine exited, before any read", 1, 1) // nothing read: nothing known
+
+	next, _ := root.Child("gen") // the next reload's close reads the profile anyway
+	next.Close()
+	want("after the next close's read", 0, 1)
+	for _, r := range root.History() {
+		if r.Report.ID == gen.ID() && (r.LeaksAlive != 0 || r.Resolved.IsZero()) {
+			t.Errorf("history of %s: %d alive, resolved %v; want 0, resolved", gen.ID(), r.LeaksAlive, r.Resolved)
+		}
 	}
 }
