@@ -348,3 +348,28 @@ func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, err
 		backoff *= 2
 	}
 }
+
+// BlockedForever returns the goroutines carrying the pprof label
+// key=value that the runtime proves blocked forever: blocked on a channel
+// or lock that no running goroutine can reach any more, so nothing will
+// ever wake them. It reads the goroutine leak profile of Go 1.26's
+// GOEXPERIMENT=goroutineleakprofile, which runs a garbage collection to
+// find them; available is false, and nothing is read, in a binary built
+// without it. A goroutine that leaked but is not proven blocked may still
+// be: waiting on a timer, a network read, or something a live goroutine
+// holds.
+func BlockedForever(key, value string) (blocked []Goroutine, available bool, err error) {
+	p := pprof.Lookup("goroutineleak")
+	if p == nil {
+		return nil, false, nil
+	}
+	var buf bytes.Buffer
+	if err := p.WriteTo(&buf, 1); err != nil {
+		return nil, true, fmt.Errorf("goroutines: reading goroutine leak profile: %w", err)
+	}
+	prof, err := gprofile.ParseLabelled(buf.Bytes(), key)
+	if err != nil {
+		return nil, true, fmt.Errorf("goroutines: reading goroutine leak profile: %w", err)
+	}
+	return newSnapshot(time.Now(), prof).Matching(key, value), true, nil
+}

@@ -371,6 +371,7 @@ func (c *closer) census() {
 			leaks = append(leaks, g)
 		}
 	}
+	blocked := blockedForever(j.id, leaks)
 	var diagnoses []Diagnosis
 	for i, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))
@@ -383,13 +384,43 @@ func (c *closer) census() {
 			hint = o.Remedy
 			attrs = append(attrs, "offender", o.What, "extent", o.Extent.String())
 		}
+		if slices.Contains(blocked, i) {
+			attrs = append(attrs, "blocked_forever", true)
+		}
 		j.log(c, slog.LevelError, "janitor: goroutine leaked", append(attrs, "hint", hint)...)
 	}
 	c.mu.Lock()
 	c.report.Leaks = leaks
 	c.report.Diagnoses = diagnoses
+	c.report.BlockedForever = blocked
 	c.report.checked = true
 	c.mu.Unlock()
+}
+
+// blockedForever returns the indexes of the leaks that the goroutine leak
+// profile proves blocked forever, when the binary has it (see
+// goroutines.BlockedForever); nil otherwise. It costs a garbage
+// collection, so it is asked only when there are leaks.
+func blockedForever(id string, leaks []goroutines.Goroutine) []int {
+	if len(leaks) == 0 {
+		return nil
+	}
+	proven, ok, err := goroutines.BlockedForever(goroutines.ScopeLabel, id)
+	if !ok || err != nil {
+		return nil
+	}
+	var idx []int
+	for i, g := range leaks {
+		if slices.ContainsFunc(proven, func(p goroutines.Goroutine) bool { return sameStack(p, g) }) {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// sameStack reports whether a and b are records of the same stack.
+func sameStack(a, b goroutines.Goroutine) bool {
+	return slices.EqualFunc(a.Stack, b.Stack, func(x, y goroutines.Frame) bool { return x.Func == y.Func && x.Line == y.Line })
 }
 
 // release ends Shutdown's part of the close: it publishes the report, the

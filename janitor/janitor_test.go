@@ -24,8 +24,13 @@ import (
 	"github.com/leakproof/leakproof/janitor"
 )
 
+// testMainOptions are goleak's options for the whole test binary: empty
+// but in a binary built with GOEXPERIMENT=goroutineleakprofile, where
+// leakprofile_test.go leaks one goroutine that nothing can ever release.
+var testMainOptions []goleak.Option
+
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, testMainOptions...)
 }
 
 // quiet is the options every test uses: a private hook registry, so tests

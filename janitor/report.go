@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,6 +43,11 @@ type Report struct {
 	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
 	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
 	CensusErr error                  // why the census could not run, if it could not
+	// BlockedForever are the indexes in Leaks of the records that the
+	// runtime proves blocked forever (goroutines.BlockedForever), when the
+	// binary was built with GOEXPERIMENT=goroutineleakprofile; nil without
+	// it.
+	BlockedForever []int
 
 	// Abandoned lists, by name, what the close had not finished when
 	// Shutdown returned at its deadline ("hook \"flush\" (running for
@@ -317,7 +323,11 @@ func (r Report) detail(w io.Writer, indent string) {
 		if name == "" {
 			name = "untracked"
 		}
-		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s:", g.Count, name, goroutines.ScopeLabel, r.ID)
+		proven := ""
+		if slices.Contains(r.BlockedForever, i) {
+			proven = " proven blocked forever by the goroutine leak profile"
+		}
+		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s%s:", g.Count, name, goroutines.ScopeLabel, r.ID, proven)
 		for _, d := range r.Diagnoses {
 			if d.Leak == i {
 				p("    known offender: %s (%s)", d.Offender.What, d.Offender.Extent)
