@@ -40,7 +40,7 @@ type Stats struct {
 	// reads the profile itself. Leaks that ended are marked resolved in
 	// History.
 	GoroutinesLeakedAlive int64
-	Stragglers          uint64 // tracked goroutines still running after the grace period
+	Stragglers            uint64 // tracked goroutines still running after the grace period
 
 	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
 	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
