@@ -8,8 +8,9 @@ import (
 	"github.com/leakproof/leakproof/internal/gprofile"
 )
 
-// debug2 is the start of a real debug=2 goroutine profile (go1.26.8,
-// testdata/gpgen in basic mode), what runtime.Stack(buf, true) prints.
+// debug2 is the start of a real debug=2 goroutine profile, what
+// runtime.Stack(buf, true) prints: go1.26.8 output that testdata/gpgen
+// wrote before its debug=2 mode was removed.
 const debug2 = `goroutine 1 [running]:
 runtime/pprof.writeGoroutineStacks({0x5380b8, 0x174aae838000})
 	/usr/local/go/src/runtime/pprof/pprof.go:819 +0x6b

@@ -95,7 +95,7 @@ func TestParseFixtures(t *testing.T) {
 		"k, \"x\":":       "v",
 		"leakproof.scope": "weird \"quoted\", value:\ttab\nnl é ☃ \x7f",
 	}
-	recv := []gprofile.Frame{{Func: "main.recv", File: gen, Line: 35}}
+	recv := []gprofile.Frame{{Func: "main.recv", File: gen, Line: 46}}
 	tests := []struct {
 		file    string
 		total   int
@@ -109,7 +109,7 @@ func TestParseFixtures(t *testing.T) {
 			want: gprofile.Record{
 				Count:  3,
 				Labels: map[string]string{"leakproof.goroutine": "worker", "leakproof.scope": "app/gen-1"},
-				Stack:  []gprofile.Frame{{Func: "main.(*worker).loop", File: gen, Line: 29}},
+				Stack:  []gprofile.Frame{{Func: "main.(*worker).loop", File: gen, Line: 40}},
 			},
 		},
 		{
