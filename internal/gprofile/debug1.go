@@ -23,9 +23,10 @@ const (
 	labelsPrefix    = "# labels: "
 )
 
-// parseDebug1 parses a debug=1 profile. With filter set, only records whose
-// labels contain key are parsed in full and returned; the frames of the
-// others are skipped unread.
+// parseDebug1 parses a debug=1 profile, giving ErrFormat if data does not
+// start with either header. With filter set, only records whose labels
+// contain key are parsed in full and returned; the frames of the others
+// are skipped unread.
 func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 	s := &scanner{data: data}
 	header, start, _ := s.next()
@@ -35,6 +36,8 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 		digits = header[len(goroutineHeader):]
 	case bytes.HasPrefix(header, []byte(leakHeader)):
 		digits = header[len(leakHeader):]
+	default:
+		return nil, ErrFormat
 	}
 	total, ok := parseInt(digits)
 	if !ok {
@@ -45,7 +48,7 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 	if filter {
 		needle = append(strconv.AppendQuote(nil, key), ':')
 	}
-	p := &Profile{Debug: 1, Total: total}
+	p := &Profile{Total: total}
 	in := interner{}
 	var slab frameSlab
 	var frames []Frame // scratch, reused across records
@@ -74,7 +77,7 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 				s.skipRecord()
 				continue
 			}
-			labels, ok = parseLabels(next[len(labelsPrefix):], ":", true, in)
+			labels, ok = parseLabels(next[len(labelsPrefix):], in)
 			if !ok {
 				return nil, s.errorf(lstart, "bad labels %s", excerpt(next))
 			}

@@ -8,6 +8,30 @@ import (
 	"github.com/leakproof/leakproof/internal/gprofile"
 )
 
+// debug2 is the start of a real debug=2 goroutine profile, what
+// runtime.Stack(buf, true) prints: go1.26.8 output that testdata/gpgen
+// wrote before its debug=2 mode was removed.
+const debug2 = `goroutine 1 [running]:
+runtime/pprof.writeGoroutineStacks({0x5380b8, 0x174aae838000})
+	/usr/local/go/src/runtime/pprof/pprof.go:819 +0x6b
+runtime/pprof.writeGoroutine({0x5380b8?, 0x174aae838000?}, 0x174aae83a000?)
+	/usr/local/go/src/runtime/pprof/pprof.go:782 +0x25
+runtime/pprof.(*Profile).WriteTo(0x52b37a?, {0x5380b8?, 0x174aae838000?}, 0x174aae89e120?)
+	/usr/local/go/src/runtime/pprof/pprof.go:408 +0x149
+main.write({0x52b37a, 0x9})
+	/tmp/gpgen/main.go:56 +0x57
+main.main()
+	/tmp/gpgen/main.go:109 +0x8ca
+
+goroutine 5 [syscall]:
+os/signal.signal_recv()
+	/usr/local/go/src/runtime/sigqueue.go:152 +0x98
+os/signal.loop()
+	/usr/local/go/src/os/signal/signal_unix.go:23 +0x13
+created by os/signal.Notify.func1.1 in goroutine 1
+	/usr/local/go/src/os/signal/signal.go:152 +0x1f
+`
+
 // malformed inputs, each with the error Parse must give: a sentinel, or a
 // *SyntaxError on a given line whose message contains a given text.
 var malformed = []struct {
@@ -49,26 +73,11 @@ var malformed = []struct {
 	{name: "frame spaces", input: "goroutine profile: total 1\n1 @ 0x1\n# 0x1 main.f+0x1 /x.go:1\n", line: 3, contains: "bad frame line"},
 	{name: "missing blank line", input: "goroutine profile: total 2\n1 @ 0x1\n#\t0x1\tmain.f+0x1\t/x.go:1\n1 @ 0x1\n", line: 4, contains: "bad frame line"},
 
-	// debug=2
-	{name: "no colon", input: "goroutine 1 [running]\n", line: 1, contains: "bad goroutine header"},
-	{name: "no bracket", input: "goroutine 1 running:\n", line: 1, contains: "bad goroutine header"},
-	{name: "empty state", input: "goroutine 1 []:\n", line: 1, contains: "bad goroutine header"},
-	{name: "only decorations", input: "goroutine 1 [ (leaked)]:\n", line: 1, contains: "bad goroutine header"},
-	{name: "empty decoration", input: "goroutine 1 [select, ]:\n", line: 1, contains: "bad goroutine header"},
-	{name: "id overflow", input: "goroutine 18446744073709551616 [running]:\n", line: 1, contains: "bad goroutine header"},
-	{name: "id glued", input: "goroutine 1[running]:\n", line: 1, contains: "bad goroutine header"},
-	{name: "bad header labels", input: "goroutine 1 [select labels:{\"a\":\"b\"}]:\n", line: 1, contains: "bad goroutine header"},
-	{name: "second record garbage", input: "goroutine 1 [running]:\nmain.f()\n\t/x.go:1\n\nhello\n", line: 5, contains: "bad goroutine header"},
-	{name: "function without file", input: "goroutine 1 [running]:\nmain.f()\n", line: 3, contains: "missing file line"},
-	{name: "function then function", input: "goroutine 1 [running]:\nmain.f()\nmain.g()\n\t/x.go:1\n", line: 3, contains: "missing file line"},
-	{name: "file without function", input: "goroutine 1 [running]:\n\t/x.go:1\n", line: 2, contains: "file line without a function"},
-	{name: "file without line", input: "goroutine 1 [running]:\nmain.f()\n\t/x.go\n", line: 3, contains: "bad file line"},
-	{name: "empty function", input: "goroutine 1 [running]:\n(...)\n\t/x.go:1\n", line: 2, contains: "bad function line"},
-	{name: "frame after created by", input: "goroutine 2 [select]:\ncreated by main.main in goroutine 1\n\t/x.go:1 +0x1\nmain.f()\n\t/x.go:2\n", line: 4, contains: "after \"created by\""},
-	{name: "bad creator", input: "goroutine 2 [select]:\ncreated by main.main in goroutine x\n\t/x.go:1 +0x1\n", line: 2, contains: "bad creator"},
-	{name: "empty creator", input: "goroutine 2 [select]:\ncreated by  in goroutine 1\n\t/x.go:1 +0x1\n", line: 2, contains: "bad creator"},
-	{name: "bad elision", input: "goroutine 1 [running]:\n...many frames elided...\n", line: 2, contains: "bad elision"},
-	{name: "bad ancestor", input: "goroutine 1 [running]:\n[originating from goroutine x]:\n", line: 2, contains: "bad ancestor"},
+	// Real profiles in the forms the census never reads.
+	{name: "debug=2", input: debug2, sentinel: gprofile.ErrFormat},
+	{name: "debug=2 goroutineleak", input: "goroutine 7 [chan receive (leaked)]:\nmain.recv(...)\n\t/tmp/gpgen/main.go:35\n" +
+		"created by main.main in goroutine 1\n\t/tmp/gpgen/main.go:137 +0x911\n", sentinel: gprofile.ErrFormat},
+	{name: "header not on the first line", input: "\ngoroutine profile: total 0\n", sentinel: gprofile.ErrFormat},
 }
 
 func TestParseErrors(t *testing.T) {
@@ -114,7 +123,7 @@ func TestParseLabelledErrors(t *testing.T) {
 		{"bad labels with key", "goroutine profile: total 1\n1 @ 0x1\n# labels: {\"k\":v}\n", nil},
 		{"bad frame with key", "goroutine profile: total 1\n1 @ 0x1\n# labels: {\"k\":\"v\"}\n#\tgarbage\n", nil},
 		{"bad pc with key", "goroutine profile: total 1\n1 @ 0xq\n# labels: {\"k\":\"v\"}\n", nil},
-		{"bad debug=2", "goroutine 1 [running]\n", nil},
+		{"debug=2", debug2, gprofile.ErrFormat},
 	}
 	for _, tt := range tests {
 		p, err := gprofile.ParseLabelled([]byte(tt.input), "k")

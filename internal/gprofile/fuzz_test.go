@@ -1,6 +1,7 @@
 package gprofile_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,63 +13,16 @@ import (
 )
 
 // handwritten are shapes the runtime prints only in situations a test
-// program cannot set up on demand (a goroutine running on another thread
-// during a crash dump, the GC's scan bit, cgo frames, a PC without symbol
-// information). They were written by hand from runtime/traceback.go
-// (tracebacksomeothers, goroutineheader, printOneCgoTraceback) and
-// runtime/pprof/pprof.go (printStackRecord) of go1.26.8.
+// program cannot set up on demand (a PC without symbol information). They
+// were written by hand from runtime/pprof/pprof.go (printStackRecord) of
+// go1.26.8.
 var handwritten = []struct {
 	name  string
 	input string
 	want  gprofile.Record
 }{
 	{
-		name: "stack unavailable",
-		input: "goroutine 9 [running]:\n" +
-			"\tgoroutine running on other thread; stack unavailable\n" +
-			"created by main.main in goroutine 1\n" +
-			"\t/app/main.go:12 +0x1d\n",
-		want: gprofile.Record{Count: 1, ID: 9, State: "running",
-			CreatedBy: &gprofile.Frame{Func: "main.main", File: "/app/main.go", Line: 12}, CreatorID: 1},
-	},
-	{
-		name: "scan bit and every decoration",
-		input: "goroutine 12 [chan receive (leaked) (scan) (durable), 7 minutes, locked to thread, synctest bubble 3, from the future]:\n" +
-			"main.f(...)\n\t/app/main.go:3\n",
-		want: gprofile.Record{Count: 1, ID: 12, State: "chan receive", Wait: "7 minutes",
-			Decorations: []string{"leaked", "scan", "durable", "locked to thread", "synctest bubble 3", "from the future"},
-			Stack:       []gprofile.Frame{{Func: "main.f", File: "/app/main.go", Line: 3}}},
-	},
-	{
-		name:  "leaked without wait reason",
-		input: "goroutine 4 [leaked (leaked)]:\nmain.f()\n\t/app/main.go:3 +0x1\n",
-		want: gprofile.Record{Count: 1, ID: 4, State: "leaked", Decorations: []string{"leaked"},
-			Stack: []gprofile.Frame{{Func: "main.f", File: "/app/main.go", Line: 3}}},
-	},
-	{
-		name: "cgo frames",
-		input: "goroutine 5 [syscall]:\n" +
-			"non-Go function\n\tpc=0x7f12\n" +
-			"my_c_func\n\t/src/c.c:42 pc=0x7f34\n" +
-			"runtime.cgocall(0x4a, 0xc0)\n\t/usr/local/go/src/runtime/cgocall.go:167 +0x4b fp=0xc0 sp=0xc1 pc=0x40\n",
-		want: gprofile.Record{Count: 1, ID: 5, State: "syscall", Stack: []gprofile.Frame{
-			{Func: "non-Go function"},
-			{Func: "my_c_func", File: "/src/c.c", Line: 42},
-			{Func: "runtime.cgocall", File: "/usr/local/go/src/runtime/cgocall.go", Line: 167},
-		}},
-	},
-	{
-		name: "file names with spaces and colons, generic and method names",
-		input: "goroutine 6 [select]:\n" +
-			"example.com/m.(*T[...]).Run(0xc0, {0x1, 0x2}, ...)\n\tC:/my dir/a:b.go:77 +0x1f\n" +
-			"panic({0x1, 0x2})\n\t/usr/local/go/src/runtime/panic.go:879\n",
-		want: gprofile.Record{Count: 1, ID: 6, State: "select", Stack: []gprofile.Frame{
-			{Func: "example.com/m.(*T[...]).Run", File: "C:/my dir/a:b.go", Line: 77},
-			{Func: "panic", File: "/usr/local/go/src/runtime/panic.go", Line: 879},
-		}},
-	},
-	{
-		name: "debug=1 unsymbolized pc and padded columns",
+		name: "unsymbolized pc and padded columns",
 		input: "goroutine profile: total 2\n" +
 			"2 @ 0x1 0x2\n" +
 			"# labels: {}\n" +
@@ -77,7 +31,7 @@ var handwritten = []struct {
 		want: gprofile.Record{Count: 2, Stack: []gprofile.Frame{{}, {Func: "main.f", File: "/my dir/main.go", Line: 9}}},
 	},
 	{
-		name:  "debug=1 record without frames, no final empty line",
+		name:  "record without frames, no final empty line",
 		input: "goroutine profile: total 1\n1 @\n",
 		want:  gprofile.Record{Count: 1},
 	},
@@ -98,16 +52,18 @@ func TestParseHandwritten(t *testing.T) {
 }
 
 // FuzzParse checks that Parse and ParseLabelled never panic, that their
-// errors are the documented ones, and, for what Parse accepts:
-//   - the invariants of checkInvariants (counts add up to Total in debug=1,
-//     one goroutine per record in debug=2, no empty-but-non-nil fields);
+// errors are the documented ones, that both give ErrFormat exactly for
+// input that does not start with a debug=1 goroutine or goroutineleak
+// header (such as the debug=2 input kept in the corpus,
+// testdata/fuzz/FuzzParse/44ca9a24af32d225), and, for what Parse accepts:
+//   - the invariants of checkInvariants (counts add up to Total, no
+//     empty-but-non-nil fields);
 //   - ParseLabelled returns exactly Parse's records that carry the key;
-//   - debug=1 round-trips: formatting the profile as runtime/pprof would and
+//   - the profile round-trips: formatting it as runtime/pprof would and
 //     parsing it again gives the same Profile.
 //
 // Not asserted: that ParseLabelled rejects what Parse rejects (it skips the
-// frames of records without the key by design), or that debug=2 round-trips
-// (unknown decorations are kept as printed and may hold ", ").
+// frames of records without the key by design).
 func FuzzParse(f *testing.F) {
 	for _, data := range fixtures(f) {
 		f.Add(data)
@@ -126,10 +82,16 @@ func FuzzParse(f *testing.F) {
 				checkError(t, err)
 			}
 		}
-		if lerr == nil {
-			if lp == nil || (lp.Debug != 1 && lp.Debug != 2) {
-				t.Fatalf("ParseLabelled = %v, nil error; want a profile", lp)
-			}
+		debug1 := bytes.HasPrefix(data, []byte("goroutine profile: total ")) ||
+			bytes.HasPrefix(data, []byte("goroutineleak profile: total "))
+		if got := errors.Is(err, gprofile.ErrFormat); got == debug1 {
+			t.Fatalf("Parse error = %v for input with a debug=1 header %t; want ErrFormat exactly without one", err, debug1)
+		}
+		if got := errors.Is(lerr, gprofile.ErrFormat); got == debug1 {
+			t.Fatalf("ParseLabelled error = %v for input with a debug=1 header %t; want ErrFormat exactly without one", lerr, debug1)
+		}
+		if lerr == nil && lp == nil {
+			t.Fatal("ParseLabelled = nil, nil error; want a profile")
 		}
 		if err != nil {
 			if p != nil {
@@ -145,15 +107,13 @@ func FuzzParse(f *testing.F) {
 		for _, key := range keys {
 			checkLabelled(t, data, key)
 		}
-		if p.Debug == 1 {
-			text := format1(p)
-			q, err := gprofile.Parse(text)
-			if err != nil {
-				t.Fatalf("Parse(format1(p)) error: %v\n%s", err, text)
-			}
-			if !reflect.DeepEqual(p, q) {
-				t.Fatalf("Parse(format1(p)) = %s; want %s\n%s", dump(q), dump(p), text)
-			}
+		text := format1(p)
+		q, err := gprofile.Parse(text)
+		if err != nil {
+			t.Fatalf("Parse(format1(p)) error: %v\n%s", err, text)
+		}
+		if !reflect.DeepEqual(p, q) {
+			t.Fatalf("Parse(format1(p)) = %s; want %s\n%s", dump(q), dump(p), text)
 		}
 	})
 }

@@ -1,7 +1,10 @@
-// Package gprofile parses the text goroutine profile that runtime/pprof
-// writes, in both its debug=1 form (records aggregated by stack and labels,
-// with "# labels:" lines) and its debug=2 form (one runtime traceback per
-// goroutine, as runtime.Stack(buf, true) prints it).
+// Package gprofile parses the debug=1 text goroutine profile that
+// runtime/pprof writes (pprof.Lookup("goroutine").WriteTo(w, 1)): records
+// aggregated by stack and labels, with "# labels:" lines. The debug=1 form
+// of the "goroutineleak" profile of GOEXPERIMENT=goroutineleakprofile is
+// accepted too. Nothing else is: the debug=2 form (one runtime traceback
+// per goroutine, as runtime.Stack(buf, true) prints it) and the protobuf of
+// debug=0 give [ErrFormat], because the census never reads them.
 //
 // It is the parser behind the census of package goroutines: the census reads
 // the debug=1 profile, which unlike runtime.Stack(all) does not stop the world
@@ -14,14 +17,9 @@
 // runtime.Stack(all) dumps, which stop the world for the whole dump and carry
 // no labels unless GODEBUG=tracebacklabels=1.
 //
-// The formats are those of Go 1.26: the debug=1 writer is
-// printCountProfile in runtime/pprof/pprof.go (through a text/tabwriter, so
-// the columns of a frame line are separated by runs of tabs), and debug=2
-// output is printed by goroutineheader, traceback2 and printcreatedby in
-// runtime/traceback.go, including the header decorations "(leaked)",
-// "(durable)", "synctest bubble N", "locked to thread", the labels that
-// GODEBUG=tracebacklabels=1 adds, elided frames and the ancestor tracebacks
-// of GODEBUG=tracebackancestors=N.
+// The format is that of Go 1.26, written by printCountProfile in
+// runtime/pprof/pprof.go through a text/tabwriter, so the columns of a frame
+// line are separated by runs of tabs.
 //
 // Bad input gives an error, never a panic. The functions keep no state and
 // are safe for concurrent use; the returned values are owned by the caller.
@@ -41,49 +39,30 @@ type Frame struct {
 	Line int    // line number in File
 }
 
-// Record is one record of a goroutine profile: in debug=1 a group of
-// goroutines sharing a stack and a label set, in debug=2 one goroutine.
+// Record is one record of a goroutine profile: the goroutines that share a
+// stack and a label set.
 type Record struct {
-	Count  int               // debug=1: goroutines sharing this stack and these labels; debug=2: 1
-	Labels map[string]string // debug=1 "# labels: {...}", debug=2 "labels:{...}" in the header; nil if none
+	Count  int               // goroutines sharing this stack and these labels; at least 1
+	Labels map[string]string // from the "# labels: {...}" line; nil if none
 	Stack  []Frame           // innermost call first
-
-	// The fields below are set from debug=2 profiles only.
-
-	ID          uint64   // goroutine ID ("goroutine 7 [...]")
-	State       string   // e.g. "chan receive", "select", "sleep", "running", "syscall", "select (no cases)"
-	Wait        string   // how long it has been blocked when printed, e.g. "5 minutes"
-	Decorations []string // in printed order, e.g. "leaked", "durable", "locked to thread", "synctest bubble 3"
-	CreatedBy   *Frame   // the go statement that started the goroutine; nil for the main goroutine
-	CreatorID   uint64   // ID of the goroutine that ran that go statement; 0 if not printed
-	// Elided is the number of frames the runtime left out of the middle of
-	// Stack ("...N frames elided..."; it prints the first 50 and the last
-	// 50), or -1 for "...additional frames elided...", which gives no count.
-	Elided int
-	// Ancestors holds the "[originating from goroutine N]:" tracebacks that
-	// GODEBUG=tracebackancestors=N adds, nearest first. In each, ID is the
-	// originating goroutine and Stack, Elided and CreatedBy are set.
-	Ancestors []Record
 }
 
 // Profile is a parsed goroutine profile.
 type Profile struct {
-	Debug int // 1 or 2: the format the profile was written in
-	// Total is the number of goroutines in the profile: the "total N" of the
-	// debug=1 header (which always equals the sum of the record counts), or
-	// the number of goroutines in a debug=2 dump.
+	// Total is the number of goroutines in the profile, the "total N" of
+	// its header; the counts of the records add up to it.
 	Total   int
 	Records []Record
 }
 
 var (
-	// ErrFormat is returned for input that is neither a debug=1 nor a
-	// debug=2 goroutine profile.
-	ErrFormat = errors.New("gprofile: not a text goroutine profile")
+	// ErrFormat is returned for input that is not a debug=1 goroutine or
+	// goroutineleak profile, such as the debug=2 form of either.
+	ErrFormat = errors.New("gprofile: not a debug=1 goroutine profile")
 
-	// ErrTruncated is returned for a debug=1 profile whose record counts do
-	// not add up to the "total N" of its header, as happens when a read was
-	// cut short. Callers may retry the read.
+	// ErrTruncated is returned for a profile whose record counts do not
+	// add up to the "total N" of its header, as happens when a read was cut
+	// short. Callers may retry the read.
 	ErrTruncated = errors.New("gprofile: truncated profile")
 )
 
@@ -98,66 +77,32 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("gprofile: line %d: %s", e.Line, e.Msg)
 }
 
-// Parse parses a text goroutine profile, telling debug=1 from debug=2 by its
-// first line. The "goroutineleak" profile of GOEXPERIMENT=goroutineleakprofile
-// is accepted too.
+// Parse parses a debug=1 text goroutine profile, as
+// pprof.Lookup("goroutine").WriteTo(w, 1) writes it. The debug=1
+// "goroutineleak" profile of GOEXPERIMENT=goroutineleakprofile is accepted
+// too. Any other input gives [ErrFormat], the debug=2 form included: the
+// census never reads it, since writing it stops the world.
 //
-// Parse is strict where the census relies on the format: debug=1 records
-// must be separated by an empty line, their labels quoted exactly as %q
-// prints them, and their counts must add up to the header's total
-// ([ErrTruncated] otherwise). It is lenient where later Go releases may add
-// things: unknown header decorations are kept as printed. Other malformed
-// input gives a [*SyntaxError].
+// Parse is strict where the census relies on the format: records must be
+// separated by an empty line, their labels quoted exactly as %q prints
+// them, and their counts must add up to the header's total ([ErrTruncated]
+// otherwise). Other malformed input gives a [*SyntaxError].
 func Parse(data []byte) (*Profile, error) {
-	switch detect(data) {
-	case 1:
-		return parseDebug1(data, "", false)
-	case 2:
-		return parseDebug2(data)
-	}
-	return nil, ErrFormat
+	return parseDebug1(data, "", false)
 }
 
 // ParseLabelled is Parse restricted to the records whose labels contain key:
-// the census fast path. For a debug=1 profile it reads only the count line
-// of every record, decodes a label line only if it holds the quoted key,
-// and skips the frames of the records it does not return without looking at
-// them, so it allocates only for what it returns. It detects malformed count
-// lines and truncation like Parse does, but not malformed labels or frames
-// in the records it skips; whenever Parse succeeds, ParseLabelled returns
-// exactly Parse's records that carry key. Profile.Total still counts every
-// goroutine. A debug=2 profile is parsed in full and then filtered.
+// the census fast path. It reads only the count line of every record,
+// decodes a label line only if it holds the quoted key, and skips the
+// frames of the records it does not return without looking at them, so it
+// allocates only for what it returns. Like Parse, it accepts only debug=1
+// goroutine and goroutineleak profiles ([ErrFormat] otherwise). It detects
+// malformed count lines and truncation like Parse does, but not malformed
+// labels or frames in the records it skips; whenever Parse succeeds,
+// ParseLabelled returns exactly Parse's records that carry key.
+// Profile.Total still counts every goroutine.
 func ParseLabelled(data []byte, key string) (*Profile, error) {
-	switch detect(data) {
-	case 1:
-		return parseDebug1(data, key, true)
-	case 2:
-		p, err := parseDebug2(data)
-		if err != nil {
-			return nil, err
-		}
-		kept := p.Records[:0]
-		for _, r := range p.Records {
-			if _, ok := r.Labels[key]; ok {
-				kept = append(kept, r)
-			}
-		}
-		clear(p.Records[len(kept):])
-		p.Records = kept
-		return p, nil
-	}
-	return nil, ErrFormat
-}
-
-// detect returns 1 or 2 for the format data is in, 0 if neither.
-func detect(data []byte) int {
-	switch {
-	case bytes.HasPrefix(data, []byte(goroutineHeader)), bytes.HasPrefix(data, []byte(leakHeader)):
-		return 1
-	case bytes.HasPrefix(data, []byte("goroutine ")) && len(data) > len("goroutine ") && isDigit(data[len("goroutine ")]):
-		return 2
-	}
-	return 0
+	return parseDebug1(data, key, true)
 }
 
 // scanner hands out the lines of data without copying them. Line numbers
@@ -239,30 +184,24 @@ func (s *frameSlab) clone(frames []Frame) []Frame {
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
-// parseUint parses a non-empty run of decimal digits, rejecting overflow
-// past max.
-func parseUint(b []byte, max uint64) (uint64, bool) {
+// parseInt parses a non-empty run of decimal digits as a non-negative int,
+// rejecting overflow.
+func parseInt(b []byte) (int, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
-	var n uint64
+	n := 0
 	for _, c := range b {
 		if !isDigit(c) {
 			return 0, false
 		}
-		d := uint64(c - '0')
-		if n > (max-d)/10 {
+		d := int(c - '0')
+		if n > (maxInt-d)/10 {
 			return 0, false
 		}
 		n = n*10 + d
 	}
 	return n, true
-}
-
-// parseInt is parseUint for non-negative ints.
-func parseInt(b []byte) (int, bool) {
-	n, ok := parseUint(b, uint64(maxInt))
-	return int(n), ok
 }
 
 const maxInt = int(^uint(0) >> 1)

@@ -6,21 +6,21 @@ import (
 	"unicode/utf8"
 )
 
-// parseLabels parses a label set as the runtime prints it, keys and values
-// Go-quoted, entries separated by ", ", key and value by sep:
+// parseLabels parses a debug=1 label set as runtime/pprof's labelMap.String
+// prints it: keys and values quoted with fmt's %q, key and value separated
+// by ':', entries by ", ", the whole in braces:
 //
-//	{"k":"v", "k2":"v2"}     debug=1: fmt %q, sep ":" (runtime/pprof labelMap.String)
-//	{"k": "v", "k2": "v2"}   debug=2: runtime printquoted, sep ": " (goroutineheader)
+//	{"k":"v", "k2":"v2"}
 //
-// Both quotings are valid Go string literals. b must be the whole set,
-// braces included. An empty set gives a nil map. If a key repeats, the last
-// value wins (the runtime never prints one twice).
+// b must be the whole set, braces included. An empty set gives a nil map.
+// If a key repeats, the last value wins (the runtime never prints one
+// twice).
 //
-// With canonical set, every literal must be exactly what strconv.Quote
-// (fmt's %q) prints for its value. debug=1 labels are parsed that way so
-// that ParseLabelled may look for strconv.Quote(key)+":" in the raw line
-// before decoding it: a key that is present is then always found.
-func parseLabels(b []byte, sep string, canonical bool, in interner) (map[string]string, bool) {
+// Every literal must be exactly what strconv.Quote (fmt's %q) prints for
+// its value, so that ParseLabelled may look for strconv.Quote(key)+":" in
+// the raw line before decoding it: a key that is present is then always
+// found.
+func parseLabels(b []byte, in interner) (map[string]string, bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, false
 	}
@@ -30,11 +30,11 @@ func parseLabels(b []byte, sep string, canonical bool, in interner) (map[string]
 	}
 	labels := make(map[string]string, 2)
 	for {
-		k, rest, ok := unquotePrefix(b, canonical, in)
-		if !ok || !bytes.HasPrefix(rest, []byte(sep)) {
+		k, rest, ok := unquotePrefix(b, in)
+		if !ok || len(rest) == 0 || rest[0] != ':' {
 			return nil, false
 		}
-		v, rest, ok := unquotePrefix(rest[len(sep):], canonical, in)
+		v, rest, ok := unquotePrefix(rest[1:], in)
 		if !ok {
 			return nil, false
 		}
@@ -50,9 +50,9 @@ func parseLabels(b []byte, sep string, canonical bool, in interner) (map[string]
 }
 
 // unquotePrefix decodes the double-quoted Go string literal at the start of
-// b and returns it with the rest of b. With canonical set, the literal must
-// be the one strconv.Quote gives for the result.
-func unquotePrefix(b []byte, canonical bool, in interner) (s string, rest []byte, ok bool) {
+// b and returns it with the rest of b. The literal must be the one
+// strconv.Quote gives for the result.
+func unquotePrefix(b []byte, in interner) (s string, rest []byte, ok bool) {
 	if len(b) == 0 || b[0] != '"' {
 		return "", nil, false
 	}
@@ -65,7 +65,7 @@ func unquotePrefix(b []byte, canonical bool, in interner) (s string, rest []byte
 		case '"':
 			lit := b[:i+1]
 			if !escaped {
-				if canonical && !quotesRaw(lit[1:i]) {
+				if !quotesRaw(lit[1:i]) {
 					return "", nil, false
 				}
 				// Nothing to decode: the common case, interned because
@@ -76,7 +76,7 @@ func unquotePrefix(b []byte, canonical bool, in interner) (s string, rest []byte
 			if err != nil {
 				return "", nil, false
 			}
-			if canonical && !bytes.Equal(strconv.AppendQuote(nil, s), lit) {
+			if !bytes.Equal(strconv.AppendQuote(nil, s), lit) {
 				return "", nil, false
 			}
 			return s, b[i+1:], true

@@ -1,20 +1,14 @@
-// Command gpgen wrote the goroutine profile fixtures of internal/gprofile
-// with go1.26.8 linux/amd64, built as /tmp/gpgen (the paths in the
-// fixtures). It lives under testdata so the go tool ignores it; to
-// regenerate, copy it to /tmp/gpgen with a go.mod ("module gpgen"), then:
+// Command gpgen wrote the debug=1 goroutine profile fixtures of
+// internal/gprofile with go1.26.8 linux/amd64, built as /tmp/gpgen (the
+// paths in the fixtures). It lives under testdata so the go tool ignores
+// it; to regenerate, copy it to /tmp/gpgen with a go.mod ("module gpgen"),
+// then:
 //
 //	go build -o gpgen .
-//	./gpgen -mode basic -debug 1 -o debug1_labels.txt
-//	./gpgen -mode basic -debug 2 -o debug2_states.txt
-//	./gpgen -mode wait -debug 2 -o debug2_wait_minutes.txt   # takes 61 s
-//	GODEBUG=tracebacklabels=1 ./gpgen -mode basic -debug 2 -o debug2_tracebacklabels.txt
-//	./gpgen -mode synctest -debug 1 -o debug1_synctest.txt
-//	./gpgen -mode synctest -debug 2 -o debug2_synctest.txt
-//	./gpgen -mode elided -debug 2 -o debug2_elided.txt
-//	GODEBUG=tracebackancestors=2 ./gpgen -mode elided -debug 2 -o debug2_ancestors.txt
+//	./gpgen -mode basic -o debug1_labels.txt
+//	./gpgen -mode synctest -o debug1_synctest.txt
 //	GOEXPERIMENT=goroutineleakprofile go build -o gpgenleak .
-//	./gpgenleak -mode leak -debug 1 -o debug1_goroutineleak.txt
-//	./gpgenleak -mode leak -debug 2 -o debug2_leaked.txt
+//	./gpgenleak -mode leak -o debug1_goroutineleak.txt
 //
 // Every fixture is real runtime output; none was written by hand.
 package main
@@ -36,9 +30,8 @@ import (
 )
 
 var (
-	mode  = flag.String("mode", "basic", "basic|synctest|leak|elided|wait")
-	debug = flag.Int("debug", 2, "profile debug level")
-	out   = flag.String("o", "", "output file")
+	mode = flag.String("mode", "basic", "basic|synctest|leak")
+	out  = flag.String("o", "", "output file")
 )
 
 type worker struct{ ch chan int }
@@ -52,26 +45,9 @@ func (w *worker) loop(ctx context.Context) {
 
 func recv(ch chan int) { <-ch }
 
-func deep(n int, ch chan int) {
-	if n == 0 {
-		<-ch
-		return
-	}
-	deep(n-1, ch)
-}
-
-func spawnDeep(n int, ch chan int, wg *sync.WaitGroup) {
-	if n == 0 {
-		go func() { <-ch }()
-		wg.Done()
-		return
-	}
-	spawnDeep(n-1, ch, wg)
-}
-
 func write(name string) []byte {
 	var buf bytes.Buffer
-	if err := pprof.Lookup(name).WriteTo(&buf, *debug); err != nil {
+	if err := pprof.Lookup(name).WriteTo(&buf, 1); err != nil {
 		panic(err)
 	}
 	return buf.Bytes()
@@ -82,7 +58,7 @@ func main() {
 	stop := make(chan int)
 	var data []byte
 	switch *mode {
-	case "basic", "wait":
+	case "basic":
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGURG)
 		signal.Stop(c)
@@ -119,11 +95,6 @@ func main() {
 		wg.Add(1)
 		go func() { wg.Wait() }()
 		time.Sleep(100 * time.Millisecond)
-		if *mode == "wait" {
-			runtime.GC()
-			runtime.GC()
-			time.Sleep(61 * time.Second)
-		}
 		data = write("goroutine")
 	case "synctest":
 		synctest.Test(&testing.T{}, func(t *testing.T) {
@@ -163,14 +134,6 @@ func main() {
 		go recv(stop)
 		time.Sleep(100 * time.Millisecond)
 		data = write("goroutineleak")
-	case "elided":
-		go deep(120, stop)
-		var wg sync.WaitGroup
-		wg.Add(1)
-		go spawnDeep(60, stop, &wg)
-		wg.Wait()
-		time.Sleep(100 * time.Millisecond)
-		data = write("goroutine")
 	}
 	if err := os.WriteFile(*out, data, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
