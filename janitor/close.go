@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -472,9 +474,11 @@ func (c *closer) abandonedLocked() []string {
 // line, the history, and the scope's removal from its parent.
 func (c *closer) finish() {
 	j := c.j
+	goroutines, heap := processNow()
 	c.mu.Lock()
 	c.done = true
 	c.report.Duration = time.Since(c.start)
+	c.report.ProcessGoroutines, c.report.ProcessHeap = goroutines, heap
 	// If Shutdown returned at its deadline, the finished report keeps
 	// saying what was abandoned then.
 	c.report.Abandoned, c.report.DeadlineErr = c.abandoned, c.deadlineErr
@@ -520,6 +524,20 @@ func (c *closer) account(r Report) {
 		return
 	}
 	j.log(nil, slog.LevelInfo, "janitor: closed", attrs...)
+}
+
+// heapSample is the runtime/metrics sample processNow reads.
+const heapSample = "/memory/classes/heap/objects:bytes"
+
+// processNow returns the process's goroutines and live heap, from reads
+// that stop nothing.
+func processNow() (goroutines int, heap uint64) {
+	s := []metrics.Sample{{Name: heapSample}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		heap = s[0].Value.Uint64()
+	}
+	return runtime.NumGoroutine(), heap
 }
 
 // shutdownFunc is how a goroutine profile names the function in which a

@@ -78,3 +78,13 @@ func TestLogsOfAFailedClose(t *testing.T) {
 		t.Errorf("a failed close also logged at INFO: %q", info)
 	}
 }
+
+// TestReportProcessFigures: every close notes the process's goroutines
+// and live heap, for the trends the debug page draws.
+func TestReportProcessFigures(t *testing.T) {
+	j := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
+	j.Close()
+	if r := j.Report(); r.ProcessGoroutines < 1 || r.ProcessHeap == 0 {
+		t.Errorf("report: %d goroutines, %d heap bytes; want both read", r.ProcessGoroutines, r.ProcessHeap)
+	}
+}

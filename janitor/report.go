@@ -57,6 +57,13 @@ type Report struct {
 	Abandoned   []string
 	DeadlineErr error
 
+	// ProcessGoroutines and ProcessHeap are the whole process's goroutines
+	// and live heap (bytes of heap objects, as runtime/metrics counts them)
+	// when the close finished: read cheaply at every close, so that a trend
+	// over the History is there to see without a profile.
+	ProcessGoroutines int
+	ProcessHeap       uint64
+
 	// Faults are what went wrong in the close's own machinery rather than
 	// in the scope's code: a logger handler that panicked, say. A close
 	// with faults is not clean.
