@@ -542,10 +542,11 @@ func TestScopeLabel(t *testing.T) {
 
 // TestDoneContextStillTakesCensus: a Shutdown whose context is already
 // done still closes everything and still looks for leaks, so its verdict
-// is as true as that of a close with time to spare.
+// is as true as that of a close with time to spare. (Shutdown itself may
+// return at Overrun with the census still running: its finished report,
+// in the background, has the verdict.)
 func TestDoneContextStillTakesCensus(t *testing.T) {
 	root := janitor.New("app", quiet()...)
-	defer root.Close()
 	gen, _ := root.Child("gen")
 	stop := make(chan struct{})
 	defer close(stop)
@@ -553,11 +554,15 @@ func TestDoneContextStillTakesCensus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	err := gen.Shutdown(ctx)
-	if !errors.Is(err, janitor.ErrLeaked) {
-		t.Errorf("Shutdown(done ctx) = %v; want ErrLeaked", err)
+	if !errors.Is(err, janitor.ErrLeaked) && !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown(done ctx) = %v; want ErrLeaked, or an abandoned close wrapping context.Canceled", err)
 	}
-	if st := statsFor(root, "app/gen"); st.ClosesLeaked != 1 || st.GoroutinesLeaked != 1 {
-		t.Errorf("closes leaked %d, goroutines leaked %d; want 1, 1", st.ClosesLeaked, st.GoroutinesLeaked)
+	root.Close() // waits for the child's close to finish
+	if r := gen.Report(); r.Leaked() != 1 || !errors.Is(r.Err(), janitor.ErrLeaked) {
+		t.Errorf("finished report: %d leaked, err %v; want 1, ErrLeaked", r.Leaked(), r.Err())
+	}
+	if st := statsFor(root, "app/gen"); st.GoroutinesLeaked != 1 || st.ClosesLeaked+st.ClosesFailed != 1 {
+		t.Errorf("goroutines leaked %d, closes leaked %d, failed %d; want 1, and the close counted once", st.GoroutinesLeaked, st.ClosesLeaked, st.ClosesFailed)
 	}
 }
 
