@@ -11,7 +11,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/metrics"
 )
@@ -110,8 +109,7 @@ func (d *describer) Register(c prometheus.Collector) error {
 // package metrics describes: every exported family is known here, with the
 // same labels, and every family known here is exported (or pending).
 func TestFamiliesMatchExporter(t *testing.T) {
-	root := janitor.New("app", janitor.WithRegistry(new(hooks.Registry)),
-		janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()
 	var d describer
 	if err := metrics.Register(&d, root); err != nil {
