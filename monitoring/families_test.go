@@ -2,6 +2,7 @@ package monitoring
 
 import (
 	"log/slog"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/metrics"
 )
@@ -48,19 +50,6 @@ var families = map[string][]string{
 // histograms are the families that are histograms: their series are
 // NAME_bucket (with le), NAME_sum and NAME_count.
 var histograms = []string{"janitor_close_duration_seconds"}
-
-// pending are families the monitoring is built for that package metrics
-// does not export yet (issue 11 adds them). Delete each entry once metrics
-// exports it: TestFamiliesMatchExporter fails until then, so the list
-// cannot go stale.
-var pending = map[string]bool{
-	"janitor_goroutines_leaked":           true,
-	"janitor_goroutines_stragglers_total": true,
-	"janitor_preventors_undone_total":     true,
-	"janitor_preventors_detected_total":   true,
-	"janitor_generations_draining":        true,
-	"janitor_http_drain_timeouts_total":   true,
-}
 
 // targetLabels are added to every series by Prometheus at scrape time.
 var targetLabels = []string{"job", "instance"}
@@ -107,13 +96,23 @@ func (d *describer) Register(c prometheus.Collector) error {
 
 // TestFamiliesMatchExporter checks the families above against what
 // package metrics describes: every exported family is known here, with the
-// same labels, and every family known here is exported (or pending).
+// same labels, and every family known here is exported.
 func TestFamiliesMatchExporter(t *testing.T) {
 	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()
+	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) {
+		return http.NotFoundHandler(), nil
+	})
+	if err != nil {
+		t.Fatalf("httpmw.NewReloader = %v", err)
+	}
+	defer rl.Close()
 	var d describer
 	if err := metrics.Register(&d, root); err != nil {
 		t.Fatalf("metrics.Register = %v", err)
+	}
+	if err := metrics.RegisterReloader(&d, rl); err != nil {
+		t.Fatalf("metrics.RegisterReloader = %v", err)
 	}
 	exported := map[string]bool{}
 	for _, desc := range d.descs {
@@ -133,13 +132,8 @@ func TestFamiliesMatchExporter(t *testing.T) {
 		}
 	}
 	for name := range families {
-		switch {
-		case exported[name] && pending[name]:
-			t.Errorf("metrics exports %s now: delete it from pending", name)
-		case !exported[name] && !pending[name]:
+		if !exported[name] {
 			t.Errorf("metrics does not export %s, which the rules or the dashboard may use", name)
-		case !exported[name]:
-			t.Logf("%s is pending: not exported by metrics yet", name)
 		}
 	}
 }
