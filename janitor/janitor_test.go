@@ -33,8 +33,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, testMainOptions...)
 }
 
-// quiet is the options every test uses: a private hook registry, so tests
-// never share hooks.Default, and a logger that drops events.
+// quiet is the options every test uses: a logger that drops events.
 func quiet(opts ...janitor.Option) []janitor.Option {
 	return append([]janitor.Option{
 		janitor.WithLogger(slog.New(slog.DiscardHandler)),

@@ -36,9 +36,8 @@ func setting(flagValue int64, env string, def int64) int64 {
 
 var discard = slog.New(slog.DiscardHandler)
 
-// quiet is the janitor options every test uses: a private hook registry,
-// so that tests never share hooks.Default, and a logger that drops events
-// (the fault test provokes thousands of them on purpose).
+// quiet is the janitor options every test uses: a logger that drops
+// events (the fault test provokes thousands of them on purpose).
 func quiet(opts ...janitor.Option) []janitor.Option {
 	return append([]janitor.Option{
 		janitor.WithLogger(discard),
