@@ -27,8 +27,11 @@ func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 	}
 	return func(ctx context.Context) error {
 		err := srv.Shutdown(ctx)
-		if err == nil || ctx.Err() == nil {
-			return err // drained, or a listener failed to close
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() == nil: // drained, but a listener failed to close
+			return fmt.Errorf("httpmw: server shutdown: %w", err)
 		}
 		return fmt.Errorf("httpmw: server did not drain in time, its connections were closed: %w", errors.Join(err, srv.Close()))
 	}
