@@ -10,8 +10,10 @@
 //
 // # The sequence
 //
-// A Process is made with New for a root janitor. Run waits for SIGINT or
-// SIGTERM (WithSignals), Stop, or its context, and then, from that moment:
+// A Process is made with New for a root janitor, and given its servers,
+// each an accept loop and a stop function, with AddServer. Run starts the
+// accept loops, waits for SIGINT or SIGTERM (WithSignals), Stop, its
+// context or a server that fails, and then, from that moment:
 //
 //  1. Ready reports false: serve it as the readiness endpoint
 //     (httpmw.ReadyHandler), so that the endpoint is removed from load
@@ -20,8 +22,9 @@
 //     changes; requests are served as usual.
 //  3. Servers: every server added with AddServer is stopped, all in
 //     parallel, each with a context done when the drain timeout
-//     (WithDrainTimeout, 10s by default) has passed; a stop still running
-//     hooks.Overrun after that is abandoned and reported.
+//     (WithDrainTimeout, 10s by default) has passed; a stop (or the serve
+//     loop it ends) still running hooks.Overrun after that is abandoned
+//     and reported.
 //  4. Close: the root janitor's Shutdown closes the tree, children first
 //     (the generations, each draining and running its hooks), then the
 //     root's own hooks and resources, by the janitor's Deadline rule.
@@ -49,18 +52,15 @@
 // Actor gives Run the execute and interrupt pair of an oklog/run actor:
 // when another actor returns, its interrupt starts the sequence, so the
 // servers are still stopped and the tree still closed in order before the
-// group returns. In a plain main, call Run on the main goroutine after
-// starting the servers:
+// group returns. In a plain main, call Run on the main goroutine:
 //
 //	root := janitor.New("app")
 //	p := lifecycle.New(root, lifecycle.WithLameDuck(5*time.Second))
 //	mux.Handle("GET /readyz", httpmw.ReadyHandler(p.Ready))
 //	srv := &http.Server{Handler: mux}
-//	p.AddServer("http", httpmw.ShutdownFunc(srv))
-//	go srv.Serve(ln)
+//	p.AddServer("http", func() error { return srv.Serve(ln) }, httpmw.ShutdownFunc(srv))
 //	if err := p.Run(context.Background()); err != nil {
-//		log.Print(err)
-//		os.Exit(1)
+//		log.Fatal(err) // exit status 1
 //	}
 //
 // All methods of Process are safe for concurrent use.

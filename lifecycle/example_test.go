@@ -27,7 +27,7 @@ func Example() {
 	root.OnClose("db", func(context.Context) error { fmt.Println("root: database closed"); return nil })
 
 	p := lifecycle.New(root, lifecycle.WithLogger(quiet))
-	p.AddServer("http", func(context.Context) error {
+	p.AddServer("http", nil, func(context.Context) error {
 		fmt.Println("server: drained; ready:", p.Ready())
 		return nil
 	})
@@ -46,9 +46,9 @@ func Example() {
 	// exit 0
 }
 
-// With oklog/run the Process is one actor and each server another. When
-// the sequence ends it has stopped the servers, whose actors return; when
-// another actor fails first, its interrupt starts the sequence.
+// With oklog/run the Process is one actor, which runs the servers; when
+// another actor fails, its interrupt starts the sequence, which stops the
+// servers and closes the tree before the group returns that failure.
 func ExampleProcess_Actor() {
 	quiet := slog.New(slog.DiscardHandler)
 	root := janitor.New("app", janitor.WithLogger(quiet))
@@ -57,25 +57,22 @@ func ExampleProcess_Actor() {
 	mux := http.NewServeMux()
 	mux.Handle("GET /readyz", httpmw.ReadyHandler(p.Ready))
 	srv := &http.Server{Handler: mux}
-	p.AddServer("http", httpmw.ShutdownFunc(srv))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
 	}
+	p.AddServer("http", func() error {
+		err := srv.Serve(ln)
+		fmt.Println("server:", err)
+		return err
+	}, httpmw.ShutdownFunc(srv))
 
 	var g run.Group
 	g.Add(p.Actor())
-	g.Add(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		fmt.Println("server: stopped")
-		return nil
-	}, func(error) { srv.Close() })
 	g.Add(func() error { return errors.New("config watcher: file gone") }, func(error) {})
 	fmt.Println(g.Run())
 	// Output:
-	// server: stopped
+	// server: http: Server closed
 	// config watcher: file gone
 }
 
@@ -113,7 +110,7 @@ func ExampleProcess_AddServer_grpc() {
 	quiet := slog.New(slog.DiscardHandler)
 	root := janitor.New("app", janitor.WithLogger(quiet))
 	p := lifecycle.New(root, lifecycle.WithLogger(quiet), lifecycle.WithDrainTimeout(10*time.Millisecond))
-	p.AddServer("grpc", stopGRPC(newStreamingServer()))
+	p.AddServer("grpc", nil, stopGRPC(newStreamingServer()))
 	p.Stop()
 	fmt.Println(p.Run(context.Background()))
 	// Output:

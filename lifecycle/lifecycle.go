@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/leakproof/leakproof/hooks"
@@ -44,14 +45,25 @@ type Process struct {
 	// AddServer stops a server at once.
 	servers      []*server
 	serversTaken bool
-	// running is set by the first call of Run.
+	// running is set by the first call of Run, which starts the serve
+	// loops; AddServer starts them itself after that.
 	running bool
+	// failures are the errors of serve loops that ended before the
+	// sequence stopped them.
+	failures []error
 }
 
-// A server is one stop function added with AddServer.
+// A server is one server added with AddServer.
 type server struct {
-	name string
-	stop func(ctx context.Context) error
+	name  string
+	serve func() error // nil: someone else runs the server
+	stop  func(ctx context.Context) error
+	// served is made when serve starts, under Process.mu, and closed when
+	// it returns.
+	served chan struct{}
+	// stopping is set just before stop is called: what serve returns
+	// after that is the expected end of the server, not a failure.
+	stopping atomic.Bool
 }
 
 // New returns the termination sequence of a process whose janitor tree is
@@ -78,29 +90,46 @@ func (p *Process) Ready() bool {
 	}
 }
 
-// AddServer adds a server to stop in the servers stage of the sequence,
-// after the lame duck: stop must stop accepting, let the requests in
-// flight finish and return, and give up when its context is done, closing
-// what is left. httpmw.ShutdownFunc makes one from an *http.Server; a
-// Reloader's Shutdown is one; for a gRPC server, run GracefulStop and call
-// Stop when the context is done (see the example). Servers stop in
-// parallel, each under the drain timeout.
+// AddServer adds a server to the process: Run runs its accept loop and
+// the sequence stops it, after the lame duck.
 //
-// The returned remove takes the server out of the sequence. It reports
-// whether it did: false means the servers stage has begun, or it was
-// removed before.
+// serve is the accept loop (srv.Serve(ln), a gRPC server's Serve(ln)):
+// Run calls it on a goroutine of its own when it starts, or AddServer
+// does if Run is running already. What serve returns once the server is
+// being stopped (http.ErrServerClosed) is its expected end and dropped; if
+// it returns before, the server failed: the sequence starts and Run's
+// error says why. A panic in serve is not recovered, as in a bare go
+// statement. serve may be nil for a server that something else runs (an
+// oklog/run actor of its own, or no server at all: a Reloader's Shutdown,
+// which drains its last generation, is a stop function too); but an actor
+// that returns when the sequence stops it ends an oklog/run group before
+// the Process's actor does, and the group then returns its result rather
+// than Run's.
 //
-// A server added once the servers stage has begun is stopped at once,
-// before AddServer returns, with a context that is already done. An empty
-// name or a nil stop is a programming error: AddServer panics.
-func (p *Process) AddServer(name string, stop func(ctx context.Context) error) (remove func() bool) {
+// stop must stop accepting, let the requests in flight finish and
+// return, and give up when its context is done, closing what is left.
+// httpmw.ShutdownFunc makes one from an *http.Server; for a gRPC server,
+// run GracefulStop and call Stop when the context is done (see the
+// example). Servers stop in parallel, each under the drain timeout; the
+// stage waits for every stop and serve to return.
+//
+// The returned remove takes the server out of the sequence, leaving its
+// serve loop, if it runs, to the caller. It reports whether it did: false
+// means the servers stage has begun, or it was removed before.
+//
+// A server added once the servers stage has begun is not served: it is
+// stopped at once, before AddServer returns, with a context that is
+// already done. An empty name or a nil stop is a programming error:
+// AddServer panics.
+func (p *Process) AddServer(name string, serve func() error, stop func(ctx context.Context) error) (remove func() bool) {
 	if name == "" || stop == nil {
 		panic(fmt.Sprintf("lifecycle: AddServer(%q) needs a name and a stop func", name))
 	}
-	s := &server{name: name, stop: stop}
+	s := &server{name: name, serve: serve, stop: stop}
 	p.mu.Lock()
 	if p.serversTaken {
 		p.mu.Unlock()
+		s.stopping.Store(true)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if err := callStop(ctx, s); err != nil {
@@ -109,6 +138,9 @@ func (p *Process) AddServer(name string, stop func(ctx context.Context) error) (
 		return func() bool { return false }
 	}
 	p.servers = append(p.servers, s)
+	if p.running {
+		p.serveLocked(s)
+	}
 	p.mu.Unlock()
 	return func() bool {
 		p.mu.Lock()
@@ -120,6 +152,31 @@ func (p *Process) AddServer(name string, stop func(ctx context.Context) error) (
 		p.servers = slices.Delete(p.servers, i, i+1)
 		return true
 	}
+}
+
+// serveLocked starts s's serve loop, if it has one; p.mu is held.
+func (p *Process) serveLocked(s *server) {
+	if s.serve == nil {
+		return
+	}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		err := s.serve()
+		if s.stopping.Load() {
+			return // the expected end: the sequence stopped it
+		}
+		if err == nil {
+			err = errors.New("returned before it was stopped")
+		}
+		err = fmt.Errorf("lifecycle: server %q stopped serving: %w", s.name, err)
+		p.mu.Lock()
+		p.failures = append(p.failures, err)
+		p.mu.Unlock()
+		p.log(slog.LevelError, "lifecycle: server stopped serving", "server", s.name, "err", err,
+			"action", "starting the termination sequence")
+		p.start(err.Error())
+	}()
 }
 
 // Stop starts the termination sequence without a signal: from an admin
@@ -135,13 +192,14 @@ func (p *Process) start(cause string) {
 	})
 }
 
-// Actor returns Run as an oklog/run actor: execute runs the sequence when
-// a signal comes or Stop is called and returns Run's error; interrupt,
-// called when another actor of the group returned, starts the sequence,
-// so that the servers are stopped and the tree closed in order before
-// execute returns. Add the servers' Serve loops as actors of their own,
-// whose interrupt closes them (srv.Close): when the sequence ends first
-// they have already stopped.
+// Actor returns Run as an oklog/run actor: execute runs Run and returns
+// its error; interrupt, called when another actor of the group returned,
+// starts the sequence, so that the servers are still stopped and the tree
+// still closed in order before execute returns. Give the Process the
+// servers' serve loops (AddServer) rather than making them actors of their
+// own: the sequence stops them before execute returns, so their actors
+// would end the group first, and the group would return their nil instead
+// of Run's result.
 func (p *Process) Actor() (execute func() error, interrupt func(error)) {
 	return func() error {
 			return p.Run(context.Background())
@@ -184,6 +242,9 @@ func (p *Process) Run(ctx context.Context) error {
 		return errors.New("lifecycle: Run called twice")
 	}
 	p.running = true
+	for _, s := range p.servers {
+		p.serveLocked(s)
+	}
 	p.mu.Unlock()
 
 	var sigc chan os.Signal // nil, never ready, without signals
@@ -192,7 +253,8 @@ func (p *Process) Run(ctx context.Context) error {
 		signal.Notify(sigc, p.cfg.signals...)
 		defer signal.Stop(sigc)
 	}
-	p.log(slog.LevelDebug, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals))
+	p.log(slog.LevelInfo, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals),
+		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "timeout", p.cfg.timeout)
 	signals := 0
 	select {
 	case sig := <-sigc:
@@ -241,8 +303,7 @@ func (p *Process) sequence(ctx context.Context) error {
 	drainEnd := minTime(lameEnd.Add(cfg.drain), serversBy)
 	closeBy := deadline.Add(-bound.Overrun)
 
-	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false,
-		"lame_duck", cfg.lameDuck, "drain_timeout", cfg.drain, "timeout", cfg.timeout)
+	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
 
 	// Lame duck: serve as usual while load balancers notice readiness.
 	if d := time.Until(lameEnd); d > 0 {
@@ -275,6 +336,9 @@ func (p *Process) sequence(ctx context.Context) error {
 		}
 	}
 
+	p.mu.Lock()
+	errs = append(slices.Clone(p.failures), errs...)
+	p.mu.Unlock()
 	err := errors.Join(errs...)
 	if err != nil {
 		p.log(slog.LevelWarn, "lifecycle: stopped with errors", "duration", time.Since(start), "err", err)
@@ -285,8 +349,8 @@ func (p *Process) sequence(ctx context.Context) error {
 }
 
 // stopServers calls every server's stop in parallel with ctx and waits for
-// them up to Overrun after ctx is done; those still running then are
-// abandoned and reported.
+// them, and for their serve loops, up to Overrun after ctx is done; those
+// still running then are abandoned and reported.
 func (p *Process) stopServers(ctx context.Context) []error {
 	p.mu.Lock()
 	servers := p.servers
@@ -305,7 +369,14 @@ func (p *Process) stopServers(ctx context.Context) []error {
 	}
 	endc := make(chan ended, len(servers)) // buffered: an abandoned stop can still finish
 	for i, s := range servers {
-		go func() { endc <- ended{i, callStop(ctx, s)} }()
+		go func() {
+			s.stopping.Store(true)
+			err := callStop(ctx, s)
+			if s.served != nil {
+				<-s.served
+			}
+			endc <- ended{i, err}
+		}()
 	}
 	done := make([]bool, len(servers))
 	var errs []error

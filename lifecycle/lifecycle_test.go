@@ -63,6 +63,47 @@ func (r *recorder) list() []string {
 	return slices.Clone(r.events)
 }
 
+// errServerClosed is what a fakeServer's serve returns once stopped, as
+// http.Server.Serve returns http.ErrServerClosed.
+var errServerClosed = errors.New("server closed")
+
+// fakeServer stands for a server: serve accepts until stop is called.
+type fakeServer struct {
+	closed chan struct{}
+	once   sync.Once
+	serves chan struct{} // closed when serve starts
+}
+
+func newFakeServer() *fakeServer {
+	return &fakeServer{closed: make(chan struct{}), serves: make(chan struct{})}
+}
+
+func (f *fakeServer) serve() error {
+	close(f.serves)
+	<-f.closed
+	return errServerClosed
+}
+
+func (f *fakeServer) stop(context.Context) error {
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+// serving reports whether serve has started and not been stopped.
+func (f *fakeServer) serving() bool {
+	select {
+	case <-f.closed:
+		return false
+	default:
+	}
+	select {
+	case <-f.serves:
+		return true
+	default:
+		return false
+	}
+}
+
 // TestSequenceOrder proves the order from inside: readiness fails at
 // once, requests are still served through the lame duck, then the server
 // stops, then the generation's hooks run, then the root's, then the
@@ -83,9 +124,10 @@ func TestSequenceOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := lifecycle.New(root, quiet(lifecycle.WithLameDuck(5*time.Second))...)
-		p.AddServer("http", func(ctx context.Context) error {
+		srv := newFakeServer()
+		p.AddServer("http", srv.serve, func(ctx context.Context) error {
 			rec.add("server stop at %v (ready=%v)", at(), p.Ready())
-			return nil
+			return srv.stop(ctx)
 		})
 		gen.OnClose("flush", func(context.Context) error { rec.add("generation hook at %v", at()); return nil })
 		root.OnClose("db", func(context.Context) error { rec.add("root hook at %v", at()); return nil })
@@ -99,20 +141,20 @@ func TestSequenceOrder(t *testing.T) {
 		errc := make(chan error, 1)
 		go func() { errc <- p.Run(context.Background()) }()
 		time.Sleep(time.Second)
-		rec.add("ready=%v at %v", p.Ready(), at())
+		rec.add("ready=%v, serving=%v at %v", p.Ready(), srv.serving(), at())
 		p.Stop()
 		rec.add("ready=%v at %v", p.Ready(), at())
 		// Inside the lame duck: nothing has stopped, the generation serves.
 		time.Sleep(5*time.Second - time.Millisecond)
 		synctest.Wait()
-		rec.add("serving=%v at %v", gen.State() == janitor.Open, at())
+		rec.add("serving=%v, generation open=%v at %v", srv.serving(), gen.State() == janitor.Open, at())
 		if err := <-errc; err != nil {
 			t.Errorf("Run() = %v; want nil", err)
 		}
 		want := []string{
-			"ready=true at 1s",
+			"ready=true, serving=true at 1s",
 			"ready=false at 1s",
-			"serving=true at 5.999s",
+			"serving=true, generation open=true at 5.999s",
 			"server stop at 6s (ready=false)",
 			"generation hook at 6s",
 			"root hook at 6s",
@@ -131,6 +173,7 @@ func TestStages(t *testing.T) {
 	const (
 		none = iota
 		server
+		serveLoop
 		rootHook
 		genHook
 	)
@@ -150,6 +193,8 @@ func TestStages(t *testing.T) {
 			0, 3 * time.Second, 3*time.Second + hooks.Overrun, `server "http" still stopping`},
 		{"hung server: the timeout", 2 * time.Second, time.Minute, 10 * time.Second, server,
 			2 * time.Second, 10*time.Second - 2*hooks.Overrun, 10*time.Second - hooks.Overrun, `server "http" still stopping`},
+		{"hung serve loop: the drain timeout", 0, 3 * time.Second, 25 * time.Second, serveLoop,
+			0, 3 * time.Second, 3*time.Second + hooks.Overrun, `server "http" still stopping`},
 		{"hung root hook: the timeout", 0, 5 * time.Second, 10 * time.Second, rootHook,
 			0, 5 * time.Second, 10 * time.Second, `closing app#1`},
 		{"hung generation hook: the timeout", 0, 5 * time.Second, 10 * time.Second, genHook,
@@ -176,12 +221,18 @@ func TestStages(t *testing.T) {
 				start := time.Now()
 				var mu sync.Mutex // the stop may be abandoned, still running
 				var stopAt, stopDeadline time.Duration
-				p.AddServer("http", func(ctx context.Context) error {
+				stopped := make(chan struct{})
+				p.AddServer("http", func() error {
+					<-stopped
+					hang(serveLoop)
+					return errServerClosed
+				}, func(ctx context.Context) error {
 					d, _ := ctx.Deadline()
 					mu.Lock()
 					stopAt, stopDeadline = time.Since(start), d.Sub(start)
 					mu.Unlock()
 					hang(server)
+					close(stopped)
 					return nil
 				})
 				p.Stop()
@@ -236,7 +287,7 @@ func TestStopWithoutSignal(t *testing.T) {
 				p := lifecycle.New(root, quiet()...)
 				start := time.Now()
 				var stopped time.Duration
-				p.AddServer("http", func(context.Context) error { stopped = time.Since(start); return nil })
+				p.AddServer("http", nil, func(context.Context) error { stopped = time.Since(start); return nil })
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				if !p.Ready() {
@@ -265,16 +316,14 @@ func TestActor(t *testing.T) {
 		root := newRoot()
 		root.OnClose("db", func(context.Context) error { rec.add("root hook at %v", time.Since(start)); return nil })
 		p := lifecycle.New(root, quiet(lifecycle.WithLameDuck(2*time.Second))...)
-		stopped := make(chan struct{})
-		p.AddServer("http", func(context.Context) error {
+		srv := newFakeServer()
+		p.AddServer("http", srv.serve, func(ctx context.Context) error {
 			rec.add("server stop at %v", time.Since(start))
-			close(stopped)
-			return nil
+			return srv.stop(ctx)
 		})
-		failed := errors.New("listener failed")
+		failed := errors.New("config watcher failed")
 		var g run.Group
 		g.Add(p.Actor())
-		g.Add(func() error { <-stopped; return nil }, func(error) {}) // a server, stopped by the sequence
 		g.Add(func() error { time.Sleep(time.Second); return failed }, func(error) {})
 		if err := g.Run(); !errors.Is(err, failed) {
 			t.Errorf("Group.Run() = %v; want the failed actor's error", err)
@@ -286,6 +335,75 @@ func TestActor(t *testing.T) {
 	})
 }
 
+// TestServeLoops: Run starts the serve loops, and AddServer starts them
+// once Run runs; what they return once stopped is dropped.
+func TestServeLoops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := lifecycle.New(newRoot(), quiet()...)
+		early, late := newFakeServer(), newFakeServer()
+		p.AddServer("early", early.serve, early.stop)
+		synctest.Wait()
+		if early.serving() {
+			t.Error("a serve loop started before Run")
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- p.Run(context.Background()) }()
+		synctest.Wait()
+		p.AddServer("late", late.serve, late.stop)
+		synctest.Wait()
+		if !early.serving() || !late.serving() {
+			t.Errorf("serving: early %v, late %v; want both once Run runs", early.serving(), late.serving())
+		}
+		p.Stop()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() = %v; want nil (serve's end after stop is expected)", err)
+		}
+		if early.serving() || late.serving() {
+			t.Error("a server still serves after Run returned")
+		}
+	})
+}
+
+// TestServeFails: a serve loop that ends on its own, before any signal,
+// starts the sequence, which still stops the other servers and closes
+// the tree; Run says which server failed and how.
+func TestServeFails(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"error", errors.New("accept: too many open files"), `lifecycle: server "http" stopped serving: accept: too many open files`},
+		{"nil", nil, `lifecycle: server "http" stopped serving: returned before it was stopped`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				root := newRoot()
+				p := lifecycle.New(root, quiet(lifecycle.WithLameDuck(time.Second))...)
+				other := newFakeServer()
+				p.AddServer("grpc", other.serve, other.stop)
+				httpStopped := false
+				p.AddServer("http", func() error {
+					time.Sleep(time.Second)
+					return tc.err
+				}, func(context.Context) error { httpStopped = true; return nil })
+				start := time.Now()
+				err := p.Run(context.Background())
+				if err == nil || err.Error() != tc.want || (tc.err != nil && !errors.Is(err, tc.err)) {
+					t.Errorf("Run() = %v; want %q", err, tc.want)
+				}
+				if took := time.Since(start); took != 2*time.Second {
+					t.Errorf("Run returned after %v; want 2s: the failure at 1s, then the lame duck", took)
+				}
+				if other.serving() || !httpStopped || root.State() != janitor.Closed {
+					t.Errorf("after Run: other server serving %v, failed one stopped %v, root %v; want stopped, stopped, closed",
+						other.serving(), httpStopped, root.State())
+				}
+			})
+		})
+	}
+}
+
 // TestAddServer: a removed server is not stopped; one added after the
 // servers stage is stopped at once, with a done context.
 func TestAddServer(t *testing.T) {
@@ -293,11 +411,11 @@ func TestAddServer(t *testing.T) {
 		root := newRoot()
 		p := lifecycle.New(root, quiet()...)
 		removedRan := false
-		remove := p.AddServer("removed", func(context.Context) error { removedRan = true; return nil })
+		remove := p.AddServer("removed", nil, func(context.Context) error { removedRan = true; return nil })
 		if !remove() || remove() {
 			t.Error("remove() = false, or true twice; want true, then false")
 		}
-		keep := p.AddServer("kept", func(context.Context) error { return nil })
+		keep := p.AddServer("kept", nil, func(context.Context) error { return nil })
 		p.Stop()
 		if err := p.Run(context.Background()); err != nil {
 			t.Fatalf("Run() = %v; want nil", err)
@@ -310,7 +428,7 @@ func TestAddServer(t *testing.T) {
 		}
 		var lateErr error
 		called := false
-		late := p.AddServer("late", func(ctx context.Context) error { called, lateErr = true, ctx.Err(); return nil })
+		late := p.AddServer("late", nil, func(ctx context.Context) error { called, lateErr = true, ctx.Err(); return nil })
 		if !called || !errors.Is(lateErr, context.Canceled) || late() {
 			t.Errorf("late server: called %v with context error %v; want called at once with a done context", called, lateErr)
 		}
@@ -326,8 +444,8 @@ func TestErrors(t *testing.T) {
 		root := newRoot()
 		root.OnClose("flush", func(context.Context) error { return flush })
 		p := lifecycle.New(root, quiet()...)
-		p.AddServer("http", func(context.Context) error { return refused })
-		p.AddServer("grpc", func(context.Context) error { panic("stop exploded") })
+		p.AddServer("http", nil, func(context.Context) error { return refused })
+		p.AddServer("grpc", nil, func(context.Context) error { panic("stop exploded") })
 		p.Stop()
 		err := p.Run(context.Background())
 		if !errors.Is(err, refused) || !errors.Is(err, flush) {
@@ -355,8 +473,8 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"New(nil)", func() { lifecycle.New(nil) }, "lifecycle: New(nil)"},
 		{"New(nil option)", func() { lifecycle.New(root, nil) }, "lifecycle: nil Option"},
-		{`AddServer("")`, func() { p.AddServer("", func(context.Context) error { return nil }) }, `lifecycle: AddServer("") needs a name and a stop func`},
-		{"AddServer(nil)", func() { p.AddServer("x", nil) }, `lifecycle: AddServer("x") needs a name and a stop func`},
+		{`AddServer("")`, func() { p.AddServer("", nil, func(context.Context) error { return nil }) }, `lifecycle: AddServer("") needs a name and a stop func`},
+		{"AddServer(nil)", func() { p.AddServer("x", nil, nil) }, `lifecycle: AddServer("x") needs a name and a stop func`},
 		{"WithLameDuck(-1s)", func() { lifecycle.WithLameDuck(-time.Second) }, "lifecycle: WithLameDuck(-1s): must not be negative"},
 		{"WithDrainTimeout(-1s)", func() { lifecycle.WithDrainTimeout(-time.Second) }, "lifecycle: WithDrainTimeout(-1s): must not be negative"},
 		{"WithTimeout(0)", func() { lifecycle.WithTimeout(0) }, "lifecycle: WithTimeout(0s): must be positive"},

@@ -129,7 +129,7 @@ func signalledMain(t *testing.T) {
 	root := janitor.New("app", janitor.WithLogger(discard))
 	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := lifecycle.New(root, lifecycle.WithLogger(log), lifecycle.WithLameDuck(lameDuck))
-	p.AddServer("http", func(context.Context) error { fmt.Println("server stopped"); return nil })
+	p.AddServer("http", nil, func(context.Context) error { fmt.Println("server stopped"); return nil })
 	root.OnClose("db", func(context.Context) error { fmt.Println("root hook"); return nil })
 	err = p.Run(context.Background())
 	fmt.Println("run returned:", err)
