@@ -26,8 +26,9 @@
 //     loop it ends) still running hooks.Overrun after that is abandoned
 //     and reported.
 //  4. Close: the root janitor's Shutdown closes the tree, children first
-//     (the generations, each draining and running its hooks), then the
-//     root's own hooks and resources, by the janitor's Deadline rule.
+//     (the generations, each running its hooks and closing what it owns),
+//     then the root's own hooks and resources, by the janitor's Deadline
+//     rule.
 //  5. Then hooks.Default, the process-wide hooks of code without a janitor,
 //     is closed: nothing else in this module closes it.
 //

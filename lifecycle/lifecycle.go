@@ -212,18 +212,20 @@ func (p *Process) Actor() (execute func() error, interrupt func(error)) {
 		}
 }
 
-// Run waits for the termination sequence to start and carries it out:
-// it starts at the first of the signals (SIGINT and SIGTERM unless
-// WithSignals says otherwise), Stop, or ctx being done. Run subscribes to
-// the signals when it is called and unsubscribes when it returns, after
-// which they have their default effect again (a third SIGTERM kills the
-// process even if it does not exit).
+// Run starts the servers' serve loops, waits for the termination sequence
+// to start and carries it out: it starts at the first of the signals
+// (SIGINT and SIGTERM unless WithSignals says otherwise), Stop, ctx being
+// done, or a serve loop that ends by itself. Run subscribes to the signals
+// when it is called and unsubscribes when it returns, after which they
+// have their default effect again (a third SIGTERM kills the process even
+// if it does not exit).
 //
 // Run returns nil when the sequence ran to its end and everything stopped
 // and closed clean, within the timeout (WithTimeout). Otherwise its error
-// joins what failed: a server's stop (its error, or that it was abandoned
-// at its deadline), the close of the janitor tree, and the process-wide
-// hooks that did not end well; each is prefixed "lifecycle: ".
+// joins what failed: a serve loop that ended by itself, a server's stop
+// (its error, or that it was abandoned at its deadline), the close of the
+// janitor tree, and the process-wide hooks that did not end well; each is
+// prefixed "lifecycle: ".
 //
 // A second signal during the sequence makes Run return at once an error
 // wrapping ErrForced: the sequence goes on in the background, its
