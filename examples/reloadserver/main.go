@@ -9,6 +9,7 @@
 //
 //	/               which generation answered
 //	POST /reload    build a new generation and swap it in (so does SIGHUP)
+//	/readyz         200 while it takes traffic, 503 once it is shutting down
 //	/metrics        the janitor's counters and the generations' own metrics
 //	/debug/janitor  scopes, goroutines, hooks and close reports (?format=json)
 //
@@ -16,8 +17,13 @@
 // metrics and a shutdown hook, all owned by the generation's janitor: a
 // reload drains the old generation's requests, then closes it, and its
 // close report (logged, and on /debug/janitor) shows nothing left behind.
-// SIGINT or SIGTERM runs the process's shutdown hooks, stops the server
-// gracefully and exits 0.
+//
+// SIGINT or SIGTERM runs the termination sequence of package lifecycle:
+// /readyz answers 503 at once while / is still served for -lameduck
+// (0 by default: no lame duck), then the server and the last generation
+// drain (up to -drain), the generations and the root close, and the
+// process exits 0 within 25s. A second SIGINT or SIGTERM exits at once,
+// with status 1.
 package main
 
 import (
@@ -39,44 +45,62 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/lifecycle"
 	"github.com/leakproof/leakproof/metrics"
 )
 
+// options are the command's flags.
+type options struct {
+	addr     string
+	drain    time.Duration // a retired generation's drain, and the server's at exit
+	lameDuck time.Duration
+	tick     time.Duration
+	bare     bool
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	drain := flag.Duration("drain", 10*time.Second, "how long an old generation may finish its requests after a reload")
-	tick := flag.Duration("tick", time.Second, "how often each generation's worker ticks")
-	bare := flag.Bool("bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
+	var o options
+	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long an old generation may finish its requests after a reload, and the server at exit")
+	flag.DurationVar(&o.lameDuck, "lameduck", 0, "how long to go on serving after SIGTERM or SIGINT, with /readyz answering 503, before the server stops")
+	flag.DurationVar(&o.tick, "tick", time.Second, "how often each generation's worker ticks")
+	flag.BoolVar(&o.bare, "bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
 	flag.Parse()
-	if err := serve(*addr, *drain, *tick, *bare, os.Stdout); err != nil {
-		log.Fatal(err)
+	if err := serve(o, os.Stdout); err != nil {
+		log.Fatal(err) // exit status 1, after a second signal too
 	}
 }
 
 // serve runs the server until a signal stops it. It returns nil when a
-// SIGINT or SIGTERM ended it, which is how the demo is meant to stop.
-// With bare set, it serves the first generation's handler directly, with
-// neither the Reloader nor Wrap in front of it, and refuses reloads.
-func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) error {
+// SIGINT or SIGTERM ended it and the termination sequence went well,
+// which is how the demo is meant to stop, and an error wrapping
+// lifecycle.ErrForced after a second signal. With bare set, it serves the
+// first generation's handler directly, with neither the Reloader nor Wrap
+// in front of it, and refuses reloads.
+func serve(o options, stdout io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	root := janitor.New("reloadserver", janitor.WithLogger(logger))
-	defer root.Close()
+	defer root.Close() // closed by the termination sequence, unless serve fails before it
 
 	reg := prometheus.NewRegistry() // not the default registry: nothing global
 	if err := metrics.Register(reg, root); err != nil {
 		return err
 	}
-	a := &app{reg: reg, logger: logger, tick: tick}
-	front, reload, err := frontend(root, a, bare, drain, logger)
+	a := &app{reg: reg, logger: logger, tick: o.tick}
+	front, reload, err := frontend(root, a, o.bare, o.drain, logger)
 	if err != nil {
 		return err
 	}
+	// The termination sequence: /readyz fails, the lame duck, the server
+	// and the last generation drain, the tree closes, hooks.Default last.
+	proc := lifecycle.New(root, lifecycle.WithLameDuck(o.lameDuck), lifecycle.WithDrainTimeout(o.drain),
+		lifecycle.WithLogger(logger))
 
 	mux := http.NewServeMux()
 	mux.Handle("/", front)
+	mux.Handle("/readyz", httpmw.ReadyHandler(proc.Ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.Handle("/debug/janitor", httpmw.DebugHandler(root))
 	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
@@ -87,30 +111,26 @@ func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) 
 		fmt.Fprintf(w, "now serving %s\n", front.Current().ID())
 	})
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Served from when the sequence waits for a signal; stopped in
+	// parallel once the lame duck is over: the server stops accepting and
+	// finishes its requests, and the Reloader lets the last generation
+	// finish its own, then closes it.
+	proc.AddServer("http", func() error { return srv.Serve(ln) }, httpmw.ShutdownFunc(srv))
+	proc.AddServer("generations", nil, front.shutdown)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var g run.Group
-	// The HTTP server, shut down gracefully when another actor ends.
-	g.Add(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}, func(error) {
-		ctx, cancel := context.WithTimeout(context.Background(), drain)
-		defer cancel()
-		srv.Shutdown(ctx) //nolint:errcheck // on timeout, Close below cuts what is left
-		srv.Close()
-	})
-	// SIGINT and SIGTERM end the group.
-	g.Add(run.SignalHandler(ctx, syscall.SIGINT, syscall.SIGTERM))
+	// The server and the termination sequence, started by SIGINT or
+	// SIGTERM. It returns when it is over, with the server stopped and the
+	// tree closed, or at once after a second signal.
+	g.Add(proc.Actor())
 	// SIGHUP reloads.
 	g.Add(func() error {
 		hup := make(chan os.Signal, 1)
@@ -126,23 +146,11 @@ func serve(addr string, drain, tick time.Duration, bare bool, stdout io.Writer) 
 		}
 	}, func(error) { cancel() })
 
-	err = g.Run()
-	// The server has stopped and its requests are done: let the last
-	// generation drain and close, then the root.
-	shutdown, cancelShutdown := context.WithTimeout(context.Background(), drain)
-	defer cancelShutdown()
-	if serr := front.shutdown(shutdown); serr != nil {
-		logger.Warn("closing the last generation", "err", serr)
+	if err := g.Run(); err != nil {
+		return err
 	}
-	if cerr := root.Shutdown(shutdown); cerr != nil {
-		logger.Warn("closing the root", "err", cerr)
-	}
-	hooks.Default.Close(shutdown)
-	if sig, ok := errors.AsType[*run.SignalError](err); ok {
-		fmt.Fprintf(stdout, "%v: shut down\n", sig.Signal)
-		return nil
-	}
-	return err
+	fmt.Fprintln(stdout, "shut down")
+	return nil
 }
 
 // frontend returns the handler for "/" and the reload function: a

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,64 +38,137 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// The README's demo, end to end: the server prints its address, answers
-// with its first generation, reloads on POST /reload, answers with the
-// second, exports metrics and the debug page, and exits 0 on SIGTERM.
-func TestServer(t *testing.T) {
+// server is the demo running as a child process.
+type server struct {
+	t      *testing.T
+	ctx    context.Context
+	cmd    *exec.Cmd
+	url    string
+	client *http.Client
+	stderr *syncBuffer
+	rest   chan string // the rest of stdout, once the process has closed it
+	exited chan struct{}
+	err    error // cmd.Wait's, once exited is closed
+}
+
+// startServer re-runs the test binary as the demo with args and waits for
+// the address it prints.
+func startServer(t *testing.T, args string) *server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), argsEnv+"=-addr 127.0.0.1:0 -drain 5s -tick 10ms")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdout, err := cmd.StdoutPipe()
+	t.Cleanup(cancel)
+	s := &server{t: t, ctx: ctx, stderr: new(syncBuffer), rest: make(chan string, 1), exited: make(chan struct{})}
+	s.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	s.cmd.Env = append(os.Environ(), argsEnv+"="+args)
+	s.cmd.Stderr = s.stderr
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if cmd.ProcessState == nil { // a check failed before the server exited
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("server's stderr:\n%s", stderr.String())
-		}
-	}()
-
 	out := bufio.NewReader(stdout)
 	line, err := out.ReadString('\n')
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 	if err != nil || !ok {
+		s.cmd.Process.Kill()
+		s.cmd.Wait()
 		t.Fatalf("first line of output = %q, %v; want \"listening on http://ADDR\"", line, err)
 	}
-	rest := make(chan string, 1)
+	s.url = url
 	go func() {
 		b, _ := io.ReadAll(out)
-		rest <- string(b)
+		s.rest <- string(b)
+		s.err = s.cmd.Wait()
+		close(s.exited)
 	}()
-
-	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
-	defer client.CloseIdleConnections()
-	fetch := func(method, path string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, method, url+path, nil)
-		if err != nil {
-			t.Fatal(err)
+	s.client = &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	// Signals are handled once the termination sequence waits for them;
+	// before, SIGTERM would simply kill the process.
+	for !strings.Contains(s.stderr.String(), "lifecycle: waiting for the termination sequence") {
+		select {
+		case <-s.exited:
+			t.Fatalf("the server exited before handling signals: %v\n%s", s.err, s.stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("the server did not start handling signals:\n%s", s.stderr.String())
+		case <-time.After(5 * time.Millisecond):
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatalf("%s %s: reading the body: %v", method, path, err)
-		}
-		return resp.StatusCode, string(b)
 	}
+	t.Cleanup(func() {
+		s.client.CloseIdleConnections()
+		select {
+		case <-s.exited:
+		default: // a check failed before the server exited
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			t.Logf("server's stderr:\n%s", s.stderr.String())
+		}
+	})
+	return s
+}
+
+// fetch sends a request to the server and returns its status and body.
+func (s *server) fetch(method, path string) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequestWithContext(s.ctx, method, s.url+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("%s %s: reading the body: %v", method, path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func (s *server) signal(sig os.Signal) {
+	s.t.Helper()
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// wait waits for the server to exit and returns the rest of its output
+// and how it exited.
+func (s *server) wait() (string, error) {
+	output := <-s.rest
+	<-s.exited
+	return output, s.err
+}
+
+// syncBuffer is a strings.Builder safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// The README's demo, end to end: the server prints its address, answers
+// with its first generation, reloads on POST /reload, answers with the
+// second, exports metrics and the debug page, is ready, and on SIGTERM,
+// with no lame duck (-lameduck 0, the default), stops at once and exits 0.
+func TestServer(t *testing.T) {
+	s := startServer(t, "-addr 127.0.0.1:0 -drain 5s -tick 10ms")
 	for _, step := range []struct {
 		method, path string
 		want         string
@@ -105,24 +180,108 @@ func TestServer(t *testing.T) {
 		{http.MethodGet, "/metrics", "reloadserver_requests_total 1\n"}, // the new generation took the name over
 		{http.MethodGet, "/debug/janitor", "reloadserver/gen#"},
 		{http.MethodGet, "/debug/janitor?format=json", `"closed": [`},
+		{http.MethodGet, "/readyz", "ready"},
 	} {
-		if code, body := fetch(step.method, step.path); code != http.StatusOK || !strings.Contains(body, step.want) {
+		if code, body := s.fetch(step.method, step.path); code != http.StatusOK || !strings.Contains(body, step.want) {
 			t.Errorf("%s %s = %d %q; want 200 and %q in the body", step.method, step.path, code, body, step.want)
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	output := <-rest
-	if err := cmd.Wait(); err != nil {
+	sent := time.Now()
+	s.signal(syscall.SIGTERM)
+	output, err := s.wait()
+	if err != nil {
 		t.Errorf("server after SIGTERM: %v; want exit status 0", err)
 	}
-	if !strings.Contains(output, "terminated: shut down") {
+	// No lame duck: the stop takes what closing takes, far less than the
+	// drain; the bound only catches a sequence that waited for something.
+	if took := time.Since(sent); took > 4*time.Second {
+		t.Errorf("server exited %v after SIGTERM; want a fast stop with -lameduck 0", took)
+	}
+	if output != "shut down\n" {
 		t.Errorf("output after SIGTERM = %q; want it to say it shut down", output)
 	}
-	if leak := regexp.MustCompile(`leaked=[1-9]`); leak.MatchString(stderr.String()) {
-		t.Errorf("a generation leaked:\n%s", stderr.String())
+	stderr := s.stderr.String()
+	if !strings.Contains(stderr, `msg="lifecycle: stopping" cause="signal terminated"`) || !strings.Contains(stderr, `msg="lifecycle: stopped"`) {
+		t.Errorf("stderr does not show the termination sequence started by SIGTERM and finished:\n%s", stderr)
+	}
+	if leak := regexp.MustCompile(`leaked=[1-9]`); leak.MatchString(stderr) {
+		t.Errorf("a generation leaked:\n%s", stderr)
+	}
+}
+
+// waitNotReady polls /readyz until it answers 503, which it does as soon
+// as the process has the signal.
+func (s *server) waitNotReady() {
+	s.t.Helper()
+	for {
+		code, body := s.fetch(http.MethodGet, "/readyz")
+		if code == http.StatusServiceUnavailable {
+			return
+		}
+		if code != http.StatusOK {
+			s.t.Fatalf("GET /readyz = %d %q; want 200, then 503", code, body)
+		}
+		select {
+		case <-s.ctx.Done():
+			s.t.Fatal("/readyz never answered 503 after SIGTERM")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// TestLameDuck: after SIGTERM, /readyz answers 503 at once while / is
+// still served, for the lame duck; then the process exits 0.
+func TestLameDuck(t *testing.T) {
+	const lameDuck = 5 * time.Second // only a bound the checks below must fit in
+	s := startServer(t, "-addr 127.0.0.1:0 -tick 10ms -lameduck "+lameDuck.String())
+	if code, body := s.fetch(http.MethodGet, "/readyz"); code != http.StatusOK {
+		t.Fatalf("GET /readyz before SIGTERM = %d %q; want 200", code, body)
+	}
+	sent := time.Now()
+	s.signal(syscall.SIGTERM)
+	s.waitNotReady()
+	code, body := s.fetch(http.MethodGet, "/")
+	if since := time.Since(sent); since >= lameDuck {
+		t.Fatalf("the checks took %v, longer than the lame duck; the machine is too slow for this test", since)
+	}
+	if code != http.StatusOK || !strings.Contains(body, "generation 1 ") {
+		t.Errorf("GET / during the lame duck = %d %q; want 200 from generation 1", code, body)
+	}
+	output, err := s.wait()
+	if err != nil {
+		t.Errorf("server after SIGTERM: %v; want exit status 0", err)
+	}
+	if took := time.Since(sent); took < lameDuck {
+		t.Errorf("server exited %v after SIGTERM; want after the lame duck, %v", took, lameDuck)
+	}
+	if output != "shut down\n" {
+		t.Errorf("output after SIGTERM = %q; want it to say it shut down", output)
+	}
+}
+
+// TestSecondSignal: a second SIGTERM during a long lame duck exits at
+// once, with status 1 and the reason on stderr.
+func TestSecondSignal(t *testing.T) {
+	s := startServer(t, "-addr 127.0.0.1:0 -tick 10ms -lameduck 1m")
+	s.signal(syscall.SIGTERM)
+	s.waitNotReady()
+	sent := time.Now()
+	s.signal(syscall.SIGTERM)
+	output, err := s.wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("server after a second SIGTERM: %v; want exit status 1", err)
+	}
+	// The lame duck alone would last until the sequence's 25s timeout.
+	if took := time.Since(sent); took > 15*time.Second {
+		t.Errorf("server exited %v after the second SIGTERM; want at once", took)
+	}
+	if output != "" {
+		t.Errorf("output after a second SIGTERM = %q; want nothing (it did not shut down cleanly)", output)
+	}
+	if want := "lifecycle: terminated during the termination sequence: lifecycle: forced by a second signal"; !strings.Contains(s.stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, s.stderr.String())
 	}
 }
 

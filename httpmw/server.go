@@ -1,0 +1,63 @@
+package httpmw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// ShutdownFunc returns srv's graceful stop as a function bounded by its
+// context, the shape that lifecycle.Process.AddServer and
+// janitor.Janitor.AdoptContext take. The function calls srv.Shutdown,
+// which closes the listeners and idle connections at once and waits for
+// the active ones to finish their request; if the context is done first,
+// it calls srv.Close, which closes every connection left under its
+// request, and returns an error wrapping the context's. Give it a context
+// with a deadline: that deadline is its bound.
+//
+// Neither Shutdown nor Close waits for or closes hijacked connections
+// (WebSockets): a Reloader closes those of its generations when their
+// drain timeout passes.
+//
+// A nil srv is a programming error: ShutdownFunc panics.
+func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
+	if srv == nil {
+		panic("httpmw: ShutdownFunc(nil)")
+	}
+	return func(ctx context.Context) error {
+		err := srv.Shutdown(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() == nil: // drained, but a listener failed to close
+			return fmt.Errorf("httpmw: server shutdown: %w", err)
+		}
+		return fmt.Errorf("httpmw: server did not drain in time, its connections were closed: %w", errors.Join(err, srv.Close()))
+	}
+}
+
+// ReadyHandler returns a readiness endpoint ("/readyz") that answers
+// 200 "ready" while ready reports true and 503 "not ready" once it reports
+// false, so that a load balancer or a Kubernetes readiness probe takes
+// the instance out of rotation while it still serves: pass
+// lifecycle.Process.Ready, whose report turns false as soon as the
+// termination sequence starts, before its lame-duck period. It answers
+// every method, and its answers are never cached.
+//
+// A nil ready is a programming error: ReadyHandler panics.
+func ReadyHandler(ready func() bool) http.Handler {
+	if ready == nil {
+		panic("httpmw: ReadyHandler(nil)")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready")
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+}

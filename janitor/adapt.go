@@ -1,0 +1,82 @@
+package janitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// AdoptFunc is Adopt for a resource whose clean-up is a function rather
+// than an io.Closer: a Close method that returns nothing (ristretto's
+// Cache.Close: pass func() error { c.Close(); return nil }), a Stop method
+// (zap's BufferedWriteSyncer.Stop), a cancel function. fn is called once,
+// when j closes, as an adopted closer is: in the resources phase, after
+// the hooks ran and the goroutines stopped, last adopted first, under the
+// hook timeout. The Report lists it as a "closer".
+//
+// Functions cannot be compared, so unlike Adopt, AdoptFunc cannot see that
+// it was given the same one twice: each call registers fn once more.
+//
+// If j has already started to close, AdoptFunc calls fn at once and
+// returns ErrClosed joined with fn's error, if any, or with its panic,
+// turned into an error. An empty name or a nil fn is an error.
+func (j *Janitor) AdoptFunc(name string, fn func() error) error {
+	if fn == nil || name == "" {
+		return fmt.Errorf("janitor: %s: AdoptFunc(%q) needs a name and a func", j.id, name)
+	}
+	return j.adoptContext(name, func(context.Context) error { return fn() })
+}
+
+// AdoptContext is AdoptFunc for a clean-up that takes a context, such as
+// http.Server.Shutdown or a client's Close(ctx): fn is called once, when j
+// closes, in the resources phase, last adopted first. Its context carries
+// the values of the context given to Shutdown and is done when the hook
+// timeout has passed or when Shutdown's deadline passes, whichever comes
+// first (see the package's Deadline rule); a fn that ignores it is
+// abandoned at the hook timeout, as a hung closer is, and does not hold the
+// close beyond that bound. httpmw.ShutdownFunc turns an *http.Server into
+// such a fn: Shutdown, then Close when the context is done.
+//
+// Unlike a hook (OnClose), which runs before the scope's goroutines are
+// waited for, an adopted clean-up runs after they stopped: adopt what the
+// goroutines use, hook what must happen while they may still run.
+//
+// If j has already started to close, AdoptContext calls fn at once, with a
+// context done after the hook timeout, and returns ErrClosed joined with
+// fn's error or panic. An empty name or a nil fn is an error.
+func (j *Janitor) AdoptContext(name string, fn func(ctx context.Context) error) error {
+	if fn == nil || name == "" {
+		return fmt.Errorf("janitor: %s: AdoptContext(%q) needs a name and a func", j.id, name)
+	}
+	return j.adoptContext(name, fn)
+}
+
+// adoptContext registers fn as an adopted closer, or calls it at once if
+// the scope has started to close.
+func (j *Janitor) adoptContext(name string, fn func(context.Context) error) error {
+	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
+		undo: func() undone { return undoErr(j.callAdopted(j.closeContext(), fn)) }})
+	if err != nil {
+		return errors.Join(err, safely(func() undone { return undoErr(j.callAdopted(context.Background(), fn)) }).err)
+	}
+	return nil
+}
+
+// callAdopted calls fn with a context cut to the hook timeout, the bound
+// under which the resources phase waits for it (closer.bounded).
+func (j *Janitor) callAdopted(parent context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(parent, j.cfg.hookTimeout)
+	defer cancel()
+	return fn(ctx)
+}
+
+// closeContext returns the context of the close in progress, which
+// carries Shutdown's deadline and values; Background if none is.
+func (j *Janitor) closeContext() context.Context {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.closing == nil {
+		return context.Background()
+	}
+	return j.closing.ctx
+}

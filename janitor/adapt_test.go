@@ -1,0 +1,283 @@
+package janitor_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// TestAdoptFuncOrder: functions adopted with AdoptFunc and AdoptContext
+// are closed with the adopted closers, once, in the resources phase,
+// after the goroutines stopped, last adopted first.
+func TestAdoptFuncOrder(t *testing.T) {
+	var rec recorder
+	gen := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	if err := gen.Go("worker", func(ctx context.Context) error {
+		<-ctx.Done()
+		rec.add("worker stopped")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []error{
+		gen.Adopt("closer", closerFunc(func() error { rec.add("closer"); return nil })),
+		gen.AdoptFunc("func", func() error { rec.add("func"); return nil }),
+		gen.AdoptContext("ctx", func(context.Context) error { rec.add("ctx"); return nil }),
+	}
+	for i, err := range steps {
+		if err != nil {
+			t.Fatalf("adopting %d = %v; want nil", i, err)
+		}
+	}
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+	if got, want := rec.list(), []string{"worker stopped", "ctx", "func", "closer"}; !slices.Equal(got, want) {
+		t.Errorf("close order = %q; want %q", got, want)
+	}
+	var res []string
+	for _, r := range gen.Report().Resources {
+		res = append(res, r.Kind+" "+r.Name+" "+r.Phase)
+	}
+	if want := []string{"closer ctx resources", "closer func resources", "closer closer resources"}; !slices.Equal(res, want) {
+		t.Errorf("Report().Resources = %q; want %q", res, want)
+	}
+}
+
+// TestAdoptFuncError: an adopted func's error is the close's error and
+// the resource's, as a Close method's would be.
+func TestAdoptFuncError(t *testing.T) {
+	boom := errors.New("flush failed")
+	gen := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	gen.AdoptFunc("syncer", func() error { return boom })
+	if err := gen.Close(); !errors.Is(err, boom) {
+		t.Errorf("Close() = %v; want it to wrap %v", err, boom)
+	}
+	if r := gen.Report().Resources; len(r) != 1 || !errors.Is(r[0].Err, boom) {
+		t.Errorf("Report().Resources = %v; want one with the error", r)
+	}
+}
+
+// TestAdoptFuncAfterClose: adopted after close, a func is called at once,
+// and its error comes back with ErrClosed.
+func TestAdoptFuncAfterClose(t *testing.T) {
+	boom := errors.New("stop failed")
+	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	j.Close()
+	for _, tc := range []struct {
+		name  string
+		adopt func(fn func(context.Context) error) error
+	}{
+		{"AdoptFunc", func(fn func(context.Context) error) error {
+			return j.AdoptFunc("late", func() error { return fn(context.Background()) })
+		}},
+		{"AdoptContext", func(fn func(context.Context) error) error { return j.AdoptContext("late", fn) }},
+	} {
+		calls := 0
+		var deadline bool
+		err := tc.adopt(func(ctx context.Context) error {
+			calls++
+			_, deadline = ctx.Deadline()
+			return boom
+		})
+		if !errors.Is(err, janitor.ErrClosed) || !errors.Is(err, boom) || calls != 1 {
+			t.Errorf("%s after Close = %v, called %d times; want ErrClosed and the func's error, called once", tc.name, err, calls)
+		}
+		if tc.name == "AdoptContext" && !deadline {
+			t.Errorf("AdoptContext after Close: the func's context has no deadline; want the hook timeout")
+		}
+	}
+	err := j.AdoptFunc("late", func() error { panic("stop exploded") })
+	if !errors.Is(err, janitor.ErrClosed) || !strings.Contains(err.Error(), "stop exploded") {
+		t.Errorf("AdoptFunc(panicking) after Close = %v; want ErrClosed and the panic", err)
+	}
+}
+
+func TestAdoptFuncBadInput(t *testing.T) {
+	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	defer j.Close()
+	for _, tt := range []struct {
+		name string
+		err  error
+	}{
+		{"AdoptFunc(nil)", j.AdoptFunc("x", nil)},
+		{`AdoptFunc("")`, j.AdoptFunc("", func() error { return nil })},
+		{"AdoptContext(nil)", j.AdoptContext("x", nil)},
+		{`AdoptContext("")`, j.AdoptContext("", func(context.Context) error { return nil })},
+	} {
+		if tt.err == nil || !strings.HasPrefix(tt.err.Error(), "janitor: ") || !strings.Contains(tt.err.Error(), "needs a name and a func") {
+			t.Errorf("%s = %v; want a janitor: error naming the mistake", tt.name, tt.err)
+		}
+	}
+}
+
+type ctxKey struct{}
+
+// TestAdoptContextBounds: the func's context is done at the hook timeout,
+// or at Shutdown's deadline when that comes first, and carries the values
+// of Shutdown's context.
+func TestAdoptContextBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration // of Shutdown's context; 0: Close
+		want     time.Duration // from the start of the close
+	}{
+		{"Close: the hook timeout", 0, 10 * time.Second},
+		{"Shutdown: its earlier deadline", time.Second, time.Second},
+		{"Shutdown: the earlier hook timeout", time.Minute, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				j := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithHookTimeout(10*time.Second))...)
+				var got time.Duration
+				var value any
+				j.AdoptContext("client", func(ctx context.Context) error {
+					d, ok := ctx.Deadline()
+					if !ok {
+						t.Error("the func's context has no deadline")
+					}
+					got, value = time.Until(d), ctx.Value(ctxKey{})
+					return nil
+				})
+				ctx := context.WithValue(context.Background(), ctxKey{}, "v")
+				if tc.deadline > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+					defer cancel()
+				}
+				if err := j.Shutdown(ctx); err != nil {
+					t.Fatalf("Shutdown() = %v; want nil", err)
+				}
+				if got != tc.want {
+					t.Errorf("the func's context is done in %v; want %v", got, tc.want)
+				}
+				if value != "v" {
+					t.Errorf("the func's context carries %v; want Shutdown's value", value)
+				}
+			})
+		})
+	}
+}
+
+// TestAdoptContextIgnored: a func that ignores its context does not hold
+// the close beyond its bound. Shutdown returns at its deadline plus
+// Overrun and names it abandoned; Close goes on at the hook timeout and
+// reports it left running.
+func TestAdoptContextIgnored(t *testing.T) {
+	t.Run("Shutdown", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			j := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithHookTimeout(10*time.Second))...)
+			release := make(chan struct{})
+			var mu sync.Mutex
+			called := 0
+			j.AdoptContext("stuck", func(context.Context) error {
+				mu.Lock()
+				called++
+				mu.Unlock()
+				<-release
+				return nil
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			err := j.Shutdown(ctx)
+			if took, want := time.Since(start), time.Second+hooks.Overrun; took != want {
+				t.Errorf("Shutdown took %v; want its deadline plus Overrun, %v", took, want)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown() = %v; want it to wrap context.DeadlineExceeded", err)
+			}
+			if a := j.Report().Abandoned; !slices.ContainsFunc(a, func(s string) bool { return strings.Contains(s, `closer "stuck"`) }) {
+				t.Errorf("Report().Abandoned = %q; want it to name the stuck closer", a)
+			}
+			// In the background the close goes on at the hook timeout.
+			time.Sleep(10 * time.Second)
+			synctest.Wait()
+			if st := j.State(); st != janitor.Closed {
+				t.Errorf("State() after the hook timeout = %v; want closed", st)
+			}
+			mu.Lock()
+			if called != 1 {
+				t.Errorf("the func was called %d times; want 1", called)
+			}
+			mu.Unlock()
+			close(release)
+		})
+	})
+	t.Run("Close", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			j := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithHookTimeout(time.Second))...)
+			release := make(chan struct{})
+			j.AdoptContext("stuck", func(context.Context) error { <-release; return nil })
+			start := time.Now()
+			err := j.Close()
+			if took := time.Since(start); took != time.Second {
+				t.Errorf("Close took %v; want the hook timeout, 1s", took)
+			}
+			if err == nil || !strings.Contains(err.Error(), "left running") {
+				t.Errorf("Close() = %v; want the closer reported as left running", err)
+			}
+			close(release)
+		})
+	})
+}
+
+// libCache stands for a third-party cache (ristretto's) whose constructor
+// starts a goroutine and whose Close returns nothing.
+type libCache struct {
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+func newLibCache() *libCache {
+	c := &libCache{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		<-c.stop
+	}()
+	return c
+}
+
+func (c *libCache) Close() {
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
+}
+
+// TestAdoptFuncLeak is the pair: a cache whose Close returns nothing
+// leaks its goroutine past the generation unless its Close is adopted,
+// which AdoptFunc makes one line.
+func TestAdoptFuncLeak(t *testing.T) {
+	for _, adopt := range []bool{false, true} {
+		root := janitor.New("app", quiet()...)
+		gen, err := root.Child("gen")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c *libCache
+		gen.Do(func(context.Context) { c = newLibCache() })
+		if adopt {
+			if err := gen.AdoptFunc("cache", func() error { c.Close(); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = gen.Close()
+		leaked := gen.Report().Leaked()
+		c.Close()
+		root.Close()
+		switch {
+		case !adopt && (leaked != 1 || !errors.Is(err, janitor.ErrLeaked)):
+			t.Errorf("without AdoptFunc: Close() = %v, %d leaked; want the cache's goroutine leaked", err, leaked)
+		case adopt && (leaked != 0 || err != nil):
+			t.Errorf("with AdoptFunc: Close() = %v, %d leaked; want a clean close", err, leaked)
+		}
+	}
+}

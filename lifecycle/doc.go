@@ -1,0 +1,68 @@
+// Package lifecycle carries out a server process's termination sequence in
+// the order Kubernetes and load balancers expect: readiness fails at once,
+// requests are still served through a lame-duck period, the servers stop
+// and drain, the janitor tree closes (children first, then the root's
+// hooks), the process-wide hooks run last, and all of it ends before a
+// deadline shorter than the grace period. Use it instead of a signal
+// handler that calls srv.Shutdown and a list of exit hooks in whatever
+// order they come: that order stops serving before load balancers notice,
+// and closes what the last requests still use.
+//
+// # The sequence
+//
+// A Process is made with New for a root janitor, and given its servers,
+// each an accept loop and a stop function, with AddServer. Run starts the
+// accept loops, waits for SIGINT or SIGTERM (WithSignals), Stop, its
+// context or a server that fails, and then, from that moment:
+//
+//  1. Ready reports false: serve it as the readiness endpoint
+//     (httpmw.ReadyHandler), so that the endpoint is removed from load
+//     balancers.
+//  2. Lame duck: for WithLameDuck's period (0 by default) nothing else
+//     changes; requests are served as usual.
+//  3. Servers: every server added with AddServer is stopped, all in
+//     parallel, each with a context done when the drain timeout
+//     (WithDrainTimeout, 10s by default) has passed; a stop (or the serve
+//     loop it ends) still running hooks.Overrun after that is abandoned
+//     and reported.
+//  4. Close: the root janitor's Shutdown closes the tree, children first
+//     (the generations, each running its hooks and closing what it owns),
+//     then the root's own hooks and resources, by the janitor's Deadline
+//     rule.
+//  5. Then hooks.Default, the process-wide hooks of code without a janitor,
+//     is closed: nothing else in this module closes it.
+//
+// The whole sequence ends within WithTimeout's bound (25s by default),
+// whatever the servers and hooks do: the lame duck and the drain are cut
+// to end 2*hooks.Overrun before it, and the close (steps 4 and 5, which
+// share one Overrun) gets a context done Overrun before it. Run then
+// returns; exit with status 0 if it returned nil.
+//
+// # Signals
+//
+// Run subscribes to the signals only while it runs (no init, no
+// subscription in New), and a second signal during the sequence makes it
+// return at once with an error wrapping ErrForced, leaving the sequence
+// to finish in the background with done contexts: the caller exits at
+// once with a non-zero status. The package never calls os.Exit. After Run
+// returns the signals have their default effect again. A sequence can
+// start without a signal too: Stop is for an admin endpoint or a test.
+//
+// # oklog/run and plain main
+//
+// Actor gives Run the execute and interrupt pair of an oklog/run actor:
+// when another actor returns, its interrupt starts the sequence, so the
+// servers are still stopped and the tree still closed in order before the
+// group returns. In a plain main, call Run on the main goroutine:
+//
+//	root := janitor.New("app")
+//	p := lifecycle.New(root, lifecycle.WithLameDuck(5*time.Second))
+//	mux.Handle("GET /readyz", httpmw.ReadyHandler(p.Ready))
+//	srv := &http.Server{Handler: mux}
+//	p.AddServer("http", func() error { return srv.Serve(ln) }, httpmw.ShutdownFunc(srv))
+//	if err := p.Run(context.Background()); err != nil {
+//		log.Fatal(err) // exit status 1
+//	}
+//
+// All methods of Process are safe for concurrent use.
+package lifecycle

@@ -1,0 +1,432 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/internal/bound"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// ErrForced is wrapped by the error Run returns when a second signal came
+// during the termination sequence: Run returned at once, with the sequence
+// unfinished. Exit now, with a non-zero status.
+var ErrForced = errors.New("lifecycle: forced by a second signal")
+
+// A Process is the termination sequence of one server process: its
+// readiness, the servers it stops and the janitor tree it closes. See the
+// package documentation for the sequence.
+//
+// A Process is safe for concurrent use. It must be made with New; the
+// zero value is not usable.
+type Process struct {
+	root *janitor.Janitor
+	cfg  config
+
+	// stopping is closed when the sequence starts; cause, set once just
+	// before, says why (for the log).
+	stopping chan struct{}
+	stopOnce sync.Once
+	cause    string
+
+	// mu guards the fields below.
+	mu sync.Mutex
+	// servers are those added with AddServer and not removed, in order;
+	// the servers stage takes them and sets serversTaken, after which
+	// AddServer stops a server at once.
+	servers      []*server
+	serversTaken bool
+	// running is set by the first call of Run, which starts the serve
+	// loops; AddServer starts them itself after that.
+	running bool
+	// failures are the errors of serve loops that ended before the
+	// sequence stopped them.
+	failures []error
+}
+
+// A server is one server added with AddServer.
+type server struct {
+	name  string
+	serve func() error // nil: someone else runs the server
+	stop  func(ctx context.Context) error
+	// served is made when serve starts, under Process.mu, and closed when
+	// it returns.
+	served chan struct{}
+	// stopping is set just before stop is called: what serve returns
+	// after that is the expected end of the server, not a failure.
+	stopping atomic.Bool
+}
+
+// New returns the termination sequence of a process whose janitor tree is
+// root. Nothing happens until Run runs: New neither subscribes to signals
+// nor starts a goroutine. A nil root is a programming error: New panics,
+// as it does for a nil option.
+func New(root *janitor.Janitor, opts ...Option) *Process {
+	if root == nil {
+		panic("lifecycle: New(nil)")
+	}
+	return &Process{root: root, cfg: newConfig(opts), stopping: make(chan struct{})}
+}
+
+// Ready reports whether the process should receive new requests: true
+// until the termination sequence starts, false from its first step on,
+// while the servers still serve through the lame duck. Serve it as the
+// readiness endpoint (httpmw.ReadyHandler(p.Ready)).
+func (p *Process) Ready() bool {
+	select {
+	case <-p.stopping:
+		return false
+	default:
+		return true
+	}
+}
+
+// AddServer adds a server to the process: Run runs its accept loop and
+// the sequence stops it, after the lame duck.
+//
+// serve is the accept loop (srv.Serve(ln), a gRPC server's Serve(ln)):
+// Run calls it on a goroutine of its own when it starts, or AddServer
+// does if Run is running already. What serve returns once the server is
+// being stopped (http.ErrServerClosed) is its expected end and dropped; if
+// it returns before, the server failed: the sequence starts and Run's
+// error says why. A panic in serve is not recovered, as in a bare go
+// statement. serve may be nil for a server that something else runs (an
+// oklog/run actor of its own, or no server at all: a Reloader's Shutdown,
+// which drains its last generation, is a stop function too); but an actor
+// that returns when the sequence stops it ends an oklog/run group before
+// the Process's actor does, and the group then returns its result rather
+// than Run's.
+//
+// stop must stop accepting, let the requests in flight finish and
+// return, and give up when its context is done, closing what is left.
+// httpmw.ShutdownFunc makes one from an *http.Server; for a gRPC server,
+// run GracefulStop and call Stop when the context is done (see the
+// example). Servers stop in parallel, each under the drain timeout; the
+// stage waits for every stop and serve to return.
+//
+// The returned remove takes the server out of the sequence, leaving its
+// serve loop, if it runs, to the caller. It reports whether it did: false
+// means the servers stage has begun, or it was removed before.
+//
+// A server added once the servers stage has begun is not served: it is
+// stopped at once, before AddServer returns, with a context that is
+// already done. An empty name or a nil stop is a programming error:
+// AddServer panics.
+func (p *Process) AddServer(name string, serve func() error, stop func(ctx context.Context) error) (remove func() bool) {
+	if name == "" || stop == nil {
+		panic(fmt.Sprintf("lifecycle: AddServer(%q) needs a name and a stop func", name))
+	}
+	s := &server{name: name, serve: serve, stop: stop}
+	p.mu.Lock()
+	if p.serversTaken {
+		p.mu.Unlock()
+		s.stopping.Store(true)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := callStop(ctx, s); err != nil {
+			p.log(slog.LevelWarn, "lifecycle: server added after the servers stopped", "server", name, "err", err)
+		}
+		return func() bool { return false }
+	}
+	p.servers = append(p.servers, s)
+	if p.running {
+		p.serveLocked(s)
+	}
+	p.mu.Unlock()
+	return func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		i := slices.Index(p.servers, s)
+		if i < 0 {
+			return false
+		}
+		p.servers = slices.Delete(p.servers, i, i+1)
+		return true
+	}
+}
+
+// serveLocked starts s's serve loop, if it has one; p.mu is held.
+func (p *Process) serveLocked(s *server) {
+	if s.serve == nil {
+		return
+	}
+	s.served = make(chan struct{})
+	go func() {
+		defer close(s.served)
+		err := s.serve()
+		if s.stopping.Load() {
+			return // the expected end: the sequence stopped it
+		}
+		if err == nil {
+			err = errors.New("returned before it was stopped")
+		}
+		err = fmt.Errorf("lifecycle: server %q stopped serving: %w", s.name, err)
+		p.mu.Lock()
+		p.failures = append(p.failures, err)
+		p.mu.Unlock()
+		p.log(slog.LevelError, "lifecycle: server stopped serving", "server", s.name, "err", err,
+			"action", "starting the termination sequence")
+		p.start(err.Error())
+	}()
+}
+
+// Stop starts the termination sequence without a signal: from an admin
+// endpoint, a test, or code that decided the process must end. It does not
+// wait: Ready reports false at once, and Run, when it runs, carries out
+// the sequence and returns. Later calls do nothing.
+func (p *Process) Stop() { p.start("Stop called") }
+
+func (p *Process) start(cause string) {
+	p.stopOnce.Do(func() {
+		p.cause = cause
+		close(p.stopping)
+	})
+}
+
+// Actor returns Run as an oklog/run actor: execute runs Run and returns
+// its error; interrupt, called when another actor of the group returned,
+// starts the sequence, so that the servers are still stopped and the tree
+// still closed in order before execute returns. Give the Process the
+// servers' serve loops (AddServer) rather than making them actors of their
+// own: the sequence stops them before execute returns, so their actors
+// would end the group first, and the group would return their nil instead
+// of Run's result.
+func (p *Process) Actor() (execute func() error, interrupt func(error)) {
+	return func() error {
+			return p.Run(context.Background())
+		}, func(err error) {
+			if err == nil {
+				p.start("interrupted")
+				return
+			}
+			p.start("interrupted: " + err.Error())
+		}
+}
+
+// Run starts the servers' serve loops, waits for the termination sequence
+// to start and carries it out: it starts at the first of the signals
+// (SIGINT and SIGTERM unless WithSignals says otherwise), Stop, ctx being
+// done, or a serve loop that ends by itself. Run subscribes to the signals
+// when it is called and unsubscribes when it returns, after which they
+// have their default effect again (a third SIGTERM kills the process even
+// if it does not exit).
+//
+// Run returns nil when the sequence ran to its end and everything stopped
+// and closed clean, within the timeout (WithTimeout). Otherwise its error
+// joins what failed: a serve loop that ended by itself, a server's stop
+// (its error, or that it was abandoned at its deadline), the close of the
+// janitor tree, and the process-wide hooks that did not end well; each is
+// prefixed "lifecycle: ".
+//
+// A second signal during the sequence makes Run return at once an error
+// wrapping ErrForced: the sequence goes on in the background, its
+// contexts done, while the caller exits (os.Exit(1)); library code must
+// not exit for it. A signal that comes after Stop or ctx started the
+// sequence counts as the first.
+//
+// Run runs once: a second call returns an error.
+func (p *Process) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	p.mu.Lock()
+	if p.running {
+		p.mu.Unlock()
+		return errors.New("lifecycle: Run called twice")
+	}
+	p.running = true
+	for _, s := range p.servers {
+		p.serveLocked(s)
+	}
+	p.mu.Unlock()
+
+	var sigc chan os.Signal // nil, never ready, without signals
+	if len(p.cfg.signals) > 0 {
+		sigc = make(chan os.Signal, 2) // the first and the forcing one
+		signal.Notify(sigc, p.cfg.signals...)
+		defer signal.Stop(sigc)
+	}
+	p.log(slog.LevelInfo, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals),
+		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "timeout", p.cfg.timeout)
+	signals := 0
+	select {
+	case sig := <-sigc:
+		signals++
+		p.start("signal " + sig.String())
+	case <-p.stopping:
+	case <-ctx.Done():
+		p.start("context done: " + context.Cause(ctx).Error())
+	}
+
+	seq, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	result := make(chan error, 1)
+	go func() { result <- p.sequence(seq) }()
+	for {
+		select {
+		case err := <-result:
+			return err
+		case sig := <-sigc:
+			signals++
+			if signals == 1 {
+				p.log(slog.LevelInfo, "lifecycle: signal during the termination sequence; another one forces an exit", "signal", sig.String())
+				continue
+			}
+			cancel() // what is still running gives up; nobody waits for it
+			p.log(slog.LevelWarn, "lifecycle: second signal; returning at once", "signal", sig.String(),
+				"consequence", "the termination sequence is cut short")
+			return fmt.Errorf("lifecycle: %v during the termination sequence: %w", sig, ErrForced)
+		}
+	}
+}
+
+// sequence carries out the termination sequence; ctx is cancelled only
+// when a second signal forced Run to return.
+func (p *Process) sequence(ctx context.Context) error {
+	start := time.Now()
+	cfg := p.cfg
+	// The stages' bounds, from the start. The servers' stage ends by
+	// 2*Overrun before the timeout (its context, then Overrun for the stop
+	// functions to return), the close's by the timeout (its context
+	// Overrun before, then one Overrun shared by the tree and the
+	// process-wide hooks).
+	deadline := start.Add(cfg.timeout)
+	serversBy := deadline.Add(-2 * bound.Overrun)
+	lameEnd := minTime(start.Add(cfg.lameDuck), serversBy)
+	drainEnd := minTime(lameEnd.Add(cfg.drain), serversBy)
+	closeBy := deadline.Add(-bound.Overrun)
+
+	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
+
+	// Lame duck: serve as usual while load balancers notice readiness.
+	if d := time.Until(lameEnd); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+
+	// Servers: stop accepting and drain, in parallel, bounded.
+	sctx, cancel := context.WithDeadline(ctx, drainEnd)
+	errs := p.stopServers(sctx)
+	cancel()
+
+	// The janitor tree, children first, then the process-wide hooks,
+	// sharing one deadline and one Overrun.
+	cctx, cancel := context.WithDeadline(ctx, closeBy)
+	defer cancel()
+	cctx, _, stopLimit := bound.Limit(cctx)
+	defer stopLimit()
+	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
+	if err := p.root.Shutdown(cctx); err != nil {
+		errs = append(errs, fmt.Errorf("lifecycle: closing %s: %w", p.root.ID(), err))
+	}
+	for _, r := range hooks.Default.Close(cctx) {
+		if r.Outcome != hooks.OK {
+			errs = append(errs, fmt.Errorf("lifecycle: process-wide hook %q: %s: %w", r.Name, r.Outcome, r.Err))
+		}
+	}
+
+	p.mu.Lock()
+	errs = append(slices.Clone(p.failures), errs...)
+	p.mu.Unlock()
+	err := errors.Join(errs...)
+	if err != nil {
+		p.log(slog.LevelWarn, "lifecycle: stopped with errors", "duration", time.Since(start), "err", err)
+	} else {
+		p.log(slog.LevelInfo, "lifecycle: stopped", "duration", time.Since(start))
+	}
+	return err
+}
+
+// stopServers calls every server's stop in parallel with ctx and waits for
+// them, and for their serve loops, up to Overrun after ctx is done; those
+// still running then are abandoned and reported.
+func (p *Process) stopServers(ctx context.Context) []error {
+	p.mu.Lock()
+	servers := p.servers
+	p.servers, p.serversTaken = nil, true
+	p.mu.Unlock()
+	if len(servers) == 0 {
+		return nil
+	}
+	p.log(slog.LevelInfo, "lifecycle: stopping servers", "servers", len(servers))
+
+	ctx, limit, stopLimit := bound.Limit(ctx)
+	defer stopLimit()
+	type ended struct {
+		i   int
+		err error
+	}
+	endc := make(chan ended, len(servers)) // buffered: an abandoned stop can still finish
+	for i, s := range servers {
+		go func() {
+			s.stopping.Store(true)
+			err := callStop(ctx, s)
+			if s.served != nil {
+				<-s.served
+			}
+			endc <- ended{i, err}
+		}()
+	}
+	done := make([]bool, len(servers))
+	var errs []error
+	for range servers {
+		select {
+		case e := <-endc:
+			done[e.i] = true
+			if e.err != nil {
+				errs = append(errs, fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, e.err))
+				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", e.err)
+			}
+		case <-limit.Done():
+			for i, s := range servers {
+				if !done[i] {
+					err := fmt.Errorf("lifecycle: server %q still stopping %v after its deadline; abandoned: %w",
+						s.name, bound.Overrun, context.Cause(ctx))
+					errs = append(errs, err)
+					p.log(slog.LevelWarn, "lifecycle: server abandoned", "server", s.name, "err", err,
+						"hint", "make its stop function return when its context is done")
+				}
+			}
+			return errs
+		}
+	}
+	return errs
+}
+
+// callStop calls s.stop, turning a panic into an error.
+func callStop(ctx context.Context, s *server) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("stop panicked: %v", v)
+		}
+	}()
+	return s.stop(ctx)
+}
+
+func (p *Process) log(level slog.Level, msg string, attrs ...any) {
+	l := p.cfg.logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Log(context.Background(), level, msg, attrs...)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

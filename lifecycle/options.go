@@ -1,0 +1,108 @@
+package lifecycle
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// An Option configures a Process.
+//
+// An option given a value that can only be a mistake in the code (a
+// negative duration, a nil logger) panics where it is made, as the options
+// of every package of this module do.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config is what the options set.
+type config struct {
+	lameDuck time.Duration
+	drain    time.Duration
+	timeout  time.Duration
+	signals  []os.Signal
+	logger   *slog.Logger // nil: slog.Default() at the time of each event
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		drain:   10 * time.Second,
+		timeout: 25 * time.Second,
+		signals: []os.Signal{os.Interrupt, syscall.SIGTERM},
+	}
+	for _, o := range opts {
+		if o == nil {
+			panic("lifecycle: nil Option")
+		}
+		o.apply(&c)
+	}
+	return c
+}
+
+// WithLameDuck sets how long the process goes on serving, with Ready
+// reporting false, before it stops its servers: the time load balancers
+// and Kubernetes endpoints need to stop sending it requests
+// (kube-apiserver's --shutdown-delay-duration, CoreDNS's lameduck). Set it
+// a little above the readiness probe's period times its failure threshold.
+// The default is 0: the servers stop at once. d must not be negative.
+func WithLameDuck(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("lifecycle: WithLameDuck(%v): must not be negative", d))
+	}
+	return optionFunc(func(c *config) { c.lameDuck = d })
+}
+
+// WithDrainTimeout bounds how long the servers may take to stop once the
+// lame duck is over: each server's stop function gets a context done after
+// d (or earlier, if the timeout of the whole sequence comes first). The
+// default is 10s; 0 stops them at once, closing the connections of the
+// requests in flight. d must not be negative.
+func WithDrainTimeout(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("lifecycle: WithDrainTimeout(%v): must not be negative", d))
+	}
+	return optionFunc(func(c *config) { c.drain = d })
+}
+
+// WithTimeout bounds the whole termination sequence: Run returns no later
+// than d after the sequence started, whatever the servers and hooks do.
+// Set it below the time the process is given before it is killed
+// (Kubernetes' terminationGracePeriodSeconds, 30s by default). The default
+// is 25s. d must be positive.
+func WithTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("lifecycle: WithTimeout(%v): must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.timeout = d })
+}
+
+// WithSignals sets the signals that start the termination sequence, and
+// force a prompt return when they come a second time. The default is
+// os.Interrupt (SIGINT) and syscall.SIGTERM. With no signals at all Run
+// subscribes to none, unlike signal.Notify: the sequence then starts only
+// by Stop, the Actor's interrupt or Run's context. A nil signal is a
+// programming error.
+func WithSignals(sigs ...os.Signal) Option {
+	if slices.Contains(sigs, nil) {
+		panic("lifecycle: WithSignals: nil signal")
+	}
+	sigs = slices.Clone(sigs)
+	return optionFunc(func(c *config) { c.signals = sigs })
+}
+
+// WithLogger sends the sequence's events (what started it, each stage,
+// what failed, how long it took) to l. Without it they go to
+// slog.Default() as it is when each event is logged.
+func WithLogger(l *slog.Logger) Option {
+	if l == nil {
+		panic("lifecycle: WithLogger(nil)")
+	}
+	return optionFunc(func(c *config) { c.logger = l })
+}
