@@ -11,7 +11,8 @@
 // ones. Whatever races between a handle and its scope, a hook runs at most
 // once, ever, and a hook that ran or was removed is no longer referenced.
 // Package janitor builds on it: every janitor owns a Scope. [Default] is the
-// scope of code that has no janitor; the program's shutdown closes it last.
+// scope of code that has no janitor; the program's shutdown sequence
+// (package lifecycle) closes it last.
 //
 // # Deadlines
 //
@@ -72,7 +73,8 @@ type Func func(ctx context.Context) error
 
 // Default is the scope of code that has no janitor: a library's or a
 // main package's process-wide clean-ups. Nothing closes it implicitly; the
-// program's shutdown sequence closes it after the janitor tree.
+// program's shutdown sequence (package lifecycle) closes it last, after
+// the janitor tree, so that there is one shutdown order.
 var Default = NewScope("process", 0)
 
 // A Scope is a set of shutdown hooks run and forgotten together by
