@@ -15,7 +15,11 @@ import (
 )
 
 // TestingT is the part of testing.TB that Check uses; *testing.T,
-// *testing.B and *testing.F implement it.
+// *testing.B and *testing.F implement it. An implementation of its own
+// must run the functions given to Cleanup, last registered first, on the
+// goroutine that called Check, as the testing package does: that
+// goroutine carries the test's label until the check and would otherwise
+// be reported with the test's goroutines.
 type TestingT interface {
 	Helper()
 	Name() string
