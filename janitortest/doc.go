@@ -37,7 +37,8 @@
 // retries with garbage collections (about 15ms), then up to the grace
 // period (WithGracePeriod, default one second) so that goroutines which
 // exit shortly after the test, such as a server's connection goroutines
-// finishing after Close returned, are not blamed.
+// finishing after Close returned, are not blamed. Called inside a
+// testing/synctest bubble, Check waits on the bubble's clock.
 //
 // # Which goroutines are the test's
 //

@@ -27,12 +27,11 @@ type TestingT interface {
 	Errorf(format string, args ...any)
 }
 
-// Retry backoff within the grace period: retryBackoff, doubling, at most
-// maxRetryBackoff between two looks.
-const (
-	retryBackoff    = 5 * time.Millisecond
-	maxRetryBackoff = 100 * time.Millisecond
-)
+// retryBackoff is the wait before the first look after the census within
+// the grace period; it doubles after each look, up to a quarter of the
+// grace period, so that a long grace period (on a synctest bubble's clock,
+// say) costs a few dozen looks, not one every few milliseconds.
+const retryBackoff = 5 * time.Millisecond
 
 // quiet keeps the test scopes' events out of the test output: Check
 // reports through t.Errorf, next to the test that leaked.
@@ -139,7 +138,7 @@ func (c *check) verdict() {
 			c.cfg.retrying(gs)
 		}
 		time.Sleep(min(backoff, time.Until(deadline)))
-		backoff = min(2*backoff, maxRetryBackoff)
+		backoff = max(retryBackoff, min(2*backoff, c.cfg.grace/4))
 		found, err := goroutines.DefaultCensus.Leaks(context.Background(), goroutines.ScopeLabel, c.scope.ID())
 		if err != nil {
 			c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)

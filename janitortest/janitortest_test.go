@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -258,6 +259,37 @@ func TestExitWithinGracePeriodIsNot(t *testing.T) {
 	if errs := ft.failures(); errs != nil {
 		t.Errorf("a goroutine that exited within the grace period was reported: %q", errs)
 	}
+}
+
+// TestGracePeriodInBubble: inside a testing/synctest bubble the grace
+// period runs on the bubble's clock, so a test can prove the bound without
+// waiting for it: a goroutine that exits a (fake) minute after the test is
+// not reported under a grace period of an hour, and one that is still
+// blocked is reported when the hour has passed.
+func TestGracePeriodInBubble(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		slow := &fakeT{name: "TestSlowInBubble"}
+		janitortest.Check(slow, janitortest.WithGracePeriod(time.Hour))
+		go time.Sleep(time.Minute) // exits a minute after the test
+		slow.end()
+		if errs := slow.failures(); errs != nil {
+			t.Errorf("a goroutine that exited within the grace period was reported: %q", errs)
+		}
+
+		stuck := &fakeT{name: "TestStuckInBubble"}
+		janitortest.Check(stuck, janitortest.WithGracePeriod(time.Hour))
+		release := make(chan struct{})
+		go slowToStop(release)
+		start := time.Now()
+		stuck.end()
+		took := time.Since(start)
+		close(release)
+		wantReport(t, stuck.failures(), "TestStuckInBubble", []string{pkg + "slowToStop"}, nil)
+		if took < time.Hour {
+			t.Errorf("Check reported after %v, before the grace period ended", took)
+		}
+	})
 }
 
 // TestStoppedByCleanupIsNotReported: a goroutine that a runtime cleanup

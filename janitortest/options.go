@@ -50,9 +50,10 @@ func buildConfig(opts []Option) (config, error) {
 // WithGracePeriod bounds how long Check keeps looking for the test's
 // goroutines after the first census still found some: goroutines that
 // exit within d after the test ended are not reported. Check looks again
-// with a growing backoff (5ms doubling up to 100ms), each look being a
+// with a growing backoff (5ms, doubling, at most d/4), each look being a
 // census with its own bounded retries and garbage collections (see
-// goroutines.Census.Leaks). The default is DefaultGracePeriod; zero means
+// goroutines.Census.Leaks). Inside a testing/synctest bubble, d and the
+// backoff run on the bubble's clock. The default is DefaultGracePeriod; zero means
 // the census's own bound only (about 15ms). A test that leaks nothing pays
 // none of it: its first census finds nothing.
 func WithGracePeriod(d time.Duration) Option {
