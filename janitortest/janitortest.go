@@ -122,7 +122,7 @@ func (c *check) verdict() {
 		}
 		first = append(first, l)
 	}
-	leaks := c.keep(first)
+	leaks := c.keep(slices.Clone(first))
 	if len(leaks) == 0 {
 		return
 	}
@@ -155,7 +155,8 @@ func (c *check) verdict() {
 	}
 }
 
-// keep returns the leaks that WithIgnoredFunc does not ignore.
+// keep returns the leaks that WithIgnoredFunc does not ignore, in leaks's
+// backing array.
 func (c *check) keep(leaks []leak) []leak {
 	return slices.DeleteFunc(leaks, func(l leak) bool { return c.cfg.ignores(l.g) })
 }
