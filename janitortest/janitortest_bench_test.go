@@ -106,8 +106,7 @@ func stwPauses() metrics.Float64Histogram {
 
 // maxPause returns the upper bound of the highest histogram bucket that
 // gained a pause since before, in nanoseconds.
-func maxPause(before metrics.Float64Histogram) float64 {
-	after := stwPauses()
+func maxPause(before, after metrics.Float64Histogram) float64 {
 	for i := len(after.Counts) - 1; i >= 0; i-- {
 		if after.Counts[i] > before.Counts[i] {
 			top := after.Buckets[i+1]
@@ -120,10 +119,27 @@ func maxPause(before metrics.Float64Histogram) float64 {
 	return 0
 }
 
+// totalPause estimates the time the world was stopped since before, in
+// nanoseconds: each pause counts as the middle of its bucket.
+func totalPause(before, after metrics.Float64Histogram) float64 {
+	total := 0.0
+	for i, n := range after.Counts {
+		if n == before.Counts[i] {
+			continue
+		}
+		lo, hi := max(after.Buckets[i], 0), after.Buckets[i+1]
+		if math.IsInf(hi, 1) {
+			hi = lo
+		}
+		total += float64(n-before.Counts[i]) * (lo + hi) / 2
+	}
+	return total * 1e9
+}
+
 // measure runs check b.N times, from parallel goroutines if parallel > 0
 // (b.SetParallelism), and reports the longest stop-the-world pause
-// (max-stw-ns) and the longest lateness of a probe goroutine
-// (max-late-ns) seen while it ran.
+// (max-stw-ns), the stopped time per check (stw-ns/op) and the longest
+// lateness of a probe goroutine (max-late-ns) seen while it ran.
 func measure(b *testing.B, parallel int, check func(b *testing.B)) {
 	probe := startProbe()
 	stw := stwPauses()
@@ -141,7 +157,9 @@ func measure(b *testing.B, parallel int, check func(b *testing.B)) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(maxPause(stw), "max-stw-ns")
+	after := stwPauses()
+	b.ReportMetric(maxPause(stw, after), "max-stw-ns")
+	b.ReportMetric(totalPause(stw, after)/float64(b.N), "stw-ns/op")
 	b.ReportMetric(float64(probe.finish()), "max-late-ns")
 }
 
