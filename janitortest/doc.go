@@ -5,7 +5,7 @@
 //
 // goleak looks at every goroutine of the process, so a per-test check
 // cannot run beside other tests (uber-go/goleak#16, #83): another test's
-// goroutines look like leaks. Check instead runs the test's body under
+// goroutines look like leaks. [Check] instead runs the test's body under
 // runtime/pprof labels of a scope of its own, as package janitor does for
 // a reloadable generation. Goroutines inherit the labels of the goroutine
 // that starts them, to any depth, so when the test ends, the goroutines
@@ -30,12 +30,12 @@
 // # Cost
 //
 // The census reads the goroutine profile (debug=1) through
-// goroutines.DefaultCensus: it never calls runtime.Stack with all=true,
+// [goroutines.DefaultCensus]: it never calls runtime.Stack with all=true,
 // so it never stops the world for a whole stack dump, and tests that
 // finish at the same time share one read. A test that leaks nothing costs
 // one read. A leaking test is re-checked within a bound: the census's own
 // retries with garbage collections (about 15ms), then up to the grace
-// period (WithGracePeriod, default one second) so that goroutines which
+// period ([WithGracePeriod], default one second) so that goroutines which
 // exit shortly after the test, such as a server's connection goroutines
 // finishing after Close returned, are not blamed. Called inside a
 // testing/synctest bubble, Check waits on the bubble's clock.

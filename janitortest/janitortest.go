@@ -14,7 +14,7 @@ import (
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// TestingT is the part of testing.TB that Check uses; *testing.T,
+// TestingT is the part of [testing.TB] that [Check] uses; *testing.T,
 // *testing.B and *testing.F implement it. An implementation of its own
 // must run the functions given to Cleanup, last registered first, on the
 // goroutine that called Check, as the testing package does: that
@@ -44,7 +44,7 @@ var quiet = slog.New(slog.DiscardHandler)
 //
 // When the test ends, a cleanup that Check registers closes the scope and
 // takes a census of the goroutines still carrying its label. If some are
-// still there after the grace period (WithGracePeriod), it reports them
+// still there after the grace period ([WithGracePeriod]), it reports them
 // through t.Errorf, naming the test and printing each goroutine's stack,
 // with the remedy when the janitor's catalogue of known offenders knows
 // it. The cleanup runs after every cleanup registered after Check, so
@@ -53,7 +53,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // The returned context carries the scope's labels and is done when the
 // check begins, after the test's later cleanups: give it to code under
 // test that stops its goroutines when its context is done, or to
-// pprof.Do, which otherwise replaces the goroutine's labels with its
+// [pprof.Do], which otherwise replaces the goroutine's labels with its
 // context's.
 //
 // Invalid options are reported through t.Errorf and replaced by their

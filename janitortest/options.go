@@ -9,11 +9,12 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 )
 
-// DefaultGracePeriod is how long Check keeps looking, after the census
-// first found goroutines of a test, before it reports them.
+// DefaultGracePeriod is how long after a test ends Check keeps looking
+// for the test's goroutines, if the first census found some, before it
+// reports those still there.
 const DefaultGracePeriod = time.Second
 
-// An Option configures Check.
+// An Option configures [Check].
 type Option interface {
 	apply(*config) error
 }
@@ -47,12 +48,12 @@ func buildConfig(opts []Option) (config, error) {
 	return c, errors.Join(errs...)
 }
 
-// WithGracePeriod bounds how long Check keeps looking for the test's
-// goroutines after the first census still found some: goroutines that
-// exit within d after the test ended are not reported. Check looks again
+// WithGracePeriod bounds how long after the test ends [Check] keeps
+// looking for the test's goroutines, if the first census found some:
+// goroutines that exit within d are not reported. Check looks again
 // with a growing backoff (5ms, doubling, at most d/4), each look being a
 // census with its own bounded retries and garbage collections (see
-// goroutines.Census.Leaks). Inside a testing/synctest bubble, d and the
+// [goroutines.Census.Leaks]). Inside a testing/synctest bubble, d and the
 // backoff run on the bubble's clock. The default is DefaultGracePeriod; zero means
 // the census's own bound only (about 15ms). A test that leaks nothing pays
 // none of it: its first census finds nothing.
@@ -66,7 +67,7 @@ func WithGracePeriod(d time.Duration) Option {
 	})
 }
 
-// WithIgnoredFunc makes Check ignore goroutines whose stack has a frame in
+// WithIgnoredFunc makes [Check] ignore goroutines whose stack has a frame in
 // function fn, given fully qualified as a goroutine profile prints it
 // ("example.com/lib.(*Pool).worker"); closures inside fn (fn.func1, ...)
 // match too, as janitor.Offender.Func does. Use it for a goroutine a test
