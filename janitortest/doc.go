@@ -1,0 +1,73 @@
+// Package janitortest fails a test that leaves goroutines running, and
+// names that test, even when tests run in parallel; use it instead of
+// goleak.VerifyNone in tests that call t.Parallel, share a process with
+// long-lived goroutines, or need to say which test leaked.
+//
+// goleak looks at every goroutine of the process, so a per-test check
+// cannot run beside other tests (uber-go/goleak#16, #83): another test's
+// goroutines look like leaks. [Check] instead runs the test's body under
+// runtime/pprof labels of a scope of its own, as package janitor does for
+// a reloadable generation. Goroutines inherit the labels of the goroutine
+// that starts them, to any depth, so when the test ends, the goroutines
+// still carrying its label are exactly those the test started, directly
+// or deep inside the libraries it called, that are still running. Nothing
+// else in the process is looked at or blamed.
+//
+//	func TestServer(t *testing.T) {
+//		janitortest.Check(t) // first, before t.Parallel
+//		t.Parallel()
+//		srv := startServer(t)
+//		...
+//	}
+//
+// The two combine: goleak.VerifyTestMain in TestMain still guards the
+// whole binary once every test has finished, including goroutines started
+// outside any checked test, while Check says during the run which test
+// leaked:
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+//
+// # Cost
+//
+// The census reads the goroutine profile (debug=1) through
+// [goroutines.DefaultCensus]: it never calls runtime.Stack with all=true,
+// so it never stops the world for a whole stack dump, and tests that
+// finish at the same time share one read. A test that leaks nothing costs
+// one read. A leaking test is re-checked within a bound: the census's own
+// retries with garbage collections (about 15ms), then up to the grace
+// period ([WithGracePeriod], default one second) so that goroutines which
+// exit shortly after the test, such as a server's connection goroutines
+// finishing after Close returned, are not blamed. Called inside a
+// testing/synctest bubble, Check waits on the bubble's clock.
+//
+// # Which goroutines are the test's
+//
+//   - Every goroutine the test's goroutine starts after Check, to any
+//     depth, including the goroutines of subtests started with t.Run and
+//     whatever those start. Goroutines started before Check, or by code
+//     that replaces the goroutine's labels (pprof.Do with a context
+//     without the scope's labels, pprof.SetGoroutineLabels, janitor's Do,
+//     which leaves the goroutine with no labels), are not; pass the
+//     context that Check returns to pprof.Do to keep them.
+//   - t.Parallel: each test has its own scope, so its verdict covers only
+//     its own goroutines, whatever runs beside it.
+//   - A subtest that calls Check gets a scope of its own, which replaces
+//     the parent's labels on the subtest's goroutine: its goroutines are
+//     reported by the subtest, once, and not again by the parent. The
+//     goroutines of subtests that do not call Check carry the parent's
+//     label and are reported by the parent. The parent's check runs after
+//     all its subtests, parallel ones included, have finished.
+//   - Calling Check twice in one test makes two scopes: goroutines started
+//     between the calls belong to the first.
+//
+// # Failing tests and the goroutine's labels
+//
+// The testing package runs cleanups when a test fails, calls t.FailNow
+// (t.Fatal, t.Skip) or panics, so the check runs then too and reports the
+// goroutines the test left behind beside the test's own failure. After the
+// check, the test's goroutine carries no labels: cleanups registered
+// before Check run after it, outside the scope, and are not checked.
+//
+// Check and the cleanup it registers are safe for concurrent use by
+// different tests.
+package janitortest

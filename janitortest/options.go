@@ -1,0 +1,97 @@
+package janitortest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/leakproof/leakproof/goroutines"
+)
+
+// DefaultGracePeriod is how long after a test ends Check keeps looking
+// for the test's goroutines, if the first census found some, before it
+// reports those still there.
+const DefaultGracePeriod = time.Second
+
+// An Option configures [Check].
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+// config is what the options set for one Check.
+type config struct {
+	grace   time.Duration
+	ignored []string // function names, as Offender.Func matches them
+
+	// retrying, if set, is called before each look after the first, with
+	// the goroutines still found; export_test.go sets it.
+	retrying func([]goroutines.Goroutine)
+}
+
+func buildConfig(opts []Option) (config, error) {
+	c := config{grace: DefaultGracePeriod}
+	var errs []error
+	for _, o := range opts {
+		if o == nil {
+			errs = append(errs, errors.New("janitortest: nil Option"))
+			continue
+		}
+		if err := o.apply(&c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+// WithGracePeriod bounds how long after the test ends [Check] keeps
+// looking for the test's goroutines, if the first census found some:
+// goroutines that exit within d are not reported. Check looks again
+// with a growing backoff (5ms, doubling, at most d/4), each look being a
+// census with its own bounded retries and garbage collections (see
+// [goroutines.Census.Leaks]). Inside a testing/synctest bubble, d and the
+// backoff run on the bubble's clock. The default is DefaultGracePeriod; zero means
+// the census's own bound only (about 15ms). A test that leaks nothing pays
+// none of it: its first census finds nothing.
+func WithGracePeriod(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("janitortest: grace period %v must not be negative", d)
+		}
+		c.grace = d
+		return nil
+	})
+}
+
+// WithIgnoredFunc makes [Check] ignore goroutines whose stack has a frame in
+// function fn, given fully qualified as a goroutine profile prints it
+// ("example.com/lib.(*Pool).worker"); closures inside fn (fn.func1, ...)
+// match too, as janitor.Offender.Func does. Use it for a goroutine a test
+// starts on purpose and cannot stop, such as a process-wide singleton
+// started on first use; prefer fixing the leak. Ignored goroutines still
+// run; they are only not reported.
+func WithIgnoredFunc(fn string) Option {
+	return optionFunc(func(c *config) error {
+		if fn == "" || strings.ContainsAny(fn, " \t\n") {
+			return fmt.Errorf("janitortest: WithIgnoredFunc(%q): want a fully qualified function name", fn)
+		}
+		c.ignored = append(c.ignored[:len(c.ignored):len(c.ignored)], fn)
+		return nil
+	})
+}
+
+// ignores reports whether g is ignored by WithIgnoredFunc.
+func (c *config) ignores(g goroutines.Goroutine) bool {
+	for _, fn := range c.ignored {
+		for _, f := range g.Stack {
+			if f.Func == fn || strings.HasPrefix(f.Func, fn+".func") {
+				return true
+			}
+		}
+	}
+	return false
+}

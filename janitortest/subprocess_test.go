@@ -1,0 +1,159 @@
+package janitortest_test
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leakproof/leakproof/janitortest"
+)
+
+// childEnv names the scenario TestChild plays when the tests below run the
+// test binary again; TestChild is skipped without it.
+const childEnv = "JANITORTEST_CHILD"
+
+const childGrace = 50 * time.Millisecond
+
+// TestChild fails on purpose, in a subprocess only: its scenarios leak a
+// goroutine under a real *testing.T, so that the tests below can read
+// what go test prints.
+func TestChild(t *testing.T) {
+	mode := os.Getenv(childEnv)
+	if mode == "" {
+		t.Skip("run by TestGoTest* in a subprocess, with " + childEnv + " set")
+	}
+	never := make(chan struct{}) // the process exits with the leak
+	switch mode {
+	case "parallel":
+		for _, name := range []string{"clean1", "leaks", "clean2"} {
+			t.Run(name, func(t *testing.T) {
+				janitortest.Check(t, janitortest.WithGracePeriod(childGrace)) // reported here
+				t.Parallel()
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() { cleanWorker(stop) })
+				if name == "leaks" {
+					go leakedWorker(never)
+				}
+				close(stop)
+				wg.Wait()
+			})
+		}
+	case "fatal":
+		janitortest.Check(t, janitortest.WithGracePeriod(childGrace))
+		go leakedWorker(never)
+		t.Fatal("the test failed on its own")
+	case "panic":
+		janitortest.Check(t, janitortest.WithGracePeriod(childGrace))
+		go leakedWorker(never)
+		panic("the test panicked")
+	default:
+		t.Fatalf("%s=%q: no such scenario", childEnv, mode)
+	}
+}
+
+// runChild runs TestChild in a subprocess playing mode and returns what go
+// test printed. The child must fail.
+func runChild(t *testing.T, mode string) string {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	out, err := cmd.CombinedOutput()
+	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) {
+		t.Fatalf("TestChild (%s) = %v; want a failing exit status. Output:\n%s", mode, err, out)
+	}
+	return string(out)
+}
+
+// markedLine returns the line of this file that ends with marker.
+func markedLine(t *testing.T, marker string) int {
+	t.Helper()
+	f, err := os.Open("subprocess_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for n := 1; s.Scan(); n++ {
+		if strings.HasSuffix(s.Text(), marker) {
+			return n
+		}
+	}
+	t.Fatalf("no line ends with %q", marker)
+	return 0
+}
+
+func wantOutput(t *testing.T, out string, want, notWant []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("go test output lacks %q", w)
+		}
+	}
+	for _, w := range notWant {
+		if strings.Contains(out, w) {
+			t.Errorf("go test output has %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
+
+// TestGoTestNamesTheLeakingTest: under go test, of three parallel subtests
+// only the one that leaked fails, and the failure names it, points at its
+// Check call and prints the leaked goroutine's stack.
+func TestGoTestNamesTheLeakingTest(t *testing.T) {
+	t.Parallel()
+	out := runChild(t, "parallel")
+	wantOutput(t, out, []string{
+		"--- FAIL: TestChild/leaks",
+		"--- PASS: TestChild/clean1",
+		"--- PASS: TestChild/clean2",
+		"janitortest: TestChild/leaks leaked 1 goroutine",
+		pkg + "leakedWorker(",
+	}, []string{
+		"janitortest: TestChild/clean",
+		"cleanWorker",
+	})
+	line := regexp.MustCompile(`(?m)^\s+subprocess_test\.go:(\d+): janitortest: TestChild/leaks leaked`).FindStringSubmatch(out)
+	if want := markedLine(t, "// reported here"); line == nil || line[1] != strconv.Itoa(want) {
+		t.Errorf("the leak is reported at %v; want subprocess_test.go:%d, the Check call", line, want)
+	}
+}
+
+// TestGoTestFailNow: a test that calls t.Fatal is still checked; both its
+// own failure and the leak are reported.
+func TestGoTestFailNow(t *testing.T) {
+	t.Parallel()
+	out := runChild(t, "fatal")
+	wantOutput(t, out, []string{
+		"--- FAIL: TestChild ",
+		"the test failed on its own",
+		"janitortest: TestChild leaked 1 goroutine",
+		pkg + "leakedWorker(",
+	}, nil)
+}
+
+// TestGoTestPanic: a test that panics is still checked before the binary
+// dies with the panic.
+func TestGoTestPanic(t *testing.T) {
+	t.Parallel()
+	out := runChild(t, "panic")
+	wantOutput(t, out, []string{
+		"--- FAIL: TestChild ",
+		"panic: the test panicked",
+		"janitortest: TestChild leaked 1 goroutine",
+		pkg + "leakedWorker(",
+	}, nil)
+	if strings.Index(out, "janitortest: TestChild leaked") > strings.Index(out, "panic: the test panicked") {
+		t.Errorf("the leak was reported after the panic:\n%s", out)
+	}
+}
