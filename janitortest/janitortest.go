@@ -56,17 +56,14 @@ var quiet = slog.New(slog.DiscardHandler)
 // [pprof.Do], which otherwise replaces the goroutine's labels with its
 // context's.
 //
-// Invalid options are reported through t.Errorf and replaced by their
-// defaults. Check panics if t is nil.
+// Check panics if t is nil, as the options do for values that can only be
+// mistakes in the code.
 func Check(t TestingT, opts ...Option) context.Context {
 	if t == nil {
 		panic("janitortest: Check with a nil TestingT")
 	}
 	t.Helper()
-	cfg, err := buildConfig(opts)
-	if err != nil {
-		t.Errorf("%v", err)
-	}
+	cfg := buildConfig(opts)
 	name := t.Name()
 	if name == "" {
 		name = "test"
@@ -130,16 +127,9 @@ func (c *check) verdict() {
 	deadline := start.Add(c.cfg.grace)
 	backoff := retryBackoff
 	for len(leaks) > 0 && time.Now().Before(deadline) {
-		if c.cfg.retrying != nil {
-			gs := make([]goroutines.Goroutine, len(leaks))
-			for i, l := range leaks {
-				gs[i] = l.g
-			}
-			c.cfg.retrying(gs)
-		}
 		time.Sleep(min(backoff, time.Until(deadline)))
 		backoff = max(retryBackoff, min(2*backoff, c.cfg.grace/4))
-		found, err := goroutines.DefaultCensus.Leaks(context.Background(), goroutines.ScopeLabel, c.scope.ID())
+		found, err := c.scope.Census().Leaks(context.Background(), goroutines.ScopeLabel, c.scope.ID())
 		if err != nil {
 			c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 			return

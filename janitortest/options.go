@@ -1,7 +1,6 @@
 package janitortest
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,38 +13,31 @@ import (
 // reports those still there.
 const DefaultGracePeriod = time.Second
 
-// An Option configures [Check].
+// An Option configures [Check]. An option given a value that can only be
+// a mistake in the code panics where it is made.
 type Option interface {
-	apply(*config) error
+	apply(*config)
 }
 
-type optionFunc func(*config) error
+type optionFunc func(*config)
 
-func (f optionFunc) apply(c *config) error { return f(c) }
+func (f optionFunc) apply(c *config) { f(c) }
 
 // config is what the options set for one Check.
 type config struct {
 	grace   time.Duration
 	ignored []string // function names, as Offender.Func matches them
-
-	// retrying, if set, is called before each look after the first, with
-	// the goroutines still found; export_test.go sets it.
-	retrying func([]goroutines.Goroutine)
 }
 
-func buildConfig(opts []Option) (config, error) {
+func buildConfig(opts []Option) config {
 	c := config{grace: DefaultGracePeriod}
-	var errs []error
 	for _, o := range opts {
 		if o == nil {
-			errs = append(errs, errors.New("janitortest: nil Option"))
-			continue
+			panic("janitortest: nil Option")
 		}
-		if err := o.apply(&c); err != nil {
-			errs = append(errs, err)
-		}
+		o.apply(&c)
 	}
-	return c, errors.Join(errs...)
+	return c
 }
 
 // WithGracePeriod bounds how long after the test ends [Check] keeps
@@ -58,13 +50,10 @@ func buildConfig(opts []Option) (config, error) {
 // the census's own bound only (about 15ms). A test that leaks nothing pays
 // none of it: its first census finds nothing.
 func WithGracePeriod(d time.Duration) Option {
-	return optionFunc(func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("janitortest: grace period %v must not be negative", d)
-		}
-		c.grace = d
-		return nil
-	})
+	if d < 0 {
+		panic(fmt.Sprintf("janitortest: WithGracePeriod(%v): must not be negative", d))
+	}
+	return optionFunc(func(c *config) { c.grace = d })
 }
 
 // WithIgnoredFunc makes [Check] ignore goroutines whose stack has a frame in
@@ -75,12 +64,11 @@ func WithGracePeriod(d time.Duration) Option {
 // started on first use; prefer fixing the leak. Ignored goroutines still
 // run; they are only not reported.
 func WithIgnoredFunc(fn string) Option {
-	return optionFunc(func(c *config) error {
-		if fn == "" || strings.ContainsAny(fn, " \t\n") {
-			return fmt.Errorf("janitortest: WithIgnoredFunc(%q): want a fully qualified function name", fn)
-		}
+	if fn == "" || strings.ContainsAny(fn, " \t\n") {
+		panic(fmt.Sprintf("janitortest: WithIgnoredFunc(%q): want a fully qualified function name", fn))
+	}
+	return optionFunc(func(c *config) {
 		c.ignored = append(c.ignored[:len(c.ignored):len(c.ignored)], fn)
-		return nil
 	})
 }
 
