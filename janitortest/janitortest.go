@@ -69,7 +69,7 @@ func Check(t TestingT, opts ...Option) context.Context {
 		name = "test"
 	}
 	c := &check{t: t, name: name, cfg: cfg,
-		scope: janitor.New(name, janitor.WithLogger(quiet))}
+		scope: janitor.New(scopeName(name), janitor.WithLogger(quiet))}
 	pprof.SetGoroutineLabels(c.scope.Context())
 	t.Cleanup(c.verdict)
 	return c.scope.Context()
@@ -184,4 +184,11 @@ func (c *check) describe(leaks []leak, after time.Duration) string {
 		}
 	}
 	return b.String()
+}
+
+// scopeName makes a test's name a valid scope name: subtests' slashes,
+// and the '#' and '@' a test name may hold, would make the scope's path
+// and ID ambiguous. Reports name the test as it is.
+func scopeName(test string) string {
+	return strings.NewReplacer("/", ".", "#", "_", "@", "_").Replace(test)
 }
