@@ -224,7 +224,7 @@ var offenders = [...]Offender{
 	{Func: "github.com/go-sql-driver/mysql.(*mysqlConn).startWatcher", Object: "*sql.DB",
 		What: "a MySQL connection of a *sql.DB that was never closed (context watcher)", Remedy: remedySQL},
 	{Func: "github.com/lib/pq.(*Listener).listenerMain", Object: "pq Listener", Anchor: true,
-		What: "a lib/pq Listener that was never closed",
+		What:   "a lib/pq Listener that was never closed",
 		Remedy: "call l.Close() in an OnClose hook; the goroutine ends after its current reconnect wait"},
 	{Func: "github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck", Object: "pgxpool Pool", Anchor: true,
 		What: "a pgx connection pool that was never closed (health check)", Remedy: "call pool.Close() in an OnClose hook"},
