@@ -60,8 +60,10 @@ type Offender struct {
 	Extent Extent
 	Remedy string // what to call or change, shown in the Report and as the leak event's hint
 	// Anchor says that the goroutine exists exactly once per Object, so
-	// that counting it counts the objects. At most one entry per Object
-	// is an anchor; some objects (a gRPC ClientConn) have none.
+	// that counting it counts the objects. Entries that share an Object
+	// and are both anchors never run in one process together (fsnotify's
+	// backends for different systems); some objects (a gRPC ClientConn)
+	// have no anchor.
 	Anchor bool
 }
 
@@ -78,6 +80,7 @@ const (
 	remedyStatsd    = "call client.Close() on the statsd client, or Adopt it"
 	remedyNATS      = "call nc.Close() (or nc.Drain()) on the *nats.Conn in an OnClose hook"
 	remedyRedisSub  = "call Close() on the *redis.PubSub (closing the client does not close it), or Adopt it"
+	remedyFsnotify  = "call w.Close(), or Adopt the *fsnotify.Watcher"
 	remedyRistretto = "call cache.Close() on the ristretto Cache in an OnClose hook"
 )
 
@@ -92,7 +95,7 @@ var offenders = [...]Offender{
 		What: "an idle HTTP/1 keep-alive connection (write loop)", Remedy: remedyTransport},
 	{Func: "net/http.(*http2ClientConn).readLoop", Object: "HTTP/2 client connection", Anchor: true,
 		What: "an idle HTTP/2 client connection of net/http (read loop)", Remedy: remedyTransport},
-	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", Object: "HTTP/2 client connection (x/net)", Anchor: true,
+	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", Object: "HTTP/2 client connection", Anchor: true,
 		What: "an idle HTTP/2 client connection of golang.org/x/net/http2 (read loop)", Remedy: remedyTransport},
 	{Func: "net/http.(*Server).Serve", Object: "*http.Server", Anchor: true,
 		What: "an HTTP server that was never shut down (accept loop)", Remedy: remedyHTTPSrv},
@@ -164,7 +167,11 @@ var offenders = [...]Offender{
 	{Func: "github.com/panjf2000/ants/v2.(*goWorkerWithFuncGeneric[...]).run", Object: "ants Pool",
 		What: "a worker of an ants PoolWithFuncGeneric that was never released", Remedy: remedyAnts},
 	{Func: "github.com/fsnotify/fsnotify.(*inotify).readEvents", Object: "fsnotify Watcher", Anchor: true,
-		What: "an fsnotify watcher that was never closed (inotify reader)", Remedy: "call w.Close(), or Adopt the *fsnotify.Watcher"},
+		What: "an fsnotify watcher that was never closed (inotify reader, Linux)", Remedy: remedyFsnotify},
+	{Func: "github.com/fsnotify/fsnotify.(*kqueue).readEvents", Object: "fsnotify Watcher", Anchor: true,
+		What: "an fsnotify watcher that was never closed (kqueue reader, macOS and BSD)", Remedy: remedyFsnotify},
+	{Func: "github.com/fsnotify/fsnotify.(*readDirChangesW).readEvents", Object: "fsnotify Watcher", Anchor: true,
+		What: "an fsnotify watcher that was never closed (ReadDirectoryChangesW reader, Windows)", Remedy: remedyFsnotify},
 
 	// Logging.
 	{Func: "go.uber.org/zap/zapcore.(*BufferedWriteSyncer).flushLoop", Object: "zap BufferedWriteSyncer", Anchor: true,
@@ -231,7 +238,8 @@ var offenders = [...]Offender{
 }
 
 // Offenders returns a copy of the built-in catalogue of known offenders.
-// Add entries with WithOffenders.
+// Add entries with WithOffenders. docs/catalogue.md lists them with the
+// library version each was verified on.
 func Offenders() []Offender {
 	return append([]Offender(nil), offenders[:]...)
 }
