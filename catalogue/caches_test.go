@@ -74,25 +74,30 @@ var _ = register(
 			c := ttlcache.New(ttlcache.WithTTL[string, string](time.Minute))
 			go c.Start()
 			// Start returns at once if Stop came first: wait for its loop.
-			waitRunning(t, "ttlcache/v3.(*Cache[...]).Start")
+			waitBlocked(t, "ttlcache/v3.(*Cache[...]).Start")
 			return func() error { c.Stop(); return nil }
 		},
 		want: map[string]int{"github.com/jellydator/ttlcache/v3.(*Cache[...]).Start": 1},
 	},
 )
 
-// waitRunning waits until a goroutine whose stack contains fn runs.
-func waitRunning(t *testing.T, fn string) {
+// waitBlocked waits until a goroutine running fn is blocked in a select.
+func waitBlocked(t *testing.T, fn string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var buf bytes.Buffer
-		pprof.Lookup("goroutine").WriteTo(&buf, 1)
-		if strings.Contains(buf.String(), fn) {
-			return
+		if err := pprof.Lookup("goroutine").WriteTo(&buf, 2); err != nil {
+			t.Fatal(err)
+		}
+		for rec := range strings.SplitSeq(buf.String(), "\n\n") {
+			header, _, _ := strings.Cut(rec, "\n")
+			if strings.Contains(header, "[select") && strings.Contains(rec, fn) {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no goroutine runs %s", fn)
+			t.Fatalf("no goroutine running %s blocks in a select", fn)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -67,13 +67,14 @@ var _ = register(
 			s := grpc.NewServer(grpc.KeepaliveParams(keepalive.ServerParameters{Time: time.Hour}))
 			healthpb.RegisterHealthServer(s, health.NewServer())
 			go s.Serve(ln)
-			outside(func() {
+			// A client outside the generation keeps a connection open.
+			outside(t, func() error {
 				conn, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 				if err != nil {
-					t.Fatal(err)
+					return err
 				}
 				t.Cleanup(func() { conn.Close() })
-				check(t, conn)
+				return checkErr(conn)
 			})
 			return func() error { s.Stop(); return nil }
 		},
@@ -90,7 +91,10 @@ func grpcServer(t *testing.T) (addr string) {
 	}
 	s := grpc.NewServer()
 	healthpb.RegisterHealthServer(s, health.NewServer())
-	outside(func() { go s.Serve(ln) })
+	outside(t, func() error {
+		go s.Serve(ln)
+		return nil
+	})
 	t.Cleanup(s.Stop)
 	return ln.Addr().String()
 }
@@ -98,9 +102,14 @@ func grpcServer(t *testing.T) (addr string) {
 // check makes one RPC on conn, which connects it.
 func check(t *testing.T, conn *grpc.ClientConn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+	if err := checkErr(conn); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func checkErr(conn *grpc.ClientConn) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
 }

@@ -50,8 +50,7 @@ var _ = register(
 		name:   "go-redis/PubSub",
 		module: "github.com/redis/go-redis/v9",
 		start: func(t *testing.T, ctx context.Context) func() error {
-			var mr *miniredis.Miniredis
-			outside(func() { mr = miniredis.RunT(t) })
+			mr := miniRedis(t)
 			c := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 			ps := c.Subscribe(context.Background(), "x")
 			if _, err := ps.Receive(context.Background()); err != nil {
@@ -82,17 +81,30 @@ var _ = register(
 	},
 )
 
+// miniRedis starts an in-process Redis outside the generation and closes
+// it when the test ends.
+func miniRedis(t *testing.T) *miniredis.Miniredis {
+	var mr *miniredis.Miniredis
+	outside(t, func() (err error) {
+		mr, err = miniredis.Run()
+		return err
+	})
+	t.Cleanup(mr.Close)
+	return mr
+}
+
 // natsServer starts an in-process NATS server outside the generation and
 // shuts it down when the test ends.
 func natsServer(t *testing.T) (url string) {
 	var s *server.Server
-	outside(func() {
+	outside(t, func() error {
 		var err error
 		s, err = server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		s.Start()
+		return nil
 	})
 	if !s.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats server not ready")

@@ -45,7 +45,7 @@ func fakeMySQL(t *testing.T) (addr string) {
 	}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	outside(func() {
+	outside(t, func() error {
 		wg.Go(func() {
 			for {
 				conn, err := ln.Accept()
@@ -58,6 +58,7 @@ func fakeMySQL(t *testing.T) (addr string) {
 				})
 			}
 		})
+		return nil
 	})
 	return ln.Addr().String()
 }

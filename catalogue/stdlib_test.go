@@ -74,7 +74,7 @@ var _ = register(
 			// A keep-alive connection from a client outside the generation.
 			tr := &http.Transport{}
 			t.Cleanup(tr.CloseIdleConnections)
-			outside(func() { get(t, &http.Client{Transport: tr}, "http://"+ln.Addr().String()) })
+			outside(t, func() error { return getErr(&http.Client{Transport: tr}, "http://"+ln.Addr().String()) })
 			return func() error { return srv.Shutdown(context.Background()) }
 		},
 		want: map[string]int{"net/http.(*Server).Serve": 1, "net/http.(*conn).serve": 1},
@@ -88,7 +88,7 @@ var _ = register(
 			srv.StartTLS()
 			c := srv.Client()
 			t.Cleanup(c.CloseIdleConnections)
-			outside(func() { get(t, c, srv.URL) })
+			outside(t, func() error { return getErr(c, srv.URL) })
 			return func() error { srv.Close(); return nil }
 		},
 		want: map[string]int{"net/http.(*Server).Serve": 1, "net/http.(*conn).serve": 1, "net/http.(*http2serverConn).readFrames": 1},
@@ -149,7 +149,7 @@ var _ = register(
 // and TLS if h2) and closes it when the test ends.
 func httpServer(t *testing.T, h2 bool) *httptest.Server {
 	var srv *httptest.Server
-	outside(func() {
+	outside(t, func() error {
 		srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 		if h2 {
 			srv.EnableHTTP2 = true
@@ -157,6 +157,7 @@ func httpServer(t *testing.T, h2 bool) *httptest.Server {
 		} else {
 			srv.Start()
 		}
+		return nil
 	})
 	t.Cleanup(srv.Close)
 	return srv
@@ -166,25 +167,33 @@ func httpServer(t *testing.T, h2 bool) *httptest.Server {
 // connection idle in c's pool.
 func get(t *testing.T, c *http.Client, url string) {
 	t.Helper()
-	resp, err := c.Get(url)
-	if err != nil {
+	if err := getErr(c, url); err != nil {
 		t.Fatal(err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+}
+
+func getErr(c *http.Client, url string) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	return errors.Join(err, resp.Body.Close())
 }
 
 // outside runs fn on a goroutine without labels, so that what fn starts
 // (a server, or a client of a server under test) belongs to no
-// generation.
-func outside(fn func()) {
-	done := make(chan struct{})
+// generation, and fails the test if fn returns an error.
+func outside(t *testing.T, fn func() error) {
+	t.Helper()
+	errc := make(chan error)
 	go func() {
-		defer close(done)
 		pprof.SetGoroutineLabels(context.Background())
-		fn()
+		errc <- fn()
 	}()
-	<-done
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
 }
 
 // fakeConnector is a database/sql driver with no database behind it:
