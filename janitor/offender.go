@@ -43,8 +43,8 @@ func (e Extent) String() string {
 //   - type parameters, which the runtime prints as "[...]", are ignored:
 //     "pkg.(*Cache[...]).run" is "pkg.(*Cache).run", and so is "pkg.(*Cache[K,V]).run";
 //   - a closure or go statement wrapper inside Func ("Func.func1",
-//     "Func.func2.1", "Func.gowrap1", "Func.deferwrap1") and a method
-//     value ("Func-fm") are Func.
+//     "Func.func2.1", "Func.gowrap1", "Func.deferwrap1"), a range-over-func
+//     loop body ("Func-range1") and a method value ("Func-fm") are Func.
 //
 // A name that merely starts with Func ("(*T).runner" for "(*T).run") is
 // not a match.
@@ -323,23 +323,26 @@ func unescape(s string, i int) (byte, int) {
 
 // closureSuffix reports whether s is what the compiler appends to a
 // function's name for code that runs inside it: nothing, or a sequence of
-// ".funcN", ".gowrapN", ".deferwrapN", ".N" (nested closures) and "-fm"
-// (method values).
+// ".funcN", ".gowrapN", ".deferwrapN", ".N" (nested closures), "-rangeN"
+// (range-over-func loop bodies) and "-fm" (method values).
 func closureSuffix(s string) bool {
 	for s != "" {
 		if rest, ok := strings.CutPrefix(s, "-fm"); ok {
 			s = rest
 			continue
 		}
-		if s[0] != '.' {
-			return false
-		}
-		s = s[1:]
-		for _, kind := range [...]string{"func", "gowrap", "deferwrap"} {
-			if rest, ok := strings.CutPrefix(s, kind); ok {
-				s = rest
-				break
+		if rest, ok := strings.CutPrefix(s, "-range"); ok {
+			s = rest
+		} else if s[0] == '.' {
+			s = s[1:]
+			for _, kind := range [...]string{"func", "gowrap", "deferwrap"} {
+				if rest, ok := strings.CutPrefix(s, kind); ok {
+					s = rest
+					break
+				}
 			}
+		} else {
+			return false
 		}
 		n := 0
 		for n < len(s) && '0' <= s[n] && s[n] <= '9' {

@@ -120,6 +120,8 @@ func TestDiagnoseNames(t *testing.T) {
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run.deferwrap2", true},
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-fm", true},
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run.func1-fm", true},
+		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-range1", true},
+		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-range1.func2", true},
 		// Dots escaped in the last path element, in the frame or the entry.
 		{"gopkg.in/lib.v2.(*T).run", "gopkg.in/lib%2ev2.(*T).run", true},
 		{"gopkg.in/lib%2ev2.(*T).run", "gopkg.in/lib.v2.(*T).run", true},
@@ -140,6 +142,8 @@ func TestDiagnoseNames(t *testing.T) {
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run.func", false},
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run.funcs1", false},
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-f", false},
+		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-range", false},
+		{"example.com/lib.(*T).run", "example.com/lib.(*T).run-other1", false},
 		{"example.com/lib.(*T).run", "example.com/lib.(*T).ru", false},
 		{"example.com/lib.(*T).run", "example.com/lib.(*U).run", false},
 		{"example.com/lib.(*T).run", "", false},
