@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -48,10 +47,7 @@ func register(cs ...libCase) bool {
 }
 
 func quiet() []janitor.Option {
-	return []janitor.Option{
-		janitor.WithRegistry(new(hooks.Registry)),
-		janitor.WithLogger(slog.New(slog.DiscardHandler)),
-	}
+	return []janitor.Option{janitor.WithLogger(slog.New(slog.DiscardHandler))}
 }
 
 // builtin returns the built-in entry with Func f.
