@@ -60,10 +60,10 @@ type Offender struct {
 	Extent Extent
 	Remedy string // what to call or change, shown in the Report and as the leak event's hint
 	// Anchor says that the goroutine exists exactly once per Object, so
-	// that counting it counts the objects. Entries that share an Object
-	// and are both anchors never run in one process together (fsnotify's
-	// backends for different systems); some objects (a gRPC ClientConn)
-	// have no anchor.
+	// that counting it counts the objects. Several entries of one Object
+	// may be anchors when no single object runs two of them (net/http's
+	// and x/net's HTTP/2 connections, fsnotify's backends for different
+	// systems); some objects (a gRPC ClientConn) have no anchor.
 	Anchor bool
 }
 
