@@ -33,47 +33,213 @@ func (e Extent) String() string {
 // libraries start and that outlives a generation unless something is
 // called, what it is, and the remedy. The janitor depends on none of these
 // libraries: entries are matched by function name only.
+//
+// Func is matched against every frame of a leaked goroutine's stack as
+// the runtime prints it, with these equivalences, so that an entry may be
+// written either way:
+//
+//   - a dot escaped as %2e in a package path ("gopkg.in/natefinch/lumberjack%2ev2")
+//     is a dot ("gopkg.in/natefinch/lumberjack.v2");
+//   - type parameters, which the runtime prints as "[...]", are ignored:
+//     "pkg.(*Cache[...]).run" is "pkg.(*Cache).run", and so is "pkg.(*Cache[K,V]).run";
+//   - a closure or go statement wrapper inside Func ("Func.func1",
+//     "Func.func2.1", "Func.gowrap1", "Func.deferwrap1"), a range-over-func
+//     loop body ("Func-range1") and a method value ("Func-fm") are Func.
+//
+// A name that merely starts with Func ("(*T).runner" for "(*T).run") is
+// not a match.
 type Offender struct {
 	// Func is the fully qualified function name as a goroutine profile
-	// prints it, e.g. "database/sql.(*DB).connectionOpener". A stack
-	// matches if any frame is Func or a closure inside it (Func + ".func1").
-	Func   string
+	// prints it, e.g. "database/sql.(*DB).connectionOpener".
+	Func string
+	// Object is the kind of object that owns the goroutine, as people
+	// call it ("*sql.DB", "gRPC ClientConn", "ristretto Cache"): leaks of
+	// entries with the same Object belong to objects of that kind.
+	Object string
 	What   string // what the goroutine is, for people
 	Extent Extent
 	Remedy string // what to call or change, shown in the Report and as the leak event's hint
+	// Anchor says that the goroutine exists exactly once per Object, so
+	// that counting it counts the objects. Several entries of one Object
+	// may be anchors when no single object runs two of them (net/http's
+	// and x/net's HTTP/2 connections, fsnotify's backends for different
+	// systems); some objects (a gRPC ClientConn) have no anchor.
+	Anchor bool
 }
 
-// offenders is the built-in catalogue. Matching walks it in order.
+// Remedies shared by several entries.
+const (
+	remedyTransport = "call CloseIdleConnections on the transport or client, or register it with Janitor.AdoptTransport"
+	remedyHTTPSrv   = "call srv.Shutdown(ctx) in an OnClose hook, or Adopt the *http.Server (Close closes its connections too)"
+	remedySQL       = "call db.Close() when the generation ends, or Adopt the *sql.DB"
+	remedyExec      = "call cmd.Wait() (kill the process first if it may still run), e.g. in an OnClose hook"
+	remedyGRPCConn  = "call conn.Close() on the *grpc.ClientConn, or Adopt it; an idle grpc.NewClient needs it too"
+	remedyGRPCSrv   = "call s.Stop() or s.GracefulStop() on the *grpc.Server in an OnClose hook"
+	remedyAnts      = "call pool.Release() (ReleaseTimeout to wait for the workers) in an OnClose hook"
+	remedySentry    = "call client.Close() (or Flush, then Close) in an OnClose hook"
+	remedyStatsd    = "call client.Close() on the statsd client, or Adopt it"
+	remedyNATS      = "call nc.Close() (or nc.Drain()) on the *nats.Conn in an OnClose hook"
+	remedyRedisSub  = "call Close() on the *redis.PubSub (closing the client does not close it), or Adopt it"
+	remedyFsnotify  = "call w.Close(), or Adopt the *fsnotify.Watcher"
+	remedyRistretto = "call cache.Close() on the ristretto Cache in an OnClose hook"
+)
+
+// offenders is the built-in catalogue, each entry verified against the
+// library named in docs/catalogue.md by the catalogue module's tests.
+// Matching walks it in order.
 var offenders = [...]Offender{
-	{"database/sql.(*DB).connectionOpener", "a *sql.DB that was never closed", PerInstance,
-		"call db.Close() when the generation ends, or Adopt the *sql.DB"},
-	{"database/sql.(*DB).connectionCleaner", "a *sql.DB with SetConnMaxLifetime that was never closed", PerInstance,
-		"call db.Close() when the generation ends, or Adopt the *sql.DB"},
-	{"net/http.(*persistConn).readLoop", "an idle HTTP keep-alive connection (read loop)", PerInstance,
-		"call CloseIdleConnections on the transport or client, or register it with Janitor.AdoptTransport"},
-	{"net/http.(*persistConn).writeLoop", "an idle HTTP keep-alive connection (write loop)", PerInstance,
-		"call CloseIdleConnections on the transport or client, or register it with Janitor.AdoptTransport"},
-	{"net/http.(*Server).Serve", "an HTTP server that was never shut down", PerInstance,
-		"call srv.Shutdown(ctx) in an OnClose hook, or Adopt the *http.Server"},
-	{"go.opencensus.io/stats/view.(*worker).start", "an OpenCensus view worker", ProcessWide,
-		"call view.Stop() (or Stop on the view.Meter that started it) when its owner ends"},
-	{"k8s.io/klog/v2.(*flushDaemon).run", "klog's flush daemon", ProcessWide,
-		"call klog.StopFlushDaemon(), or start klog from the root scope before any generation"},
-	{"github.com/golang/glog.(*fileSink).flushDaemon", "glog's flush daemon", ProcessWide,
-		"initialise glog from the root scope before any generation"},
-	{"github.com/golang/glog.(*loggingT).flushDaemon", "glog's flush daemon (before v1.1)", ProcessWide,
-		"initialise glog from the root scope before any generation"},
-	{"go.opentelemetry.io/otel/sdk/trace.(*batchSpanProcessor).processQueue",
-		"an OpenTelemetry batch span processor", PerInstance,
-		"call Shutdown(ctx) on the TracerProvider in an OnClose hook"},
-	{"google.golang.org/grpc/internal/transport.(*http2Client).reader", "a gRPC client connection", PerInstance,
-		"call conn.Close() on the *grpc.ClientConn, or Adopt it"},
-	{"github.com/patrickmn/go-cache.(*janitor).Run", "go-cache's expiry goroutine", PerInstance,
-		"drop every reference to the cache (it stops when the cache is garbage), or use a ctxlocal.Cache"},
+	// net/http and golang.org/x/net/http2.
+	{Func: "net/http.(*persistConn).readLoop", Object: "HTTP/1 client connection", Anchor: true,
+		What: "an idle HTTP/1 keep-alive connection (read loop)", Remedy: remedyTransport},
+	{Func: "net/http.(*persistConn).writeLoop", Object: "HTTP/1 client connection",
+		What: "an idle HTTP/1 keep-alive connection (write loop)", Remedy: remedyTransport},
+	{Func: "net/http.(*http2ClientConn).readLoop", Object: "HTTP/2 client connection", Anchor: true,
+		What: "an idle HTTP/2 client connection of net/http (read loop)", Remedy: remedyTransport},
+	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", Object: "HTTP/2 client connection", Anchor: true,
+		What: "an idle HTTP/2 client connection of golang.org/x/net/http2 (read loop)", Remedy: remedyTransport},
+	{Func: "net/http.(*Server).Serve", Object: "*http.Server", Anchor: true,
+		What: "an HTTP server that was never shut down (accept loop)", Remedy: remedyHTTPSrv},
+	{Func: "net/http.(*conn).serve", Object: "*http.Server",
+		What: "a connection of an HTTP server that was never shut down", Remedy: remedyHTTPSrv},
+	{Func: "net/http.(*http2serverConn).readFrames", Object: "*http.Server",
+		What: "an HTTP/2 connection of an HTTP server that was never shut down (frame reader)", Remedy: remedyHTTPSrv},
+
+	// database/sql.
+	{Func: "database/sql.(*DB).connectionOpener", Object: "*sql.DB", Anchor: true,
+		What: "a *sql.DB that was never closed", Remedy: remedySQL},
+	{Func: "database/sql.(*DB).connectionCleaner", Object: "*sql.DB",
+		What: "a *sql.DB with SetConnMaxLifetime or SetConnMaxIdleTime that was never closed", Remedy: remedySQL},
+
+	// net/rpc and os/exec.
+	{Func: "net/rpc.(*Client).input", Object: "*rpc.Client", Anchor: true,
+		What: "a net/rpc client that was never closed", Remedy: "call client.Close(), or Adopt the *rpc.Client"},
+	{Func: "os/exec.(*Cmd).writerDescriptor", Object: "*exec.Cmd",
+		What: "a started command never waited for, copying its output", Remedy: remedyExec},
+	{Func: "os/exec.(*Cmd).watchCtx", Object: "*exec.Cmd",
+		What: "a started command never waited for, watching its context", Remedy: remedyExec},
+
+	// google.golang.org/grpc.
+	{Func: "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run", Object: "gRPC ClientConn",
+		What: "a gRPC ClientConn, connected or idle, that was never closed (3 callback serializers each)", Remedy: remedyGRPCConn},
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).reader", Object: "gRPC ClientConn",
+		What: "a connection of a gRPC ClientConn that was never closed (reader)", Remedy: remedyGRPCConn},
+	{Func: "google.golang.org/grpc/internal/transport.NewHTTP2Client", Object: "gRPC ClientConn",
+		What: "a connection of a gRPC ClientConn that was never closed (loopy writer)", Remedy: remedyGRPCConn},
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).keepalive", Object: "gRPC ClientConn",
+		What: "a connection of a gRPC ClientConn with keepalive that was never closed (pinger)", Remedy: remedyGRPCConn},
+	{Func: "google.golang.org/grpc.(*Server).Serve", Object: "*grpc.Server", Anchor: true,
+		What: "a gRPC server that was never stopped (accept loop)", Remedy: remedyGRPCSrv},
+	{Func: "google.golang.org/grpc.(*Server).handleRawConn", Object: "*grpc.Server",
+		What: "a connection of a gRPC server that was never stopped (stream reader)", Remedy: remedyGRPCSrv},
+	{Func: "google.golang.org/grpc/internal/transport.NewServerTransport", Object: "*grpc.Server",
+		What: "a connection of a gRPC server that was never stopped (loopy writer)", Remedy: remedyGRPCSrv},
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Server).keepalive", Object: "*grpc.Server",
+		What: "a connection of a gRPC server that was never stopped (keepalive)", Remedy: remedyGRPCSrv},
+
+	// Caches.
+	{Func: "github.com/dgraph-io/ristretto/v2.(*Cache[...]).processItems", Object: "ristretto Cache", Anchor: true,
+		What: "a ristretto cache that was never closed (item processor)", Remedy: remedyRistretto},
+	{Func: "github.com/dgraph-io/ristretto/v2.(*defaultPolicy[...]).processItems", Object: "ristretto Cache",
+		What: "a ristretto cache that was never closed (admission policy)", Remedy: remedyRistretto},
+	{Func: "github.com/allegro/bigcache/v3.newBigCache", Object: "BigCache", Anchor: true,
+		What:   "a BigCache with a CleanWindow that was never closed (cleaner)",
+		Remedy: "call cache.Close(), or pass the generation's context to bigcache.New"},
+	{Func: "github.com/patrickmn/go-cache.(*janitor).Run", Object: "go-cache Cache", Anchor: true,
+		What:   "a go-cache cache with a cleanup interval that is still referenced (expiry goroutine)",
+		Remedy: "drop every reference to the cache (its finalizer stops the goroutine), or use a ctxlocal.Cache"},
+	{Func: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start", Object: "ttlcache Cache", Anchor: true,
+		What: "a ttlcache whose Start loop was never stopped", Remedy: "call cache.Stop() in an OnClose hook"},
+	{Func: "github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...]", Object: "expirable LRU", Anchor: true,
+		What:   "an expirable LRU with a TTL: its expiry goroutine can never be stopped (golang-lru v2.0.7)",
+		Remedy: "build the LRU once in the root scope and share it with every generation; there is no Close"},
+
+	// Schedulers, pools and watchers.
+	{Func: "github.com/robfig/cron/v3.(*Cron).run", Object: "cron Cron", Anchor: true,
+		What: "a started cron scheduler that was never stopped", Remedy: "call <-c.Stop().Done() in an OnClose hook"},
+	{Func: "github.com/panjf2000/ants/v2.(*poolCommon).ticktock", Object: "ants Pool", Anchor: true,
+		What: "an ants pool that was never released (clock)", Remedy: remedyAnts},
+	{Func: "github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers", Object: "ants Pool",
+		What: "an ants pool that was never released (purger)", Remedy: remedyAnts},
+	{Func: "github.com/panjf2000/ants/v2.(*goWorker).run", Object: "ants Pool",
+		What: "a worker of an ants Pool that was never released", Remedy: remedyAnts},
+	{Func: "github.com/panjf2000/ants/v2.(*goWorkerWithFunc).run", Object: "ants Pool",
+		What: "a worker of an ants PoolWithFunc that was never released", Remedy: remedyAnts},
+	{Func: "github.com/panjf2000/ants/v2.(*goWorkerWithFuncGeneric[...]).run", Object: "ants Pool",
+		What: "a worker of an ants PoolWithFuncGeneric that was never released", Remedy: remedyAnts},
+	{Func: "github.com/fsnotify/fsnotify.(*inotify).readEvents", Object: "fsnotify Watcher", Anchor: true,
+		What: "an fsnotify watcher that was never closed (inotify reader, Linux)", Remedy: remedyFsnotify},
+	{Func: "github.com/fsnotify/fsnotify.(*kqueue).readEvents", Object: "fsnotify Watcher", Anchor: true,
+		What: "an fsnotify watcher that was never closed (kqueue reader, macOS and BSD)", Remedy: remedyFsnotify},
+	{Func: "github.com/fsnotify/fsnotify.(*readDirChangesW).readEvents", Object: "fsnotify Watcher", Anchor: true,
+		What: "an fsnotify watcher that was never closed (ReadDirectoryChangesW reader, Windows)", Remedy: remedyFsnotify},
+
+	// Logging.
+	{Func: "go.uber.org/zap/zapcore.(*BufferedWriteSyncer).flushLoop", Object: "zap BufferedWriteSyncer", Anchor: true,
+		What: "a zap BufferedWriteSyncer that was never stopped (flush loop)", Remedy: "call ws.Stop() in an OnClose hook"},
+	{Func: "github.com/rs/zerolog/diode.Writer.poll", Object: "zerolog diode Writer", Anchor: true,
+		What: "a zerolog diode writer that was never closed", Remedy: "call w.Close(), or Adopt the diode.Writer"},
+	{Func: "github.com/rs/zerolog/diode/internal/diodes.NewWaiter", Object: "zerolog diode Writer",
+		What: "a zerolog diode writer without poll interval that was never closed (waiter)", Remedy: "call w.Close(), or Adopt the diode.Writer"},
+	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Anchor: true,
+		What:   "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
+		Remedy: "make one Logger per file in the root scope and share it with every generation"},
+	{Func: "k8s.io/klog/v2.(*flushDaemon).run", Object: "klog flush daemon", Anchor: true, Extent: ProcessWide,
+		What:   "klog's flush daemon, started by logging to a file or StartFlushDaemon",
+		Remedy: "call klog.StopFlushDaemon() when the generation ends, or start klog's file logging from the root scope before any generation"},
+	{Func: "github.com/golang/glog.(*fileSink).flushDaemon", Object: "glog flush daemon", Anchor: true, Extent: ProcessWide,
+		What:   "glog's flush daemon, started when glog is initialised",
+		Remedy: "nothing to do: glog starts it in init, outside every generation"},
+
+	// Telemetry.
+	{Func: "go.opencensus.io/stats/view.(*worker).start", Object: "OpenCensus view Meter", Anchor: true,
+		What:   "an OpenCensus view worker (a view.Meter that was started and never stopped)",
+		Remedy: "call Stop on the view.Meter that started it when its owner ends"},
+	{Func: "go.opencensus.io/metric/metricexport.(*IntervalReader).startInternal", Object: "OpenCensus IntervalReader", Anchor: true,
+		What: "an OpenCensus IntervalReader that was started and never stopped", Remedy: "call ir.Stop() in an OnClose hook"},
+	{Func: "go.opentelemetry.io/otel/sdk/trace.(*batchSpanProcessor).processQueue", Object: "OpenTelemetry BatchSpanProcessor", Anchor: true,
+		What:   "an OpenTelemetry batch span processor (WithBatcher) that was never shut down",
+		Remedy: "call Shutdown(ctx) on the TracerProvider in an OnClose hook"},
+	{Func: "go.opentelemetry.io/otel/sdk/metric.(*PeriodicReader).run", Object: "OpenTelemetry PeriodicReader", Anchor: true,
+		What:   "an OpenTelemetry periodic metric reader that was never shut down",
+		Remedy: "call Shutdown(ctx) on the MeterProvider (or the reader) in an OnClose hook"},
+	{Func: "github.com/getsentry/sentry-go/internal/http.(*AsyncTransport).worker", Object: "sentry Client", Anchor: true,
+		What: "a sentry client that was never closed (transport worker)", Remedy: remedySentry},
+	{Func: "github.com/getsentry/sentry-go/internal/telemetry.(*Scheduler).run", Object: "sentry Client",
+		What: "a sentry client that was never closed (telemetry scheduler)", Remedy: remedySentry},
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop", Object: "statsd Client", Anchor: true,
+		What: "a DataDog statsd client that was never closed (sender)", Remedy: remedyStatsd},
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*ClientEx).watch", Object: "statsd Client",
+		What: "a DataDog statsd client that was never closed (flusher)", Remedy: remedyStatsd},
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*aggregator).start", Object: "statsd Client",
+		What: "a DataDog statsd client that was never closed (aggregator)", Remedy: remedyStatsd},
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*telemetryClient).run", Object: "statsd Client",
+		What: "a DataDog statsd client that was never closed (telemetry)", Remedy: remedyStatsd},
+
+	// Messaging and databases.
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).readLoop", Object: "*nats.Conn", Anchor: true,
+		What: "a NATS connection that was never closed (reader)", Remedy: remedyNATS},
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).flusher", Object: "*nats.Conn",
+		What: "a NATS connection that was never closed (flusher)", Remedy: remedyNATS},
+	{Func: "github.com/nats-io/nats%2ego.(*asyncCallbacksHandler).asyncCBDispatcher", Object: "*nats.Conn",
+		What: "a NATS connection that was never closed (callback dispatcher)", Remedy: remedyNATS},
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).waitForMsgs", Object: "*nats.Conn",
+		What: "an asynchronous subscription of a NATS connection that was never closed", Remedy: remedyNATS},
+	{Func: "github.com/redis/go-redis/v9.(*channel).initHealthCheck", Object: "go-redis PubSub", Anchor: true,
+		What: "a go-redis PubSub whose Channel was taken and that was never closed (health check)", Remedy: remedyRedisSub},
+	{Func: "github.com/redis/go-redis/v9.(*channel).initMsgChan", Object: "go-redis PubSub",
+		What: "a go-redis PubSub whose Channel was taken and that was never closed (receiver)", Remedy: remedyRedisSub},
+	{Func: "github.com/go-sql-driver/mysql.(*mysqlConn).startWatcher", Object: "*sql.DB",
+		What: "a MySQL connection of a *sql.DB that was never closed (context watcher)", Remedy: remedySQL},
+	{Func: "github.com/lib/pq.(*Listener).listenerMain", Object: "pq Listener", Anchor: true,
+		What:   "a lib/pq Listener that was never closed",
+		Remedy: "call l.Close() in an OnClose hook; the goroutine ends after its current reconnect wait"},
+	{Func: "github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck", Object: "pgxpool Pool", Anchor: true,
+		What: "a pgx connection pool that was never closed (health check)", Remedy: "call pool.Close() in an OnClose hook"},
 }
 
 // Offenders returns a copy of the built-in catalogue of known offenders.
-// Add entries with WithOffenders.
+// Add entries with WithOffenders. docs/catalogue.md lists them with the
+// library version each was verified on.
 func Offenders() []Offender {
 	return append([]Offender(nil), offenders[:]...)
 }
@@ -92,10 +258,100 @@ func (j *Janitor) Diagnose(g goroutines.Goroutine) (Offender, bool) {
 func match(catalogue []Offender, g goroutines.Goroutine) (Offender, bool) {
 	for _, o := range catalogue {
 		for _, f := range g.Stack {
-			if f.Func == o.Func || strings.HasPrefix(f.Func, o.Func+".func") {
+			if funcMatches(f.Func, o.Func) {
 				return o, true
 			}
 		}
 	}
 	return Offender{}, false
+}
+
+// funcMatches reports whether the function name frame, as the runtime
+// prints it, is the catalogue's entry or a closure inside it, under the
+// equivalences documented on Offender. It compares the two names in one
+// pass, without allocating.
+func funcMatches(frame, entry string) bool {
+	if frame == entry {
+		return true
+	}
+	i, j := 0, 0
+	for {
+		i, j = skipTypeParams(frame, i), skipTypeParams(entry, j)
+		if j == len(entry) {
+			return closureSuffix(frame[i:])
+		}
+		if i == len(frame) {
+			return false
+		}
+		cf, ni := unescape(frame, i)
+		ce, nj := unescape(entry, j)
+		if cf != ce {
+			return false
+		}
+		i, j = ni, nj
+	}
+}
+
+// skipTypeParams skips a bracketed list of type parameters at s[i:]
+// ("[...]", "[K,V]"), nested or not, and returns the index after it.
+func skipTypeParams(s string, i int) int {
+	for i < len(s) && s[i] == '[' {
+		depth := 0
+		for ; i < len(s); i++ {
+			if s[i] == '[' {
+				depth++
+			} else if s[i] == ']' {
+				depth--
+				if depth == 0 {
+					i++
+					break
+				}
+			}
+		}
+	}
+	return i
+}
+
+// unescape returns the byte at s[i], reading "%2e" (the linker's escape
+// for a dot in a package path) as '.', and the index of the next byte.
+func unescape(s string, i int) (byte, int) {
+	if s[i] == '%' && i+2 < len(s) && s[i+1] == '2' && (s[i+2] == 'e' || s[i+2] == 'E') {
+		return '.', i + 3
+	}
+	return s[i], i + 1
+}
+
+// closureSuffix reports whether s is what the compiler appends to a
+// function's name for code that runs inside it: nothing, or a sequence of
+// ".funcN", ".gowrapN", ".deferwrapN", ".N" (nested closures), "-rangeN"
+// (range-over-func loop bodies) and "-fm" (method values).
+func closureSuffix(s string) bool {
+	for s != "" {
+		if rest, ok := strings.CutPrefix(s, "-fm"); ok {
+			s = rest
+			continue
+		}
+		if rest, ok := strings.CutPrefix(s, "-range"); ok {
+			s = rest
+		} else if s[0] == '.' {
+			s = s[1:]
+			for _, kind := range [...]string{"func", "gowrap", "deferwrap"} {
+				if rest, ok := strings.CutPrefix(s, kind); ok {
+					s = rest
+					break
+				}
+			}
+		} else {
+			return false
+		}
+		n := 0
+		for n < len(s) && '0' <= s[n] && s[n] <= '9' {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		s = s[n:]
+	}
+	return true
 }

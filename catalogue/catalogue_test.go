@@ -1,0 +1,215 @@
+package catalogue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// A libCase verifies catalogue entries against one kind of object of one
+// real library: its leak half builds the object in a generation and forgets
+// it, its no-leak half closes it as the entries' remedy says.
+type libCase struct {
+	name   string // "grpc/ClientConn idle": library, then what is built
+	module string // the library's module path, pinned in go.mod ("std" for the standard library)
+	// start builds the object; it runs inside gen.Do, so the goroutines
+	// it starts carry the generation's labels. It returns the remedy: the
+	// call that closes the object, run by the no-leak half from an
+	// OnClose hook, and by the leak half after the census, to clean up.
+	start func(t *testing.T, ctx context.Context) (remedy func() error)
+	// want is how many goroutines of each built-in entry (by Func) the
+	// object starts; the leak half must find exactly these.
+	want map[string]int
+	// rootOnly says the object cannot be stopped at all: the remedy is to
+	// build it once in the root scope and share it, so the no-leak half
+	// builds it with root.Do and the generation leaves it alone.
+	rootOnly bool
+}
+
+// cases is filled by the files of this package, one per library, as the
+// package is initialised.
+var cases []libCase
+
+func register(cs ...libCase) bool {
+	cases = append(cases, cs...)
+	return true
+}
+
+func quiet() []janitor.Option {
+	return []janitor.Option{janitor.WithLogger(slog.New(slog.DiscardHandler))}
+}
+
+// builtin returns the built-in entry with Func f.
+func builtin(f string) (janitor.Offender, bool) {
+	for _, o := range janitor.Offenders() {
+		if o.Func == f {
+			return o, true
+		}
+	}
+	return janitor.Offender{}, false
+}
+
+func TestCatalogue(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Run("leak", func(t *testing.T) { leakHalf(t, c) })
+			t.Run("noleak", func(t *testing.T) { noLeakHalf(t, c) })
+		})
+	}
+}
+
+// leakHalf: forgotten in a generation, the object's goroutines leak, and
+// every one is diagnosed with the expected built-in entry.
+func leakHalf(t *testing.T, c libCase) {
+	root := janitor.New("catalogue", quiet()...)
+	defer root.Close()
+	gen, err := root.Child("gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remedy func() error
+	gen.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
+	if remedy == nil {
+		t.Fatal("start returned no remedy")
+	}
+	defer func() {
+		if err := remedy(); err != nil {
+			t.Errorf("remedy after the census: %v", err)
+		}
+	}()
+	err = gen.Close()
+	r := gen.Report()
+	capture(t, c.name, gen.ID())
+	if !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("forgotten: Close() = %v; want ErrLeaked\n%+v", err, r)
+	}
+	diagnosed := make(map[int]janitor.Offender)
+	for _, d := range r.Diagnoses {
+		diagnosed[d.Leak] = d.Offender
+	}
+	got := make(map[string]int)
+	for i, g := range r.Leaks {
+		o, ok := diagnosed[i]
+		if !ok {
+			t.Errorf("leak not diagnosed:\n%v", g)
+			got["?"+top(g)] += g.Count
+			continue
+		}
+		if b, ok := builtin(o.Func); !ok || b != o {
+			t.Errorf("leak diagnosed as %+v, which is not a built-in entry:\n%v", o, g)
+		}
+		got[o.Func] += g.Count
+	}
+	if !mapsEqual(got, c.want) {
+		t.Errorf("diagnosed goroutines by entry:\n got %v\nwant %v", got, c.want)
+	}
+	// One object of each kind was built: the anchors of each Object
+	// count exactly one goroutine together.
+	anchored := make(map[string]int)
+	for f, n := range got {
+		if o, ok := builtin(f); ok && o.Anchor {
+			anchored[o.Object] += n
+		}
+	}
+	for obj, n := range anchored {
+		if n != 1 {
+			t.Errorf("anchors of %s: %d goroutines for one object; want 1", obj, n)
+		}
+	}
+}
+
+// noLeakHalf: closed as the remedy says, the generation closes clean.
+func noLeakHalf(t *testing.T, c libCase) {
+	root := janitor.New("catalogue", quiet()...)
+	defer root.Close()
+	gen, err := root.Child("gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remedy func() error
+	if c.rootOnly {
+		root.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
+		defer remedy()
+	} else {
+		gen.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
+		gen.OnClose("remedy", func(context.Context) error { return remedy() })
+	}
+	if err := gen.Close(); err != nil {
+		t.Fatalf("closed as the remedy says: Close() = %v; want nil\n%+v", err, gen.Report())
+	}
+	if r := gen.Report(); !r.Clean() || len(r.Leaks) != 0 {
+		t.Errorf("report not clean:\n%+v", r)
+	}
+}
+
+func mapsEqual(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// capture writes the goroutine profile records carrying the scope label
+// id, exactly as the runtime prints them (debug=1), to the directory named
+// by CATALOGUE_CAPTURE, so that the janitor's unit tests can match the
+// catalogue against real stacks. It does nothing when the variable is
+// unset.
+func capture(t *testing.T, name, id string) {
+	dir := os.Getenv("CATALOGUE_CAPTURE")
+	if dir == "" {
+		return
+	}
+	var buf bytes.Buffer
+	if err := pprof.Lookup("goroutine").WriteTo(&buf, 1); err != nil {
+		t.Fatal(err)
+	}
+	needle := fmt.Sprintf("%q:%q", goroutines.ScopeLabel, id)
+	var out []string
+	total := 0
+	for rec := range strings.SplitSeq(buf.String(), "\n\n") {
+		lines := strings.SplitN(rec, "\n", 3)
+		if strings.HasPrefix(lines[0], "goroutine profile:") {
+			lines = lines[1:]
+		}
+		if len(lines) < 2 || !strings.Contains(lines[1], needle) {
+			continue
+		}
+		var n int
+		fmt.Sscanf(lines[0], "%d @", &n)
+		total += n
+		out = append(out, strings.TrimSpace(strings.Join(lines, "\n")))
+	}
+	slices.Sort(out)
+	file := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(name)+".txt")
+	text := fmt.Sprintf("goroutine profile: total %d\n%s\n\n", total, strings.Join(out, "\n\n"))
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// top returns the innermost frame of g outside the runtime and the
+// packages that block: the function that started the wait.
+func top(g goroutines.Goroutine) string {
+	for i := len(g.Stack) - 1; i >= 0; i-- {
+		if f := g.Stack[i].Func; f != "" {
+			return f
+		}
+	}
+	return ""
+}
