@@ -114,17 +114,20 @@ func leakHalf(t *testing.T, c libCase) {
 	if !mapsEqual(got, c.want) {
 		t.Errorf("diagnosed goroutines by entry:\n got %v\nwant %v", got, c.want)
 	}
-	// One object of each kind was built: the anchors of each Object
-	// count exactly one goroutine together.
-	anchored := make(map[string]int)
+	// One object of each kind was built: the entries that count objects
+	// (PerObject) count exactly one together.
+	objects := make(map[string]int)
 	for f, n := range got {
-		if o, ok := builtin(f); ok && o.Anchor {
-			anchored[o.Object] += n
+		if o, ok := builtin(f); ok && o.PerObject > 0 {
+			if n%o.PerObject != 0 {
+				t.Errorf("%s: %d goroutines, not a multiple of its PerObject %d", f, n, o.PerObject)
+			}
+			objects[o.Object] += n / o.PerObject
 		}
 	}
-	for obj, n := range anchored {
+	for obj, n := range objects {
 		if n != 1 {
-			t.Errorf("anchors of %s: %d goroutines for one object; want 1", obj, n)
+			t.Errorf("%s: the entries that count objects count %d; want 1", obj, n)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -100,18 +101,18 @@ func renderDoc(t *testing.T) string {
 		module[c.entry] = c.module
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d entries. Anchor: the goroutine exists exactly once per object, so counting it counts the objects.\n\n", len(janitor.Offenders()))
-	b.WriteString("| # | Func | Object | Anchor | What | Extent | Remedy | Verified on | Verified by |\n")
+	fmt.Fprintf(&b, "\n%d entries. Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies).\n\n", len(janitor.Offenders()))
+	b.WriteString("| # | Func | Object | Per object | What | Extent | Remedy | Verified on | Verified by |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for i, o := range janitor.Offenders() {
-		anchor := ""
-		if o.Anchor {
-			anchor = "yes"
+		perObject := ""
+		if o.PerObject > 0 {
+			perObject = strconv.Itoa(o.PerObject)
 		}
 		h := how[o.Func]
 		slices.Sort(h)
 		h = slices.Compact(h)
-		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s | %s | %s |\n", i+1, o.Func, cell(o.Object), anchor,
+		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s | %s | %s |\n", i+1, o.Func, cell(o.Object), perObject,
 			cell(o.What), o.Extent, cell(o.Remedy), lib(module[o.Func]), cell(strings.Join(h, "; ")))
 	}
 	b.WriteString("\n## Goroutines per object\n\n")
