@@ -130,6 +130,12 @@ func leakHalf(t *testing.T, c libCase) {
 			t.Errorf("%s: the entries that count objects count %d; want 1", obj, n)
 		}
 	}
+	// The report groups the leaks by owner the same way.
+	for _, o := range r.Owners {
+		if want, counted := objects[o.Object]; counted && o.Objects != want {
+			t.Errorf("report owner %v; want %d object(s)", o, want)
+		}
+	}
 }
 
 // noLeakHalf: closed as the remedy says, the generation closes clean.

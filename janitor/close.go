@@ -385,26 +385,15 @@ func (c *closer) census() {
 		}
 	}
 	blocked := blockedForever(j.id, leaks)
-	var diagnoses []Diagnosis
-	for i, g := range leaks {
+	diagnoses, owners := j.diagnose(leaks)
+	for _, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))
-		hint := "start it with Janitor.Go, or make it return when the scope's context is done"
-		attrs := []any{"kind", "goroutine",
-			"name", g.Labels[goroutines.NameLabel], "count", g.Count, "top", top(g),
-			"action", "reported", "consequence", "it cannot be stopped and pins what it references"}
-		if o, ok := j.Diagnose(g); ok {
-			diagnoses = append(diagnoses, Diagnosis{Leak: i, Offender: o})
-			hint = o.Remedy
-			attrs = append(attrs, "offender", o.What, "extent", o.Extent.String())
-		}
-		if slices.Contains(blocked, i) {
-			attrs = append(attrs, "blocked_forever", true)
-		}
-		j.log(c, slog.LevelError, "janitor: goroutine leaked", append(attrs, "hint", hint)...)
 	}
+	c.logLeaks(leaks, diagnoses, owners, blocked)
 	c.mu.Lock()
 	c.report.Leaks = leaks
 	c.report.Diagnoses = diagnoses
+	c.report.Owners = owners
 	c.report.BlockedForever = blocked
 	c.report.checked = true
 	c.mu.Unlock()

@@ -1,11 +1,14 @@
 package janitor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -299,4 +302,62 @@ func BenchmarkDiagnose(b *testing.B) {
 			}
 		}
 	})
+}
+
+// fakeConnSerializer and fakeConnReader are the goroutines of a stand-in
+// client connection: three serializers per connection, and a reader per
+// connected address.
+func fakeConnSerializer(stop <-chan struct{}) { <-stop }
+func fakeConnReader(stop <-chan struct{})     { <-stop }
+
+var fakeConn = []janitor.Offender{
+	{Func: "github.com/leakproof/leakproof/janitor_test.fakeConnSerializer", Object: "fake Conn",
+		What: "a fake Conn's serializer", Remedy: "call conn.Close()", PerObject: 3},
+	{Func: "github.com/leakproof/leakproof/janitor_test.fakeConnReader", Object: "fake Conn",
+		What: "a fake Conn's reader", Remedy: "call conn.Close()"},
+}
+
+// dialFake starts what one fake connection runs.
+func dialFake(stop <-chan struct{}, addrs int) {
+	for range 3 {
+		go fakeConnSerializer(stop)
+	}
+	for range addrs {
+		go fakeConnReader(stop)
+	}
+}
+
+// TestLeaksGroupedByOwner: leaks are grouped by the object that owns
+// them, counted by the entries whose goroutines per object are fixed, in
+// the Report, its summary and the log.
+func TestLeaksGroupedByOwner(t *testing.T) {
+	var logs bytes.Buffer
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), janitor.WithOffenders(fakeConn...))
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	stop := make(chan struct{})
+	defer close(stop)
+	gen.Do(func(context.Context) {
+		dialFake(stop, 2) // 5 goroutines
+		dialFake(stop, 0) // 3 goroutines
+	})
+	gen.Go("refresher", func(context.Context) error { dialFake(stop, 1); return nil }) // 4 more, started under Go
+	gen.Close()
+	r := gen.Report()
+	if len(r.Owners) != 1 {
+		t.Fatalf("Owners = %v; want one, the fake Conns", r.Owners)
+	}
+	o := r.Owners[0]
+	if o.Object != "fake Conn" || o.Objects != 3 || o.Goroutines != 12 || !slices.Equal(o.StartedBy, []string{"refresher"}) {
+		t.Errorf("owner = %+v; want 3 fake Conns, 12 goroutines, started under refresher", o)
+	}
+	if got := o.String(); got != "3 fake Conn: 12 goroutines" {
+		t.Errorf("String() = %q", got)
+	}
+	if s := r.String(); !strings.Contains(s, "12 leaked (3 fake Conn: 12 goroutines)") {
+		t.Errorf("summary %q does not group the leaks", s)
+	}
+	if n := strings.Count(logs.String(), "goroutines leaked: 3 fake Conn: 12 goroutines"); n != 1 {
+		t.Errorf("log lines for the group: %d; want one:\n%s", n, logs.String())
+	}
 }

@@ -42,6 +42,7 @@ type Report struct {
 
 	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
 	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
+	Owners    []Owner                // the diagnosed leaks grouped by the kind of object that owns them
 	CensusErr error                  // why the census could not run, if it could not
 	// BlockedForever are the indexes in Leaks of the records that the
 	// runtime proves blocked forever (goroutines.BlockedForever), when the
@@ -249,6 +250,13 @@ func (r Report) summary(w io.Writer) {
 	}
 	fmt.Fprintf(w, ", %d goroutine(s) cancelled, %d straggler(s), %d resource(s) undone, %d leaked",
 		r.Cancelled, stragglers, undone, r.Leaked())
+	if len(r.Owners) > 0 {
+		var owners []string
+		for _, o := range r.Owners {
+			owners = append(owners, o.String())
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(owners, "; "))
+	}
 	if r.Cleared > 0 {
 		fmt.Fprintf(w, ", %d cached value(s) cleared", r.Cleared)
 	}
@@ -324,6 +332,12 @@ func (r Report) detail(w io.Writer, indent string) {
 	}
 	for _, f := range r.Faults {
 		p("  fault: %v", f)
+	}
+	for _, o := range r.Owners {
+		p("  LEAKED: %s; remedy: %s", o, o.Remedy)
+		if len(o.StartedBy) > 0 {
+			p("    started under Go(%s)", strings.Join(o.StartedBy, ", "))
+		}
 	}
 	for i, g := range r.Leaks {
 		name := g.Labels[goroutines.NameLabel]
