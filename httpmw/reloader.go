@@ -74,9 +74,13 @@ type Reloader struct {
 // is attributed to gen; it should register what it starts with gen (Go,
 // OnClose, Adopt) and return the generation's handler. The handler serves
 // each request under gen's labels, counted in flight in gen, as Wrap
-// would.
+// would. Every generation shares http.DefaultTransport
+// (janitor.Janitor.ShareTransport): keep-alive connections it opened
+// through it are closed when it closes, so that their read and write loops
+// do not outlive it.
 //
 // NewReloader returns an error, and no Reloader, if root or build is nil,
+// another Reloader of root builds generations of the same name,
 // or the first build fails, returns a nil handler, panics or calls
 // runtime.Goexit; the half-built generation is closed. The first build is
 // not counted as a reload.
@@ -390,6 +394,9 @@ func (r *Reloader) newGeneration() (*generation, error) {
 	gen, err := r.root.Child(r.cfg.genName)
 	if err != nil {
 		return nil, fmt.Errorf("httpmw: reload: %w", err)
+	}
+	if t, ok := http.DefaultTransport.(janitor.IdleCloser); ok {
+		gen.ShareTransport("http.DefaultTransport", t) //nolint:errcheck // gen is open: it cannot fail
 	}
 	g := newGeneration(gen, r.cfg.serve(gen))
 	built := false

@@ -3,6 +3,7 @@ package httpmw_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -188,5 +189,44 @@ func TestRetiredHandlerNotPinned(t *testing.T) {
 		if r := g.Report(); !r.Clean() {
 			t.Errorf("retired generation %s: %v; want clean, its handler's goroutine gone with the handler", g.ID(), r)
 		}
+	}
+}
+
+// TestReloaderDefaultTransport: a generation whose handler calls another
+// service through http.DefaultTransport leaves idle keep-alive connections
+// whose loops carry its labels; they used to be reported as its leaks at
+// every reload. The Reloader shares the default transport with each
+// generation, whose close ends them.
+func TestReloaderDefaultTransport(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "up") }))
+	defer upstream.Close()
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	root := newRoot(t, janitor.WithCensus(new(goroutines.Census)))
+	rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			resp, err := http.Get(upstream.URL) // through http.DefaultTransport
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			io.Copy(w, resp.Body)
+			resp.Body.Close()
+		}), nil
+	}, httpmw.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := rl.Current()
+	if body(rl) != "up" {
+		t.Fatal("the handler could not reach upstream")
+	}
+	if err := rl.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown() = %v; want nil", err)
+	}
+	if r := old.Report(); !r.Clean() {
+		t.Errorf("the retired generation: %+v; want clean, its keep-alive loops ended with it", r)
 	}
 }

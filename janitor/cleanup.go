@@ -26,9 +26,12 @@ const (
 	// phaseLoggers: swapped loggers ("loggers"), restored after every
 	// other clean-up so that those can still log.
 	phaseLoggers
+	// phaseCensus: shared transports ("census"), whose idle connections
+	// are closed only when the census finds the scope's among them.
+	phaseCensus
 )
 
-var phaseNames = [...]string{"cancel", "resources", "caches", "loggers"}
+var phaseNames = [...]string{"cancel", "resources", "caches", "loggers", "census"}
 
 func (p cleanupPhase) String() string { return phaseNames[p] }
 

@@ -378,14 +378,17 @@ func (c *closer) census() {
 			"consequence", "leaks of this scope may go unreported")
 		return
 	}
-	var leaks []goroutines.Goroutine
-	for _, g := range found {
-		if !inShutdown(g) {
-			leaks = append(leaks, g)
+	leaks := outside(found)
+	diagnoses, owners := j.diagnose(leaks)
+	if idleConnLeaks(diagnoses) && c.closeSharedIdle() {
+		// Idle connections of a shared transport: closed now, their
+		// loops end; look again.
+		if found, err = j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id); err == nil {
+			leaks = outside(found)
+			diagnoses, owners = j.diagnose(leaks)
 		}
 	}
 	blocked := blockedForever(j.id, leaks)
-	diagnoses, owners := j.diagnose(leaks)
 	for _, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))
 	}
@@ -397,6 +400,17 @@ func (c *closer) census() {
 	c.report.BlockedForever = blocked
 	c.report.checked = true
 	c.mu.Unlock()
+}
+
+// outside returns the goroutines of found that are not inside Shutdown.
+func outside(found []goroutines.Goroutine) []goroutines.Goroutine {
+	var leaks []goroutines.Goroutine
+	for _, g := range found {
+		if !inShutdown(g) {
+			leaks = append(leaks, g)
+		}
+	}
+	return leaks
 }
 
 // blockedForever returns the indexes of the leaks that the goroutine leak

@@ -35,3 +35,62 @@ func (j *Janitor) AdoptTransport(name string, t IdleCloser) error {
 	}
 	return nil
 }
+
+// ShareTransport registers t, a transport the scope shares with the rest
+// of the process (http.DefaultTransport, a package-level client), so that
+// its idle keep-alive connections are closed when the scope closes if,
+// and only if, some of them are the scope's: when the census finds the
+// read and write loops of connections the scope opened (they carry its
+// labels, whoever reuses them), it closes t's idle connections, which
+// ends those loops, and looks again. Other scopes' idle connections in t
+// go with them, which only costs those a new dial. The Report then lists
+// t as "idleconns", in the census phase.
+//
+// httpmw's Reloader shares http.DefaultTransport with every generation it
+// builds. ShareTransport returns ErrClosed once the scope has started to
+// close, and an error for an empty name or a nil t.
+func (j *Janitor) ShareTransport(name string, t IdleCloser) error {
+	if t == nil || name == "" {
+		return fmt.Errorf("janitor: %s: ShareTransport(%q) needs a name and a transport", j.id, name)
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state != Open {
+		return fmt.Errorf("janitor: %s: cannot share transport %q: %w", j.id, name, ErrClosed)
+	}
+	j.shared = append(j.shared, sharedTransport{name, t})
+	return nil
+}
+
+// A sharedTransport is one ShareTransport.
+type sharedTransport struct {
+	name string
+	t    IdleCloser
+}
+
+// idleConnLeaks reports whether any of diagnoses is an idle keep-alive
+// connection's goroutine.
+func idleConnLeaks(diagnoses []Diagnosis) bool {
+	for _, d := range diagnoses {
+		if d.Offender.Remedy == remedyTransport {
+			return true
+		}
+	}
+	return false
+}
+
+// closeSharedIdle closes the idle connections of the scope's shared
+// transports, because the census found some of the scope's among them,
+// and records each in the report. It reports whether it closed any.
+func (c *closer) closeSharedIdle() bool {
+	j := c.j
+	j.mu.Lock()
+	shared := j.shared
+	j.shared = nil
+	j.mu.Unlock()
+	for _, s := range shared {
+		c.undoOne(phaseCensus, cleanup{kind: kindIdleConns, name: s.name, preventor: true,
+			undo: func() undone { s.t.CloseIdleConnections(); return undone{} }})
+	}
+	return len(shared) > 0
+}

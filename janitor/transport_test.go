@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
@@ -80,4 +81,61 @@ func TestIdleConnsNoLeak(t *testing.T) {
 	if findResource(gen.Report(), "idleconns", "api client") == nil {
 		t.Errorf("Report().Resources = %+v; want idleconns \"api client\"", gen.Report().Resources)
 	}
+}
+
+// countingTransport counts CloseIdleConnections calls on a transport.
+type countingTransport struct {
+	*http.Transport
+	closes atomic.Int32
+}
+
+func (c *countingTransport) CloseIdleConnections() {
+	c.closes.Add(1)
+	c.Transport.CloseIdleConnections()
+}
+
+// TestSharedTransportNoLeak is the no-leak half of TestIdleConnsLeak for a
+// transport the scope shares with the process (http.DefaultTransport, as
+// a Reloader's generations do): the census finds the generation's idle
+// connections, closes the shared transport's idle connections, looks
+// again and finds nothing.
+func TestSharedTransportNoLeak(t *testing.T) {
+	srv, tr := newServer(t)
+	shared := &countingTransport{Transport: tr}
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	if err := gen.ShareTransport("shared", shared); err != nil {
+		t.Fatal(err)
+	}
+	keepAlive(t, gen, tr, srv.URL)
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
+	}
+	r := gen.Report()
+	if len(r.Resources) != 1 || r.Resources[0].Kind != "idleconns" || r.Resources[0].Phase != "census" || shared.closes.Load() != 1 {
+		t.Errorf("resources %+v, %d closes; want the shared transport closed once, in the census phase", r.Resources, shared.closes.Load())
+	}
+}
+
+// TestSharedTransportLeftAlone: a generation that opened no connection
+// through the shared transport leaves the other scopes' idle connections
+// alone.
+func TestSharedTransportLeftAlone(t *testing.T) {
+	srv, tr := newServer(t)
+	shared := &countingTransport{Transport: tr}
+	root := janitor.New("app", quiet()...)
+	defer root.Close()
+	other, _ := root.Child("other")
+	defer other.Close()
+	keepAlive(t, other, tr, srv.URL) // another scope's idle connection
+	gen, _ := root.Child("gen")
+	gen.ShareTransport("shared", shared)
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil", err)
+	}
+	if n := shared.closes.Load(); n != 0 || len(gen.Report().Resources) != 0 {
+		t.Errorf("closed the shared transport %d times (resources %v); want 0: the generation owned no connection", n, gen.Report().Resources)
+	}
+	tr.CloseIdleConnections()
 }
