@@ -33,6 +33,14 @@
 // reports each with its stack: the Go analog of a thread that kept an old
 // web application's class loader alive.
 //
+// Labels pass from goroutine to goroutine, not through contexts, and
+// pprof.Do and pprof.SetGoroutineLabels replace a goroutine's labels with
+// those of the context they are given. Code that labels its work must
+// therefore start from a context that carries the scope's labels
+// (Context(), or a request's context under httpmw.WithContextLabels), never
+// from context.Background(): goroutines started under labels built from
+// scratch escape the census.
+//
 // # Closing
 //
 // Close is idempotent and safe to call concurrently. Its phases are
