@@ -22,6 +22,9 @@ const ScopeLabel = "leakproof.scope"
 // started by [Group.Go]. Goroutines it starts inherit it.
 const NameLabel = "leakproof.goroutine"
 
+// noLabels is a context without pprof labels.
+var noLabels = context.Background()
+
 // ErrClosed is returned by [Group.Go] once [Group.Cancel] has been called.
 // It is the same value as janitor.ErrClosed and hooks.ErrClosed.
 var ErrClosed = closed.Err
@@ -34,13 +37,16 @@ const maxLabelCache = 1024
 // A Straggler is a name under which goroutines of a [Group] were still
 // running when [Group.Wait] gave up.
 //
-// A Group keeps no record per goroutine, only a count per name (that is
-// what makes Go as cheap as errgroup's): what each straggler is doing is
-// read from one census snapshot when Wait gives up; how long it has run is
+// A Group keeps no record per goroutine, only a count (that is what makes
+// Go as cheap as errgroup's): the stragglers' names and stacks are read
+// from one census snapshot when Wait gives up; how long they have run is
 // not known.
 type Straggler struct {
-	Name  string // the name given to Go; empty for names past the group's bound of 1024
-	Count int    // goroutines of that name still running
+	Name string // the name given to Go; empty if the group has no census to tell
+	// Count is how many goroutines carry the name: the tracked ones still
+	// running and any goroutine they started that is (the profile cannot
+	// tell them apart). Without a census, it is the number still running.
+	Count int
 	// Stack holds every goroutine record that carries the straggler's
 	// labels: the stragglers themselves and any goroutine they started
 	// that is still running. Empty if the group has no census, the read
@@ -85,8 +91,12 @@ type Group struct {
 	// Cancel has been called. Go adds two, then checks the flag; Cancel
 	// sets the flag and reads the count in the same step, so a Go racing
 	// with Cancel is either counted by Cancel and waited for, or backs out.
-	state   atomic.Int64
+	state atomic.Int64
+	// started is written by Go only: on a cache line of its own, away
+	// from state, which every goroutine writes as it exits.
+	_       [56]byte
 	started atomic.Uint64
+	_       [56]byte
 	// waiting is set by the first Wait that has to wait; from then on a
 	// goroutine that brings the count to zero wakes the waiters.
 	waiting atomic.Bool
@@ -103,12 +113,10 @@ type Group struct {
 	labels map[string]*labelled
 }
 
-// labelled is the context a goroutine of one name runs with, and how many
-// of that name are running.
+// labelled is the context a goroutine of one name runs with.
 type labelled struct {
-	name    string
-	ctx     context.Context
-	running atomic.Int64
+	name string
+	ctx  context.Context
 }
 
 // NewGroup returns a Group whose goroutines run with a context derived from
@@ -157,16 +165,12 @@ func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
 		return fmt.Errorf("goroutines: Go(%q): %w", name, ErrClosed)
 	}
 	g.started.Add(1)
-	l := g.labelled(name)
-	l.running.Add(1)
-	go g.run(l, fn)
+	go g.run(g.labelled(name), fn)
 	return nil
 }
 
 // labelled returns the context carrying the group's labels plus
-// NameLabel=name, building and caching it on first use. Past
-// maxLabelCache names, each call gets a fresh one, which Wait cannot list
-// by name.
+// NameLabel=name, building and caching it on first use.
 func (g *Group) labelled(name string) *labelled {
 	if l := g.last.Load(); l != nil && l.name == name {
 		return l
@@ -199,7 +203,10 @@ func (g *Group) run(l *labelled, fn func(ctx context.Context) error) {
 }
 
 func (g *Group) done(l *labelled, errp *error) {
-	l.running.Add(-1)
+	// The goroutine is about to exit: drop its labels first, so that a
+	// census that reads the profile after Wait returned never finds it on
+	// its way out. (Goroutines fn started keep theirs.)
+	pprof.SetGoroutineLabels(noLabels)
 	if err := *errp; err != nil {
 		// An fn that returns its context's error after Cancel (or after
 		// the parent context ended) did what it was asked: not a failure.
@@ -283,48 +290,50 @@ func (g *Group) Wait(ctx context.Context) (stragglers []Straggler, err error) {
 	return stragglers, err
 }
 
-// stragglers names the n goroutines still running, from the per-name
-// counts, with their stacks from one census read.
+// stragglers names the n goroutines still running, with their stacks,
+// from one census read: the group keeps no record of them.
 func (g *Group) stragglers(ctx context.Context, n int) []Straggler {
-	g.mu.Lock()
-	var out []Straggler
-	named := 0
-	for _, l := range g.labels {
-		if r := int(l.running.Load()); r > 0 {
-			out = append(out, Straggler{Name: l.name, Count: r})
-			named += r
-		}
-	}
-	g.mu.Unlock()
-	slices.SortFunc(out, func(a, b Straggler) int { return strings.Compare(a.Name, b.Name) })
-	if named < n { // names past maxLabelCache, or goroutines exiting now
-		out = append(out, Straggler{Count: n - named})
-	}
+	unknown := []Straggler{{Count: n}}
 	if g.census == nil {
-		return out
+		return unknown
 	}
 	snap, err := g.census.snapshotLabelled(ctx, NameLabel)
 	if err != nil {
-		return out
+		return unknown
 	}
-	// A straggler's goroutines carry the group's labels plus its name.
+	// A straggler's goroutines carry the group's labels plus its name;
+	// the records of goroutines a straggler started carry them too, so the
+	// counts are of both.
 	var want []string
 	pprof.ForLabels(g.ctx, func(k, v string) bool {
 		want = append(want, k, v)
 		return true
 	})
-	for i := range out {
-		if out[i].Name == "" {
+	var out []Straggler
+	index := make(map[string]int)
+	var stacks []strings.Builder
+	for _, r := range snap.Goroutines {
+		name, ok := r.Labels[NameLabel]
+		if !ok || !hasLabels(r.Labels, want) {
 			continue
 		}
-		var b strings.Builder
-		for _, r := range snap.Matching(NameLabel, out[i].Name) {
-			if hasLabels(r.Labels, want) {
-				b.WriteString(r.String())
-			}
+		i, seen := index[name]
+		if !seen {
+			i = len(out)
+			index[name] = i
+			out = append(out, Straggler{Name: name})
+			stacks = append(stacks, strings.Builder{})
 		}
-		out[i].Stack = b.String()
+		stacks[i].WriteString(r.String())
+		out[i].Count += r.Count
 	}
+	if len(out) == 0 { // they exited before the read
+		return unknown
+	}
+	for i := range out {
+		out[i].Stack = stacks[i].String()
+	}
+	slices.SortFunc(out, func(a, b Straggler) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -367,6 +367,7 @@ func (c *closer) census() {
 		return
 	}
 	c.setLeft(func() []string { return []string{"census"} })
+	settle()
 	// The census runs even after the deadline, in the background if it
 	// must: a close's verdict on leaks is never skipped.
 	found, err := j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id)
@@ -400,6 +401,22 @@ func (c *closer) census() {
 	c.report.BlockedForever = blocked
 	c.report.checked = true
 	c.mu.Unlock()
+}
+
+// settle lets the goroutines that have just returned (the scope's, whose
+// group has counted them out) finish exiting before the census reads the
+// profile, whose cost grows with every goroutine in it: it yields while
+// the number of goroutines keeps falling, a few dozen times at most.
+func settle() {
+	n := runtime.NumGoroutine()
+	for range 64 {
+		runtime.Gosched()
+		m := runtime.NumGoroutine()
+		if m >= n {
+			return
+		}
+		n = m
+	}
 }
 
 // outside returns the goroutines of found that are not inside Shutdown.

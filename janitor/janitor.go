@@ -310,6 +310,9 @@ func (j *Janitor) runLate(name string, fn func(ctx context.Context) error) {
 func (j *Janitor) hook(name string, fn func(ctx context.Context) error) hooks.Func {
 	return func(ctx context.Context) error {
 		pprof.SetGoroutineLabels(j.ctx) // only its labels: fn keeps its own ctx
+		// On its way out, the hook's goroutine drops them again, so that
+		// the census never finds it exiting. (What fn started keeps them.)
+		defer pprof.SetGoroutineLabels(context.Background())
 		run := &hookRun{name: name, start: time.Now()}
 		j.hookNow.Store(run)
 		defer j.hookNow.CompareAndSwap(run, nil)
