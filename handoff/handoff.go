@@ -108,8 +108,7 @@ type Listener struct {
 // New makes a Listener that owns ln and accepts on it for as long as owner
 // is open (start it from the root janitor, which lives as long as the
 // process). When owner starts to close, or Close is called, ln is closed:
-// connections arriving after that are refused, and every view's Accept
-// returns an error.
+// connections arriving after that are refused (see Close).
 //
 // The accept loop is a goroutine of owner (janitor.Janitor.Go), named
 // "handoff accept". A temporary accept error (too many open files) is
@@ -140,9 +139,14 @@ func New(owner *janitor.Janitor, ln net.Listener) (*Listener, error) {
 // Addr returns the socket's address.
 func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 
-// Close closes the socket and every view, and the connections handed back
-// that no view took yet. It returns the socket's Close error; later calls
-// return nil.
+// Close closes the socket, so that new connections are refused, and the
+// connections handed back that no view took yet. The views stay open,
+// receiving nothing, until they are closed, with their generations at the
+// latest: a generation's server stops the way its generation stops it
+// (GracefulStop, Shutdown), not with an accept error, even when the root
+// closes, which closes the socket first and its generations after. No view
+// can be made or activated any more. Close returns the socket's Close
+// error; later calls return nil.
 func (l *Listener) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -349,14 +353,16 @@ func (v *view) Accept() (net.Conn, error) {
 	l := v.l
 	for {
 		l.mu.Lock()
-		if v.isClosed || l.closed {
-			err := l.err
-			if v.isClosed || err == nil {
-				err = &net.OpError{Op: "accept", Net: l.ln.Addr().Network(), Addr: l.ln.Addr(), Err: net.ErrClosed}
-			}
+		if v.isClosed {
+			l.mu.Unlock()
+			return nil, &net.OpError{Op: "accept", Net: l.ln.Addr().Network(), Addr: l.ln.Addr(), Err: net.ErrClosed}
+		}
+		if err := l.err; err != nil {
 			l.mu.Unlock()
 			return nil, err
 		}
+		// Once l is closed, no view is active: v waits for its own close,
+		// so that its server stops the way its generation stops it.
 		active := l.active == v
 		if active && len(l.returned) > 0 {
 			c := l.returned[0]

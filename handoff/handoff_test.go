@@ -472,7 +472,8 @@ func TestBadInput(t *testing.T) {
 }
 
 // When the owner closes, the socket closes (new connections are refused),
-// every view's Accept returns, and the accept loop ends with the owner.
+// the views close with their generations, which the owner closes, and the
+// accept loop ends with the owner.
 func TestOwnerCloseClosesSocket(t *testing.T) {
 	s := newLines(t, "ownerclose")
 	if err := s.reload(); err != nil {
@@ -728,4 +729,91 @@ func TestSwitchWithReloader(t *testing.T) {
 	if err, _ := activateErr.Load().(error); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Close refuses new connections but leaves the views to their
+// generations: a server waiting in Accept stops the way its generation
+// stops it, not with an accept error.
+func TestCloseLeavesViewsToGenerations(t *testing.T) {
+	s := newLines(t, "closeviews")
+	gen, _ := s.root.Child("gen")
+	view, err := s.front.View(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan error, 1)
+	go func() {
+		_, err := view.Accept()
+		accepted <- err
+	}()
+	if err := s.front.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", s.addr()); err == nil {
+		c.Close()
+		t.Error("the socket accepted a connection after Close")
+	}
+	select {
+	case err := <-accepted:
+		t.Fatalf("a view's Accept returned %v when the socket closed; want it to wait for the view's close", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	if err := gen.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept once the generation closed = %v; want net.ErrClosed", err)
+	}
+}
+
+// failingListener fails its Accepts: first with a temporary error, then
+// for good.
+type failingListener struct {
+	net.Listener
+	calls atomic.Int32
+}
+
+type temporaryError struct{}
+
+func (temporaryError) Error() string   { return "too many open files" }
+func (temporaryError) Temporary() bool { return true }
+func (temporaryError) Timeout() bool   { return false }
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.calls.Add(1) == 1 {
+		return nil, temporaryError{}
+	}
+	return nil, errors.New("broken")
+}
+
+// A temporary accept error is retried; any other closes the Listener, and
+// the views' Accepts return it, so that their servers stop serving.
+func TestAcceptError(t *testing.T) {
+	root := janitor.New("accepterr", janitor.WithLogger(discard))
+	defer root.Close()
+	sock, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: sock}
+	front, err := handoff.New(root, fl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen")
+	view, err := front.View(gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := front.Activate(gen); err != nil {
+		t.Fatal(err)
+	}
+	_, err = view.Accept()
+	if err == nil || !strings.Contains(err.Error(), "handoff: accept: broken") {
+		t.Fatalf("Accept after a permanent accept error = %v; want it", err)
+	}
+	if n := fl.calls.Load(); n != 2 {
+		t.Errorf("accept calls = %d; want 2 (the temporary error retried once)", n)
+	}
+	gen.Close()
 }
