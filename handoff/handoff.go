@@ -70,8 +70,7 @@ import (
 // it accepts connections on one goroutine of its owner scope and hands
 // each to the active generation's view. Make one with New.
 type Listener struct {
-	ln    net.Listener
-	owner *janitor.Janitor
+	ln net.Listener
 
 	// conns carries each accepted connection from the accept loop to the
 	// Accept of the active view. Unbuffered: a connection is in exactly
@@ -123,7 +122,6 @@ func New(owner *janitor.Janitor, ln net.Listener) (*Listener, error) {
 	}
 	l := &Listener{
 		ln:      ln,
-		owner:   owner,
 		conns:   make(chan net.Conn),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
