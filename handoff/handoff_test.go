@@ -510,8 +510,8 @@ func TestReloadHammerLinesServer(t *testing.T) {
 	if err := s.reload(); err != nil {
 		t.Fatal(err)
 	}
-	served, failed := hammer(t, 150, s.reload, func() (string, error) { return ask(s.addr()) })
-	t.Logf("%d requests served by %d generations; %d handed on after a switch", served, len(failed.gens), handoff.HandedBack(s.front))
+	served, res := hammer(t, 300, s.reload, func() (string, error) { return ask(s.addr()) })
+	t.Logf("%d requests served by %d generations; %d handed on after a switch", served, len(res.gens), handoff.HandedBack(s.front))
 }
 
 // The same with an http.Server per generation, serving its view with
@@ -561,7 +561,7 @@ func TestReloadHammerHTTPServer(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	url := "http://" + front.Addr().String() + "/"
-	served, _ := hammer(t, 100, reload, func() (string, error) {
+	served, _ := hammer(t, 200, reload, func() (string, error) {
 		resp, err := client.Get(url)
 		if err != nil {
 			return "", err
@@ -630,13 +630,14 @@ func serveHTTP(gen *janitor.Janitor, ln net.Listener, h http.Handler) error {
 type hammerResult struct{ gens map[string]bool }
 
 // hammer runs 4 clients calling ask in a loop while reload runs reloads
-// times, each after the clients were served twice since the last, and
+// times, each after two more calls returned, and
 // fails the test if a call or a reload failed.
 func hammer(t *testing.T, reloads int, reload func() error, ask func() (string, error)) (int64, hammerResult) {
 	t.Helper()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var served, failures atomic.Int64
+	progress := make(chan struct{}, 1) // signalled after calls
 	var mu sync.Mutex
 	gens := make(map[string]bool)
 	var firstErr error
@@ -649,6 +650,10 @@ func hammer(t *testing.T, reloads int, reload func() error, ask func() (string, 
 				default:
 				}
 				id, err := ask()
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
 				mu.Lock()
 				if err != nil || id == "" {
 					if failures.Add(1) == 1 {
@@ -663,10 +668,12 @@ func hammer(t *testing.T, reloads int, reload func() error, ask func() (string, 
 		})
 	}
 	for i := range reloads {
-		base := served.Load()
-		deadline := time.Now().Add(10 * time.Second)
-		for served.Load() < base+2 && failures.Load() == 0 && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Microsecond)
+		for range 2 {
+			select {
+			case <-progress:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no call returned for 10s before reload %d", i+1)
+			}
 		}
 		if err := reload(); err != nil {
 			t.Errorf("reload %d: %v", i, err)
