@@ -251,6 +251,15 @@ func TestForgottenClientConnReported(t *testing.T) {
 	if !diagnosed {
 		t.Errorf("%d leaks, none diagnosed as gRPC's:\n%+v", len(r.Leaks), r)
 	}
+	// Grouped by the object that owns them: one ClientConn.
+	owned := false
+	for _, o := range r.Owners {
+		t.Logf("owner: %v", o)
+		owned = owned || strings.Contains(o.Object, "ClientConn") && o.Objects == 1
+	}
+	if !owned {
+		t.Errorf("no owner is one gRPC ClientConn: %v", r.Owners)
+	}
 }
 
 // The counterpart: the same generation with its ClientConn adopted
