@@ -31,6 +31,7 @@ type config struct {
 	drainTimeout time.Duration
 	genName      string
 	logger       *slog.Logger // nil: slog.Default() at the time of each event
+	switches                  // OnActivate and OnRetire callbacks (switch.go)
 }
 
 func newConfig(opts []Option) config {

@@ -107,6 +107,7 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 		return nil, err
 	}
 	r.cur.Store(g)
+	r.cfg.activated(g.j)
 	return r, nil
 }
 
@@ -244,7 +245,9 @@ func (r *Reloader) reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.retire(r.cur.Swap(g))
+	old := r.cur.Swap(g)
+	r.cfg.activated(g.j)
+	r.retire(old)
 	return nil
 }
 
@@ -450,6 +453,7 @@ func (r *Reloader) runBuild(gen *janitor.Janitor) (h http.Handler, stack string,
 // has already made another generation current, or is shutting down.
 func (r *Reloader) retire(g *generation) {
 	g.retired.Store(true)
+	r.cfg.retired(g.j)
 	r.mu.Lock()
 	r.retiring[g] = struct{}{}
 	r.mu.Unlock()

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// argsEnv, when set, makes the test binary run the program itself with
+// these arguments: TestSIGHUP re-runs the test binary as the server, so
+// that it can signal it and check how it exits.
+const argsEnv = "GRPCSERVER_TEST_ARGS"
+
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv(argsEnv); ok {
+		os.Args = append([]string{"grpcserver"}, strings.Fields(args)...)
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// reloadsEnv overrides how many reloads TestReloadsUnderLoad runs.
+const reloadsEnv = "GRPCSERVER_RELOADS"
+
+func newTestService(t *testing.T, name string) *service {
+	t.Helper()
+	root := janitor.New(name, janitor.WithLogger(discard))
+	t.Cleanup(func() {
+		if err := root.Close(); err != nil {
+			t.Errorf("closing the root: %v", err)
+		}
+	})
+	s, err := newService(root, "127.0.0.1:0", "", 10*time.Second, discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func dial(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cc
+}
+
+// call makes one call of each kind on cc, the way a client of the
+// service does, and returns the generation that answered the last.
+func call(ctx context.Context, cc *grpc.ClientConn, i int) (string, error) {
+	switch i % 3 {
+	case 0:
+		answer, gen, err := greet(ctx, cc, "client")
+		if err == nil && !strings.Contains(answer, "upstream SERVING") {
+			err = fmt.Errorf("Greet answered %q", answer)
+		}
+		return gen, err
+	case 1:
+		return count(ctx, cc, 5)
+	default:
+		resp, err := grpc_health_v1.NewHealthClient(cc).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health: %v", resp.GetStatus())
+		}
+		return "", err
+	}
+}
+
+// A real client keeps calling the service, unary, streaming and health
+// calls from four goroutines, through 500 reloads: no call fails, every
+// generation closes clean, and once the load stops the process runs as
+// many goroutines as it did after the first generation.
+func TestReloadsUnderLoad(t *testing.T) {
+	reloads := 500
+	if n, err := fmt.Sscan(os.Getenv(reloadsEnv), &reloads); n == 0 && err != nil && os.Getenv(reloadsEnv) != "" {
+		t.Fatalf("%s: %v", reloadsEnv, err)
+	}
+	s := newTestService(t, "underload")
+	cc := dial(t, s.Addr().String())
+	defer cc.Close()
+	ctx := context.Background()
+
+	// The baseline: the first generation, the client connected to it.
+	if _, err := call(ctx, cc, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := stableGoroutines()
+
+	start := time.Now()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var calls, failed atomic.Int64
+	progress := make(chan struct{}, 1) // signalled after calls
+	var mu sync.Mutex
+	var errs []error
+	gens := make(map[string]bool)
+	for c := range 4 {
+		wg.Go(func() {
+			for i := c; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				gen, err := call(ctx, cc, i)
+				calls.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+				mu.Lock()
+				if err != nil {
+					failed.Add(1)
+					if len(errs) < 5 {
+						errs = append(errs, err)
+					}
+				} else if gen != "" {
+					gens[gen] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range reloads {
+		// Let a few calls through between reloads, so that every
+		// generation serves and is retired under load.
+		for range 3 {
+			select {
+			case <-progress:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no call returned for 10s before reload %d", i+1)
+			}
+		}
+		if err := s.reload(ctx); err != nil {
+			t.Fatalf("reload %d: %v", i+1, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	if n := failed.Load(); n > 0 {
+		t.Errorf("%d of %d calls failed across %d reloads; the first: %v", n, calls.Load(), reloads, errs)
+	}
+	if len(gens) < reloads/2 {
+		t.Errorf("%d generations answered; want most of the %d", len(gens), reloads+1)
+	}
+	for _, st := range s.root.Stats() {
+		if st.GoroutinesLeaked != 0 {
+			t.Errorf("%s: %d goroutines leaked", st.Path, st.GoroutinesLeaked)
+		}
+	}
+	if _, err := call(ctx, cc, 0); err != nil { // connected to the last generation
+		t.Fatal(err)
+	}
+	after := settledGoroutines(before)
+	if after > before {
+		t.Errorf("goroutines: %d after the first generation, %d after %d reloads", before, after, reloads)
+	}
+	t.Logf("%d reloads in %v, %d calls, %d failed, %d generations answered; goroutines %d before, %d after",
+		reloads, elapsed.Round(time.Millisecond), calls.Load(), failed.Load(), len(gens), before, after)
+}
+
+// stableGoroutines returns the number of goroutines once it has not
+// changed for 50ms, or after two seconds.
+func stableGoroutines() int {
+	n, same := runtime.NumGoroutine(), 0
+	for deadline := time.Now().Add(2 * time.Second); same < 5 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		if m := runtime.NumGoroutine(); m == n {
+			same++
+		} else {
+			n, same = m, 0
+		}
+	}
+	return n
+}
+
+// settledGoroutines returns the number of goroutines once it is at most
+// target, or after a few seconds, what it is then: goroutines of closed
+// connections take a moment to return.
+func settledGoroutines(target int) int {
+	n := runtime.NumGoroutine()
+	for deadline := time.Now().Add(5 * time.Second); n > target && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return n
+}
+
+// A generation that forgets to close its ClientConn is reported when it
+// closes: the connection's goroutines carry its labels, the census finds
+// them and diagnoses them as a gRPC client connection.
+func TestForgottenClientConnReported(t *testing.T) {
+	root := janitor.New("forgot", janitor.WithLogger(discard))
+	defer root.Close()
+	upstream, err := startUpstream(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen")
+	var conn *grpc.ClientConn
+	gen.Do(func(ctx context.Context) {
+		conn, err = grpc.NewClient(upstream, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err == nil { // no gen.Adopt(conn): forgotten
+			_, err = grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close() // after the check, so that goleak sees a clean process
+
+	if err := gen.Close(); err == nil {
+		t.Fatal("Close of a generation that left its ClientConn open = nil; want the leak")
+	}
+	r := gen.Report()
+	if len(r.Leaks) == 0 {
+		t.Fatalf("no leak reported:\n%+v", r)
+	}
+	diagnosed := false
+	for _, d := range r.Diagnoses {
+		if strings.HasPrefix(d.Offender.Func, "google.golang.org/grpc/") {
+			diagnosed = true
+			t.Logf("diagnosed: %s: %s", d.Offender.What, d.Offender.Remedy)
+		}
+	}
+	if !diagnosed {
+		t.Errorf("%d leaks, none diagnosed as gRPC's:\n%+v", len(r.Leaks), r)
+	}
+	// Grouped by the object that owns them: one ClientConn.
+	owned := false
+	for _, o := range r.Owners {
+		t.Logf("owner: %v", o)
+		owned = owned || strings.Contains(o.Object, "ClientConn") && o.Objects == 1
+	}
+	if !owned {
+		t.Errorf("no owner is one gRPC ClientConn: %v", r.Owners)
+	}
+}
+
+// The counterpart: the same generation with its ClientConn adopted
+// (dialUpstream) closes clean.
+func TestAdoptedClientConnClosed(t *testing.T) {
+	root := janitor.New("adopted", janitor.WithLogger(discard))
+	defer root.Close()
+	upstream, err := startUpstream(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, _ := root.Child("gen")
+	gen.Do(func(ctx context.Context) {
+		var conn *grpc.ClientConn
+		if conn, err = dialUpstream(gen, upstream); err == nil {
+			_, err = grpc_health_v1.NewHealthClient(conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close of a generation that adopted its ClientConn = %v\n%+v", err, gen.Report())
+	}
+}
+
+// The program itself: it prints its address, serves the first
+// generation, reloads on SIGHUP (a client sees the new generation) and
+// exits 0 on SIGTERM.
+func TestSIGHUP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), argsEnv+"=-addr 127.0.0.1:0 -drain 5s")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if cmd.ProcessState == nil { // a check failed before the server exited
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("server's stderr:\n%s", stderr.String())
+		}
+	}()
+	lines := bufio.NewScanner(stdout)
+	next := func() string {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatalf("server output ended: %v", lines.Err())
+		}
+		return lines.Text()
+	}
+
+	var addr, gen string
+	if _, err := fmt.Sscanf(next(), "listening on %s serving %s", &addr, &gen); err != nil {
+		t.Fatal(err)
+	}
+	addr = strings.TrimSuffix(addr, ",")
+	cc := dial(t, addr)
+	defer cc.Close()
+	check := func(want string) {
+		t.Helper()
+		if got, err := call(ctx, cc, 0); err != nil || got != want {
+			t.Fatalf("Greet served by %q, %v; want %q", got, err, want)
+		}
+		if got, err := call(ctx, cc, 1); err != nil || got != want {
+			t.Fatalf("Count served by %q, %v; want %q", got, err, want)
+		}
+	}
+	check("grpcserver/gen#1")
+
+	cmd.Process.Signal(syscall.SIGHUP)
+	if line := next(); line != "reloaded, serving grpcserver/gen#2" {
+		t.Fatalf("after SIGHUP: %q", line)
+	}
+	check("grpcserver/gen#2")
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if line := next(); line != "terminated: shut down" {
+		t.Fatalf("after SIGTERM: %q", line)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if out := stderr.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "level=WARN") {
+		t.Errorf("the server logged problems:\n%s", out)
+	}
+}

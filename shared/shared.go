@@ -1,0 +1,381 @@
+// Package shared keeps values that successive generations have in common
+// (a database pool for an unchanged DSN, a log file writer, a client for
+// an unchanged address) alive across reloads, instead of each generation
+// opening its own: the Go analog of Caddy's UsagePool. Use it for what is
+// costly to open or cannot be stopped cleanly once opened, where a
+// generation-owned value (janitor.Janitor.Adopt) would be opened and
+// closed on every reload.
+//
+// A Pool is owned by a long-lived scope (the root janitor) and maps keys
+// to values, counting which generations hold each. Get gives a generation
+// the value for a key, opening it if no generation holds one, and makes
+// the generation a holder until it closes. When the last holder closes,
+// the value is closed, exactly once, and the next Get opens a new one:
+//
+//	dbs, err := shared.NewPool(root, "db", openDB, (*sql.DB).Close)
+//	...
+//	// in each generation's build:
+//	db, err := dbs.Get(gen, cfg.DSN) // the same *sql.DB while the DSN stays
+//
+// A reload that keeps the key makes the new generation a holder before
+// the old one closes, so the value lives on; a reload that changes it
+// opens a new value, and the old one is closed with the last generation
+// that used it. A generation whose build failed releases what it got when
+// it is closed, like any other.
+//
+// # Attribution
+//
+// open runs on a goroutine of the owner, under the owner's labels: a
+// goroutine the value starts (a connection opener, a log rotator) belongs
+// to the owner, not to the generation that happened to ask first, and
+// the census does not report it as a leak of that generation when it
+// closes and the value lives on.
+//
+// All methods are safe for concurrent use.
+package shared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// A Pool maps keys to values shared by the generations that hold them.
+// Make one with NewPool.
+type Pool[K comparable, V any] struct {
+	owner *janitor.Janitor
+	name  string
+	open  func(K) (V, error)
+	close func(V) error
+
+	mu sync.Mutex
+	// closed is set when the owner closes the pool: Get fails from then on.
+	closed bool
+	// entries holds the value of each key that is opening, open, or
+	// closing. An entry is removed when its value has been closed or its
+	// open failed.
+	entries map[K]*entry[V]
+}
+
+// An entry is one value of a Pool and its holders.
+type entry[V any] struct {
+	// ready is closed when open returned; v and err are set before.
+	ready chan struct{}
+	v     V
+	err   error
+	// gone is closed when the value has been closed (or its open failed):
+	// a Get that found the entry dying waits for it before it opens anew.
+	gone chan struct{}
+
+	// Guarded by the Pool's mu:
+	opened  bool                         // open returned
+	dying   bool                         // no holder left, or the pool closed: being closed
+	holders map[*janitor.Janitor]*holder // each generation holding the value
+}
+
+// A holder is a generation's hold on an entry. registered is closed when
+// the Get that made it has registered the release with the generation (or
+// failed to): other Gets of the same generation wait for it.
+type holder struct {
+	registered chan struct{}
+}
+
+// NewPool returns a Pool owned by owner: values are opened with open on a
+// goroutine of owner, closed with close when their last holder closes, and
+// every value still open is closed when owner closes. name names the pool
+// in the owner's and the generations' reports ("db"); values are never
+// named by their key, which may hold a password.
+//
+// NewPool returns an error if owner has started to close (wrapping
+// janitor.ErrClosed), and for a nil owner, open or close or an empty name.
+func NewPool[K comparable, V any](owner *janitor.Janitor, name string, open func(K) (V, error), close func(V) error) (*Pool[K, V], error) {
+	if owner == nil || open == nil || close == nil || name == "" {
+		return nil, errors.New("shared: NewPool needs an owner janitor, a name, an open and a close function")
+	}
+	p := &Pool[K, V]{
+		owner:   owner,
+		name:    name,
+		open:    open,
+		close:   close,
+		entries: make(map[K]*entry[V]),
+	}
+	if err := owner.Adopt("shared "+name, closerFunc(p.closeAll)); err != nil {
+		return nil, fmt.Errorf("shared: NewPool %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// Get returns the value for k, opening it if no generation holds one, and
+// makes gen a holder of it until gen closes: then, if gen was the last
+// holder, the value is closed, in gen's resources phase (after gen's
+// goroutines stopped), and the Report of gen lists it as "shared NAME".
+// A generation that already holds the value gets it again and stays one
+// holder.
+//
+// A Get that races with the close of the last holder of k either gets the
+// value, which then stays open for it, or waits until the value has been
+// closed and opens a new one: it never returns a closed value.
+//
+// Get returns open's error if the open failed (the next Get of k tries
+// again), and an error wrapping janitor.ErrClosed if gen, or the pool's
+// owner, has started to close, also while Get waits for an open or a
+// close in progress. A nil gen is an error.
+func (p *Pool[K, V]) Get(gen *janitor.Janitor, k K) (V, error) {
+	var zero V
+	if gen == nil {
+		return zero, fmt.Errorf("shared: %s: Get: nil generation", p.name)
+	}
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return zero, fmt.Errorf("shared: %s: Get for %s: pool closed: %w", p.name, gen.ID(), janitor.ErrClosed)
+		}
+		e := p.entries[k]
+		if e != nil && e.dying {
+			p.mu.Unlock()
+			// Its last holder closed a moment ago: wait for the value to be
+			// closed, then open a new one.
+			if err := p.wait(gen, e.gone); err != nil {
+				return zero, err
+			}
+			continue
+		}
+		opening := e == nil
+		if opening {
+			e = &entry[V]{ready: make(chan struct{}), gone: make(chan struct{}), holders: make(map[*janitor.Janitor]*holder)}
+			p.entries[k] = e
+		}
+		if h := e.holders[gen]; h != nil {
+			p.mu.Unlock()
+			return p.again(gen, e, h)
+		}
+		h := &holder{registered: make(chan struct{})}
+		e.holders[gen] = h
+		p.mu.Unlock()
+
+		if opening {
+			p.startOpen(k, e)
+		}
+		return p.hold(gen, k, e, h)
+	}
+}
+
+// hold waits for e to open and registers h, gen's new hold on e, with gen.
+func (p *Pool[K, V]) hold(gen *janitor.Janitor, k K, e *entry[V], h *holder) (V, error) {
+	var zero V
+	defer close(h.registered)
+	if err := p.wait(gen, e.ready); err != nil {
+		p.release(k, e, gen, h)
+		return zero, err
+	}
+	if e.err != nil {
+		p.release(k, e, gen, h)
+		return zero, fmt.Errorf("shared: %s: open for %s: %w", p.name, gen.ID(), e.err)
+	}
+	r := &release{release: func() error { return p.release(k, e, gen, h) }}
+	if err := gen.Adopt("shared "+p.name, r); err != nil {
+		// gen is closing: Adopt has released it already.
+		return zero, fmt.Errorf("shared: %s: Get: %w", p.name, err)
+	}
+	return p.check(gen, e, h)
+}
+
+// again returns e's value to gen, which already holds it through h, once
+// the Get that made h has registered it.
+func (p *Pool[K, V]) again(gen *janitor.Janitor, e *entry[V], h *holder) (V, error) {
+	var zero V
+	if err := p.wait(gen, h.registered); err != nil {
+		return zero, err
+	}
+	if err := p.wait(gen, e.ready); err != nil {
+		return zero, err
+	}
+	if e.err != nil {
+		return zero, fmt.Errorf("shared: %s: open for %s: %w", p.name, gen.ID(), e.err)
+	}
+	return p.check(gen, e, h)
+}
+
+// check returns e's value if gen still holds it through h: not if gen's
+// hold was released (gen closing) or the pool closed meanwhile.
+func (p *Pool[K, V]) check(gen *janitor.Janitor, e *entry[V], h *holder) (V, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if e.holders[gen] != h || e.dying {
+		var zero V
+		return zero, fmt.Errorf("shared: %s: Get for %s: released while getting: %w", p.name, gen.ID(), janitor.ErrClosed)
+	}
+	return e.v, nil
+}
+
+// wait waits for ch, or for gen or the owner to start closing.
+func (p *Pool[K, V]) wait(gen *janitor.Janitor, ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	default:
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-gen.Context().Done():
+		return fmt.Errorf("shared: %s: Get for %s: %w", p.name, gen.ID(), janitor.ErrClosed)
+	case <-p.owner.Context().Done():
+		return fmt.Errorf("shared: %s: Get for %s: owner closing: %w", p.name, gen.ID(), janitor.ErrClosed)
+	}
+}
+
+// startOpen opens e's value on a goroutine of the owner, so that what the
+// value starts carries the owner's labels rather than the generation's.
+func (p *Pool[K, V]) startOpen(k K, e *entry[V]) {
+	err := p.owner.Go("shared "+p.name+" open", func(context.Context) error {
+		v, err := p.callOpen(k)
+		return p.opened(k, e, v, err)
+	})
+	if err != nil { // the owner is closing
+		p.opened(k, e, *new(V), err)
+	}
+}
+
+func (p *Pool[K, V]) callOpen(k K) (v V, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("open panicked: %v", r)
+		}
+	}()
+	return p.open(k)
+}
+
+// opened records how e's open ended and, if nobody holds e any more (the
+// Gets gave up) or the pool closed meanwhile, closes the value at once.
+func (p *Pool[K, V]) opened(k K, e *entry[V], v V, err error) error {
+	p.mu.Lock()
+	e.v, e.err = v, err
+	e.opened = true
+	close(e.ready)
+	if err != nil {
+		// Nothing to close; the waiting Gets return err and the next Get
+		// opens anew.
+		e.dying = true
+		p.removeLocked(k, e)
+		close(e.gone)
+		p.mu.Unlock()
+		return nil
+	}
+	if p.closed {
+		clear(e.holders)
+	}
+	destroy := p.dyingLocked(e)
+	p.mu.Unlock()
+	if destroy {
+		return p.destroy(k, e)
+	}
+	return nil
+}
+
+// release ends gen's hold h on e and closes the value if gen was its last
+// holder. It does nothing if h was released before.
+func (p *Pool[K, V]) release(k K, e *entry[V], gen *janitor.Janitor, h *holder) error {
+	p.mu.Lock()
+	if e.holders[gen] != h {
+		p.mu.Unlock()
+		return nil
+	}
+	delete(e.holders, gen)
+	destroy := p.dyingLocked(e)
+	p.mu.Unlock()
+	if destroy {
+		return p.destroy(k, e)
+	}
+	return nil
+}
+
+// dyingLocked reports whether e must be closed now, by the caller: it is
+// open, has no holder and is not being closed already. If so, it marks e
+// dying, so that it is closed once and no Get takes it any more.
+func (p *Pool[K, V]) dyingLocked(e *entry[V]) bool {
+	if e.dying || !e.opened || len(e.holders) > 0 {
+		return false
+	}
+	e.dying = true
+	return true
+}
+
+// destroy closes e's value, which is dying, then forgets e.
+func (p *Pool[K, V]) destroy(k K, e *entry[V]) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("shared: %s: close panicked: %v", p.name, r)
+		}
+		p.mu.Lock()
+		p.removeLocked(k, e)
+		p.mu.Unlock()
+		close(e.gone)
+	}()
+	if err := p.close(e.v); err != nil {
+		return fmt.Errorf("shared: %s: close: %w", p.name, err)
+	}
+	return nil
+}
+
+func (p *Pool[K, V]) removeLocked(k K, e *entry[V]) {
+	if p.entries[k] == e {
+		delete(p.entries, k)
+	}
+}
+
+// closeAll closes the pool when its owner closes: every value still open
+// is closed, held or not, and waited for; Get fails from then on.
+func (p *Pool[K, V]) closeAll() error {
+	p.mu.Lock()
+	p.closed = true
+	type doomed struct {
+		k K
+		e *entry[V]
+	}
+	var mine []doomed
+	var others []*entry[V]
+	for k, e := range p.entries {
+		if !e.opened {
+			// Its open is still running (the owner's grace period ran
+			// out): opened closes it when it returns.
+			clear(e.holders)
+			continue
+		}
+		clear(e.holders)
+		if p.dyingLocked(e) {
+			mine = append(mine, doomed{k, e})
+		} else {
+			others = append(others, e) // being closed by its last holder
+		}
+	}
+	p.mu.Unlock()
+	var errs []error
+	for _, d := range mine {
+		errs = append(errs, p.destroy(d.k, d.e))
+	}
+	for _, e := range others {
+		<-e.gone
+	}
+	return errors.Join(errs...)
+}
+
+// release is the io.Closer a generation adopts for each value it holds.
+type release struct {
+	once    sync.Once
+	release func() error
+	err     error
+}
+
+func (r *release) Close() error {
+	r.once.Do(func() { r.err = r.release() })
+	return r.err
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
