@@ -244,17 +244,21 @@ func (p *Process) Run(ctx context.Context) error {
 		return errors.New("lifecycle: Run called twice")
 	}
 	p.running = true
-	for _, s := range p.servers {
-		p.serveLocked(s)
-	}
 	p.mu.Unlock()
 
+	// Subscribe before serving: once a server accepts, a signal must start
+	// the sequence, never kill the process.
 	var sigc chan os.Signal // nil, never ready, without signals
 	if len(p.cfg.signals) > 0 {
 		sigc = make(chan os.Signal, 2) // the first and the forcing one
 		signal.Notify(sigc, p.cfg.signals...)
 		defer signal.Stop(sigc)
 	}
+	p.mu.Lock()
+	for _, s := range p.servers {
+		p.serveLocked(s)
+	}
+	p.mu.Unlock()
 	p.log(slog.LevelInfo, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals),
 		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "timeout", p.cfg.timeout)
 	signals := 0

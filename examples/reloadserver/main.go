@@ -115,13 +115,21 @@ func serve(o options, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// SIGHUP is subscribed to before anything is served, and the
+	// sequence's signals are too when the server starts: from the moment
+	// "listening" is printed, no signal can kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// Served from when the sequence waits for a signal; stopped in
 	// parallel once the lame duck is over: the server stops accepting and
 	// finishes its requests, and the Reloader lets the last generation
 	// finish its own, then closes it.
-	proc.AddServer("http", func() error { return srv.Serve(ln) }, httpmw.ShutdownFunc(srv))
+	proc.AddServer("http", func() error {
+		fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+		return srv.Serve(ln)
+	}, httpmw.ShutdownFunc(srv))
 	proc.AddServer("generations", nil, front.shutdown)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -133,9 +141,6 @@ func serve(o options, stdout io.Writer) error {
 	g.Add(proc.Actor())
 	// SIGHUP reloads.
 	g.Add(func() error {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		for {
 			select {
 			case <-hup:
