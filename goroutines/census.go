@@ -138,6 +138,9 @@ type Census struct {
 
 	// latest is what Latest returns; written by keep.
 	latest atomic.Pointer[Snapshot]
+	// spare is the buffer of a read that only its own caller parsed,
+	// kept for the next read; set by recycle, taken by serve.
+	spare atomic.Pointer[[]byte]
 }
 
 // round is one profile read shared by every request that joined it.
@@ -235,7 +238,13 @@ func (c *Census) reader() {
 
 // serve reads the profile for r, sized by hint, and closes r.done.
 func (c *Census) serve(r *round, hint int) {
-	buf := bytes.NewBuffer(make([]byte, 0, hint+hint/8+4096))
+	var b []byte
+	if spare := c.spare.Swap(nil); spare != nil && cap(*spare) >= hint+hint/8 {
+		b = (*spare)[:0]
+	} else {
+		b = make([]byte, 0, hint+hint/8+4096)
+	}
+	buf := bytes.NewBuffer(b)
 	r.taken = time.Now()
 	r.err = readProfile(buf)
 	r.data = buf.Bytes()
@@ -290,10 +299,24 @@ func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, e
 		return nil, err
 	}
 	p, err := gprofile.ParseLabelled(r.data, key)
+	c.recycle(r)
 	if err != nil {
 		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
 	}
 	return c.keep(newSnapshot(r.taken, p), key == ScopeLabel), nil
+}
+
+// recycle keeps the buffer of r, which its caller has parsed (parsing
+// copies what it keeps), for the next read, if nobody else joined r.
+func (c *Census) recycle(r *round) {
+	c.mu.Lock()
+	alone := r.waiters == 0
+	c.mu.Unlock()
+	if alone && r.data != nil {
+		data := r.data[:0]
+		r.data = nil
+		c.spare.Store(&data)
+	}
 }
 
 func newSnapshot(taken time.Time, p *gprofile.Profile) *Snapshot {

@@ -367,7 +367,9 @@ func (c *closer) census() {
 		return
 	}
 	c.setLeft(func() []string { return []string{"census"} })
-	settle()
+	if j.group.Started() > 0 {
+		settle()
+	}
 	// The census runs even after the deadline, in the background if it
 	// must: a close's verdict on leaks is never skipped.
 	found, err := j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id)
