@@ -143,7 +143,7 @@ func chartsOf(p debugPage) []chart {
 	leaked.Note = "Goroutines still carrying the scope's label after its close."
 	if n > 0 {
 		leaked.bars(values(func(c debugClosed) float64 { return float64(c.Leaked) }),
-			func(int) string { return "bar leaky" },
+			func(i int) string { return leakyIf(closes[i].Leaked > 0) },
 			func(i int) string {
 				return fmt.Sprintf("%s: %d leaked, %d still running", closes[i].ID, closes[i].Leaked, closes[i].LeaksAlive)
 			}, href, func(f float64) string { return strconv.Itoa(int(f)) })
@@ -158,7 +158,7 @@ func chartsOf(p debugPage) []chart {
 	var gens []gen
 	for _, c := range closes {
 		gens = append(gens, gen{c.ID, fmt.Sprintf("%s (closed): %d leaked goroutine(s) still running", c.ID, c.LeaksAlive),
-			"bar leaky", "#" + anchor(c.ID), c.LeaksAlive})
+			leakyIf(c.LeaksAlive > 0), "#" + anchor(c.ID), c.LeaksAlive})
 	}
 	for _, s := range p.Scopes {
 		if s.Parent == "" {
@@ -200,6 +200,14 @@ func chartsOf(p debugPage) []chart {
 			href, func(f float64) string { return fmtBytes(uint64(f)) })
 	}
 	return []chart{duration, leaked, labelled, procs, heap}
+}
+
+// leakyIf is the class of a bar that shows a leak if leaky.
+func leakyIf(leaky bool) string {
+	if leaky {
+		return "bar leaky"
+	}
+	return "bar"
 }
 
 // anchor is the HTML id of a close's row: the ID with every byte that is
