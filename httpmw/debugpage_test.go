@@ -70,7 +70,7 @@ func richPage(t *testing.T) http.Handler {
 	h := httpmw.DebugHandler(root, httpmw.WithReloader(rl))
 	findLeaks(t, h, "/")
 	waitFor(t, "the ended leak to be resolved", func() bool {
-		return strings.Contains(string(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes()), `"resolved"`)
+		return strings.Contains(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.String(), `"resolved"`)
 	})
 	return h
 }
