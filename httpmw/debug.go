@@ -63,9 +63,14 @@ func DebugHandler(root *janitor.Janitor, opts ...Option) http.Handler {
 		if o == nil {
 			panic("httpmw: nil Option")
 		}
-		if rl, ok := o.(reloaderOption); ok && !slices.Contains(h.reloaders, rl.rl) {
-			h.reloaders = append(h.reloaders, rl.rl)
+		rl, ok := o.(reloaderOption)
+		if !ok || slices.Contains(h.reloaders, rl.rl) {
+			continue
 		}
+		if r := rl.rl.root; r.Root() != root.Root() || r != root && !strings.HasPrefix(r.Path(), root.Path()+"/") {
+			panic(fmt.Sprintf("httpmw: WithReloader: the Reloader builds its generations under %s, outside the page's root %s", r.ID(), root.ID()))
+		}
+		h.reloaders = append(h.reloaders, rl.rl)
 	}
 	return http.NewCrossOriginProtection().Handler(h)
 }
@@ -78,8 +83,9 @@ func DebugHandler(root *janitor.Janitor, opts ...Option) http.Handler {
 //
 // It configures DebugHandler only; Wrap and NewReloader ignore it. The
 // page holds rl, which holds its current generation: mount the page for
-// as long as the Reloader serves. A nil rl is a programming error:
-// WithReloader panics.
+// as long as the Reloader serves. A nil rl, or one whose generations are
+// not in the page's tree, is a programming error: WithReloader, or
+// DebugHandler, panics.
 //
 // The page takes its Reloaders as an option, rather than a Reloader
 // offering a page of its own, because the page is the root's: one tree

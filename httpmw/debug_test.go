@@ -158,7 +158,9 @@ func resolve(t *testing.T, target, location string) string {
 func TestDebugHandlerJSON(t *testing.T) {
 	root := newRoot(t)
 	gen := child(t, root)
-	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+	started := make(chan struct{})
+	gen.Go("worker", func(ctx context.Context) error { close(started); <-ctx.Done(); return nil })
+	<-started // running under its labels, for the census to count
 	gen.OnClose("flush", func(context.Context) error { return nil })
 	closed := child(t, root)
 	closed.Close()

@@ -148,7 +148,7 @@ button{font:inherit;padding:.3em .8em}
 <header>
 <h1>janitor: <code>{{.Root}}</code></h1>
 <p class="summary">{{.Summary}}</p>
-<p>Taken <time datetime="{{iso .Taken}}">{{ts .Taken}}</time>: {{.Goroutines}} goroutines in the process, {{bytes .HeapBytes}} of live heap.
+<p>Taken <time datetime="{{iso .Taken}}">{{ts .Taken}}</time>: {{.Goroutines}} goroutines in the process{{if .HeapBytes}}, {{bytes .HeapBytes}} of live heap at the last collection{{end}}.
 {{with .CensusErr}}<span class="leak">The census failed: {{.}}</span>{{end}}
 <a href="?format=json">JSON</a></p>
 <nav><a href="#now">Now</a><a href="#pictures">Pictures</a><a href="#history">History</a><a href="#find">Find leaks</a><a href="#closes">Closes</a></nav>

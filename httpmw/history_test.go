@@ -203,3 +203,41 @@ func TestReloaderHistoryPinsNothing(t *testing.T) {
 		}
 	}
 }
+
+// The page shows only Reloaders of its own tree: another tree's is a
+// mistake in the code, and DebugHandler panics, naming both.
+func TestDebugHandlerReloaderOfAnotherTree(t *testing.T) {
+	root, other := newRoot(t), janitor.New("other", quiet()...)
+	defer other.Close()
+	rl, err := httpmw.NewReloader(other, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
+		httpmw.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	defer func() {
+		if p := fmt.Sprint(recover()); !strings.Contains(p, "httpmw: WithReloader") || !strings.Contains(p, root.ID()) {
+			t.Errorf("DebugHandler with another tree's Reloader panicked with %q; want an httpmw error naming %s", p, root.ID())
+		}
+	}()
+	httpmw.DebugHandler(root, httpmw.WithReloader(rl))
+}
+
+// A Reloader under a scope of the page's tree belongs on its page.
+func TestDebugHandlerReloaderInSubtree(t *testing.T) {
+	root := newRoot(t)
+	tenant, err := root.Child("tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl, err := httpmw.NewReloader(tenant, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
+		httpmw.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	page := fetchDebug(t, httpmw.DebugHandler(root, httpmw.WithReloader(rl), httpmw.WithReloader(rl)), "/?format=json")
+	if len(page.Reloaders) != 1 || page.Reloaders[0].Serving != rl.Current().ID() {
+		t.Errorf("reloaders on the page = %+v; want one, serving %s", page.Reloaders, rl.Current().ID())
+	}
+}
