@@ -5,109 +5,159 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 )
 
+// findsKept bounds how many find-leaks results a debug handler keeps for
+// the pages that show them (?leaks=ID).
+const findsKept = 16
+
 // DebugHandler returns a handler for a page about root's tree, in the
-// spirit of net/http/pprof: the open scopes with their live goroutines
-// (from a census read), tracked goroutines, in-flight requests and pending
-// hooks, and the last scopes to close with their reports and leak stacks.
-// It serves HTML to people and JSON to tools (?format=json, or an Accept
-// header asking for application/json). Everything it renders is escaped.
+// spirit of net/http/pprof, for operators: what serves now, what closes
+// now and which hook it is running, the history of generations and
+// reloads, small charts over the remembered closes, and each close's
+// report with its leak stacks. It serves HTML to people and JSON to tools
+// (?format=json, or an Accept header asking for application/json; the
+// package documentation lists the fields). Everything it renders is
+// escaped, and the page needs neither JavaScript nor anything from
+// another site.
 //
-// Its "find leaks" action (a POST; a GET never collects) runs the garbage
-// collector twice and then lists the closed scopes that are still reachable: a
+// The page reads the janitor (Status, History, Census) and, for the
+// generation facts only a Reloader knows (build and drain times,
+// requests served, what triggered each reload, failed reloads), the
+// Reloaders given with WithReloader. It is a view: reading it changes
+// nothing, and collects no garbage.
+//
+// Its "find leaks" action is a POST: it runs the garbage collector twice
+// and then lists the closed scopes that are still reachable: a
 // generation that survives a collection after it closed is being kept
 // alive by a reference someone forgot, the Go analog of a web application
-// that Tomcat's manager reports as leaked after an undeploy. Collecting
-// costs a stop-the-world pause on a large heap, so it only happens when
-// asked for, and cross-origin POSTs from browsers are refused (see
-// http.CrossOriginProtection): another site cannot make an operator's
-// browser trigger it.
+// that Tomcat's manager reports as leaked after an undeploy. The POST is
+// answered 303 See Other to a GET of the page with ?leaks=ID, which shows
+// that result with its time (post/redirect/get): Back and refresh show it
+// again without collecting again. Collecting costs a stop-the-world
+// pause on a large heap, so it only happens when asked for, and the page
+// says how long the program was paused; cross-origin POSTs from browsers
+// are refused (see http.CrossOriginProtection): another site cannot make
+// an operator's browser trigger it. The handler keeps the last 16 results.
 //
 // Nothing is registered anywhere: mount the handler yourself, where only
 // operators can reach it, as the page shows stacks and names. A nil root
-// is a programming error: DebugHandler panics.
-func DebugHandler(root *janitor.Janitor) http.Handler {
+// is a programming error: DebugHandler panics. Of the options it uses
+// WithReloader and ignores the others.
+func DebugHandler(root *janitor.Janitor, opts ...Option) http.Handler {
 	if root == nil {
 		panic("httpmw: DebugHandler needs a root janitor")
 	}
-	return http.NewCrossOriginProtection().Handler(&debugHandler{root: root})
+	h := &debugHandler{root: root}
+	for _, o := range opts {
+		if o == nil {
+			panic("httpmw: nil Option")
+		}
+		rl, ok := o.(reloaderOption)
+		if !ok || slices.Contains(h.reloaders, rl.rl) {
+			continue
+		}
+		if r := rl.rl.root; r.Root() != root.Root() || r != root && !strings.HasPrefix(r.Path(), root.Path()+"/") {
+			panic(fmt.Sprintf("httpmw: WithReloader: the Reloader builds its generations under %s, outside the page's root %s", r.ID(), root.ID()))
+		}
+		h.reloaders = append(h.reloaders, rl.rl)
+	}
+	return http.NewCrossOriginProtection().Handler(h)
 }
+
+// WithReloader shows rl's generations on the page of DebugHandler: which
+// one serves, which drain and until when, when each was built, retired
+// and closed, how many requests it served, what triggered each reload,
+// and the failed reloads with their errors (see Reloader.History). Give
+// it once per Reloader whose generations live under the page's root.
+//
+// It configures DebugHandler only; Wrap and NewReloader ignore it. The
+// page holds rl, which holds its current generation: mount the page for
+// as long as the Reloader serves. A nil rl, or one whose generations are
+// not in the page's tree, is a programming error: WithReloader, or
+// DebugHandler, panics.
+//
+// The page takes its Reloaders as an option, rather than a Reloader
+// offering a page of its own, because the page is the root's: one tree
+// may hold several Reloaders' generations (an API and an admin
+// application), and scopes no Reloader builds.
+func WithReloader(rl *Reloader) Option {
+	if rl == nil {
+		panic("httpmw: WithReloader(nil)")
+	}
+	return reloaderOption{rl}
+}
+
+// reloaderOption is WithReloader's Option. DebugHandler looks for it among
+// its options; to Wrap and NewReloader, it changes nothing.
+type reloaderOption struct{ rl *Reloader }
+
+func (reloaderOption) apply(*config) {}
 
 type debugHandler struct {
-	root *janitor.Janitor
-}
+	root      *janitor.Janitor
+	reloaders []*Reloader
 
-// debugPage is what the page shows; its JSON form is the tools' API.
-type debugPage struct {
-	Root       string        `json:"root"`
-	Taken      time.Time     `json:"taken"`
-	Goroutines int           `json:"goroutines"` // in the whole process
-	CensusErr  string        `json:"census_error,omitempty"`
-	Scope      debugScope    `json:"scope"`
-	Closed     []debugClosed `json:"closed"`
-	GC         bool          `json:"gc"`                  // whether "find leaks" ran
-	Reachable  []string      `json:"reachable,omitempty"` // closed scopes alive after it
-}
-
-type debugScope struct {
-	ID           string       `json:"id"`
-	Path         string       `json:"path"`
-	Closing      bool         `json:"closing"`
-	Goroutines   int          `json:"goroutines"` // carrying the scope's label, tracked or not
-	Tracked      int          `json:"tracked"`    // started with Go and running
-	PendingHooks []string     `json:"pending_hooks"`
-	Children     []debugScope `json:"children,omitempty"`
-}
-
-type debugClosed struct {
-	Scope           string      `json:"scope"`
-	Start           time.Time   `json:"start"`
-	DurationSeconds float64     `json:"duration_seconds"`
-	Clean           bool        `json:"clean"`
-	Leaked          int         `json:"leaked"`
-	Summary         string      `json:"summary"`
-	Report          string      `json:"report"` // the full report, %+v
-	Leaks           []debugLeak `json:"leaks,omitempty"`
-	Reachable       *bool       `json:"reachable,omitempty"` // only after "find leaks"
-}
-
-type debugLeak struct {
-	Count int    `json:"count"`
-	Name  string `json:"name,omitempty"` // the tracked goroutine's name, if it had one
-	Stack string `json:"stack"`
+	mu sync.Mutex
+	// finds are the last find-leaks results, oldest first, at most
+	// findsKept; lastFind numbers them. Both written by findLeaks.
+	finds    []findResult
+	lastFind int
 }
 
 func (h *debugHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
 	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPost:
+	case http.MethodGet, http.MethodHead:
+	case http.MethodPost:
+		h.findAndRedirect(w, r)
+		return
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
 		http.Error(w, "httpmw: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	gc := r.Method == http.MethodPost
-	page := h.collect(r, gc)
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
+	q := r.URL.Query()
+	page := h.collect(r, q.Get("leaks"))
 	if wantsJSON(r) {
 		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(page) //nolint:errcheck // the client went away
+		// Compact: indentation would grow with the depth of the tree.
+		json.NewEncoder(w).Encode(page) //nolint:errcheck // the client went away
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := debugTemplate.Execute(w, page); err != nil {
+	if err := debugTemplate.Execute(w, newHTMLPage(page, q.Get("closes"))); err != nil {
 		// Headers are sent; all that is left is to end the page visibly.
 		fmt.Fprintf(w, "\n<p>httpmw: rendering failed: %s</p>\n", template.HTMLEscapeString(err.Error()))
 	}
+}
+
+// findAndRedirect runs find-leaks and answers 303 See Other to the page
+// that shows the result, keeping the format and the filter asked for.
+func (h *debugHandler) findAndRedirect(w http.ResponseWriter, r *http.Request) {
+	res := h.findLeaks()
+	q := url.Values{"leaks": {strconv.Itoa(res.ID)}}
+	in := r.URL.Query()
+	for _, k := range []string{"format", "closes"} {
+		if v := in.Get(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	// A relative reference ("?leaks=3"), which keeps the request's path
+	// as the client sees it, even behind http.StripPrefix.
+	w.Header().Set("Location", "?"+q.Encode())
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 func wantsJSON(r *http.Request) bool {
@@ -117,107 +167,110 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-func (h *debugHandler) collect(r *http.Request, gc bool) debugPage {
-	page := debugPage{Root: h.root.ID(), Taken: time.Now(), GC: gc}
-	if gc {
-		// Twice: objects with finalizers or cleanups need a second cycle.
-		runtime.GC()
-		runtime.GC()
+// A findResult is what one find-leaks action found.
+type findResult struct {
+	ID           int       `json:"id"`            // the ?leaks= number of the result
+	At           time.Time `json:"at"`            // when the collections started
+	WallSeconds  float64   `json:"wall_seconds"`  // how long the two collections took
+	PauseSeconds float64   `json:"pause_seconds"` // stop-the-world time they cost the program
+	Pauses       uint64    `json:"pauses"`        // stop-the-world pauses they made
+	HeapBytes    uint64    `json:"heap_bytes"`    // live heap after them
+	Checked      int       `json:"checked"`       // closed scopes checked (those History remembered)
+	Reachable    []string  `json:"reachable"`     // IDs of the checked scopes still reachable, newest first
+
+	checked []string // IDs of the checked scopes
+}
+
+// pauseMetrics are what findLeaks reads to measure the pause it costs.
+var pauseMetrics = []string{
+	"/cpu/classes/gc/pause:cpu-seconds", // pause time times GOMAXPROCS, exactly
+	"/sched/pauses/total/gc:seconds",    // one sample per pause
+	"/gc/heap/live:bytes",
+}
+
+// findLeaks collects garbage twice, checks which remembered closed scopes
+// are still reachable, and keeps the result.
+func (h *debugHandler) findLeaks() findResult {
+	samples := make([]metrics.Sample, len(pauseMetrics))
+	for i, name := range pauseMetrics {
+		samples[i].Name = name
 	}
-	var counts map[string]int
-	census := h.root.Census()
-	if census == nil {
-		census = new(goroutines.Census) // the root has none: a read of the page's own
+	metrics.Read(samples)
+	cpu0, pauses0 := float64Of(samples[0]), pausesOf(samples[1])
+
+	res := findResult{At: time.Now()}
+	// Twice: objects with finalizers or cleanups need a second cycle.
+	runtime.GC()
+	runtime.GC()
+	res.WallSeconds = time.Since(res.At).Seconds()
+	metrics.Read(samples)
+	res.PauseSeconds = (float64Of(samples[0]) - cpu0) / float64(runtime.GOMAXPROCS(0))
+	res.Pauses = pausesOf(samples[1]) - pauses0
+	if samples[2].Value.Kind() == metrics.KindUint64 {
+		res.HeapBytes = samples[2].Value.Uint64()
 	}
-	if snap, err := census.Snapshot(r.Context()); err != nil {
-		page.CensusErr = err.Error()
-	} else {
-		page.Goroutines = snap.Total
-		counts = snap.CountBy(goroutines.ScopeLabel)
-	}
-	page.Scope = scopeOf(h.root.Status(), counts)
+
 	history := h.root.History()
-	page.Closed = make([]debugClosed, 0, len(history)) // tools get a list, never null
+	res.Checked = len(history)
+	res.Reachable = []string{}
 	for _, c := range history {
-		d := closedOf(c.Report)
-		if gc {
-			alive := c.Reachable()
-			d.Reachable = &alive
-			if alive {
-				page.Reachable = append(page.Reachable, c.Report.ID)
+		res.checked = append(res.checked, c.Report.ID)
+		if c.Reachable() {
+			res.Reachable = append(res.Reachable, c.Report.ID)
+		}
+	}
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.lastFind++
+	res.ID = h.lastFind
+	if len(h.finds) == findsKept {
+		h.finds = slices.Delete(h.finds, 0, 1)
+	}
+	h.finds = append(h.finds, res)
+	return res
+}
+
+func float64Of(s metrics.Sample) float64 {
+	if s.Value.Kind() == metrics.KindFloat64 {
+		return s.Value.Float64()
+	}
+	return 0
+}
+
+func pausesOf(s metrics.Sample) uint64 {
+	if s.Value.Kind() != metrics.KindFloat64Histogram {
+		return 0
+	}
+	var n uint64
+	for _, c := range s.Value.Float64Histogram().Counts {
+		n += c
+	}
+	return n
+}
+
+// find returns the result the page shows: the one numbered by the
+// ?leaks= parameter if it has one, else the latest; ok is false if there
+// is none, and asked is the number asked for that is no longer kept.
+func (h *debugHandler) find(param string) (res findResult, ok bool, gone string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if param == "" {
+		if len(h.finds) == 0 {
+			return findResult{}, false, ""
+		}
+		return h.finds[len(h.finds)-1], true, ""
+	}
+	id, err := strconv.Atoi(param)
+	if err == nil {
+		for _, f := range h.finds {
+			if f.ID == id {
+				return f, true, ""
 			}
 		}
-		page.Closed = append(page.Closed, d)
 	}
-	return page
+	if len(h.finds) > 0 {
+		res, ok = h.finds[len(h.finds)-1], true
+	}
+	return res, ok, param
 }
-
-// StillReachable reports whether "find leaks" found the scope reachable.
-func (d debugClosed) StillReachable() bool { return d.Reachable != nil && *d.Reachable }
-
-func scopeOf(st janitor.Status, counts map[string]int) debugScope {
-	s := debugScope{
-		ID:           st.ID,
-		Path:         st.Path,
-		Closing:      st.State != janitor.Open,
-		Goroutines:   counts[st.ID],
-		Tracked:      st.Tracked,
-		PendingHooks: st.Pending,
-	}
-	if s.PendingHooks == nil {
-		s.PendingHooks = []string{} // tools get a list, never null
-	}
-	for _, c := range st.Children {
-		s.Children = append(s.Children, scopeOf(c, counts))
-	}
-	return s
-}
-
-func closedOf(r janitor.Report) debugClosed {
-	d := debugClosed{
-		Scope:           r.ID,
-		Start:           r.Start,
-		DurationSeconds: r.Duration.Seconds(),
-		Clean:           r.Clean(),
-		Leaked:          r.Leaked(),
-		Summary:         r.String(),
-		Report:          fmt.Sprintf("%+v", r),
-	}
-	for _, g := range r.Leaks {
-		d.Leaks = append(d.Leaks, debugLeak{Count: g.Count, Name: g.Labels[goroutines.NameLabel], Stack: g.String()})
-	}
-	return d
-}
-
-// debugTemplate escapes everything: scope and hook names, reports and
-// stacks are all data chosen by the program, or by its dependencies.
-var debugTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>janitor: {{.Root}}</title>
-<style>
-body{font-family:sans-serif;margin:1em 2em}
-ul{list-style:none;padding-left:1.2em;border-left:1px solid #ccc}
-code,pre{font-family:monospace}
-pre{background:#f6f6f6;padding:.5em;overflow-x:auto}
-.leak{color:#b00}.closing{color:#888}
-</style></head><body>
-<h1>janitor: <code>{{.Root}}</code></h1>
-<p>{{.Goroutines}} goroutines in the process at {{.Taken.Format "2006-01-02 15:04:05.000"}}.
-{{with .CensusErr}}<span class="leak">Census failed: {{.}}</span>{{end}}
-<a href="?format=json">JSON</a></p>
-<h2>Open scopes</h2>
-<ul>{{template "scope" .Scope}}</ul>
-<h2>Find leaks</h2>
-<form method="post"><button type="submit">Collect garbage twice and list closed scopes still reachable</button></form>
-{{if .GC}}{{if .Reachable}}<p class="leak">Still reachable after two collections (something keeps a reference to them):</p>
-<ul>{{range .Reachable}}<li class="leak"><code>{{.}}</code></li>{{end}}</ul>
-{{else}}<p>No closed scope is reachable after two collections.</p>{{end}}{{end}}
-<h2>Last closes</h2>
-{{range .Closed}}<details{{if .Leaked}} open{{end}}><summary{{if not .Clean}} class="leak"{{end}}>{{.Summary}}{{if .StillReachable}} <b class="leak">(still reachable)</b>{{end}}</summary>
-<pre>{{.Report}}</pre></details>
-{{else}}<p>No scope has closed yet.</p>{{end}}
-</body></html>
-{{define "scope"}}<li{{if .Closing}} class="closing"{{end}}><code>{{.ID}}</code>:
-{{.Goroutines}} goroutine(s) labelled, {{.Tracked}} tracked{{if .Closing}}, closing{{end}}
-{{if .PendingHooks}}<br>pending hooks: {{range $i, $h := .PendingHooks}}{{if $i}}, {{end}}<code>{{$h}}</code>{{end}}{{end}}
-{{if .Children}}<ul>{{range .Children}}{{template "scope" .}}{{end}}</ul>{{end}}</li>{{end}}
-`))

@@ -37,6 +37,8 @@ type generation struct {
 	h atomic.Pointer[http.Handler]
 	// inflight counts its requests between entering and leaving it.
 	inflight atomic.Int64
+	// served counts the requests it served, for History.
+	served atomic.Uint64
 
 	// retired is set when g stops being the generation new requests go
 	// to: by retire, or when g's janitor starts to close for any reason.
@@ -143,6 +145,7 @@ func (r *Reloader) drain(g *generation) {
 		close(g.res.done)
 	}()
 	log := r.cfg.log()
+	r.hist.retired(g, r.cfg.drainTimeout) // history
 	outcome := g.waitIdle(time.Now().Add(r.cfg.drainTimeout), false)
 	timedOut := outcome == deadlinePassed
 	if n := g.closeConns(); n > 0 {
@@ -169,7 +172,9 @@ func (r *Reloader) drain(g *generation) {
 	g.h.Store(nil)
 	// Bounded by the Reloader's Shutdown, if it runs out of time while
 	// the generation closes.
+	r.hist.drained(g) // history
 	g.res.err = g.j.Shutdown(g.hurried)
+	r.hist.closed(g) // history
 	g.hurry()
 }
 

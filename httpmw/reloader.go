@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -60,6 +61,8 @@ type Reloader struct {
 	// reloads, failed and drainTimeouts count what Stats reports.
 	reloads, failed, drainTimeouts atomic.Uint64
 
+	hist history // generations and failed reloads, for History (history.go)
+
 	mu sync.Mutex
 	// retiring holds the generations that were swapped out and have not
 	// finished closing. Added by retire, removed by the drain goroutine
@@ -101,11 +104,13 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 		return nil, err
 	}
 	r.releasePath = release
+	start := time.Now() // history
 	g, err := r.newGeneration()
 	if err != nil {
 		release()
 		return nil, err
 	}
+	r.hist.add(g, "start", start) // history
 	r.cur.Store(g)
 	r.cfg.activated(g.j)
 	return r, nil
@@ -187,6 +192,7 @@ func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Req
 		g = next
 	}
 	defer g.inflight.Add(-1)
+	g.served.Add(1) // history
 	if req.ProtoMajor == 1 && (len(req.Header["Upgrade"]) > 0 || req.Method == http.MethodConnect) {
 		w = &hijackWriter{ResponseWriter: w, g: g}
 	}
@@ -217,15 +223,17 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 // as failed on the way out. Like janitor.Janitor.Do, which runs the build,
 // Reload leaves the calling goroutine without pprof labels.
 func (r *Reloader) Reload(ctx context.Context) error {
+	start, err := time.Now(), error(nil) // history
 	ok := false
 	defer func() { // also on runtime.Goexit, which skips the assignment below
 		if ok {
 			r.reloads.Add(1)
 		} else {
 			r.failed.Add(1)
+			r.hist.failed(ctx, start, err) // history
 		}
 	}()
-	err := r.reload(ctx)
+	err = r.reload(ctx)
 	ok = err == nil
 	return err
 }
@@ -241,10 +249,12 @@ func (r *Reloader) reload(ctx context.Context) error {
 	if r.final != nil {
 		return fmt.Errorf("httpmw: reload: the reloader was shut down: %w", janitor.ErrClosed)
 	}
+	start := time.Now() // history
 	g, err := r.newGeneration()
 	if err != nil {
 		return err
 	}
+	r.hist.add(g, triggerOf(ctx), start) // history
 	old := r.cur.Swap(g)
 	r.cfg.activated(g.j)
 	r.retire(old)

@@ -102,14 +102,20 @@ func serve(o options, stdout io.Writer) error {
 	mux.Handle("/", front)
 	mux.Handle("/readyz", httpmw.ReadyHandler(proc.Ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.Handle("/debug/janitor", httpmw.DebugHandler(root))
-	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
-		if err := reload(r.Context()); err != nil {
+	var debugOpts []httpmw.Option // the page shows the Reloader's generations
+	if rl, ok := front.Handler.(*httpmw.Reloader); ok {
+		debugOpts = append(debugOpts, httpmw.WithReloader(rl))
+	}
+	mux.Handle("/debug/janitor", httpmw.DebugHandler(root, debugOpts...))
+	// Refused (403) when another site's page posts it, as an
+	// auto-submitting form would: see http.CrossOriginProtection.
+	mux.Handle("POST /reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := reload(httpmw.WithTrigger(r.Context(), "POST /reload")); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintf(w, "now serving %s\n", front.Current().ID())
-	})
+	})))
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
@@ -144,7 +150,7 @@ func serve(o options, stdout io.Writer) error {
 		for {
 			select {
 			case <-hup:
-				reload(ctx) //nolint:errcheck // logged by reload
+				reload(httpmw.WithTrigger(ctx, "SIGHUP")) //nolint:errcheck // logged by reload
 			case <-ctx.Done():
 				return ctx.Err()
 			}

@@ -179,7 +179,7 @@ func TestServer(t *testing.T) {
 		{http.MethodGet, "/metrics", `janitor_reloads_total{result="ok"} 1`},
 		{http.MethodGet, "/metrics", "reloadserver_requests_total 1\n"}, // the new generation took the name over
 		{http.MethodGet, "/debug/janitor", "reloadserver/gen#"},
-		{http.MethodGet, "/debug/janitor?format=json", `"closed": [`},
+		{http.MethodGet, "/debug/janitor?format=json", `"closed":[`},
 		{http.MethodGet, "/readyz", "ready"},
 	} {
 		if code, body := s.fetch(step.method, step.path); code != http.StatusOK || !strings.Contains(body, step.want) {

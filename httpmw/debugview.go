@@ -1,0 +1,440 @@
+package httpmw
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// The debug page's facts, in the shape its JSON has: see the package
+// documentation, "# Debug page JSON", which names every field. Lists are
+// never null, optional timestamps are absent until their event happened,
+// and nothing nests with the depth of the tree.
+
+type debugPage struct {
+	Root       string          `json:"root"`
+	Taken      time.Time       `json:"taken"`
+	Goroutines int             `json:"goroutines"`
+	HeapBytes  uint64          `json:"heap_bytes"`
+	CensusErr  string          `json:"census_error"`
+	Summary    string          `json:"summary"`
+	Reloaders  []debugReloader `json:"reloaders"`
+	Scopes     []debugScope    `json:"scopes"`
+	Closed     []debugClosed   `json:"closed"`
+	FindLeaks  *findResult     `json:"find_leaks"`
+	FindGone   string          `json:"find_leaks_gone"`
+	Reachable  []string        `json:"reachable"`
+
+	slowAbove time.Duration // closes longer than this are slow
+}
+
+type debugReloader struct {
+	Path          string            `json:"path"`
+	Serving       string            `json:"serving"`
+	Reloads       uint64            `json:"reloads"`
+	Failed        uint64            `json:"failed"`
+	Inflight      int64             `json:"inflight"`
+	Draining      int               `json:"draining"`
+	DrainTimeouts uint64            `json:"drain_timeouts"`
+	Generations   []debugGeneration `json:"generations"`
+	FailedReloads []debugFailed     `json:"failed_reloads"`
+}
+
+type debugGeneration struct {
+	ID              string    `json:"id"`
+	State           string    `json:"state"`
+	Trigger         string    `json:"trigger"`
+	Built           time.Time `json:"built"`
+	BuildSeconds    float64   `json:"build_seconds"`
+	Retired         time.Time `json:"retired,omitzero"`
+	DrainDeadline   time.Time `json:"drain_deadline,omitzero"`
+	Drained         time.Time `json:"drained,omitzero"`
+	DrainSeconds    float64   `json:"drain_seconds"`
+	Closed          time.Time `json:"closed,omitzero"`
+	CloseSeconds    float64   `json:"close_seconds"`
+	LifetimeSeconds float64   `json:"lifetime_seconds"`
+	Requests        uint64    `json:"requests"`
+	Inflight        int64     `json:"inflight"`
+	Result          string    `json:"result"`
+}
+
+type debugFailed struct {
+	At      time.Time `json:"at"`
+	Seconds float64   `json:"seconds"`
+	Trigger string    `json:"trigger"`
+	Error   string    `json:"error"`
+}
+
+type debugScope struct {
+	ID           string    `json:"id"`
+	Parent       string    `json:"parent"`
+	Depth        int       `json:"depth"`
+	State        string    `json:"state"`
+	Goroutines   int       `json:"goroutines"`
+	Tracked      int       `json:"tracked"`
+	PendingHooks []string  `json:"pending_hooks"`
+	Phase        string    `json:"phase"`
+	CloseStart   time.Time `json:"close_start,omitzero"`
+	CloseSeconds float64   `json:"close_seconds"`
+	Hook         string    `json:"hook"`
+	HookStart    time.Time `json:"hook_start,omitzero"`
+	HookSeconds  float64   `json:"hook_seconds"`
+}
+
+type debugClosed struct {
+	ID                string       `json:"id"`
+	Path              string       `json:"path"`
+	Start             time.Time    `json:"start"`
+	DurationSeconds   float64      `json:"duration_seconds"`
+	Result            string       `json:"result"`
+	Clean             bool         `json:"clean"`
+	Slow              bool         `json:"slow"`
+	Leaked            int          `json:"leaked"`
+	LeaksAlive        int          `json:"leaks_alive"`
+	Resolved          time.Time    `json:"resolved,omitzero"`
+	Reachable         *bool        `json:"reachable"`
+	ProcessGoroutines int          `json:"process_goroutines"`
+	ProcessHeapBytes  uint64       `json:"process_heap_bytes"`
+	Phases            []debugPhase `json:"phases"`
+	Hooks             []debugHook  `json:"hooks"`
+	Abandoned         []string     `json:"abandoned"`
+	Errors            []string     `json:"errors"`
+	Children          []string     `json:"children"`
+	Leaks             []debugLeak  `json:"leaks"`
+	Summary           string       `json:"summary"`
+	Report            string       `json:"report"`
+}
+
+// StillReachable reports whether the find-leaks result shown found the
+// scope reachable.
+func (d debugClosed) StillReachable() bool { return d.Reachable != nil && *d.Reachable }
+
+type debugPhase struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+type debugHook struct {
+	Name    string  `json:"name"`
+	Outcome string  `json:"outcome"`
+	Seconds float64 `json:"seconds"`
+}
+
+type debugLeak struct {
+	Count          int    `json:"count"`
+	Name           string `json:"name"`
+	BlockedForever bool   `json:"blocked_forever"`
+	Offender       string `json:"offender"`
+	Remedy         string `json:"remedy"`
+	Stack          string `json:"stack"`
+}
+
+// collect reads the page's facts now; leaksParam selects the find-leaks
+// result shown.
+func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
+	now := time.Now()
+	page := debugPage{Root: h.root.ID(), Taken: now}
+	var counts map[string]int
+	census := h.root.Census()
+	if census == nil {
+		census = new(goroutines.Census) // the root has none: a read of the page's own
+	}
+	if snap, err := census.Snapshot(r.Context()); err != nil {
+		page.CensusErr = err.Error()
+		page.Goroutines = runtime.NumGoroutine()
+	} else {
+		page.Goroutines = snap.Total
+		counts = snap.CountBy(goroutines.ScopeLabel)
+	}
+	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	if metrics.Read(heap); heap[0].Value.Kind() == metrics.KindUint64 {
+		page.HeapBytes = heap[0].Value.Uint64()
+	}
+
+	page.Scopes = []debugScope{}
+	flatten(&page.Scopes, h.root.Status(), "", 0, counts, now)
+
+	history := h.root.History()
+	durations := make([]time.Duration, len(history))
+	for i, c := range history {
+		durations[i] = c.Report.Duration
+	}
+	page.slowAbove = slowThreshold(durations)
+	page.Closed = make([]debugClosed, 0, len(history))
+	results := make(map[string]string, len(history))
+	for _, c := range history {
+		d := closedOf(c, page.slowAbove)
+		results[d.ID] = d.Result
+		page.Closed = append(page.Closed, d)
+	}
+
+	page.Reachable = []string{}
+	if res, ok, gone := h.find(leaksParam); ok || gone != "" {
+		page.FindGone = gone
+		if ok {
+			page.FindLeaks = &res
+			page.Reachable = res.Reachable
+			for i := range page.Closed {
+				if slices.Contains(res.checked, page.Closed[i].ID) {
+					reachable := slices.Contains(res.Reachable, page.Closed[i].ID)
+					page.Closed[i].Reachable = &reachable
+				}
+			}
+		}
+	}
+
+	page.Reloaders = make([]debugReloader, 0, len(h.reloaders))
+	for _, rl := range h.reloaders {
+		page.Reloaders = append(page.Reloaders, reloaderOf(rl, results, now))
+	}
+	page.Summary = summaryOf(page)
+	return page
+}
+
+// flatten appends st and its descendants to scopes, parents first, each
+// naming its parent: a list, so that the JSON does not nest, nor indent,
+// with the depth of the tree.
+func flatten(scopes *[]debugScope, st janitor.Status, parent string, depth int, counts map[string]int, now time.Time) {
+	s := debugScope{
+		ID:           st.ID,
+		Parent:       parent,
+		Depth:        depth,
+		State:        st.State.String(),
+		Goroutines:   counts[st.ID],
+		Tracked:      st.Tracked,
+		PendingHooks: st.Pending,
+		Phase:        st.Phase,
+		CloseStart:   st.CloseStart,
+		Hook:         st.Hook,
+		HookStart:    st.HookStart,
+	}
+	if s.PendingHooks == nil {
+		s.PendingHooks = []string{}
+	}
+	if !st.CloseStart.IsZero() {
+		s.CloseSeconds = now.Sub(st.CloseStart).Seconds()
+	}
+	if !st.HookStart.IsZero() {
+		s.HookSeconds = now.Sub(st.HookStart).Seconds()
+	}
+	*scopes = append(*scopes, s)
+	for _, c := range st.Children {
+		flatten(scopes, c, st.ID, depth+1, counts, now)
+	}
+}
+
+// Closes are slow when they took longer than slowFloor and than
+// slowFactor times the median of the remembered closes.
+const (
+	slowFloor  = 100 * time.Millisecond
+	slowFactor = 3
+)
+
+func slowThreshold(durations []time.Duration) time.Duration {
+	if len(durations) == 0 {
+		return slowFloor
+	}
+	d := slices.Clone(durations)
+	slices.Sort(d)
+	return max(slowFloor, slowFactor*d[len(d)/2])
+}
+
+// resultOf says how a close went, for itself, not its children: "leaked"
+// (goroutines outlived it), "failed" (a hook, goroutine or resource
+// error, a deadline, a fault) or "clean".
+func resultOf(r janitor.Report) string {
+	own := r
+	own.Children = nil
+	err := own.Err()
+	switch {
+	case err == nil:
+		return "clean"
+	case errors.Is(err, janitor.ErrLeaked):
+		return "leaked"
+	default:
+		return "failed"
+	}
+}
+
+func closedOf(c janitor.Record, slowAbove time.Duration) debugClosed {
+	r := c.Report
+	d := debugClosed{
+		ID:                r.ID,
+		Path:              r.Path,
+		Start:             r.Start,
+		DurationSeconds:   r.Duration.Seconds(),
+		Result:            resultOf(r),
+		Clean:             r.Clean(),
+		Slow:              r.Duration > slowAbove,
+		Leaked:            r.Leaked(),
+		LeaksAlive:        c.LeaksAlive,
+		Resolved:          c.Resolved,
+		ProcessGoroutines: r.ProcessGoroutines,
+		ProcessHeapBytes:  r.ProcessHeap,
+		Phases:            make([]debugPhase, 0, len(r.Phases)),
+		Hooks:             make([]debugHook, 0, len(r.Hooks)),
+		Abandoned:         append([]string{}, r.Abandoned...),
+		Errors:            []string{},
+		Children:          make([]string, 0, len(r.Children)),
+		Leaks:             make([]debugLeak, 0, len(r.Leaks)),
+		Summary:           r.String(),
+	}
+	for _, p := range r.Phases {
+		d.Phases = append(d.Phases, debugPhase{p.Name, p.Duration.Seconds()})
+	}
+	for _, hk := range r.Hooks {
+		d.Hooks = append(d.Hooks, debugHook{hk.Name, hk.Outcome.String(), hk.Duration.Seconds()})
+	}
+	own := r
+	own.Children = nil // each child closed has a row of its own
+	if err := own.Err(); err != nil {
+		for line := range strings.SplitSeq(err.Error(), "\n") {
+			d.Errors = append(d.Errors, line)
+		}
+	}
+	for _, ch := range r.Children {
+		d.Children = append(d.Children, ch.ID)
+	}
+	for i, g := range r.Leaks {
+		l := debugLeak{
+			Count:          g.Count,
+			Name:           g.Labels[goroutines.NameLabel],
+			BlockedForever: slices.Contains(r.BlockedForever, i),
+			Stack:          g.String(),
+		}
+		for _, dg := range r.Diagnoses {
+			if dg.Leak == i {
+				l.Offender, l.Remedy = dg.Offender.What, dg.Offender.Remedy
+			}
+		}
+		d.Leaks = append(d.Leaks, l)
+	}
+	// The full report without its summary line, which the row shows
+	// already, and without the children's reports, which are rows of
+	// their own: nested, a deep chain's reports would grow with the
+	// square of its depth.
+	full := fmt.Sprintf("%+v", own)
+	_, d.Report, _ = strings.Cut(full, "\n")
+	return d
+}
+
+func reloaderOf(rl *Reloader, results map[string]string, now time.Time) debugReloader {
+	st := rl.Stats()
+	d := debugReloader{
+		Path:          st.Path,
+		Reloads:       st.Reloads,
+		Failed:        st.Failed,
+		Inflight:      st.Inflight,
+		Draining:      st.Draining,
+		DrainTimeouts: st.DrainTimeouts,
+	}
+	if cur := rl.Current(); cur != rl.root && cur.State() == janitor.Open {
+		d.Serving = cur.ID()
+	}
+	hist := rl.History()
+	d.Generations = make([]debugGeneration, 0, len(hist.Generations))
+	for _, g := range hist.Generations {
+		dg := debugGeneration{
+			ID:            g.ID,
+			Trigger:       g.Trigger,
+			Built:         g.Built,
+			BuildSeconds:  g.BuildDuration.Seconds(),
+			Retired:       g.Retired,
+			DrainDeadline: g.DrainDeadline,
+			Drained:       g.Drained,
+			Closed:        g.Closed,
+			Requests:      g.Requests,
+			Inflight:      g.Inflight,
+			Result:        results[g.ID],
+		}
+		end := now
+		switch {
+		case !g.Closed.IsZero():
+			dg.State, end = "closed", g.Closed
+		case !g.Drained.IsZero():
+			dg.State = "closing"
+		case !g.Retired.IsZero():
+			dg.State = "draining"
+		case g.ID == d.Serving:
+			dg.State = "serving"
+		default: // the root closed it under the Reloader
+			dg.State = "closed"
+			if dg.Result == "" {
+				dg.State = "closing"
+			}
+		}
+		if !g.Retired.IsZero() {
+			drainEnd := now
+			if !g.Drained.IsZero() {
+				drainEnd = g.Drained
+			}
+			dg.DrainSeconds = drainEnd.Sub(g.Retired).Seconds()
+		}
+		if !g.Drained.IsZero() {
+			closeEnd := now
+			if !g.Closed.IsZero() {
+				closeEnd = g.Closed
+			}
+			dg.CloseSeconds = closeEnd.Sub(g.Drained).Seconds()
+		}
+		dg.LifetimeSeconds = end.Sub(g.Built).Seconds()
+		d.Generations = append(d.Generations, dg)
+	}
+	d.FailedReloads = make([]debugFailed, 0, len(hist.Failed))
+	for _, f := range hist.Failed {
+		d.FailedReloads = append(d.FailedReloads, debugFailed{f.At, f.Duration.Seconds(), f.Trigger, f.Err})
+	}
+	return d
+}
+
+// summaryOf is the page's one line: "64 closes: 2 leaked, 1 still
+// reachable".
+func summaryOf(p debugPage) string {
+	leaked, failed, slow, alive := 0, 0, 0, 0
+	for _, c := range p.Closed {
+		switch c.Result {
+		case "leaked":
+			leaked++
+		case "failed":
+			failed++
+		}
+		if c.Slow {
+			slow++
+		}
+		alive += c.LeaksAlive
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d closes: %d leaked", len(p.Closed), leaked)
+	if alive > 0 {
+		fmt.Fprintf(&b, " (%d goroutine(s) still running)", alive)
+	}
+	if failed > 0 {
+		fmt.Fprintf(&b, ", %d failed", failed)
+	}
+	if slow > 0 {
+		fmt.Fprintf(&b, ", %d slow", slow)
+	}
+	if p.FindLeaks != nil {
+		fmt.Fprintf(&b, ", %d still reachable", len(p.Reachable))
+	} else {
+		b.WriteString(", reachability not checked")
+	}
+	closing := 0
+	for _, s := range p.Scopes {
+		if s.State == janitor.Closing.String() {
+			closing++
+		}
+	}
+	if closing > 0 {
+		fmt.Fprintf(&b, "; %d closing now", closing)
+	}
+	return b.String()
+}
