@@ -11,8 +11,10 @@ import (
 // it closes the generation anyway.
 const DefaultDrainTimeout = 30 * time.Second
 
-// An Option configures Wrap or NewReloader. WithRequestStore applies to
-// both; the other options configure a Reloader, and Wrap ignores them.
+// An Option configures Wrap, NewReloader or DebugHandler.
+// WithRequestStore and WithContextLabels apply to Wrap and a Reloader;
+// WithReloader to DebugHandler; the other options configure a Reloader.
+// An option a function does not use is ignored.
 //
 // An option given a value that can only be a mistake in the code (a
 // non-positive timeout, a nil logger) panics where it is made.
