@@ -1,54 +1,18 @@
 package janitortest_test
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"runtime/metrics"
-	"runtime/pprof"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
-	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/internal/benchproc"
 	"github.com/leakproof/leakproof/janitortest"
 )
-
-// park starts n goroutines that block until the returned stop is called,
-// which waits for them to exit: the unrelated goroutines of a busy test
-// binary (servers, pools, other tests). They have 8 distinct stacks, and
-// one in ten carries the label of one of 10 other scopes.
-func park(n int) (stop func()) {
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for i := range n {
-		start := func() {
-			go func() {
-				defer wg.Done()
-				parkDepth(i%8, release)
-			}()
-		}
-		if i%10 == 0 {
-			pprof.Do(context.Background(), pprof.Labels(goroutines.ScopeLabel, "other-"+strconv.Itoa(i%100/10)), func(context.Context) { start() })
-		} else {
-			start()
-		}
-	}
-	return func() { close(release); wg.Wait() }
-}
-
-//go:noinline
-func parkDepth(d int, release <-chan struct{}) {
-	if d == 0 {
-		<-release
-		return
-	}
-	parkDepth(d-1, release)
-}
 
 // testBody is what each benchmarked test does: start a goroutine and wait
 // for it, so that there is something to check and nothing leaks.
@@ -95,30 +59,6 @@ func (p *latenessProbe) finish() time.Duration {
 	return p.max
 }
 
-// stwPauses returns a copy of the histogram of stop-the-world pauses other
-// than the garbage collector's (runtime.Stack with all=true is one).
-func stwPauses() metrics.Float64Histogram {
-	s := []metrics.Sample{{Name: "/sched/pauses/total/other:seconds"}}
-	metrics.Read(s)
-	h := s[0].Value.Float64Histogram()
-	return metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: h.Buckets}
-}
-
-// maxPause returns the upper bound of the highest histogram bucket that
-// gained a pause since before, in nanoseconds.
-func maxPause(before, after metrics.Float64Histogram) float64 {
-	for i := len(after.Counts) - 1; i >= 0; i-- {
-		if after.Counts[i] > before.Counts[i] {
-			top := after.Buckets[i+1]
-			if math.IsInf(top, 1) {
-				top = after.Buckets[i]
-			}
-			return top * 1e9
-		}
-	}
-	return 0
-}
-
 // totalPause estimates the time the world was stopped since before, in
 // nanoseconds: each pause counts as the middle of its bucket.
 func totalPause(before, after metrics.Float64Histogram) float64 {
@@ -142,7 +82,7 @@ func totalPause(before, after metrics.Float64Histogram) float64 {
 // lateness of a probe goroutine (max-late-ns) seen while it ran.
 func measure(b *testing.B, parallel int, check func(b *testing.B)) {
 	probe := startProbe()
-	stw := stwPauses()
+	stw := benchproc.Pauses()
 	b.ResetTimer()
 	if parallel > 0 {
 		b.SetParallelism(parallel)
@@ -157,8 +97,8 @@ func measure(b *testing.B, parallel int, check func(b *testing.B)) {
 		}
 	}
 	b.StopTimer()
-	after := stwPauses()
-	b.ReportMetric(maxPause(stw, after), "max-stw-ns")
+	after := benchproc.Pauses()
+	b.ReportMetric(benchproc.MaxPause(stw, after), "max-stw-ns")
 	b.ReportMetric(totalPause(stw, after)/float64(b.N), "stw-ns/op")
 	b.ReportMetric(float64(probe.finish()), "max-late-ns")
 }
@@ -178,12 +118,12 @@ func measure(b *testing.B, parallel int, check func(b *testing.B)) {
 //     goleak cannot do (each would see the others' goroutines).
 func BenchmarkCheck(b *testing.B) {
 	ignore := []goleak.Option{
-		goleak.IgnoreAnyFunction(pkg + "parkDepth"),
+		goleak.IgnoreAnyFunction("github.com/leakproof/leakproof/internal/benchproc.parkDepth"),
 		goleak.IgnoreAnyFunction(pkg + "(*latenessProbe).probeLoop"),
 		goleak.IgnoreTopFunction("testing.(*B).run1"), // the benchmark harness
 	}
 	for _, n := range []int{1_000, 10_000} {
-		stop := park(n)
+		stop := benchproc.Park(n)
 		b.Run(fmt.Sprintf("goroutines=%d/impl=janitortest", n), func(b *testing.B) {
 			measure(b, 0, func(b *testing.B) {
 				ft := &fakeT{name: "TestBench"}
