@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/internal/benchproc"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkSpawn(b *testing.B) {
 // overlap, as they do when a reload storm drains and closes old
 // generations in the background.
 func BenchmarkClose(b *testing.B) {
-	stop := parkGoroutines(10_000)
+	stop := benchproc.Park(10_000)
 	defer stop()
 	for _, parallel := range []bool{false, true} {
 		for _, shared := range []bool{false, true} {
@@ -95,20 +96,6 @@ func BenchmarkClose(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "closes/s")
 			})
 		}
-	}
-}
-
-// parkGoroutines starts n goroutines that block until the returned func is
-// called.
-func parkGoroutines(n int) (stop func()) {
-	release := make(chan struct{})
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() { <-release })
-	}
-	return func() {
-		close(release)
-		wg.Wait()
 	}
 }
 
