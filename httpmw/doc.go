@@ -16,8 +16,9 @@
 // and forgot it is caught at the next reload, not months later. The
 // default path of Wrap costs two label switches and allocates nothing; it
 // does not replace the request's context (WithContextLabels does, for
-// handlers that call pprof.Do with it). A Reloader adds three atomic adds,
-// to count the request in flight in its generation and served by it.
+// handlers that call pprof.Do with it). A Reloader adds two atomic adds, on
+// one word that counts the request in flight in its generation and, once
+// it is done, served by it.
 //
 // # Reloading
 //

@@ -35,10 +35,8 @@ type generation struct {
 	// closes, so that the census never sees a closed generation's handler
 	// kept alive by the Reloader.
 	h atomic.Pointer[http.Handler]
-	// inflight counts its requests between entering and leaving it.
-	inflight atomic.Int64
-	// served counts the requests it served, for History.
-	served atomic.Uint64
+	// requests counts its requests in flight and served.
+	requests requests
 
 	// retired is set when g stops being the generation new requests go
 	// to: by retire, or when g's janitor starts to close for any reason.
@@ -60,6 +58,21 @@ type generation struct {
 	// connsClosed is set by closeConns: a later hijack is closed at once.
 	connsClosed bool
 }
+
+// requests counts a generation's requests in one word, so that a request
+// costs two atomic adds, on one cache line that every core serving the
+// generation writes: in flight in the low 24 bits (16 million at once),
+// served in the 40 above (a trillion before it wraps).
+type requests struct{ w atomic.Int64 }
+
+const servedUnit = 1 << 24
+
+func (r *requests) enter()  { r.w.Add(1) }
+func (r *requests) cancel() { r.w.Add(-1) }             // entered a retired generation: moves on
+func (r *requests) leave()  { r.w.Add(servedUnit - 1) } // one fewer in flight, one more served
+
+func (r *requests) inflight() int64 { return r.w.Load() & (servedUnit - 1) }
+func (r *requests) served() uint64  { return uint64(r.w.Load()) >> 24 }
 
 // closeResult is how a generation's janitor closed.
 type closeResult struct {
@@ -87,7 +100,7 @@ func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 // idle reports whether g has no request in flight and no hijacked
 // connection open.
 func (g *generation) idle() bool {
-	if g.inflight.Load() > 0 {
+	if g.requests.inflight() > 0 {
 		return false
 	}
 	g.mu.Lock()
@@ -110,7 +123,7 @@ const (
 func (g *generation) waitIdle(deadline time.Time, requestsOnly bool) waitOutcome {
 	poll := minPoll
 	for {
-		if requestsOnly && g.inflight.Load() == 0 || !requestsOnly && g.idle() {
+		if requestsOnly && g.requests.inflight() == 0 || !requestsOnly && g.idle() {
 			return wentIdle
 		}
 		left := time.Until(deadline)
@@ -156,7 +169,7 @@ func (r *Reloader) drain(g *generation) {
 			outcome = g.waitIdle(time.Now().Add(hijackSettle), true)
 		}
 	}
-	if n := g.inflight.Load(); n > 0 && outcome != closedElsewhere {
+	if n := g.requests.inflight(); n > 0 && outcome != closedElsewhere {
 		log.Warn("httpmw: requests still in flight after the drain timeout", "scope", g.j.ID(),
 			"kind", "request", "count", n, "action", "closed the generation under them",
 			"consequence", "they see the generation's context done and its resources closed",

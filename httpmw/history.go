@@ -46,7 +46,7 @@ type GenerationRecord struct {
 	DrainDeadline time.Time     // Retired plus the drain timeout: when its drain gives up waiting
 	Drained       time.Time     // when its drain ended and its janitor started to close
 	Closed        time.Time     // when its janitor's close returned
-	Requests      uint64        // requests it served (so far, while it serves)
+	Requests      uint64        // requests it has finished serving (so far, while it serves)
 	Inflight      int64         // requests it is serving now; 0 once closed
 }
 
@@ -82,7 +82,7 @@ func (r *Reloader) History() History {
 
 // history is a Reloader's memory of its generations and failed reloads.
 // Its methods are called at each build, retirement, drain and close, never
-// per request: a request only adds to generation.served.
+// per request: a request only counts itself in generation.requests.
 type history struct {
 	mu sync.Mutex
 	// gens and fails are rings, oldest first, at most historySize long.
@@ -157,7 +157,7 @@ func (h *history) drained(g *generation) {
 func (h *history) closed(g *generation) {
 	now := time.Now()
 	h.update(g, func(rec *genRecord) {
-		rec.Closed, rec.Requests, rec.Inflight = now, g.served.Load(), 0
+		rec.Closed, rec.Requests, rec.Inflight = now, g.requests.served(), 0
 		rec.g = nil
 	})
 }
@@ -172,7 +172,7 @@ func (h *history) snapshot() History {
 	for _, rec := range slices.Backward(h.gens) {
 		gr := rec.GenerationRecord
 		if rec.g != nil {
-			gr.Requests, gr.Inflight = rec.g.served.Load(), max(rec.g.inflight.Load(), 0)
+			gr.Requests, gr.Inflight = rec.g.requests.served(), rec.g.requests.inflight()
 		}
 		out.Generations = append(out.Generations, gr)
 	}

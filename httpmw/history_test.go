@@ -124,8 +124,8 @@ func TestReloaderHistoryDraining(t *testing.T) {
 	waitFor(t, "the drain to start", func() bool { return !rl.History().Generations[1].Retired.IsZero() })
 
 	g := rl.History().Generations[1]
-	if g.ID != draining || !g.Draining() || g.Inflight != 1 || g.Requests != 1 || !g.Closed.IsZero() {
-		t.Errorf("retired generation = %+v; want %s draining, 1 request in flight", g, draining)
+	if g.ID != draining || !g.Draining() || g.Inflight != 1 || g.Requests != 0 || !g.Closed.IsZero() {
+		t.Errorf("retired generation = %+v; want %s draining, 1 request in flight, none served yet", g, draining)
 	}
 	page := fetchDebug(t, httpmw.DebugHandler(root, httpmw.WithReloader(rl)), "/?format=json")
 	if len(page.Reloaders) != 1 || len(page.Reloaders[0].Generations) != 2 {

@@ -178,11 +178,11 @@ func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Req
 		// Enter, then check that g is still current: the drain retires g
 		// before it reads g's in-flight count, so either it sees this
 		// request or this request sees that g is retired and moves on.
-		g.inflight.Add(1)
+		g.requests.enter()
 		if !g.retired.Load() {
 			break
 		}
-		g.inflight.Add(-1)
+		g.requests.cancel()
 		next := r.cur.Load()
 		if next == g {
 			// Retired without a successor: shut down, or root closed.
@@ -191,8 +191,7 @@ func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Req
 		}
 		g = next
 	}
-	defer g.inflight.Add(-1)
-	g.served.Add(1) // history
+	defer g.requests.leave()
 	if req.ProtoMajor == 1 && (len(req.Header["Upgrade"]) > 0 || req.Method == http.MethodConnect) {
 		w = &hijackWriter{ResponseWriter: w, g: g}
 	}
@@ -366,11 +365,11 @@ func (r *Reloader) Stats() Stats {
 		DrainTimeouts: r.drainTimeouts.Load(),
 	}
 	cur := r.cur.Load()
-	s.Inflight = cur.inflight.Load()
+	s.Inflight = cur.requests.inflight()
 	r.mu.Lock()
 	for g := range r.retiring {
 		if g != cur {
-			s.Inflight += g.inflight.Load()
+			s.Inflight += g.requests.inflight()
 		}
 	}
 	s.Draining = len(r.retiring)
