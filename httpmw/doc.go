@@ -48,7 +48,7 @@
 //	// on exit: srv.Shutdown(ctx), rl.Shutdown(ctx), root.Shutdown(ctx)
 //
 // A Reloader counts its reloads, requests in flight and drains (Stats);
-// metrics.RegisterReloader exports them. OnActivate and OnRetire let other
+// metrics.Register exports them with its janitor tree. OnActivate and OnRetire let other
 // protocols switch generations with it: a gRPC server serving the active
 // generation's view of a handoff.Listener, say.
 //

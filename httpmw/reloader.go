@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -57,6 +58,9 @@ type Reloader struct {
 	// releasePath lets another Reloader build generations of this one's
 	// path; called by Shutdown. Set by NewReloader.
 	releasePath func()
+	// unlist takes r off its tree's list of Reloaders (see list). Set by
+	// NewReloader.
+	unlist func()
 
 	// reloads, failed and drainTimeouts count what Stats reports.
 	reloads, failed, drainTimeouts atomic.Uint64
@@ -112,8 +116,30 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 	}
 	r.hist.add(g, "start", start) // history
 	r.cur.Store(g)
+	r.list()
 	r.cfg.activated(g.j)
 	return r, nil
+}
+
+// list puts r on its tree's list of Reloaders, where metrics.Register
+// finds it, until Shutdown has waited for every generation or root
+// closes; what it counted stays exported after that, summed into its
+// path's counters.
+func (r *Reloader) list() {
+	tree := r.root.Root()
+	remove := reloaders.Add(tree.ID(), func() reloaders.Counts {
+		s := r.Stats()
+		return reloaders.Counts{Path: s.Path, Reloads: s.Reloads, Failed: s.Failed,
+			Inflight: s.Inflight, Draining: s.Draining, DrainTimeouts: s.DrainTimeouts}
+	})
+	stop := context.AfterFunc(r.root.Context(), remove)
+	r.unlist = func() {
+		stop() // or root's context would hold r until root closes
+		remove()
+	}
+	// The kept counters go with the tree: when its root is garbage, no
+	// collector can export them any more.
+	runtime.AddCleanup(tree, reloaders.Forget, tree.ID())
 }
 
 // paths are the generation paths of the Reloaders alive in the process,
@@ -320,6 +346,7 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 		<-g.res.done
 	}
 	<-final.done
+	r.unlist()
 	return errors.Join(final.err, ctxErr)
 }
 
@@ -343,8 +370,8 @@ func inRequest() bool {
 	}
 }
 
-// Stats are a Reloader's counters, read by the metrics package
-// (metrics.RegisterReloader) as the janitor_reloads_total,
+// Stats are a Reloader's counters, exported by metrics.Register with the
+// Reloader's janitor tree as the janitor_reloads_total,
 // janitor_http_requests_inflight, janitor_generations_draining and
 // janitor_http_drain_timeouts_total families.
 type Stats struct {

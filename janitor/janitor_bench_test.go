@@ -147,22 +147,32 @@ func BenchmarkBurst(b *testing.B) {
 			g.Wait()
 		}
 	})
-	b.Run("impl=janitor", func(b *testing.B) {
-		b.ReportAllocs()
-		noop := func(context.Context) error { return nil }
-		root := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)))
-		defer root.Close()
-		for b.Loop() {
-			gen, err := root.Child("gen")
-			if err != nil {
-				b.Fatal(err)
-			}
-			for range n {
-				gen.Go("noop", noop)
-			}
-			if err := gen.Close(); err != nil {
-				b.Fatal(err)
-			}
+	// census=off is the same janitor without the census: the bookkeeping
+	// alone, so that the row above minus this one is the census read.
+	for _, census := range []bool{true, false} {
+		name := "impl=janitor"
+		opts := []janitor.Option{janitor.WithLogger(slog.New(slog.DiscardHandler))}
+		if !census {
+			name += "/census=off"
+			opts = append(opts, janitor.WithCensus(nil))
 		}
-	})
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			noop := func(context.Context) error { return nil }
+			root := janitor.New("bench", opts...)
+			defer root.Close()
+			for b.Loop() {
+				gen, err := root.Child("gen")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range n {
+					gen.Go("noop", noop)
+				}
+				if err := gen.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

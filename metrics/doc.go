@@ -7,8 +7,8 @@
 //
 // # Exporting the counters
 //
-// Register adds a collector that reads janitor.Janitor.Stats at scrape
-// time, and RegisterReloader one that reads httpmw.Reloader.Stats: the
+// Register adds a collector that reads, at scrape time, janitor.Janitor.Stats
+// and the httpmw.Reloader.Stats of the Reloaders of the same trees: the
 // janitor and the Reloader keep their counters as plain atomics, nothing
 // here is program state, and a scrape never reads the goroutine profile.
 // The families are:
@@ -28,12 +28,15 @@
 //	janitor_closes_total{scope,result="clean|leaked|error"}
 //	janitor_close_duration_seconds{scope}              histogram
 //
-// and, from RegisterReloader:
+// and, for a tree that has or had an httpmw.Reloader:
 //
-//	janitor_reloads_total{result="ok|failed"}
+//	janitor_reloads_total{result="ok|failed"}          every Reloader's, summed
 //	janitor_http_requests_inflight{scope}              gauge
 //	janitor_generations_draining{scope}                gauge
 //	janitor_http_drain_timeouts_total{scope}
+//
+// A Reloader that was shut down leaves its counters behind, so they never
+// go back, and a Reloader that replaces it on the same path continues them.
 //
 // The scope label is a scope's path from its root ("app/gen"), without the
 // generation number, so counters add up across reloads. Its values stay

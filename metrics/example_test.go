@@ -60,9 +60,9 @@ func ExampleRegister() {
 	// janitor_goroutines_started_total{scope=app/gen} 3
 }
 
-// RegisterReloader exports what a Reloader counts of its own work:
-// reloads, requests in flight, generations draining.
-func ExampleRegisterReloader() {
+// Register exports what the Reloaders of the tree count of their own
+// work too: reloads, requests in flight, generations draining.
+func ExampleRegister_reloader() {
 	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()
 	rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
@@ -73,7 +73,7 @@ func ExampleRegisterReloader() {
 	}
 	defer rl.Close()
 	reg := prometheus.NewRegistry()
-	if err := metrics.RegisterReloader(reg, rl); err != nil {
+	if err := metrics.Register(reg, root); err != nil {
 		panic(err)
 	}
 	for range 3 {

@@ -7,15 +7,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakproof/leakproof/hooks"
-	"github.com/leakproof/leakproof/httpmw"
+	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
 
 // Register registers with reg a collector that exports the counters of the
-// janitor trees of roots, read from janitor.Janitor.Stats at every scrape.
-// A janitor that is not a root stands for its whole tree; each tree is
-// exported once, and two trees must not have roots of the same name, since
-// their series would collide.
+// janitor trees of roots, read from janitor.Janitor.Stats at every scrape,
+// and those of the trees' HTTP Reloaders, read from httpmw.Reloader.Stats
+// (reloads, requests in flight, drains), as client_golang's database
+// collector reads sql.DB.Stats. A janitor that is not a root stands for its
+// whole tree; each tree is exported once, and two trees must not have roots
+// of the same name, since their series would collide.
 //
 // Register returns an error, and registers nothing, when reg is nil, when
 // no janitor or a nil one is given, or when two roots share a name. When
@@ -84,9 +86,20 @@ var (
 	detectedDesc = prometheus.NewDesc("janitor_preventors_detected_total",
 		"Preventors left in place under WithDetectOnly, by kind.", kindLabel, nil)
 
+	// The families of the trees' httpmw.Reloaders.
+	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
+		"Reloads of generations, by result.", []string{"result"}, nil)
+	inflightDesc = prometheus.NewDesc("janitor_http_requests_inflight",
+		"Requests being served by a Reloader's generations.", scopeLabel, nil)
+	drainingDesc = prometheus.NewDesc("janitor_generations_draining",
+		"Generations a Reloader retired that have not closed yet.", scopeLabel, nil)
+	drainTimeoutsDesc = prometheus.NewDesc("janitor_http_drain_timeouts_total",
+		"Drains that ended at the drain timeout with requests or hijacked connections left.", scopeLabel, nil)
+
 	allDescs = []*prometheus.Desc{
 		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc, leakedAliveDesc,
 		resourcesDesc, clearedDesc, closesDesc, closeDurationDesc, stragglersDesc, undoneDesc, detectedDesc,
+		reloadsDesc, inflightDesc, drainingDesc, drainTimeoutsDesc,
 	}
 )
 
@@ -110,6 +123,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			collectStats(ch, s)
 		}
 	}
+	c.collectReloaders(ch)
 }
 
 // collectStats sends the series of one scope path. The label values always
@@ -169,78 +183,24 @@ func histogram(scope string, h janitor.Histogram) prometheus.Metric {
 	return m
 }
 
-// RegisterReloader registers with reg a collector that exports the
-// counters the Reloaders rls keep of their own work, read from
-// httpmw.Reloader.Stats at every scrape, as client_golang's database
-// collector reads sql.DB.Stats:
-//
-//	janitor_reloads_total{result="ok|failed"}
-//	janitor_http_requests_inflight{scope}
-//	janitor_generations_draining{scope}
-//	janitor_http_drain_timeouts_total{scope}
-//
-// The scope label is the generations' path ("app/gen"); reloads are summed
-// over rls. Register exports the janitor trees; RegisterReloader the HTTP
-// side. Two Reloaders must not share a generation path (give each its own
-// httpmw.WithGenerationName). RegisterReloader returns an error, and
-// registers nothing, for a nil reg, no Reloader, a nil one, or two with the
-// same path; reg's own errors are returned as they are.
-func RegisterReloader(reg prometheus.Registerer, rls ...*httpmw.Reloader) error {
-	if reg == nil {
-		return errors.New("metrics: RegisterReloader with a nil prometheus.Registerer")
-	}
-	if len(rls) == 0 {
-		return errors.New("metrics: RegisterReloader needs at least one Reloader")
-	}
-	paths := make(map[string]bool, len(rls))
-	for i, rl := range rls {
-		if rl == nil {
-			return fmt.Errorf("metrics: RegisterReloader: Reloader %d is nil", i)
-		}
-		p := rl.Stats().Path
-		if paths[p] {
-			return fmt.Errorf("metrics: RegisterReloader: two Reloaders of generations %q would export the same series", p)
-		}
-		paths[p] = true
-	}
-	return reg.Register(&reloaderCollector{rls: rls})
-}
-
-var (
-	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
-		"Reloads of generations, by result.", []string{"result"}, nil)
-	inflightDesc = prometheus.NewDesc("janitor_http_requests_inflight",
-		"Requests being served by a Reloader's generations.", scopeLabel, nil)
-	drainingDesc = prometheus.NewDesc("janitor_generations_draining",
-		"Generations a Reloader retired that have not closed yet.", scopeLabel, nil)
-	drainTimeoutsDesc = prometheus.NewDesc("janitor_http_drain_timeouts_total",
-		"Drains that ended at the drain timeout with requests or hijacked connections left.", scopeLabel, nil)
-)
-
-// reloaderCollector exports the Stats of its Reloaders; like collector, it
-// holds no state of its own.
-type reloaderCollector struct {
-	rls []*httpmw.Reloader // distinct paths; set by RegisterReloader
-}
-
-// Describe implements prometheus.Collector.
-func (c *reloaderCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{reloadsDesc, inflightDesc, drainingDesc, drainTimeoutsDesc} {
-		ch <- d
-	}
-}
-
-// Collect implements prometheus.Collector.
-func (c *reloaderCollector) Collect(ch chan<- prometheus.Metric) {
+// collectReloaders sends the series of the Reloaders of c's trees.
+// Reloads have no scope label: they are summed over every Reloader of
+// every tree, and sent only if some tree has or had a Reloader.
+func (c *collector) collectReloaders(ch chan<- prometheus.Metric) {
 	var ok, failed uint64
-	for _, rl := range c.rls {
-		s := rl.Stats()
-		ok += s.Reloads
-		failed += s.Failed
-		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(s.Inflight), s.Path)
-		ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, float64(s.Draining), s.Path)
-		ch <- prometheus.MustNewConstMetric(drainTimeoutsDesc, prometheus.CounterValue, float64(s.DrainTimeouts), s.Path)
+	seen := false
+	for _, root := range c.roots {
+		for _, s := range reloaders.Of(root.ID()) {
+			seen = true
+			ok += s.Reloads
+			failed += s.Failed
+			ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(s.Inflight), s.Path)
+			ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, float64(s.Draining), s.Path)
+			ch <- prometheus.MustNewConstMetric(drainTimeoutsDesc, prometheus.CounterValue, float64(s.DrainTimeouts), s.Path)
+		}
 	}
-	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(ok), "ok")
-	ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(failed), "failed")
+	if seen {
+		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(ok), "ok")
+		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(failed), "failed")
+	}
 }

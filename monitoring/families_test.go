@@ -111,9 +111,6 @@ func TestFamiliesMatchExporter(t *testing.T) {
 	if err := metrics.Register(&d, root); err != nil {
 		t.Fatalf("metrics.Register = %v", err)
 	}
-	if err := metrics.RegisterReloader(&d, rl); err != nil {
-		t.Fatalf("metrics.RegisterReloader = %v", err)
-	}
 	exported := map[string]bool{}
 	for _, desc := range d.descs {
 		m := descRE.FindStringSubmatch(desc.String())

@@ -184,9 +184,6 @@ func frontend(root *janitor.Janitor, a *app, bare bool, drain time.Duration, log
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := metrics.RegisterReloader(a.reg, rl); err != nil {
-		return nil, nil, err
-	}
 	reload := func(ctx context.Context) error {
 		if err := rl.Reload(ctx); err != nil {
 			logger.Error("reload failed; the previous generation keeps serving", "err", err)
