@@ -94,6 +94,28 @@ func ExampleReport() {
 	// clean: false
 }
 
+// A scope's identity: its Path is what the generations that replace one
+// another share (and the metrics scope label), its Generation counts them
+// within its tree, and its ID tells them apart in reports and logs.
+func ExampleJanitor_ID() {
+	root := janitor.New("billing", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	defer root.Close()
+	for range 3 {
+		gen, _ := root.Child("gen")
+		fmt.Println(gen.Path(), gen.Generation(), gen.ID())
+		gen.Close()
+	}
+	other := janitor.New("billing", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	defer other.Close()
+	gen, _ := other.Child("gen") // numbered in its own tree, told apart by "@2"
+	fmt.Println(gen.Path(), gen.Generation(), gen.ID())
+	// Output:
+	// billing/gen 1 billing/gen#1
+	// billing/gen 2 billing/gen#2
+	// billing/gen 3 billing/gen#3
+	// billing/gen 1 billing/gen#1@2
+}
+
 // quietRoot is a root janitor whose events are dropped, for the examples.
 func quietRoot() *janitor.Janitor {
 	return janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
