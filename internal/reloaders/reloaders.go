@@ -85,9 +85,14 @@ func (t *tree) keep(c Counts) {
 		t.retired[c.Path] = k
 		t.order = append(t.order, c.Path)
 	}
-	k.Reloads += c.Reloads
-	k.Failed += c.Failed
-	k.DrainTimeouts += c.DrainTimeouts
+	k.addCounters(c)
+}
+
+// addCounters adds o's counters to c's; the gauges are left as they are.
+func (c *Counts) addCounters(o Counts) {
+	c.Reloads += o.Reloads
+	c.Failed += o.Failed
+	c.DrainTimeouts += o.DrainTimeouts
 }
 
 // fold moves the counters kept for path into "root/*". Called with mu
@@ -102,9 +107,7 @@ func (t *tree) fold(path string) {
 		all = &Counts{Path: star}
 		t.retired[star] = all
 	}
-	all.Reloads += k.Reloads
-	all.Failed += k.Failed
-	all.DrainTimeouts += k.DrainTimeouts
+	all.addCounters(*k)
 }
 
 // Of returns the counters of the tree whose root's ID is root, one entry
@@ -130,9 +133,7 @@ func Of(root string) []Counts {
 			byPath[c.Path] = &c
 			continue
 		}
-		k.Reloads += c.Reloads
-		k.Failed += c.Failed
-		k.DrainTimeouts += c.DrainTimeouts
+		k.addCounters(c)
 		k.Inflight += c.Inflight
 		k.Draining += c.Draining
 	}
