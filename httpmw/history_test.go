@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,12 +98,12 @@ func TestReloaderHistory(t *testing.T) {
 func TestReloaderHistoryDraining(t *testing.T) {
 	root := newRoot(t)
 	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
 	rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
 		return http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
-			select {
-			case entered <- struct{}{}:
+			if first.CompareAndSwap(false, true) { // the first request stays in flight
+				entered <- struct{}{}
 				<-release
-			default:
 			}
 		}), nil
 	}, httpmw.WithLogger(discard), httpmw.WithDrainTimeout(time.Hour))
