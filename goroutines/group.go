@@ -301,20 +301,26 @@ func (g *Group) stragglers(ctx context.Context, n int) []Straggler {
 	if err != nil {
 		return unknown
 	}
-	// A straggler's goroutines carry the group's labels plus its name;
-	// the records of goroutines a straggler started carry them too, so the
-	// counts are of both.
+	// A straggler's goroutines carry the group's labels plus one of the
+	// names the group gave out; the records of goroutines a straggler
+	// started carry them too, so the counts are of both. The group's own
+	// NameLabel, if its context has one (a group made inside another
+	// group's goroutine), is not one of them: it names the outer
+	// goroutine, which the inner group's names replace.
 	var want []string
 	pprof.ForLabels(g.ctx, func(k, v string) bool {
-		want = append(want, k, v)
+		if k != NameLabel {
+			want = append(want, k, v)
+		}
 		return true
 	})
+	ours := g.gaveName()
 	var out []Straggler
 	index := make(map[string]int)
 	var stacks []strings.Builder
 	for _, r := range snap.Goroutines {
 		name, ok := r.Labels[NameLabel]
-		if !ok || !hasLabels(r.Labels, want) {
+		if !ok || !ours(name) || !hasLabels(r.Labels, want) {
 			continue
 		}
 		i, seen := index[name]
@@ -335,6 +341,24 @@ func (g *Group) stragglers(ctx context.Context, n int) []Straggler {
 	}
 	slices.SortFunc(out, func(a, b Straggler) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// gaveName returns a test of whether Go ran a goroutine under a name. The
+// label cache remembers the names; once it is full, any name passes.
+func (g *Group) gaveName() func(name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.labels) >= maxLabelCache {
+		return func(string) bool { return true }
+	}
+	names := make(map[string]bool, len(g.labels)+1)
+	for n := range g.labels {
+		names[n] = true
+	}
+	if l := g.last.Load(); l != nil {
+		names[l.name] = true
+	}
+	return func(name string) bool { return names[name] }
 }
 
 func hasLabels(labels map[string]string, kv []string) bool {

@@ -271,6 +271,33 @@ func TestStragglerStackOwnGroup(t *testing.T) {
 	})
 }
 
+// TestStragglersOfANestedGroup: a group made inside another group's
+// goroutine reports its own stragglers, not the outer goroutine that waits
+// for them (whose labels it inherited).
+func TestStragglersOfANestedGroup(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		outer := goroutines.NewGroup(context.Background(), new(goroutines.Census))
+		release := make(chan struct{})
+		got := make(chan []goroutines.Straggler, 1)
+		outer.Go("outer", func(ctx context.Context) error {
+			inner := goroutines.NewGroup(ctx, new(goroutines.Census))
+			inner.Go("inner", func(context.Context) error { <-release; return nil })
+			wctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			s, _ := inner.Wait(wctx)
+			got <- s
+			close(release)
+			inner.Wait(context.Background())
+			return nil
+		})
+		s := <-got
+		if len(s) != 1 || s[0].Name != "inner" || s[0].Count != 1 {
+			t.Errorf("inner.Wait() = %v; want one straggler, inner", s)
+		}
+		outer.Wait(context.Background())
+	})
+}
+
 //go:noinline
 func stubbornToo(release chan struct{}) { <-release }
 
