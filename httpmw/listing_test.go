@@ -75,3 +75,37 @@ func TestListForgetsGarbageTrees(t *testing.T) {
 	}
 	t.Error("the list still keeps trees whose roots are garbage")
 }
+
+// TestReloaderChurnBounded: Reloaders made and shut down one after another
+// under one long-lived root (a Reloader per tenant, per module) leave
+// nothing behind on the root but their counters, folded per path.
+func TestReloaderChurnBounded(t *testing.T) {
+	root := newRoot(t, janitor.WithCensus(nil))
+	churn := func(n int) {
+		for range n {
+			rl, err := httpmw.NewReloader(root, notFound, httpmw.WithLogger(discard))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := rl.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	churn(100) // warm up: the root's tree and its paths exist
+	before := liveHeap()
+	const n = 5000
+	churn(n)
+	if grown := liveHeap() - before; grown > n*20 {
+		t.Errorf("live heap grew %d bytes over %d Reloaders (%d per Reloader); want under 20 per Reloader", grown, n, grown/n)
+	}
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}

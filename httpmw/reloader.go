@@ -127,7 +127,7 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 // path's counters.
 func (r *Reloader) list() {
 	tree := r.root.Root()
-	remove := reloaders.Add(tree.ID(), func() reloaders.Counts {
+	remove, first := reloaders.Add(tree.ID(), func() reloaders.Counts {
 		s := r.Stats()
 		return reloaders.Counts{Path: s.Path, Reloads: s.Reloads, Failed: s.Failed,
 			Inflight: s.Inflight, Draining: s.Draining, DrainTimeouts: s.DrainTimeouts}
@@ -137,9 +137,11 @@ func (r *Reloader) list() {
 		stop() // or root's context would hold r until root closes
 		remove()
 	}
-	// The kept counters go with the tree: when its root is garbage, no
-	// collector can export them any more.
-	runtime.AddCleanup(tree, reloaders.Forget, tree.ID())
+	if first {
+		// The kept counters go with the tree: when its root is garbage, no
+		// collector can export them any more.
+		runtime.AddCleanup(tree, reloaders.Forget, tree.ID())
+	}
 }
 
 // paths are the generation paths of the Reloaders alive in the process,
@@ -165,15 +167,18 @@ func claimPath(root *janitor.Janitor, name string) (release func(), err error) {
 	}
 	paths.taken[key] = true
 	var once sync.Once
-	release = func() {
+	free := func() {
 		once.Do(func() {
 			paths.mu.Lock()
 			defer paths.mu.Unlock()
 			delete(paths.taken, key)
 		})
 	}
-	context.AfterFunc(root.Context(), release)
-	return release, nil
+	stop := context.AfterFunc(root.Context(), free)
+	return func() {
+		stop() // or a long-lived root's context keeps one func per Reloader
+		free()
+	}, nil
 }
 
 // ServeHTTP serves req with the current generation's handler, under the

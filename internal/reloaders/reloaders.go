@@ -50,14 +50,17 @@ var (
 // root's ID is root, until remove is called. remove reads the counters a
 // last time and keeps them, summed into their path's; calling it again
 // does nothing. read is called with the package's lock held, so it must
-// not call Add, remove, Of or Forget.
-func Add(root string, read func() Counts) (remove func()) {
+// not call Add, remove, Of or Forget. first reports whether the tree had
+// no entry yet: the caller arranges, once per tree, for Forget to be
+// called when the tree's root is garbage.
+func Add(root string, read func() Counts) (remove func(), first bool) {
 	s := &source{read: read}
 	mu.Lock()
 	t := trees[root]
 	if t == nil {
 		t = &tree{live: make(map[*source]struct{}), retired: make(map[string]*Counts)}
 		trees[root] = t
+		first = true
 	}
 	t.live[s] = struct{}{}
 	mu.Unlock()
@@ -70,7 +73,7 @@ func Add(root string, read func() Counts) (remove func()) {
 			delete(t.live, s)
 			t.keep(s.read())
 		})
-	}
+	}, first
 }
 
 // keep adds c's counters to those kept for its path. Called with mu held.

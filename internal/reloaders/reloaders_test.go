@@ -45,7 +45,10 @@ func TestCountersSurviveRemoval(t *testing.T) {
 		t.Fatalf("Of(a tree without Reloaders) = %v, want nil", got)
 	}
 	a := &fake{path: "survive/gen"}
-	remove := Add(root, a.read)
+	remove, first := Add(root, a.read)
+	if !first {
+		t.Error("Add of a new tree: first = false")
+	}
 	a.reloads.Store(5)
 	a.inflight.Store(3)
 	if got := byPath(root)["survive/gen"]; got.Reloads != 5 || got.Inflight != 3 {
@@ -58,7 +61,11 @@ func TestCountersSurviveRemoval(t *testing.T) {
 		t.Fatalf("removed: %+v, want 5 reloads kept and no gauge", got)
 	}
 	b := &fake{path: "survive/gen"}
-	defer Add(root, b.read)()
+	removeB, first := Add(root, b.read)
+	defer removeB()
+	if first {
+		t.Error("Add to a tree with an entry: first = true")
+	}
 	b.reloads.Store(2)
 	b.inflight.Store(1)
 	if got := byPath(root)["survive/gen"]; got.Reloads != 7 || got.Inflight != 1 {
@@ -77,7 +84,8 @@ func TestRetiredPathsFolded(t *testing.T) {
 		f := &fake{path: fmt.Sprintf("fold/tenant-%d", i)}
 		f.reloads.Store(1)
 		f.drainTimeouts.Store(2)
-		Add(root, f.read)()
+		remove, _ := Add(root, f.read)
+		remove()
 	}
 	got := Of(root)
 	if len(got) != keptPaths+1 {
@@ -104,7 +112,7 @@ func TestRetiredPathsFolded(t *testing.T) {
 // that has one.
 func TestForget(t *testing.T) {
 	const root = "forget#1"
-	remove := Add(root, (&fake{path: "forget/gen"}).read)
+	remove, _ := Add(root, (&fake{path: "forget/gen"}).read)
 	Forget(root)
 	if Of(root) == nil {
 		t.Fatal("Forget dropped a tree with a Reloader listed")
@@ -138,7 +146,7 @@ func TestConcurrentUse(t *testing.T) {
 		adders.Go(func() {
 			for i := range 200 {
 				f := &fake{path: fmt.Sprintf("race/w%d-%d", w, i%8)}
-				remove := Add(root, f.read)
+				remove, _ := Add(root, f.read)
 				f.reloads.Add(1)
 				remove()
 			}
