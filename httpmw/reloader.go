@@ -205,13 +205,19 @@ func (r *Reloader) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // serveFrom serves req, starting from g, the generation it loaded as the
 // current one.
 func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Request) {
+	var h http.Handler
 	for {
 		// Enter, then check that g is still current: the drain retires g
 		// before it reads g's in-flight count, so either it sees this
 		// request or this request sees that g is retired and moves on.
+		// The handler is loaded once, here: a drain that gave up waiting
+		// drops it, and a request that got this far then moves on too.
 		g.requests.enter()
 		if !g.retired.Load() {
-			break
+			if p := g.h.Load(); p != nil {
+				h = *p
+				break
+			}
 		}
 		g.requests.cancel()
 		next := r.cur.Load()
@@ -226,7 +232,7 @@ func (r *Reloader) serveFrom(g *generation, w http.ResponseWriter, req *http.Req
 	if req.ProtoMajor == 1 && (len(req.Header["Upgrade"]) > 0 || req.Method == http.MethodConnect) {
 		w = &hijackWriter{ResponseWriter: w, g: g}
 	}
-	g.serve(g.j.Context(), *g.h.Load(), w, req)
+	g.serve(g.j.Context(), h, w, req)
 }
 
 // Current returns the janitor of the generation new requests go to; after
