@@ -59,8 +59,13 @@ type server struct {
 	serve func() error // nil: someone else runs the server
 	stop  func(ctx context.Context) error
 	// served is made when serve starts, under Process.mu, and closed when
-	// it returns.
+	// it returns; nil until then. It is set once: a server is served at
+	// most once, whoever (Run or AddServer) starts it first.
 	served chan struct{}
+	// removed is set, under Process.mu, by the remove func AddServer
+	// returned: the serve loop is then the caller's, and its end is not a
+	// failure of the process.
+	removed bool
 	// stopping is set just before stop is called: what serve returns
 	// after that is the expected end of the server, not a failure.
 	stopping atomic.Bool
@@ -114,8 +119,13 @@ func (p *Process) Ready() bool {
 // stage waits for every stop and serve to return.
 //
 // The returned remove takes the server out of the sequence, leaving its
-// serve loop, if it runs, to the caller. It reports whether it did: false
-// means the servers stage has begun, or it was removed before.
+// serve loop, if it runs, to the caller: the sequence will not stop it,
+// and its end (the caller stopped it) is neither a failure nor a reason
+// to start the sequence. It reports whether it did: false means the
+// servers stage has begun, or it was removed before.
+//
+// A server is served once, whichever of AddServer and Run gets to it
+// first, however the two race.
 //
 // A server added once the servers stage has begun is not served: it is
 // stopped at once, before AddServer returns, with a context that is
@@ -150,18 +160,21 @@ func (p *Process) AddServer(name string, serve func() error, stop func(ctx conte
 			return false
 		}
 		p.servers = slices.Delete(p.servers, i, i+1)
+		s.removed = true
 		return true
 	}
 }
 
-// serveLocked starts s's serve loop, if it has one; p.mu is held.
+// serveLocked starts s's serve loop, if it has one and it has not been
+// started yet; p.mu is held.
 func (p *Process) serveLocked(s *server) {
-	if s.serve == nil {
+	if s.serve == nil || s.served != nil {
 		return
 	}
-	s.served = make(chan struct{})
+	served := make(chan struct{})
+	s.served = served
 	go func() {
-		defer close(s.served)
+		defer close(served)
 		err := s.serve()
 		if s.stopping.Load() {
 			return // the expected end: the sequence stopped it
@@ -171,6 +184,11 @@ func (p *Process) serveLocked(s *server) {
 		}
 		err = fmt.Errorf("lifecycle: server %q stopped serving: %w", s.name, err)
 		p.mu.Lock()
+		if s.removed {
+			// Taken out of the sequence: its caller stopped it.
+			p.mu.Unlock()
+			return
+		}
 		p.failures = append(p.failures, err)
 		p.mu.Unlock()
 		p.log(slog.LevelError, "lifecycle: server stopped serving", "server", s.name, "err", err,

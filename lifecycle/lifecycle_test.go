@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -490,4 +492,92 @@ func TestBadInput(t *testing.T) {
 			tc.fn()
 		}()
 	}
+}
+
+// TestAddServerRacesRun hammers AddServer, remove and Stop against a Run
+// that is starting: every server is served at most once (twice used to
+// close a closed channel and crash the process), every server added and
+// not removed before the servers stage is stopped exactly once, and Run
+// returns nil. Run it under -race.
+func TestAddServerRacesRun(t *testing.T) {
+	for range 200 {
+		// A signal to subscribe to widens the window in which Run has
+		// started and serves nothing yet; nobody sends it.
+		p := lifecycle.New(newRoot(), quiet(lifecycle.WithSignals(os.Interrupt))...)
+		type counts struct{ serves, stops atomic.Int32 }
+		const n = 8
+		var all [n]counts
+		var wg sync.WaitGroup
+		removed := make([]bool, n)
+		begin := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-begin
+				c := &all[i]
+				stopped := make(chan struct{})
+				var once sync.Once
+				remove := p.AddServer(fmt.Sprint("s", i), func() error {
+					if c.serves.Add(1) > 1 {
+						t.Errorf("server s%d served twice", i)
+					}
+					<-stopped
+					return errServerClosed
+				}, func(context.Context) error {
+					c.stops.Add(1)
+					once.Do(func() { close(stopped) })
+					return nil
+				})
+				if i%3 == 0 && remove() {
+					removed[i] = true
+					once.Do(func() { close(stopped) }) // the caller stops what it took out
+				}
+			})
+		}
+		errc := make(chan error, 1)
+		go func() { <-begin; errc <- p.Run(context.Background()) }()
+		close(begin)
+		wg.Wait()
+		p.Stop()
+		if err := <-errc; err != nil {
+			t.Fatalf("Run() = %v; want nil", err)
+		}
+		for i := range n {
+			want := int32(1)
+			if removed[i] {
+				want = 0
+			}
+			if got := all[i].stops.Load(); got != want {
+				t.Fatalf("server s%d (removed: %v) stopped %d times; want %d", i, removed[i], got, want)
+			}
+		}
+	}
+}
+
+// TestRemovedServerStoppedByItsCaller: a server taken out of the
+// sequence is its caller's; when the caller stops it, its serve loop's end
+// is neither a failure nor the start of the sequence.
+func TestRemovedServerStoppedByItsCaller(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := lifecycle.New(newRoot(), quiet()...)
+		taken := newFakeServer()
+		remove := p.AddServer("taken", taken.serve, taken.stop)
+		kept := newFakeServer()
+		p.AddServer("kept", kept.serve, kept.stop)
+		errc := make(chan error, 1)
+		go func() { errc <- p.Run(context.Background()) }()
+		synctest.Wait()
+		if !remove() {
+			t.Fatal("remove() = false; want true")
+		}
+		taken.stop(context.Background())
+		synctest.Wait()
+		if !p.Ready() || !kept.serving() {
+			t.Errorf("after a removed server was stopped by its caller: ready %v, the other serving %v; want both true",
+				p.Ready(), kept.serving())
+		}
+		p.Stop()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() = %v; want nil", err)
+		}
+	})
 }
