@@ -3,12 +3,14 @@ package janitor_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
+	"weak"
 
 	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
@@ -280,4 +282,80 @@ func TestAdoptFuncLeak(t *testing.T) {
 			t.Errorf("with AdoptFunc: Close() = %v, %d leaked; want a clean close", err, leaked)
 		}
 	}
+}
+
+// TestAdoptAgainAfterClose: adopting a closer the scope adopted before
+// returns ErrClosed once the scope has started to close, like any Adopt
+// then. While the close is in progress, the close closes it, once; after
+// it finished, the scope no longer remembers it (it pins nothing) and
+// closes it again at once. Adopt returned nil in both cases before.
+func TestAdoptAgainAfterClose(t *testing.T) {
+	t.Run("while closing", func(t *testing.T) {
+		j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+		c := new(countingCloser)
+		if err := j.Adopt("c", c); err != nil {
+			t.Fatal(err)
+		}
+		var again error
+		j.OnClose("adopts again", func(context.Context) error {
+			again = j.Adopt("c again", c)
+			return nil
+		})
+		j.Close()
+		if !errors.Is(again, janitor.ErrClosed) {
+			t.Errorf("Adopt of an adopted closer while closing = %v; want ErrClosed", again)
+		}
+		if n := c.count(); n != 1 {
+			t.Errorf("closed %d times; want 1", n)
+		}
+	})
+	t.Run("after the close", func(t *testing.T) {
+		j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+		c := new(countingCloser)
+		if err := j.Adopt("c", c); err != nil {
+			t.Fatal(err)
+		}
+		j.Close()
+		if err := j.Adopt("c again", c); !errors.Is(err, janitor.ErrClosed) {
+			t.Errorf("Adopt of an adopted closer after Close = %v; want ErrClosed", err)
+		}
+		if n := c.count(); n != 2 {
+			t.Errorf("closed %d times; want 2 (by the close, then at once by the late Adopt)", n)
+		}
+	})
+}
+
+// bigCloser is a closer that weighs 1 MiB.
+type bigCloser struct {
+	buf    []byte
+	closed bool
+}
+
+func (b *bigCloser) Close() error { b.closed = true; return nil }
+
+// TestClosedScopeReleasesAdopted: a closed scope that is still reachable
+// pins nothing it adopted: the 1 MiB closer is collected. (The scope kept
+// every closer it adopted in its map of duplicates before.)
+func TestClosedScopeReleasesAdopted(t *testing.T) {
+	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+	big := &bigCloser{buf: make([]byte, 1<<20)}
+	if err := j.Adopt("big", big); err != nil {
+		t.Fatal(err)
+	}
+	ref := weak.Make(big)
+	big = nil
+	runtime.GC()
+	if ref.Value() == nil {
+		t.Fatal("the adopted closer was collected while its scope is open; want it kept until the close")
+	}
+	j.Close()
+	if p := ref.Value(); p == nil || !p.closed {
+		t.Fatal("the close did not close the adopted closer")
+	}
+	runtime.GC()
+	runtime.GC()
+	if ref.Value() != nil {
+		t.Error("the adopted closer is still reachable from its closed scope; want it collected")
+	}
+	runtime.KeepAlive(j)
 }

@@ -522,7 +522,10 @@ func (c *closer) finish() {
 	c.safely("account", func() { c.account(rep) })
 	j.mu.Lock()
 	j.state = Closed
-	j.cleanups = nil
+	// What the close undid is gone: a closed scope that is still
+	// reachable (a Record's weak pointer aside, someone's reference)
+	// must not keep it alive.
+	j.cleanups, j.adopted, j.shared = nil, nil, nil
 	if released {
 		j.report = rep
 	}

@@ -100,7 +100,8 @@ type Janitor struct {
 	shared []sharedTransport
 	// adopted are the closers adopted so far, by identity, so that one
 	// adopted twice (or adopted and tracked) is closed once. Only
-	// comparable closers are in it.
+	// comparable closers are in it. Added by Adopt; dropped when the
+	// close has finished, so that a closed scope pins none of them.
 	adopted map[any]*closeOnce
 	// closing is the close in progress or done; set by Shutdown.
 	closing *closer
@@ -325,16 +326,26 @@ func (j *Janitor) hook(name string, fn func(ctx context.Context) error) hooks.Fu
 // the hook timeout. Adopting the same closer again, or one that Track
 // already tracks in j, does nothing more: it is closed once.
 //
-// If j has already started to close, Adopt closes c at once and returns
-// ErrClosed joined with c's Close error, if any, or with its panic, turned
-// into an error: an adopted resource is never dropped. An empty name or a
-// nil c is an error.
+// If j has already started to close, Adopt returns ErrClosed, and closes c
+// at once, returning c's Close error, if any, or its panic, turned into an
+// error, joined with ErrClosed: an adopted resource is never dropped. A
+// closer that j adopted or tracks already is the exception: the close
+// in progress closes it, once, in its turn. j remembers what it adopted
+// only until its close has finished, so that a closed scope pins none of
+// it: adopting the same closer after that closes it again.
+//
+// An empty name or a nil c is an error.
 func (j *Janitor) Adopt(name string, c io.Closer) error {
 	if c == nil || name == "" {
 		return fmt.Errorf("janitor: %s: Adopt(%q) needs a name and an io.Closer", j.id, name)
 	}
 	once, fresh := j.adopt(c)
 	if !fresh {
+		// Registered before: closed once, by that registration. Say
+		// whether that is still to come or the close has it.
+		if !j.isOpen() {
+			return fmt.Errorf("janitor: %s: cannot adopt %q: %w (it was adopted before: the close closes it)", j.id, name, ErrClosed)
+		}
 		return nil
 	}
 	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
