@@ -23,8 +23,8 @@
 //  3. Servers: every server added with AddServer is stopped, all in
 //     parallel, each with a context done when the drain timeout
 //     (WithDrainTimeout, 10s by default) has passed; a stop (or the serve
-//     loop it ends) still running hooks.Overrun after that is abandoned
-//     and reported.
+//     loop it ends) still running hooks.Overrun after that (less if the
+//     timeout below is near) is abandoned and reported.
 //  4. Close: the root janitor's Shutdown closes the tree, children first
 //     (the generations, each running its hooks and closing what it owns),
 //     then the root's own hooks and resources, by the janitor's Deadline
@@ -35,8 +35,10 @@
 // The whole sequence ends within WithTimeout's bound (25s by default),
 // whatever the servers and hooks do: the lame duck and the drain are cut
 // to end 2*hooks.Overrun before it, and the close (steps 4 and 5, which
-// share one Overrun) gets a context done Overrun before it. Run then
-// returns; exit with status 0 if it returned nil.
+// share one Overrun) gets a context done Overrun before it. A timeout
+// shorter than 4*hooks.Overrun is a bound all the same: each overrun is
+// then a quarter of it. Run then returns; exit with status 0 if it
+// returned nil.
 //
 // # Signals
 //

@@ -317,15 +317,19 @@ func (p *Process) sequence(ctx context.Context) error {
 	start := time.Now()
 	cfg := p.cfg
 	// The stages' bounds, from the start. The servers' stage ends by
-	// 2*Overrun before the timeout (its context, then Overrun for the stop
-	// functions to return), the close's by the timeout (its context
-	// Overrun before, then one Overrun shared by the tree and the
-	// process-wide hooks).
+	// 2*o before the timeout (its context, then up to Overrun, and never
+	// past o before the timeout, for the stop functions to return), the
+	// close's by the timeout (its context o before, then o shared by the
+	// tree and the process-wide hooks). o is Overrun, or a quarter of a
+	// timeout shorter than 4*Overrun: the timeout is a bound, however
+	// short.
 	deadline := start.Add(cfg.timeout)
-	serversBy := deadline.Add(-2 * bound.Overrun)
+	o := overrun(cfg.timeout)
+	serversBy := deadline.Add(-2 * o)
 	lameEnd := minTime(start.Add(cfg.lameDuck), serversBy)
 	drainEnd := minTime(lameEnd.Add(cfg.drain), serversBy)
-	closeBy := deadline.Add(-bound.Overrun)
+	serversLimit := minTime(drainEnd.Add(bound.Overrun), deadline.Add(-o))
+	closeBy := deadline.Add(-o)
 
 	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
 
@@ -341,14 +345,14 @@ func (p *Process) sequence(ctx context.Context) error {
 
 	// Servers: stop accepting and drain, in parallel, bounded.
 	sctx, cancel := context.WithDeadline(ctx, drainEnd)
-	errs := p.stopServers(sctx)
+	errs := p.stopServers(sctx, serversLimit)
 	cancel()
 
 	// The janitor tree, children first, then the process-wide hooks,
 	// sharing one deadline and one Overrun.
 	cctx, cancel := context.WithDeadline(ctx, closeBy)
 	defer cancel()
-	cctx, _, stopLimit := bound.Limit(cctx)
+	cctx, _, stopLimit := bound.LimitAt(cctx, deadline)
 	defer stopLimit()
 	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
 	if err := p.root.Shutdown(cctx); err != nil {
@@ -373,9 +377,9 @@ func (p *Process) sequence(ctx context.Context) error {
 }
 
 // stopServers calls every server's stop in parallel with ctx and waits for
-// them, and for their serve loops, up to Overrun after ctx is done; those
-// still running then are abandoned and reported.
-func (p *Process) stopServers(ctx context.Context) []error {
+// them, and for their serve loops, until limitAt; those still running then
+// are abandoned and reported.
+func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []error {
 	p.mu.Lock()
 	servers := p.servers
 	p.servers, p.serversTaken = nil, true
@@ -385,7 +389,7 @@ func (p *Process) stopServers(ctx context.Context) []error {
 	}
 	p.log(slog.LevelInfo, "lifecycle: stopping servers", "servers", len(servers))
 
-	ctx, limit, stopLimit := bound.Limit(ctx)
+	ctx, limit, stopLimit := bound.LimitAt(ctx, limitAt)
 	defer stopLimit()
 	type ended struct {
 		i   int
@@ -416,7 +420,7 @@ func (p *Process) stopServers(ctx context.Context) []error {
 			for i, s := range servers {
 				if !done[i] {
 					err := fmt.Errorf("lifecycle: server %q still stopping %v after its deadline; abandoned: %w",
-						s.name, bound.Overrun, context.Cause(ctx))
+						s.name, limitAt.Sub(drainEnd(ctx)).Round(time.Millisecond), context.Cause(ctx))
 					errs = append(errs, err)
 					p.log(slog.LevelWarn, "lifecycle: server abandoned", "server", s.name, "err", err,
 						"hint", "make its stop function return when its context is done")
@@ -444,6 +448,20 @@ func (p *Process) log(level slog.Level, msg string, attrs ...any) {
 		l = slog.Default()
 	}
 	l.Log(context.Background(), level, msg, attrs...)
+}
+
+// overrun is how long the stages of a sequence bounded by timeout may go
+// on after their context is done: bound.Overrun, or a quarter of the
+// timeout if that is less, so that the two overruns the sequence needs
+// (the servers', the close's) leave half of it to the stages themselves.
+func overrun(timeout time.Duration) time.Duration {
+	return min(bound.Overrun, timeout/4)
+}
+
+// drainEnd returns ctx's deadline.
+func drainEnd(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 func minTime(a, b time.Time) time.Time {

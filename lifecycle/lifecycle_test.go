@@ -172,9 +172,9 @@ func TestSequenceOrder(t *testing.T) {
 // and ones that hang: the lame duck, the servers' drain timeout, and the
 // timeout of the whole sequence, by which Run always returns.
 func TestStages(t *testing.T) {
-	const (
-		none = iota
-		server
+	const ( // what hangs, any of them
+		none   = 0
+		server = 1 << iota
 		serveLoop
 		rootHook
 		genHook
@@ -201,13 +201,20 @@ func TestStages(t *testing.T) {
 			0, 5 * time.Second, 10 * time.Second, `closing app#1`},
 		{"hung generation hook: the timeout", 0, 5 * time.Second, 10 * time.Second, genHook,
 			0, 5 * time.Second, 10 * time.Second, `closing app#1`},
+		// Below 4*Overrun the overruns shrink to a quarter of the timeout
+		// each: the servers' context is done at half of it, the close's at
+		// three quarters, and Run returns at the timeout.
+		{"hung stop and hook: a 20ms timeout", 0, 10 * time.Second, 20 * time.Millisecond, server | rootHook,
+			0, 10 * time.Millisecond, 20 * time.Millisecond, `server "http" still stopping`},
+		{"hung stop, serve loop and hooks: a 1ms timeout", time.Second, time.Second, time.Millisecond, server | serveLoop | rootHook | genHook,
+			500 * time.Microsecond, 500 * time.Microsecond, time.Millisecond, `closing app#1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				release := make(chan struct{})
 				defer close(release)
 				hang := func(what int) {
-					if tc.hang == what {
+					if tc.hang&what != 0 {
 						<-release // ignores its context
 					}
 				}

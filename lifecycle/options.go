@@ -72,7 +72,9 @@ func WithDrainTimeout(d time.Duration) Option {
 }
 
 // WithTimeout bounds the whole termination sequence: Run returns no later
-// than d after the sequence started, whatever the servers and hooks do.
+// than d after the sequence started, whatever the servers and hooks do,
+// however short d is (below 4*hooks.Overrun, the overruns after each
+// stage's deadline shrink to d/4 each).
 // Set it below the time the process is given before it is killed
 // (Kubernetes' terminationGracePeriodSeconds, 30s by default). The default
 // is 25s. d must be positive.

@@ -57,3 +57,15 @@ func Limit(ctx context.Context) (withLimit, limit context.Context, stop func()) 
 	}
 	return context.WithValue(ctx, limitKey{}, context.Context(l)), l, stop
 }
+
+// LimitAt is Limit for a caller that splits one deadline between stages of
+// its own and gives the last of them less than Overrun: the hard limit is
+// the time at, not Overrun after ctx is done. If ctx already carries a
+// limit, both are returned unchanged and stop does nothing.
+func LimitAt(ctx context.Context, at time.Time) (withLimit, limit context.Context, stop func()) {
+	if l, ok := ctx.Value(limitKey{}).(context.Context); ok {
+		return ctx, l, func() {}
+	}
+	l, cancel := context.WithDeadline(context.WithoutCancel(ctx), at)
+	return context.WithValue(ctx, limitKey{}, context.Context(l)), l, cancel
+}
