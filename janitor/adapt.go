@@ -34,7 +34,7 @@ func (j *Janitor) AdoptFunc(name string, fn func() error) error {
 // timeout has passed or when Shutdown's deadline passes, whichever comes
 // first (see the package's Deadline rule); a fn that ignores it is
 // abandoned at the hook timeout, as a hung closer is, and does not hold the
-// close beyond that bound. httpmw.ShutdownFunc turns an *http.Server into
+// close beyond that bound. lifecycle.ShutdownFunc turns an *http.Server into
 // such a fn: Shutdown, then Close when the context is done.
 //
 // Unlike a hook (OnClose), which runs before the scope's goroutines are

@@ -16,7 +16,7 @@
 // context or a server that fails, and then, from that moment:
 //
 //  1. Ready reports false: serve it as the readiness endpoint
-//     (httpmw.ReadyHandler), so that the endpoint is removed from load
+//     (ReadyHandler), so that the endpoint is removed from load
 //     balancers.
 //  2. Lame duck: for WithLameDuck's period (0 by default) nothing else
 //     changes; requests are served as usual.
@@ -59,12 +59,18 @@
 //
 //	root := janitor.New("app")
 //	p := lifecycle.New(root, lifecycle.WithLameDuck(5*time.Second))
-//	mux.Handle("GET /readyz", httpmw.ReadyHandler(p.Ready))
+//	mux.Handle("GET /readyz", lifecycle.ReadyHandler(p.Ready))
 //	srv := &http.Server{Handler: mux}
-//	p.AddServer("http", func() error { return srv.Serve(ln) }, httpmw.ShutdownFunc(srv))
+//	p.AddServer("http", func() error { return srv.Serve(ln) }, lifecycle.ShutdownFunc(srv))
 //	if err := p.Run(context.Background()); err != nil {
 //		log.Fatal(err) // exit status 1
 //	}
+//
+// # HTTP servers
+//
+// ReadyHandler serves Ready as the readiness endpoint, and ShutdownFunc
+// makes an *http.Server's stop function for AddServer: Shutdown, bounded
+// by its context, then Close.
 //
 // All methods of Process are safe for concurrent use.
 package lifecycle

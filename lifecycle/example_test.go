@@ -11,7 +11,6 @@ import (
 
 	"github.com/oklog/run"
 
-	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/lifecycle"
 )
@@ -55,7 +54,7 @@ func ExampleProcess_Actor() {
 	p := lifecycle.New(root, lifecycle.WithLogger(quiet))
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /readyz", httpmw.ReadyHandler(p.Ready))
+	mux.Handle("GET /readyz", lifecycle.ReadyHandler(p.Ready))
 	srv := &http.Server{Handler: mux}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -65,7 +64,7 @@ func ExampleProcess_Actor() {
 		err := srv.Serve(ln)
 		fmt.Println("server:", err)
 		return err
-	}, httpmw.ShutdownFunc(srv))
+	}, lifecycle.ShutdownFunc(srv))
 
 	var g run.Group
 	g.Add(p.Actor())
@@ -84,7 +83,7 @@ type grpcServer interface {
 }
 
 // stopGRPC is a gRPC server's stop function for AddServer: GracefulStop,
-// then Stop when the context is done, as httpmw.ShutdownFunc does for an
+// then Stop when the context is done, as lifecycle.ShutdownFunc does for an
 // *http.Server with Shutdown and Close.
 func stopGRPC(s grpcServer) func(ctx context.Context) error {
 	return func(ctx context.Context) error {

@@ -85,7 +85,7 @@ func New(root *janitor.Janitor, opts ...Option) *Process {
 // Ready reports whether the process should receive new requests: true
 // until the termination sequence starts, false from its first step on,
 // while the servers still serve through the lame duck. Serve it as the
-// readiness endpoint (httpmw.ReadyHandler(p.Ready)).
+// readiness endpoint (ReadyHandler(p.Ready)).
 func (p *Process) Ready() bool {
 	select {
 	case <-p.stopping:
@@ -113,7 +113,7 @@ func (p *Process) Ready() bool {
 //
 // stop must stop accepting, let the requests in flight finish and
 // return, and give up when its context is done, closing what is left.
-// httpmw.ShutdownFunc makes one from an *http.Server; for a gRPC server,
+// ShutdownFunc makes one from an *http.Server; for a gRPC server,
 // run GracefulStop and call Stop when the context is done (see the
 // example). Servers stop in parallel, each under the drain timeout; the
 // stage waits for every stop and serve to return.

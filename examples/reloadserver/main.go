@@ -100,7 +100,7 @@ func serve(o options, stdout io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", front)
-	mux.Handle("/readyz", httpmw.ReadyHandler(proc.Ready))
+	mux.Handle("/readyz", lifecycle.ReadyHandler(proc.Ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	var debugOpts []httpmw.Option // the page shows the Reloader's generations
 	if rl, ok := front.Handler.(*httpmw.Reloader); ok {
@@ -135,7 +135,7 @@ func serve(o options, stdout io.Writer) error {
 	proc.AddServer("http", func() error {
 		fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
 		return srv.Serve(ln)
-	}, httpmw.ShutdownFunc(srv))
+	}, lifecycle.ShutdownFunc(srv))
 	proc.AddServer("generations", nil, front.shutdown)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,4 +1,4 @@
-package httpmw
+package lifecycle
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 )
 
 // ShutdownFunc returns srv's graceful stop as a function bounded by its
-// context, the shape that lifecycle.Process.AddServer and
+// context, the shape that Process.AddServer and
 // janitor.Janitor.AdoptContext take. The function calls srv.Shutdown,
 // which closes the listeners and idle connections at once and waits for
 // the active ones to finish their request; if the context is done first,
@@ -17,13 +17,13 @@ import (
 // with a deadline: that deadline is its bound.
 //
 // Neither Shutdown nor Close waits for or closes hijacked connections
-// (WebSockets): a Reloader closes those of its generations when their
+// (WebSockets): an httpmw.Reloader closes those of its generations when their
 // drain timeout passes.
 //
 // A nil srv is a programming error: ShutdownFunc panics.
 func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 	if srv == nil {
-		panic("httpmw: ShutdownFunc(nil)")
+		panic("lifecycle: ShutdownFunc(nil)")
 	}
 	return func(ctx context.Context) error {
 		err := srv.Shutdown(ctx)
@@ -31,9 +31,9 @@ func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 		case err == nil:
 			return nil
 		case ctx.Err() == nil: // drained, but a listener failed to close
-			return fmt.Errorf("httpmw: server shutdown: %w", err)
+			return fmt.Errorf("lifecycle: server shutdown: %w", err)
 		}
-		return fmt.Errorf("httpmw: server did not drain in time, its connections were closed: %w", errors.Join(err, srv.Close()))
+		return fmt.Errorf("lifecycle: server did not drain in time, its connections were closed: %w", errors.Join(err, srv.Close()))
 	}
 }
 
@@ -41,14 +41,14 @@ func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 // 200 "ready" while ready reports true and 503 "not ready" once it reports
 // false, so that a load balancer or a Kubernetes readiness probe takes
 // the instance out of rotation while it still serves: pass
-// lifecycle.Process.Ready, whose report turns false as soon as the
+// Process.Ready, whose report turns false as soon as the
 // termination sequence starts, before its lame-duck period. It answers
 // every method, and its answers are never cached.
 //
 // A nil ready is a programming error: ReadyHandler panics.
 func ReadyHandler(ready func() bool) http.Handler {
 	if ready == nil {
-		panic("httpmw: ReadyHandler(nil)")
+		panic("lifecycle: ReadyHandler(nil)")
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")

@@ -1,4 +1,4 @@
-package httpmw_test
+package lifecycle_test
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/leakproof/leakproof/httpmw"
+	"github.com/leakproof/leakproof/lifecycle"
 )
 
 // pipeListener is an in-memory net.Listener whose connections are
@@ -110,7 +110,7 @@ func TestShutdownFuncDrains(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		err := httpmw.ShutdownFunc(srv)(ctx)
+		err := lifecycle.ShutdownFunc(srv)(ctx)
 		if took := time.Since(start); err != nil || took < time.Second || took >= 5*time.Second {
 			t.Errorf("stop() = %v after %v; want nil once the request finished, after 1s", err, took)
 		}
@@ -132,12 +132,12 @@ func TestShutdownFuncBounded(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
-		err := httpmw.ShutdownFunc(srv)(ctx)
+		err := lifecycle.ShutdownFunc(srv)(ctx)
 		if took := time.Since(start); took != 5*time.Second {
 			t.Errorf("stop took %v; want its deadline, 5s", took)
 		}
-		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "httpmw: ") {
-			t.Errorf("stop() = %v; want an httpmw: error wrapping context.DeadlineExceeded", err)
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "lifecycle: ") {
+			t.Errorf("stop() = %v; want a lifecycle: error wrapping context.DeadlineExceeded", err)
 		}
 		if got := <-resp; !strings.HasPrefix(got, "error: ") {
 			t.Errorf("the hung request got %q; want its connection closed", got)
@@ -152,7 +152,7 @@ func TestShutdownFuncBounded(t *testing.T) {
 func TestReadyHandler(t *testing.T) {
 	var ready atomic.Bool
 	ready.Store(true)
-	h := httpmw.ReadyHandler(ready.Load)
+	h := lifecycle.ReadyHandler(ready.Load)
 	for _, tc := range []struct {
 		ready  bool
 		method string
@@ -186,13 +186,13 @@ func TestReadyHandler(t *testing.T) {
 
 func TestServerBadInput(t *testing.T) {
 	for name, fn := range map[string]func(){
-		"ShutdownFunc(nil)": func() { httpmw.ShutdownFunc(nil) },
-		"ReadyHandler(nil)": func() { httpmw.ReadyHandler(nil) },
+		"ShutdownFunc(nil)": func() { lifecycle.ShutdownFunc(nil) },
+		"ReadyHandler(nil)": func() { lifecycle.ReadyHandler(nil) },
 	} {
 		func() {
 			defer func() {
-				if v, ok := recover().(string); !ok || v != "httpmw: "+name {
-					t.Errorf("%s panicked with %v; want %q", name, v, "httpmw: "+name)
+				if v, ok := recover().(string); !ok || v != "lifecycle: "+name {
+					t.Errorf("%s panicked with %v; want %q", name, v, "lifecycle: "+name)
 				}
 			}()
 			fn()
