@@ -1,8 +1,6 @@
 // Package httpmw ties HTTP requests to janitor generations: Wrap runs a
-// handler's requests as work of one generation, a Reloader swaps whole
-// generations of an application without dropping a request, and
-// DebugHandler shows what every generation owns and what the closed ones
-// left behind. Use it instead of restarting the process (or calling
+// handler's requests as work of one generation, and a Reloader swaps
+// whole generations of an application without dropping a request. Use it instead of restarting the process (or calling
 // http.Server.Shutdown and building a new server) whenever an application's
 // configuration, tenants or modules change while it serves traffic.
 //
@@ -56,144 +54,15 @@
 // (History): when each was built and how long the build took, what
 // triggered it (WithTrigger: "SIGHUP", "POST /reload"), when it was
 // retired, drained and closed, and how many requests it served, which
-// costs a request one more atomic add.
-//
-// # Debug page
-//
-// DebugHandler is opt-in, like net/http/pprof without its init-time
-// registration: nothing is mounted on http.DefaultServeMux, ever. Give it
-// the Reloaders whose generations it should describe (WithReloader):
-//
-//	mux.Handle("/debug/janitor", httpmw.DebugHandler(root, httpmw.WithReloader(rl)))
-//
-// The page shows, from the top: a one-line summary ("15 closes: 4
-// leaked, 1 still reachable"); Now: which generation serves, which drain
-// and until when, the closes in progress with the hook each is running
-// and for how long, and every open scope; Pictures: charts of the
-// remembered closes' durations (slow ones highlighted), leaked goroutines,
-// labelled goroutines per generation, and the process's goroutines and
-// heap at each close; History: each generation's build, drain, close,
-// lifetime, requests and trigger, and the failed reloads with their
-// errors; Find leaks: when it last ran, the pause it cost, the closed
-// scopes still reachable, and the next step; Closes: each close's report,
-// those that leaked opened, with a filter for the slow, leaky and failed
-// ones (?closes=slow, leaky or failed).
-//
-// # Debug page JSON
-//
-// With ?format=json, or an Accept header asking for application/json, the
-// page answers one compact JSON object with the same facts, for tools.
-// Its names are stable. Lists are never null; timestamps are RFC 3339
-// with the offset from UTC; durations are in seconds; the fields marked
-// "absent until" are left out until their event has happened. Nothing
-// nests with the depth of the tree: scopes come as a flat list, parents
-// first, each naming its parent.
-//
-//	root                 the root scope's ID
-//	taken                when the page was read
-//	goroutines           the process's goroutines then
-//	heap_bytes           the live heap, as of the last garbage collection
-//	census_error         why the census read failed; "" if it did not
-//	summary              the page's one line, "15 closes: 4 leaked, 1 still reachable"
-//	reloaders            one per WithReloader, in the order given:
-//	  path               the generations' path, "app/gen"
-//	  serving            the ID of the generation serving; "" once shut down
-//	  reloads            reloads that swapped a new generation in (Stats)
-//	  failed             reloads that failed (Stats)
-//	  inflight           requests in flight, every generation's (Stats)
-//	  draining           generations retired and not closed yet (Stats)
-//	  drain_timeouts     drains that ended at the drain timeout (Stats)
-//	  generations        the generations remembered, newest first (History):
-//	    id               the generation's ID, "app/gen#3"
-//	    state            "serving", "draining", "closing" or "closed"
-//	    trigger          what asked for it: "start", "api", or WithTrigger's
-//	    built            when its build returned
-//	    build_seconds    how long its build took
-//	    retired          when it stopped taking new requests (absent until then)
-//	    drain_deadline   when its drain gives up waiting (absent until retired)
-//	    drained          when its drain ended and its close began (absent until then)
-//	    drain_seconds    from retired to drained, or to now while it drains
-//	    closed           when its close returned (absent until then)
-//	    close_seconds    from drained to closed, or to now while it closes
-//	    lifetime_seconds from built to closed, or to now
-//	    requests         requests it served
-//	    inflight         requests it serves now
-//	    result           its close's result, as in closed (below); "" until known
-//	  failed_reloads     the failed reloads remembered, newest first:
-//	    at               when Reload was called
-//	    seconds          how long it took to fail
-//	    trigger          what asked for it
-//	    error            the error Reload returned
-//	scopes               every scope not closed yet, parents first:
-//	  id                 the scope's ID
-//	  parent             its parent's ID; "" for the root
-//	  depth              0 for the root, 1 for its children, ...
-//	  state              "open" or "closing"
-//	  goroutines         goroutines carrying its label, tracked or not (census)
-//	  tracked            goroutines started with Go and running
-//	  pending_hooks      hooks that would run if it closed now, in that order
-//	  phase              the close phase it is in; "" while open
-//	  close_start        when its close began (absent while open)
-//	  close_seconds      how long it has been closing
-//	  hook               the hook running now; "" if none
-//	  hook_start         when that hook started (absent if none)
-//	  hook_seconds       how long it has been running
-//	closed               the last closes remembered, newest first (janitor History):
-//	  id                 the scope's ID
-//	  path               its path
-//	  start              when its close began
-//	  duration_seconds   how long the close took
-//	  result             "clean", "leaked" (goroutines outlived it) or "failed" (a hook,
-//	                     goroutine or resource error, a deadline, a fault), children aside
-//	  clean              whether it and its children closed clean (Report.Clean)
-//	  slow               whether it took over 100ms and 3 times the median close
-//	  leaked             goroutines its census found leaked
-//	  leaks_alive        how many of those still run
-//	  resolved           when none was found running any more (absent until then)
-//	  reachable          whether the find-leaks result shown found it reachable;
-//	                     null if that result did not check it
-//	  process_goroutines the process's goroutines when it finished
-//	  process_heap_bytes the process's live heap when it finished
-//	  phases             its close phases, in order:
-//	    name             "cancel", "children", "hooks", ...
-//	    seconds          how long the phase took
-//	  hooks              the hooks that ran, in order:
-//	    name             the hook's name
-//	    outcome          "ok", "error", "panic", "timeout", ...
-//	    seconds          how long it ran
-//	  abandoned          what its deadline cut short (Report.Abandoned)
-//	  errors             its own errors, one a line, children aside
-//	  children           the IDs of the children that closed with it; each has its own entry
-//	  leaks              its leaked goroutines, by stack:
-//	    count            how many goroutines have that stack
-//	    name             the tracked goroutine's name; "" if untracked
-//	    blocked_forever  whether the runtime proves them blocked forever
-//	    offender         the known offender it is; "" if none
-//	    remedy           the offender's remedy; "" if none
-//	    stack            the stack
-//	  summary            the close's one-line summary (Report.String)
-//	  report             the full report (%+v) without that line and the children's
-//	find_leaks           the find-leaks result shown: ?leaks=ID's, else the latest; null if none:
-//	  id                 its number, for ?leaks=
-//	  at                 when it ran
-//	  wall_seconds       how long the two collections took
-//	  pause_seconds      how long they stopped the program
-//	  pauses             the stop-the-world pauses they made
-//	  heap_bytes         the live heap after them
-//	  checked            the closed scopes it checked
-//	  reachable          the IDs of those still reachable, newest first
-//	find_leaks_gone      the ?leaks= asked for, if that result is no longer kept; else ""
-//	reachable            find_leaks.reachable, or an empty list
-//
-// A POST (find leaks) is answered 303 See Other, its Location "?leaks=ID"
-// keeping format=json, so that a tool that follows it reads the result.
+// costs a request one more atomic add. The operator console, package
+// console, shows it.
 //
 // # Bad input
 //
 // As everywhere in this module: functions that return an error report bad
-// input through it ("httpmw: ..."); Wrap, DebugHandler and the option
-// constructors, which cannot, panic on input that can only be a mistake in
-// the code (a nil handler or janitor, a non-positive timeout).
+// input through it ("httpmw: ..."); Wrap and the option constructors,
+// which cannot, panic on input that can only be a mistake in the code (a
+// nil handler or janitor, a non-positive timeout).
 //
 // Everything in this package is safe for concurrent use.
 package httpmw

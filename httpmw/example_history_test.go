@@ -12,7 +12,7 @@ import (
 )
 
 // A Reloader remembers what triggered each reload, and which failed; the
-// debug page (WithReloader) shows the same history.
+// operator console (console.WithReloader) shows the same history.
 func ExampleReloader_History() {
 	root := janitor.New("shop", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer root.Close()

@@ -82,18 +82,3 @@ func ExampleReloader() {
 	// generation 1 closed
 	// generation 2 closed
 }
-
-// The debug page is mounted explicitly, where only operators reach it.
-func ExampleDebugHandler() {
-	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
-	defer root.Close()
-
-	mux := http.NewServeMux()
-	mux.Handle("/debug/janitor", httpmw.DebugHandler(root))
-
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/janitor?format=json", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
-	// Output:
-	// 200 application/json
-}

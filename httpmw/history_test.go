@@ -93,8 +93,7 @@ func TestReloaderHistory(t *testing.T) {
 }
 
 // A generation retired with a request still in flight is draining: its
-// record says so and counts the request, and the page shows it with its
-// deadline.
+// record says so and counts the request.
 func TestReloaderHistoryDraining(t *testing.T) {
 	root := newRoot(t)
 	entered, release := make(chan struct{}), make(chan struct{})
@@ -127,25 +126,6 @@ func TestReloaderHistoryDraining(t *testing.T) {
 	g := rl.History().Generations[1]
 	if g.ID != draining || !g.Draining() || g.Inflight != 1 || g.Requests != 0 || !g.Closed.IsZero() {
 		t.Errorf("retired generation = %+v; want %s draining, 1 request in flight, none served yet", g, draining)
-	}
-	page := fetchDebug(t, httpmw.DebugHandler(root, httpmw.WithReloader(rl)), "/?format=json")
-	if len(page.Reloaders) != 1 || len(page.Reloaders[0].Generations) != 2 {
-		t.Fatalf("reloaders on the page = %+v; want one with two generations", page.Reloaders)
-	}
-	r := page.Reloaders[0]
-	if d := r.Generations[1]; r.Serving != rl.Current().ID() || r.Draining != 1 || d.State != "draining" ||
-		d.DrainDeadline == nil || !d.DrainDeadline.Equal(g.DrainDeadline) || d.Inflight != 1 || d.Closed != nil {
-		t.Errorf("reloader on the page = %+v; want %s serving, %s draining until %v with 1 request", r, rl.Current().ID(), draining, g.DrainDeadline)
-	}
-	html := fetchHTML(t, httpmw.DebugHandler(root, httpmw.WithReloader(rl)), "/")
-	for _, want := range []string{
-		`<span class="badge serving" id="serving">serving ` + rl.Current().ID() + `</span>`,
-		`<span class="badge draining">draining ` + draining + `</span>`,
-		"(in ",
-	} {
-		if !strings.Contains(html, want) {
-			t.Errorf("the page does not show %s", want)
-		}
 	}
 }
 
@@ -202,43 +182,5 @@ func TestReloaderHistoryPinsNothing(t *testing.T) {
 		if c.Report.ID == first && c.Reachable() {
 			t.Errorf("%s is still reachable after its close and two collections; the Reloader's history pins it", first)
 		}
-	}
-}
-
-// The page shows only Reloaders of its own tree: another tree's is a
-// mistake in the code, and DebugHandler panics, naming both.
-func TestDebugHandlerReloaderOfAnotherTree(t *testing.T) {
-	root, other := newRoot(t), janitor.New("other", quiet()...)
-	defer other.Close()
-	rl, err := httpmw.NewReloader(other, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
-		httpmw.WithLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	defer func() {
-		if p := fmt.Sprint(recover()); !strings.Contains(p, "httpmw: WithReloader") || !strings.Contains(p, root.ID()) {
-			t.Errorf("DebugHandler with another tree's Reloader panicked with %q; want an httpmw error naming %s", p, root.ID())
-		}
-	}()
-	httpmw.DebugHandler(root, httpmw.WithReloader(rl))
-}
-
-// A Reloader under a scope of the page's tree belongs on its page.
-func TestDebugHandlerReloaderInSubtree(t *testing.T) {
-	root := newRoot(t)
-	tenant, err := root.Child("tenant")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rl, err := httpmw.NewReloader(tenant, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
-		httpmw.WithLogger(discard))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rl.Close()
-	page := fetchDebug(t, httpmw.DebugHandler(root, httpmw.WithReloader(rl), httpmw.WithReloader(rl)), "/?format=json")
-	if len(page.Reloaders) != 1 || page.Reloaders[0].Serving != rl.Current().ID() {
-		t.Errorf("reloaders on the page = %+v; want one, serving %s", page.Reloaders, rl.Current().ID())
 	}
 }

@@ -34,13 +34,13 @@ var noLabels = context.Background()
 //
 // Wrap neither counts requests, refuses them once j has closed, nor tracks
 // hijacked connections; a Reloader does all three for the generations it
-// swaps. Of the options, Wrap uses WithRequestStore and WithContextLabels.
+// swaps.
 // A nil j or next is a programming error: Wrap panics, as http.Handle does.
-func Wrap(j *janitor.Janitor, next http.Handler, opts ...Option) http.Handler {
+func Wrap(j *janitor.Janitor, next http.Handler, opts ...WrapOption) http.Handler {
 	if j == nil || next == nil {
 		panic("httpmw: Wrap needs a janitor and a handler")
 	}
-	cfg := newConfig(opts)
+	cfg := newWrapConfig(opts)
 	return &handler{next: next, labels: j.Context(), serve: cfg.serve(j)}
 }
 
@@ -61,7 +61,7 @@ type serveFunc func(labels context.Context, next http.Handler, w http.ResponseWr
 
 // serve returns the serveFunc for j's requests: the plain one, which
 // allocates nothing, unless an option needs the request's context.
-func (c config) serve(j *janitor.Janitor) serveFunc {
+func (c wrapConfig) serve(j *janitor.Janitor) serveFunc {
 	if !c.requestStore && !c.ctxLabels {
 		return serveLabelled
 	}

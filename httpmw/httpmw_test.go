@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -48,6 +49,18 @@ func child(t testing.TB, j *janitor.Janitor) *janitor.Janitor {
 		t.Fatalf("Child: %v", err)
 	}
 	return c
+}
+
+// waitFor polls cond until it holds, failing after ten seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10s for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func get(h http.Handler) *httptest.ResponseRecorder {
@@ -157,7 +170,7 @@ func TestWrapRequestStore(t *testing.T) {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			var store *ctxlocal.Store
 			var sameRequest bool
-			var opts []httpmw.Option
+			var opts []httpmw.WrapOption
 			if withStore {
 				opts = append(opts, httpmw.WithRequestStore())
 			}
@@ -192,7 +205,6 @@ func TestWrapNil(t *testing.T) {
 	}{
 		{"nil janitor", func() { httpmw.Wrap(nil, http.NotFoundHandler()) }},
 		{"nil handler", func() { httpmw.Wrap(gen, nil) }},
-		{"nil debug root", func() { httpmw.DebugHandler(nil) }},
 	} {
 		func() {
 			defer func() {
@@ -260,7 +272,7 @@ func testPprofDo(t *testing.T, ctxLabels bool) {
 	gen := child(t, root)
 	release, started := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	var opts []httpmw.Option
+	var opts []httpmw.WrapOption
 	if ctxLabels {
 		opts = append(opts, httpmw.WithContextLabels())
 	}

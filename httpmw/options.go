@@ -11,36 +11,63 @@ import (
 // it closes the generation anyway.
 const DefaultDrainTimeout = 30 * time.Second
 
-// An Option configures Wrap, NewReloader or DebugHandler.
-// WithRequestStore and WithContextLabels apply to Wrap and a Reloader;
-// WithReloader to DebugHandler; the other options configure a Reloader.
-// An option a function does not use is ignored.
+// A ReloaderOption configures NewReloader. Every WrapOption is one too:
+// a Reloader serves each generation's requests as Wrap would.
 //
 // An option given a value that can only be a mistake in the code (a
 // non-positive timeout, a nil logger) panics where it is made.
-type Option interface {
+type ReloaderOption interface {
 	apply(*config)
+}
+
+// A WrapOption configures how Wrap serves a request under its janitor:
+// WithRequestStore and WithContextLabels. NewReloader takes them too, for
+// every generation's requests.
+type WrapOption interface {
+	ReloaderOption
+	applyWrap(*wrapConfig)
 }
 
 type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// config is what the options set.
-type config struct {
+type wrapOptionFunc func(*wrapConfig)
+
+func (f wrapOptionFunc) applyWrap(c *wrapConfig) { f(c) }
+func (f wrapOptionFunc) apply(c *config)         { f(&c.wrapConfig) }
+
+// wrapConfig is what the WrapOptions set.
+type wrapConfig struct {
 	requestStore bool
 	ctxLabels    bool
+}
+
+func newWrapConfig(opts []WrapOption) wrapConfig {
+	var c wrapConfig
+	for _, o := range opts {
+		if o == nil {
+			panic("httpmw: nil WrapOption")
+		}
+		o.applyWrap(&c)
+	}
+	return c
+}
+
+// config is what the ReloaderOptions set.
+type config struct {
+	wrapConfig   // how generations serve their requests
 	drainTimeout time.Duration
 	genName      string
 	logger       *slog.Logger // nil: slog.Default() at the time of each event
 	switches                  // OnActivate and OnRetire callbacks (switch.go)
 }
 
-func newConfig(opts []Option) config {
+func newConfig(opts []ReloaderOption) config {
 	c := config{drainTimeout: DefaultDrainTimeout, genName: "gen"}
 	for _, o := range opts {
 		if o == nil {
-			panic("httpmw: nil Option")
+			panic("httpmw: nil ReloaderOption")
 		}
 		o.apply(&c)
 	}
@@ -61,8 +88,8 @@ func (c *config) log() *slog.Logger {
 //
 // It costs what http.Request.WithContext costs (an allocation and a copy of
 // the request) plus the store, which is why it is not the default.
-func WithRequestStore() Option {
-	return optionFunc(func(c *config) { c.requestStore = true })
+func WithRequestStore() WrapOption {
+	return wrapOptionFunc(func(c *wrapConfig) { c.requestStore = true })
 }
 
 // WithDrainTimeout bounds how long a Reloader waits, after a reload, for
@@ -71,7 +98,7 @@ func WithRequestStore() Option {
 // hijacked connections are closed, requests still running are logged,
 // and the generation is closed. The default is DefaultDrainTimeout; d
 // must be positive.
-func WithDrainTimeout(d time.Duration) Option {
+func WithDrainTimeout(d time.Duration) ReloaderOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("httpmw: WithDrainTimeout(%v): must be positive", d))
 	}
@@ -83,7 +110,7 @@ func WithDrainTimeout(d time.Duration) Option {
 // (root/name), so keep it constant across reloads, and give each Reloader
 // under one root a name of its own. It must be a valid scope name (see
 // janitor.Janitor.Child).
-func WithGenerationName(name string) Option {
+func WithGenerationName(name string) ReloaderOption {
 	if name == "" {
 		panic("httpmw: WithGenerationName(\"\")")
 	}
@@ -93,7 +120,7 @@ func WithGenerationName(name string) Option {
 // WithLogger sends a Reloader's events (failed builds, drain timeouts,
 // closed hijacked connections) to l. Without it they go to slog.Default()
 // as it is when each event is logged.
-func WithLogger(l *slog.Logger) Option {
+func WithLogger(l *slog.Logger) ReloaderOption {
 	if l == nil {
 		panic("httpmw: WithLogger(nil)")
 	}
@@ -113,6 +140,6 @@ func WithLogger(l *slog.Logger) Option {
 // figures. Library code that labels goroutines should start from the
 // context it is given, never from context.Background(), for the same
 // reason.
-func WithContextLabels() Option {
-	return optionFunc(func(c *config) { c.ctxLabels = true })
+func WithContextLabels() WrapOption {
+	return wrapOptionFunc(func(c *wrapConfig) { c.ctxLabels = true })
 }

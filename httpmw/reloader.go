@@ -91,7 +91,7 @@ type Reloader struct {
 // or the first build fails, returns a nil handler, panics or calls
 // runtime.Goexit; the half-built generation is closed. The first build is
 // not counted as a reload.
-func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.Handler, error), opts ...Option) (*Reloader, error) {
+func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.Handler, error), opts ...ReloaderOption) (*Reloader, error) {
 	if root == nil || build == nil {
 		return nil, errors.New("httpmw: NewReloader needs a root janitor and a build function")
 	}

@@ -124,9 +124,9 @@ func (a *app) checkClosedOnce(t *testing.T) {
 	}
 }
 
-func newReloader(t *testing.T, root *janitor.Janitor, a *app, opts ...httpmw.Option) *httpmw.Reloader {
+func newReloader(t *testing.T, root *janitor.Janitor, a *app, opts ...httpmw.ReloaderOption) *httpmw.Reloader {
 	t.Helper()
-	rl, err := httpmw.NewReloader(root, a.build, append([]httpmw.Option{httpmw.WithLogger(discard)}, opts...)...)
+	rl, err := httpmw.NewReloader(root, a.build, append([]httpmw.ReloaderOption{httpmw.WithLogger(discard)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewReloader: %v", err)
 	}
@@ -275,16 +275,16 @@ func TestNewReloaderErrors(t *testing.T) {
 		name  string
 		root  *janitor.Janitor
 		build func(*janitor.Janitor) (http.Handler, error)
-		opts  []httpmw.Option
+		opts  []httpmw.ReloaderOption
 		is    error
 	}{
 		{"nil root", nil, ok, nil, nil},
 		{"nil build", root, nil, nil, nil},
-		{"invalid generation name", root, ok, []httpmw.Option{httpmw.WithGenerationName("a/b")}, nil},
+		{"invalid generation name", root, ok, []httpmw.ReloaderOption{httpmw.WithGenerationName("a/b")}, nil},
 		{"build fails", root, func(*janitor.Janitor) (http.Handler, error) { return nil, errBuild }, nil, errBuild},
 		{"build panics", root, func(*janitor.Janitor) (http.Handler, error) { panic("boom") }, nil, httpmw.ErrBuildPanicked},
 	} {
-		rl, err := httpmw.NewReloader(tc.root, tc.build, append([]httpmw.Option{httpmw.WithLogger(discard)}, tc.opts...)...)
+		rl, err := httpmw.NewReloader(tc.root, tc.build, append([]httpmw.ReloaderOption{httpmw.WithLogger(discard)}, tc.opts...)...)
 		if rl != nil || err == nil || tc.is != nil && !errors.Is(err, tc.is) || !strings.HasPrefix(err.Error(), "httpmw: ") {
 			t.Errorf("%s: NewReloader() = %v, %v; want nil, an httpmw error wrapping %v", tc.name, rl, err, tc.is)
 		}
@@ -302,9 +302,8 @@ func TestNewReloaderErrors(t *testing.T) {
 		{"WithDrainTimeout(0)", func() { httpmw.WithDrainTimeout(0) }, "httpmw: WithDrainTimeout(0s): must be positive"},
 		{`WithGenerationName("")`, func() { httpmw.WithGenerationName("") }, `httpmw: WithGenerationName("")`},
 		{"WithLogger(nil)", func() { httpmw.WithLogger(nil) }, "httpmw: WithLogger(nil)"},
-		{"nil option", func() { httpmw.NewReloader(root, ok, nil) }, "httpmw: nil Option"},
+		{"nil option", func() { httpmw.NewReloader(root, ok, nil) }, "httpmw: nil ReloaderOption"},
 		{"Wrap(nil, h)", func() { httpmw.Wrap(nil, http.NotFoundHandler()) }, "httpmw: Wrap needs a janitor and a handler"},
-		{"DebugHandler(nil)", func() { httpmw.DebugHandler(nil) }, "httpmw: DebugHandler needs a root janitor"},
 	} {
 		func() {
 			defer func() {

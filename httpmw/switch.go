@@ -28,7 +28,7 @@ type switches struct {
 // for the reload that runs them. A panic in fn is logged with its stack
 // and does not undo the swap. A nil fn is a programming error: OnActivate
 // panics.
-func OnActivate(fn func(gen *janitor.Janitor)) Option {
+func OnActivate(fn func(gen *janitor.Janitor)) ReloaderOption {
 	if fn == nil {
 		panic("httpmw: OnActivate(nil)")
 	}
@@ -47,7 +47,7 @@ func OnActivate(fn func(gen *janitor.Janitor)) Option {
 //
 // Callbacks run as OnActivate's do, and a panic is logged the same way.
 // A nil fn is a programming error: OnRetire panics.
-func OnRetire(fn func(gen *janitor.Janitor)) Option {
+func OnRetire(fn func(gen *janitor.Janitor)) ReloaderOption {
 	if fn == nil {
 		panic("httpmw: OnRetire(nil)")
 	}

@@ -34,8 +34,8 @@ func (s *switchLog) fault(f string) {
 	s.faults = append(s.faults, f)
 }
 
-func (s *switchLog) options() []httpmw.Option {
-	return []httpmw.Option{
+func (s *switchLog) options() []httpmw.ReloaderOption {
+	return []httpmw.ReloaderOption{
 		httpmw.OnActivate(func(gen *janitor.Janitor) {
 			s.add("activate " + gen.ID())
 			if gen.State() != janitor.Open {
@@ -125,7 +125,7 @@ func TestSwitchCallbackPanic(t *testing.T) {
 	var logs syncBuffer
 	s := &switchLog{}
 	panicky := true
-	opts := append([]httpmw.Option{
+	opts := append([]httpmw.ReloaderOption{
 		httpmw.WithLogger(logs.logger()),
 		httpmw.OnActivate(func(gen *janitor.Janitor) {
 			if panicky {

@@ -45,6 +45,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/leakproof/leakproof/console"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/lifecycle"
@@ -102,11 +103,11 @@ func serve(o options, stdout io.Writer) error {
 	mux.Handle("/", front)
 	mux.Handle("/readyz", lifecycle.ReadyHandler(proc.Ready))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	var debugOpts []httpmw.Option // the page shows the Reloader's generations
+	var consoleOpts []console.Option // the console shows the Reloader's generations
 	if rl, ok := front.Handler.(*httpmw.Reloader); ok {
-		debugOpts = append(debugOpts, httpmw.WithReloader(rl))
+		consoleOpts = append(consoleOpts, console.WithReloader(rl))
 	}
-	mux.Handle("/debug/janitor", httpmw.DebugHandler(root, debugOpts...))
+	mux.Handle("/debug/janitor", console.Handler(root, consoleOpts...))
 	// Refused (403) when another site's page posts it, as an
 	// auto-submitting form would: see http.CrossOriginProtection.
 	mux.Handle("POST /reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

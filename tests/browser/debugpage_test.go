@@ -329,7 +329,7 @@ func screenshot(width, height float64) chromedp.Action[[]byte] {
 	}
 }
 
-// anchor is the page's HTML id for a close's row (httpmw's anchor).
+// anchor is the page's HTML id for a close's row (console's anchor).
 func anchor(id string) string {
 	var b strings.Builder
 	b.WriteString("close-")

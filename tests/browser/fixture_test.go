@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakproof/leakproof/console"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -102,7 +103,7 @@ func newFixture(t *testing.T) *fixture {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", rl)
-	mux.Handle("/debug/janitor", httpmw.DebugHandler(f.root, httpmw.WithReloader(rl)))
+	mux.Handle("/debug/janitor", console.Handler(f.root, console.WithReloader(rl)))
 	mux.HandleFunc("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		f.favicons.Add(1)
 		http.NotFound(w, r)

@@ -1,4 +1,4 @@
-package httpmw
+package console
 
 import (
 	"encoding/json"
@@ -14,18 +14,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// findsKept bounds how many find-leaks results a debug handler keeps for
-// the pages that show them (?leaks=ID).
+// findsKept bounds how many find-leaks results a handler keeps for the
+// pages that show them (?leaks=ID).
 const findsKept = 16
 
-// DebugHandler returns a handler for a page about root's tree, in the
-// spirit of net/http/pprof, for operators: what serves now, what closes
-// now and which hook it is running, the history of generations and
-// reloads, small charts over the remembered closes, and each close's
-// report with its leak stacks. It serves HTML to people and JSON to tools
+// Handler returns the operator console of root's tree: a page, in the
+// spirit of net/http/pprof, that shows what serves now, what closes now
+// and which hook it is running, the history of generations and reloads,
+// small charts over the remembered closes, and each close's report with
+// its leak stacks. It serves HTML to people and JSON to tools
 // (?format=json, or an Accept header asking for application/json; the
 // package documentation lists the fields). Everything it renders is
 // escaped, and the page needs neither JavaScript nor anything from
@@ -51,62 +52,28 @@ const findsKept = 16
 // an operator's browser trigger it. The handler keeps the last 16 results.
 //
 // Nothing is registered anywhere: mount the handler yourself, where only
-// operators can reach it, as the page shows stacks and names. A nil root
-// is a programming error: DebugHandler panics. Of the options it uses
-// WithReloader and ignores the others.
-func DebugHandler(root *janitor.Janitor, opts ...Option) http.Handler {
+// operators can reach it, as the page shows stacks and names. A nil root,
+// or a Reloader given with WithReloader whose generations are not in
+// root's tree, is a programming error: Handler panics.
+func Handler(root *janitor.Janitor, opts ...Option) http.Handler {
 	if root == nil {
-		panic("httpmw: DebugHandler needs a root janitor")
+		panic("console: Handler needs a root janitor")
 	}
-	h := &debugHandler{root: root}
-	for _, o := range opts {
-		if o == nil {
-			panic("httpmw: nil Option")
+	cfg := newConfig(opts)
+	for _, rl := range cfg.reloaders {
+		// Current is a generation, or the Reloader's root once it is
+		// shut down: either way a scope of root's tree if rl belongs here.
+		if cur := rl.Current(); cur.Root() != root.Root() || cur != root && !strings.HasPrefix(cur.Path(), root.Path()+"/") {
+			panic(fmt.Sprintf("console: WithReloader: the Reloader builds its generations at %s, outside the page's root %s", rl.Stats().Path, root.ID()))
 		}
-		rl, ok := o.(reloaderOption)
-		if !ok || slices.Contains(h.reloaders, rl.rl) {
-			continue
-		}
-		if r := rl.rl.root; r.Root() != root.Root() || r != root && !strings.HasPrefix(r.Path(), root.Path()+"/") {
-			panic(fmt.Sprintf("httpmw: WithReloader: the Reloader builds its generations under %s, outside the page's root %s", r.ID(), root.ID()))
-		}
-		h.reloaders = append(h.reloaders, rl.rl)
 	}
+	h := &handler{root: root, reloaders: cfg.reloaders}
 	return http.NewCrossOriginProtection().Handler(h)
 }
 
-// WithReloader shows rl's generations on the page of DebugHandler: which
-// one serves, which drain and until when, when each was built, retired
-// and closed, how many requests it served, what triggered each reload,
-// and the failed reloads with their errors (see Reloader.History). Give
-// it once per Reloader whose generations live under the page's root.
-//
-// It configures DebugHandler only; Wrap and NewReloader ignore it. The
-// page holds rl, which holds its current generation: mount the page for
-// as long as the Reloader serves. A nil rl, or one whose generations are
-// not in the page's tree, is a programming error: WithReloader, or
-// DebugHandler, panics.
-//
-// The page takes its Reloaders as an option, rather than a Reloader
-// offering a page of its own, because the page is the root's: one tree
-// may hold several Reloaders' generations (an API and an admin
-// application), and scopes no Reloader builds.
-func WithReloader(rl *Reloader) Option {
-	if rl == nil {
-		panic("httpmw: WithReloader(nil)")
-	}
-	return reloaderOption{rl}
-}
-
-// reloaderOption is WithReloader's Option. DebugHandler looks for it among
-// its options; to Wrap and NewReloader, it changes nothing.
-type reloaderOption struct{ rl *Reloader }
-
-func (reloaderOption) apply(*config) {}
-
-type debugHandler struct {
+type handler struct {
 	root      *janitor.Janitor
-	reloaders []*Reloader
+	reloaders []*httpmw.Reloader
 
 	mu sync.Mutex
 	// finds are the last find-leaks results, oldest first, at most
@@ -115,7 +82,7 @@ type debugHandler struct {
 	lastFind int
 }
 
-func (h *debugHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	switch r.Method {
@@ -125,7 +92,7 @@ func (h *debugHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		w.Header().Set("Allow", "GET, HEAD, POST")
-		http.Error(w, "httpmw: method not allowed", http.StatusMethodNotAllowed)
+		http.Error(w, "console: method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	q := r.URL.Query()
@@ -137,15 +104,15 @@ func (h *debugHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := debugTemplate.Execute(w, newHTMLPage(page, q.Get("closes"))); err != nil {
+	if err := pageTemplate.Execute(w, newHTMLPage(page, q.Get("closes"))); err != nil {
 		// Headers are sent; all that is left is to end the page visibly.
-		fmt.Fprintf(w, "\n<p>httpmw: rendering failed: %s</p>\n", template.HTMLEscapeString(err.Error()))
+		fmt.Fprintf(w, "\n<p>console: rendering failed: %s</p>\n", template.HTMLEscapeString(err.Error()))
 	}
 }
 
 // findAndRedirect runs find-leaks and answers 303 See Other to the page
 // that shows the result, keeping the format and the filter asked for.
-func (h *debugHandler) findAndRedirect(w http.ResponseWriter, r *http.Request) {
+func (h *handler) findAndRedirect(w http.ResponseWriter, r *http.Request) {
 	res := h.findLeaks()
 	q := url.Values{"leaks": {strconv.Itoa(res.ID)}}
 	in := r.URL.Query()
@@ -190,7 +157,7 @@ var pauseMetrics = []string{
 
 // findLeaks collects garbage twice, checks which remembered closed scopes
 // are still reachable, and keeps the result.
-func (h *debugHandler) findLeaks() findResult {
+func (h *handler) findLeaks() findResult {
 	samples := make([]metrics.Sample, len(pauseMetrics))
 	for i, name := range pauseMetrics {
 		samples[i].Name = name
@@ -252,7 +219,7 @@ func pausesOf(s metrics.Sample) uint64 {
 // find returns the result the page shows: the one numbered by the
 // ?leaks= parameter if it has one, else the latest; ok is false if there
 // is none, and asked is the number asked for that is no longer kept.
-func (h *debugHandler) find(param string) (res findResult, ok bool, gone string) {
+func (h *handler) find(param string) (res findResult, ok bool, gone string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if param == "" {

@@ -1,4 +1,4 @@
-package httpmw
+package console
 
 import (
 	"html/template"
@@ -8,24 +8,24 @@ import (
 // htmlPage is what the HTML template renders: the page's facts, the
 // closes the filter lets through, and the pictures.
 type htmlPage struct {
-	debugPage
-	Filter  string        // "", "slow", "leaky" or "failed": which closes are listed
-	Shown   []debugClosed // the closes listed
+	pageView
+	Filter  string      // "", "slow", "leaky" or "failed": which closes are listed
+	Shown   []closeView // the closes listed
 	Counts  map[string]int
-	Closing []debugScope // scopes closing now
+	Closing []scopeView // scopes closing now
 	Charts  []chart
 }
 
 // closeFilters are the values of ?closes= that list a subset of the
 // closes.
-var closeFilters = map[string]func(debugClosed) bool{
-	"slow":   func(c debugClosed) bool { return c.Slow },
-	"leaky":  func(c debugClosed) bool { return c.Leaked > 0 },
-	"failed": func(c debugClosed) bool { return c.Result == "failed" },
+var closeFilters = map[string]func(closeView) bool{
+	"slow":   func(c closeView) bool { return c.Slow },
+	"leaky":  func(c closeView) bool { return c.Leaked > 0 },
+	"failed": func(c closeView) bool { return c.Result == "failed" },
 }
 
-func newHTMLPage(p debugPage, filter string) htmlPage {
-	hp := htmlPage{debugPage: p, Counts: map[string]int{"": len(p.Closed)}}
+func newHTMLPage(p pageView, filter string) htmlPage {
+	hp := htmlPage{pageView: p, Counts: map[string]int{"": len(p.Closed)}}
 	keep, ok := closeFilters[filter]
 	if ok {
 		hp.Filter = filter
@@ -70,7 +70,7 @@ const timeLayout = "2006-01-02 15:04:05.000 -07:00"
 // timestamps.
 const clockLayout = "15:04:05.000 -07:00"
 
-var debugFuncs = template.FuncMap{
+var templateFuncs = template.FuncMap{
 	"ts": func(t time.Time) string { return t.Format(timeLayout) },
 	// clock drops the date of a time less than 12 hours old.
 	"clock": func(t time.Time) string {
@@ -87,12 +87,12 @@ var debugFuncs = template.FuncMap{
 	"indent":      func(depth int) float64 { return float64(min(depth, 24)) * 1.2 },
 }
 
-// debugTemplate escapes everything: scope and hook names, errors, reports
+// pageTemplate escapes everything: scope and hook names, errors, reports
 // and stacks are all data chosen by the program, or by its dependencies.
 // Its colours meet WCAG AA contrast (4.5:1 for text; TestDebugPageContrast
 // checks every rule), it links to nothing outside the page, and the
 // icon link stops the browser's request for /favicon.ico.
-var debugTemplate = template.Must(template.New("page").Funcs(debugFuncs).Parse(`<!DOCTYPE html>
+var pageTemplate = template.Must(template.New("page").Funcs(templateFuncs).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">

@@ -1,4 +1,4 @@
-package httpmw
+package console
 
 import (
 	"fmt"
@@ -101,7 +101,7 @@ func (c *chart) line(values []float64, title func(i int) string, href func(i int
 
 // chartsOf draws the page's pictures over the remembered closes, oldest
 // first, and the labelled goroutines of every generation it knows.
-func chartsOf(p debugPage) []chart {
+func chartsOf(p pageView) []chart {
 	closes := slices.Clone(p.Closed)
 	slices.Reverse(closes) // oldest first, as time runs left to right
 	if len(closes) > maxBars {
@@ -109,7 +109,7 @@ func chartsOf(p debugPage) []chart {
 	}
 	n := len(closes)
 	href := func(i int) string { return "#" + anchor(closes[i].ID) }
-	values := func(f func(c debugClosed) float64) []float64 {
+	values := func(f func(c closeView) float64) []float64 {
 		v := make([]float64, n)
 		for i, c := range closes {
 			v[i] = f(c)
@@ -133,7 +133,7 @@ func chartsOf(p debugPage) []chart {
 	duration.Note = fmt.Sprintf("Slow (over %s: %d× the median, at least %s) in orange, leaky in red, failed in purple.",
 		fmtDuration(p.slowAbove), slowFactor, fmtDuration(slowFloor))
 	if n > 0 {
-		duration.bars(values(func(c debugClosed) float64 { return c.DurationSeconds }), closeClass,
+		duration.bars(values(func(c closeView) float64 { return c.DurationSeconds }), closeClass,
 			func(i int) string {
 				return fmt.Sprintf("%s: closed in %s, %s", closes[i].ID, fmtSeconds(closes[i].DurationSeconds), closes[i].Result)
 			}, href, fmtSeconds)
@@ -142,7 +142,7 @@ func chartsOf(p debugPage) []chart {
 	leaked := newChart("chart-leaked", "Leaked goroutines per close", n, "closes")
 	leaked.Note = "Goroutines still carrying the scope's label after its close."
 	if n > 0 {
-		leaked.bars(values(func(c debugClosed) float64 { return float64(c.Leaked) }),
+		leaked.bars(values(func(c closeView) float64 { return float64(c.Leaked) }),
 			func(i int) string { return leakyIf(closes[i].Leaked > 0) },
 			func(i int) string {
 				return fmt.Sprintf("%s: %d leaked, %d still running", closes[i].ID, closes[i].Leaked, closes[i].LeaksAlive)
@@ -185,7 +185,7 @@ func chartsOf(p debugPage) []chart {
 	procs := newChart("chart-goroutines", "Process goroutines at each close", n, "closes")
 	procs.Note = "All the process's goroutines when each close finished."
 	if n > 0 {
-		procs.line(values(func(c debugClosed) float64 { return float64(c.ProcessGoroutines) }),
+		procs.line(values(func(c closeView) float64 { return float64(c.ProcessGoroutines) }),
 			func(i int) string { return fmt.Sprintf("%s: %d goroutines", closes[i].ID, closes[i].ProcessGoroutines) },
 			href, func(f float64) string { return strconv.Itoa(int(f)) })
 	}
@@ -193,7 +193,7 @@ func chartsOf(p debugPage) []chart {
 	heap := newChart("chart-heap", "Live heap at each close", n, "closes")
 	heap.Note = "Bytes of live heap objects when each close finished."
 	if n > 0 {
-		heap.line(values(func(c debugClosed) float64 { return float64(c.ProcessHeapBytes) }),
+		heap.line(values(func(c closeView) float64 { return float64(c.ProcessHeapBytes) }),
 			func(i int) string {
 				return fmt.Sprintf("%s: %s live heap", closes[i].ID, fmtBytes(closes[i].ProcessHeapBytes))
 			},

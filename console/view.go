@@ -1,4 +1,4 @@
-package httpmw
+package console
 
 import (
 	"errors"
@@ -11,44 +11,45 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// The debug page's facts, in the shape its JSON has: see the package
-// documentation, "# Debug page JSON", which names every field. Lists are
+// The page's facts, in the shape its JSON has: see the package
+// documentation, "# JSON", which names every field. Lists are
 // never null, optional timestamps are absent until their event happened,
 // and nothing nests with the depth of the tree.
 
-type debugPage struct {
-	Root       string          `json:"root"`
-	Taken      time.Time       `json:"taken"`
-	Goroutines int             `json:"goroutines"`
-	HeapBytes  uint64          `json:"heap_bytes"`
-	CensusErr  string          `json:"census_error"`
-	Summary    string          `json:"summary"`
-	Reloaders  []debugReloader `json:"reloaders"`
-	Scopes     []debugScope    `json:"scopes"`
-	Closed     []debugClosed   `json:"closed"`
-	FindLeaks  *findResult     `json:"find_leaks"`
-	FindGone   string          `json:"find_leaks_gone"`
-	Reachable  []string        `json:"reachable"`
+type pageView struct {
+	Root       string         `json:"root"`
+	Taken      time.Time      `json:"taken"`
+	Goroutines int            `json:"goroutines"`
+	HeapBytes  uint64         `json:"heap_bytes"`
+	CensusErr  string         `json:"census_error"`
+	Summary    string         `json:"summary"`
+	Reloaders  []reloaderView `json:"reloaders"`
+	Scopes     []scopeView    `json:"scopes"`
+	Closed     []closeView    `json:"closed"`
+	FindLeaks  *findResult    `json:"find_leaks"`
+	FindGone   string         `json:"find_leaks_gone"`
+	Reachable  []string       `json:"reachable"`
 
 	slowAbove time.Duration // closes longer than this are slow
 }
 
-type debugReloader struct {
-	Path          string            `json:"path"`
-	Serving       string            `json:"serving"`
-	Reloads       uint64            `json:"reloads"`
-	Failed        uint64            `json:"failed"`
-	Inflight      int64             `json:"inflight"`
-	Draining      int               `json:"draining"`
-	DrainTimeouts uint64            `json:"drain_timeouts"`
-	Generations   []debugGeneration `json:"generations"`
-	FailedReloads []debugFailed     `json:"failed_reloads"`
+type reloaderView struct {
+	Path          string           `json:"path"`
+	Serving       string           `json:"serving"`
+	Reloads       uint64           `json:"reloads"`
+	Failed        uint64           `json:"failed"`
+	Inflight      int64            `json:"inflight"`
+	Draining      int              `json:"draining"`
+	DrainTimeouts uint64           `json:"drain_timeouts"`
+	Generations   []generationView `json:"generations"`
+	FailedReloads []failedView     `json:"failed_reloads"`
 }
 
-type debugGeneration struct {
+type generationView struct {
 	ID              string    `json:"id"`
 	State           string    `json:"state"`
 	Trigger         string    `json:"trigger"`
@@ -66,14 +67,14 @@ type debugGeneration struct {
 	Result          string    `json:"result"`
 }
 
-type debugFailed struct {
+type failedView struct {
 	At      time.Time `json:"at"`
 	Seconds float64   `json:"seconds"`
 	Trigger string    `json:"trigger"`
 	Error   string    `json:"error"`
 }
 
-type debugScope struct {
+type scopeView struct {
 	ID           string    `json:"id"`
 	Parent       string    `json:"parent"`
 	Depth        int       `json:"depth"`
@@ -89,46 +90,46 @@ type debugScope struct {
 	HookSeconds  float64   `json:"hook_seconds"`
 }
 
-type debugClosed struct {
-	ID                string       `json:"id"`
-	Path              string       `json:"path"`
-	Start             time.Time    `json:"start"`
-	DurationSeconds   float64      `json:"duration_seconds"`
-	Result            string       `json:"result"`
-	Clean             bool         `json:"clean"`
-	Slow              bool         `json:"slow"`
-	Leaked            int          `json:"leaked"`
-	LeaksAlive        int          `json:"leaks_alive"`
-	Resolved          time.Time    `json:"resolved,omitzero"`
-	Reachable         *bool        `json:"reachable"`
-	ProcessGoroutines int          `json:"process_goroutines"`
-	ProcessHeapBytes  uint64       `json:"process_heap_bytes"`
-	Phases            []debugPhase `json:"phases"`
-	Hooks             []debugHook  `json:"hooks"`
-	Abandoned         []string     `json:"abandoned"`
-	Errors            []string     `json:"errors"`
-	Children          []string     `json:"children"`
-	Leaks             []debugLeak  `json:"leaks"`
-	Summary           string       `json:"summary"`
-	Report            string       `json:"report"`
+type closeView struct {
+	ID                string      `json:"id"`
+	Path              string      `json:"path"`
+	Start             time.Time   `json:"start"`
+	DurationSeconds   float64     `json:"duration_seconds"`
+	Result            string      `json:"result"`
+	Clean             bool        `json:"clean"`
+	Slow              bool        `json:"slow"`
+	Leaked            int         `json:"leaked"`
+	LeaksAlive        int         `json:"leaks_alive"`
+	Resolved          time.Time   `json:"resolved,omitzero"`
+	Reachable         *bool       `json:"reachable"`
+	ProcessGoroutines int         `json:"process_goroutines"`
+	ProcessHeapBytes  uint64      `json:"process_heap_bytes"`
+	Phases            []phaseView `json:"phases"`
+	Hooks             []hookView  `json:"hooks"`
+	Abandoned         []string    `json:"abandoned"`
+	Errors            []string    `json:"errors"`
+	Children          []string    `json:"children"`
+	Leaks             []leakView  `json:"leaks"`
+	Summary           string      `json:"summary"`
+	Report            string      `json:"report"`
 }
 
 // StillReachable reports whether the find-leaks result shown found the
 // scope reachable.
-func (d debugClosed) StillReachable() bool { return d.Reachable != nil && *d.Reachable }
+func (d closeView) StillReachable() bool { return d.Reachable != nil && *d.Reachable }
 
-type debugPhase struct {
+type phaseView struct {
 	Name    string  `json:"name"`
 	Seconds float64 `json:"seconds"`
 }
 
-type debugHook struct {
+type hookView struct {
 	Name    string  `json:"name"`
 	Outcome string  `json:"outcome"`
 	Seconds float64 `json:"seconds"`
 }
 
-type debugLeak struct {
+type leakView struct {
 	Count          int    `json:"count"`
 	Name           string `json:"name"`
 	BlockedForever bool   `json:"blocked_forever"`
@@ -139,9 +140,9 @@ type debugLeak struct {
 
 // collect reads the page's facts now; leaksParam selects the find-leaks
 // result shown.
-func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
+func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	now := time.Now()
-	page := debugPage{Root: h.root.ID(), Taken: now}
+	page := pageView{Root: h.root.ID(), Taken: now}
 	var counts map[string]int
 	census := h.root.Census()
 	if census == nil {
@@ -159,7 +160,7 @@ func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
 		page.HeapBytes = heap[0].Value.Uint64()
 	}
 
-	page.Scopes = []debugScope{}
+	page.Scopes = []scopeView{}
 	flatten(&page.Scopes, h.root.Status(), "", 0, counts, now)
 
 	history := h.root.History()
@@ -168,7 +169,7 @@ func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
 		durations[i] = c.Report.Duration
 	}
 	page.slowAbove = slowThreshold(durations)
-	page.Closed = make([]debugClosed, 0, len(history))
+	page.Closed = make([]closeView, 0, len(history))
 	results := make(map[string]string, len(history))
 	for _, c := range history {
 		d := closedOf(c, page.slowAbove)
@@ -191,7 +192,7 @@ func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
 		}
 	}
 
-	page.Reloaders = make([]debugReloader, 0, len(h.reloaders))
+	page.Reloaders = make([]reloaderView, 0, len(h.reloaders))
 	for _, rl := range h.reloaders {
 		page.Reloaders = append(page.Reloaders, reloaderOf(rl, results, now))
 	}
@@ -202,8 +203,8 @@ func (h *debugHandler) collect(r *http.Request, leaksParam string) debugPage {
 // flatten appends st and its descendants to scopes, parents first, each
 // naming its parent: a list, so that the JSON does not nest, nor indent,
 // with the depth of the tree.
-func flatten(scopes *[]debugScope, st janitor.Status, parent string, depth int, counts map[string]int, now time.Time) {
-	s := debugScope{
+func flatten(scopes *[]scopeView, st janitor.Status, parent string, depth int, counts map[string]int, now time.Time) {
+	s := scopeView{
 		ID:           st.ID,
 		Parent:       parent,
 		Depth:        depth,
@@ -264,9 +265,9 @@ func resultOf(r janitor.Report) string {
 	}
 }
 
-func closedOf(c janitor.Record, slowAbove time.Duration) debugClosed {
+func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 	r := c.Report
-	d := debugClosed{
+	d := closeView{
 		ID:                r.ID,
 		Path:              r.Path,
 		Start:             r.Start,
@@ -279,19 +280,19 @@ func closedOf(c janitor.Record, slowAbove time.Duration) debugClosed {
 		Resolved:          c.Resolved,
 		ProcessGoroutines: r.ProcessGoroutines,
 		ProcessHeapBytes:  r.ProcessHeap,
-		Phases:            make([]debugPhase, 0, len(r.Phases)),
-		Hooks:             make([]debugHook, 0, len(r.Hooks)),
+		Phases:            make([]phaseView, 0, len(r.Phases)),
+		Hooks:             make([]hookView, 0, len(r.Hooks)),
 		Abandoned:         append([]string{}, r.Abandoned...),
 		Errors:            []string{},
 		Children:          make([]string, 0, len(r.Children)),
-		Leaks:             make([]debugLeak, 0, len(r.Leaks)),
+		Leaks:             make([]leakView, 0, len(r.Leaks)),
 		Summary:           r.String(),
 	}
 	for _, p := range r.Phases {
-		d.Phases = append(d.Phases, debugPhase{p.Name, p.Duration.Seconds()})
+		d.Phases = append(d.Phases, phaseView{p.Name, p.Duration.Seconds()})
 	}
 	for _, hk := range r.Hooks {
-		d.Hooks = append(d.Hooks, debugHook{hk.Name, hk.Outcome.String(), hk.Duration.Seconds()})
+		d.Hooks = append(d.Hooks, hookView{hk.Name, hk.Outcome.String(), hk.Duration.Seconds()})
 	}
 	own := r
 	own.Children = nil // each child closed has a row of its own
@@ -304,7 +305,7 @@ func closedOf(c janitor.Record, slowAbove time.Duration) debugClosed {
 		d.Children = append(d.Children, ch.ID)
 	}
 	for i, g := range r.Leaks {
-		l := debugLeak{
+		l := leakView{
 			Count:          g.Count,
 			Name:           g.Labels[goroutines.NameLabel],
 			BlockedForever: slices.Contains(r.BlockedForever, i),
@@ -326,9 +327,9 @@ func closedOf(c janitor.Record, slowAbove time.Duration) debugClosed {
 	return d
 }
 
-func reloaderOf(rl *Reloader, results map[string]string, now time.Time) debugReloader {
+func reloaderOf(rl *httpmw.Reloader, results map[string]string, now time.Time) reloaderView {
 	st := rl.Stats()
-	d := debugReloader{
+	d := reloaderView{
 		Path:          st.Path,
 		Reloads:       st.Reloads,
 		Failed:        st.Failed,
@@ -336,13 +337,14 @@ func reloaderOf(rl *Reloader, results map[string]string, now time.Time) debugRel
 		Draining:      st.Draining,
 		DrainTimeouts: st.DrainTimeouts,
 	}
-	if cur := rl.Current(); cur != rl.root && cur.State() == janitor.Open {
+	// Current is the Reloader's root once it is shut down, not a generation.
+	if cur := rl.Current(); cur.Path() == st.Path && cur.State() == janitor.Open {
 		d.Serving = cur.ID()
 	}
 	hist := rl.History()
-	d.Generations = make([]debugGeneration, 0, len(hist.Generations))
+	d.Generations = make([]generationView, 0, len(hist.Generations))
 	for _, g := range hist.Generations {
-		dg := debugGeneration{
+		dg := generationView{
 			ID:            g.ID,
 			Trigger:       g.Trigger,
 			Built:         g.Built,
@@ -388,16 +390,16 @@ func reloaderOf(rl *Reloader, results map[string]string, now time.Time) debugRel
 		dg.LifetimeSeconds = end.Sub(g.Built).Seconds()
 		d.Generations = append(d.Generations, dg)
 	}
-	d.FailedReloads = make([]debugFailed, 0, len(hist.Failed))
+	d.FailedReloads = make([]failedView, 0, len(hist.Failed))
 	for _, f := range hist.Failed {
-		d.FailedReloads = append(d.FailedReloads, debugFailed{f.At, f.Duration.Seconds(), f.Trigger, f.Err})
+		d.FailedReloads = append(d.FailedReloads, failedView{f.At, f.Duration.Seconds(), f.Trigger, f.Err})
 	}
 	return d
 }
 
 // summaryOf is the page's one line: "64 closes: 2 leaked, 1 still
 // reachable".
-func summaryOf(p debugPage) string {
+func summaryOf(p pageView) string {
 	leaked, failed, slow, alive := 0, 0, 0, 0
 	for _, c := range p.Closed {
 		switch c.Result {

@@ -1,4 +1,4 @@
-package httpmw_test
+package console_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/leakproof/leakproof/console"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -67,10 +68,10 @@ func richPage(t *testing.T) http.Handler {
 	<-running
 
 	waitFor(t, "the first generation's close", func() bool { return rl.Stats().Draining == 0 })
-	h := httpmw.DebugHandler(root, httpmw.WithReloader(rl))
+	h := console.Handler(root, console.WithReloader(rl))
 	findLeaks(t, h, "/")
 	waitFor(t, "the ended leak to be resolved", func() bool {
-		return strings.Contains(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.String(), `"resolved"`)
+		return strings.Contains(serve(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.String(), `"resolved"`)
 	})
 	return h
 }
@@ -87,10 +88,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestDebugJSONDocumented: every field the JSON has is documented in the
-// package documentation's "Debug page JSON" section, at its place in the
+// TestJSONDocumented: every field the JSON has is documented in the
+// package documentation's "JSON" section, at its place in the
 // nesting, and every field documented there is in the JSON.
-func TestDebugJSONDocumented(t *testing.T) {
+func TestJSONDocumented(t *testing.T) {
 	doc, err := os.ReadFile("doc.go")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +99,7 @@ func TestDebugJSONDocumented(t *testing.T) {
 	documented := documentedFields(t, string(doc))
 
 	var page any
-	if err := json.Unmarshal(serveDebug(richPage(t), httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &page); err != nil {
+	if err := json.Unmarshal(serve(richPage(t), httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &page); err != nil {
 		t.Fatal(err)
 	}
 	served := map[string]bool{}
@@ -117,12 +118,12 @@ func TestDebugJSONDocumented(t *testing.T) {
 }
 
 // documentedFields returns the field paths ("reloaders.generations.id")
-// that the "# Debug page JSON" section lists, nested by indentation.
+// that the "# JSON" section lists, nested by indentation.
 func documentedFields(t *testing.T, doc string) map[string]bool {
 	t.Helper()
-	_, section, ok := strings.Cut(doc, "// # Debug page JSON\n")
+	_, section, ok := strings.Cut(doc, "// # JSON\n")
 	if !ok {
-		t.Fatal(`doc.go has no "# Debug page JSON" section`)
+		t.Fatal(`doc.go has no "# JSON" section`)
 	}
 	fields := map[string]bool{}
 	var stack []string
@@ -171,7 +172,7 @@ func jsonFields(v any, path string, fields map[string]bool) {
 // The defects the issue lists, each fixed: a viewport and a language, no
 // request for /favicon.ico, timestamps with their offset, each report's
 // summary line shown once, reachable a list even when empty.
-func TestDebugPageDefects(t *testing.T) {
+func TestPageDefects(t *testing.T) {
 	h := richPage(t)
 	page := fetchHTML(t, h, "/")
 	for _, want := range []string{
@@ -204,8 +205,8 @@ func TestDebugPageDefects(t *testing.T) {
 		t.Errorf("a timestamp without its offset: %q", plain)
 	}
 
-	var data debugJSON
-	if err := json.Unmarshal(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &data); err != nil {
+	var data pageJSON
+	if err := json.Unmarshal(serve(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &data); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range data.Closed {
@@ -221,11 +222,11 @@ func TestDebugPageDefects(t *testing.T) {
 	}
 }
 
-// TestDebugPageContrast: every colour the page gives text has a contrast
+// TestPageContrast: every colour the page gives text has a contrast
 // of at least 4.5:1 with its background (WCAG AA), and the charts' marks
 // at least 3:1 with theirs (WCAG's non-text contrast).
-func TestDebugPageContrast(t *testing.T) {
-	page := fetchHTML(t, httpmw.DebugHandler(newRoot(t)), "/")
+func TestPageContrast(t *testing.T) {
+	page := fetchHTML(t, console.Handler(newRoot(t)), "/")
 	_, css, _ := strings.Cut(page, "<style>")
 	css, _, _ = strings.Cut(css, "</style>")
 	rules := regexp.MustCompile(`([^{}]+)\{([^}]*)\}`).FindAllStringSubmatch(css, -1)
@@ -297,11 +298,11 @@ func luminance(t *testing.T, hex string) float64 {
 
 // The charts are server-drawn SVG, one mark per close, each with a title
 // naming its close and linking to its row.
-func TestDebugPageCharts(t *testing.T) {
+func TestPageCharts(t *testing.T) {
 	h := richPage(t)
 	page := fetchHTML(t, h, "/")
-	var data debugJSON
-	if err := json.Unmarshal(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &data); err != nil {
+	var data pageJSON
+	if err := json.Unmarshal(serve(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &data); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"chart-duration", "chart-leaked", "chart-labelled", "chart-goroutines", "chart-heap"} {

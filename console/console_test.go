@@ -1,4 +1,4 @@
-package httpmw_test
+package console_test
 
 import (
 	"context"
@@ -18,12 +18,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/leakproof/leakproof/console"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// debugJSON mirrors the JSON the debug page serves to tools.
-type debugJSON struct {
+// pageJSON mirrors the JSON the page serves to tools.
+type pageJSON struct {
 	Root       string         `json:"root"`
 	Taken      time.Time      `json:"taken"`
 	Goroutines int            `json:"goroutines"`
@@ -98,21 +99,21 @@ type findJSON struct {
 	Reachable []string  `json:"reachable"`
 }
 
-// serveDebug serves req with h and returns the recorder.
-func serveDebug(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+// serve serves req with h and returns the recorder.
+func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
 }
 
-// fetchDebug GETs target from h as JSON.
-func fetchDebug(t *testing.T, h http.Handler, target string) debugJSON {
+// fetchJSON GETs target from h as JSON.
+func fetchJSON(t *testing.T, h http.Handler, target string) pageJSON {
 	t.Helper()
-	rec := serveDebug(h, httptest.NewRequest(http.MethodGet, target, nil))
+	rec := serve(h, httptest.NewRequest(http.MethodGet, target, nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "application/json" {
 		t.Fatalf("GET %s: %d %s", target, rec.Code, rec.Header().Get("Content-Type"))
 	}
-	var page debugJSON
+	var page pageJSON
 	if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
 		t.Fatalf("decoding %s: %v\n%s", target, err, rec.Body)
 	}
@@ -122,7 +123,7 @@ func fetchDebug(t *testing.T, h http.Handler, target string) debugJSON {
 // fetchHTML GETs target from h as HTML.
 func fetchHTML(t *testing.T, h http.Handler, target string) string {
 	t.Helper()
-	rec := serveDebug(h, httptest.NewRequest(http.MethodGet, target, nil))
+	rec := serve(h, httptest.NewRequest(http.MethodGet, target, nil))
 	if rec.Code != http.StatusOK || rec.Header().Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET %s: %d %s", target, rec.Code, rec.Header().Get("Content-Type"))
 	}
@@ -133,7 +134,7 @@ func fetchHTML(t *testing.T, h http.Handler, target string) string {
 // does, and returns where the answer redirects.
 func findLeaks(t *testing.T, h http.Handler, target string) string {
 	t.Helper()
-	rec := serveDebug(h, httptest.NewRequest(http.MethodPost, target, nil))
+	rec := serve(h, httptest.NewRequest(http.MethodPost, target, nil))
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("POST %s: %d; want 303 See Other", target, rec.Code)
 	}
@@ -155,7 +156,7 @@ func resolve(t *testing.T, target, location string) string {
 	return base.ResolveReference(ref).RequestURI()
 }
 
-func TestDebugHandlerJSON(t *testing.T) {
+func TestHandlerJSON(t *testing.T) {
 	root := newRoot(t)
 	gen := child(t, root)
 	started := make(chan struct{})
@@ -165,12 +166,12 @@ func TestDebugHandlerJSON(t *testing.T) {
 	closed := child(t, root)
 	closed.Close()
 
-	h := httpmw.DebugHandler(root)
+	h := console.Handler(root)
 	accept := httptest.NewRequest(http.MethodGet, "/debug/janitor", nil)
 	accept.Header.Set("Accept", "application/json")
 	for _, req := range []*http.Request{httptest.NewRequest(http.MethodGet, "/debug/janitor?format=json", nil), accept} {
-		rec := serveDebug(h, req)
-		var page debugJSON
+		rec := serve(h, req)
+		var page pageJSON
 		if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil || rec.Header().Get("Content-Type") != "application/json" {
 			t.Fatalf("%s: %v, %s", req.URL, err, rec.Header().Get("Content-Type"))
 		}
@@ -200,7 +201,7 @@ func TestDebugHandlerJSON(t *testing.T) {
 // shown leaked, with its stack, opened, highlighted in the charts and
 // listed by the leaky filter; one whose goroutine stops is clean and is
 // not.
-func TestDebugHandlerShowsLeaks(t *testing.T) {
+func TestHandlerShowsLeaks(t *testing.T) {
 	for _, leak := range []bool{false, true} {
 		root := newRoot(t)
 		gen := child(t, root)
@@ -216,14 +217,14 @@ func TestDebugHandlerShowsLeaks(t *testing.T) {
 		if leak {
 			close(release)
 		}
-		h := httpmw.DebugHandler(root)
-		page := fetchDebug(t, h, "/?format=json")
+		h := console.Handler(root)
+		page := fetchJSON(t, h, "/?format=json")
 		if len(page.Closed) != 1 {
 			t.Fatalf("leak=%v: %d closes on the page; want 1", leak, len(page.Closed))
 		}
 		c := page.Closed[0]
 		if got := c.Leaked == 1 && len(c.Leaks) == 1 && c.Result == "leaked" &&
-			strings.Contains(c.Leaks[0].Stack, "TestDebugHandlerShowsLeaks") && strings.Contains(c.Report, "LEAK"); got != leak {
+			strings.Contains(c.Leaks[0].Stack, "TestHandlerShowsLeaks") && strings.Contains(c.Report, "LEAK"); got != leak {
 			t.Errorf("leak=%v: closed scope on the page = %+v; want leaked with its stack: %v", leak, c, leak)
 		}
 		html := fetchHTML(t, h, "/")
@@ -272,12 +273,12 @@ func closeGeneration(t *testing.T, root *janitor.Janitor, pin bool) string {
 
 // The find-leaks pair: a closed generation nothing references is not
 // reachable after the collection; one kept in a global is, and is listed.
-func TestDebugHandlerFindLeaks(t *testing.T) {
+func TestHandlerFindLeaks(t *testing.T) {
 	for _, pin := range []bool{false, true} {
 		root := newRoot(t)
 		id := closeGeneration(t, root, pin)
-		h := httpmw.DebugHandler(root)
-		page := fetchDebug(t, h, resolve(t, "/?format=json", findLeaks(t, h, "/?format=json")))
+		h := console.Handler(root)
+		page := fetchJSON(t, h, resolve(t, "/?format=json", findLeaks(t, h, "/?format=json")))
 		pinned = nil
 		runtime.GC()
 		if page.FindLeaks == nil || page.FindLeaks.Checked != 1 || len(page.Closed) != 1 || page.Closed[0].Reachable == nil {
@@ -297,11 +298,11 @@ func TestDebugHandlerFindLeaks(t *testing.T) {
 // result; that GET, repeated (Back, refresh), shows the result with its
 // time and collects nothing; the result of an earlier POST stays at its
 // own address.
-func TestDebugHandlerPostRedirectGet(t *testing.T) {
+func TestHandlerPostRedirectGet(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	root := newRoot(t)
 	closeGeneration(t, root, false)
-	h := httpmw.DebugHandler(root)
+	h := console.Handler(root)
 
 	if got := findLeaks(t, h, "/debug/janitor"); got != "?leaks=1" {
 		t.Errorf("first POST redirects to %q; want ?leaks=1", got)
@@ -310,9 +311,9 @@ func TestDebugHandlerPostRedirectGet(t *testing.T) {
 		t.Errorf("second POST redirects to %q; want ?closes=slow&format=json&leaks=2, keeping the format and filter", got)
 	}
 	before := gcCycles()
-	first := fetchDebug(t, h, "/debug/janitor?leaks=1&format=json")
-	again := fetchDebug(t, h, "/debug/janitor?leaks=1&format=json")
-	latest := fetchDebug(t, h, "/debug/janitor?format=json")
+	first := fetchJSON(t, h, "/debug/janitor?leaks=1&format=json")
+	again := fetchJSON(t, h, "/debug/janitor?leaks=1&format=json")
+	latest := fetchJSON(t, h, "/debug/janitor?format=json")
 	html := stdhtml.UnescapeString(fetchHTML(t, h, "/debug/janitor?leaks=1"))
 	if n := gcCycles() - before; n != 0 {
 		t.Errorf("%d collections while GETs showed the results; want 0", n)
@@ -327,23 +328,23 @@ func TestDebugHandlerPostRedirectGet(t *testing.T) {
 	if !strings.Contains(html, "Last ran <time datetime=") || !strings.Contains(html, stamp) {
 		t.Errorf("the HTML of ?leaks=1 does not say when it ran (%s):\n%s", stamp, html)
 	}
-	if gone := fetchDebug(t, h, "/debug/janitor?leaks=99&format=json"); gone.FindGone != "99" || gone.FindLeaks == nil || gone.FindLeaks.ID != 2 {
+	if gone := fetchJSON(t, h, "/debug/janitor?leaks=99&format=json"); gone.FindGone != "99" || gone.FindLeaks == nil || gone.FindLeaks.ID != 2 {
 		t.Errorf("?leaks=99 (never kept) shows gone %q, %+v; want 99 named gone and the latest shown", gone.FindGone, gone.FindLeaks)
 	}
 }
 
 // The handler keeps the last 16 results: ?leaks= of an older one says it
 // is gone.
-func TestDebugHandlerKeepsFindsBounded(t *testing.T) {
+func TestHandlerKeepsFindsBounded(t *testing.T) {
 	root := newRoot(t)
-	h := httpmw.DebugHandler(root)
+	h := console.Handler(root)
 	for range 17 {
 		findLeaks(t, h, "/")
 	}
-	if page := fetchDebug(t, h, "/?leaks=1&format=json"); page.FindGone != "1" {
+	if page := fetchJSON(t, h, "/?leaks=1&format=json"); page.FindGone != "1" {
 		t.Errorf("result 1 of 17: gone = %q; want 1", page.FindGone)
 	}
-	if page := fetchDebug(t, h, "/?leaks=2&format=json"); page.FindGone != "" || page.FindLeaks.ID != 2 {
+	if page := fetchJSON(t, h, "/?leaks=2&format=json"); page.FindGone != "" || page.FindLeaks.ID != 2 {
 		t.Errorf("result 2 of 17: gone %q, shown %+v; want it kept", page.FindGone, page.FindLeaks)
 	}
 }
@@ -356,7 +357,7 @@ func gcCycles() uint32 {
 
 // Everything the page renders is escaped: scope and hook names, triggers
 // and build errors come from the program, and may be anything.
-func TestDebugHandlerEscapes(t *testing.T) {
+func TestHandlerEscapes(t *testing.T) {
 	const evil = `<script>alert(1)<script>` // scope names cannot hold a '/'; hooks' can
 	root := janitor.New(evil, quiet()...)
 	defer root.Close()
@@ -382,7 +383,7 @@ func TestDebugHandlerEscapes(t *testing.T) {
 	fail = true
 	rl.Reload(httpmw.WithTrigger(context.Background(), `<script>alert(6)</script>`))
 
-	h := httpmw.DebugHandler(root, httpmw.WithReloader(rl))
+	h := console.Handler(root, console.WithReloader(rl))
 	findLeaks(t, h, "/debug/janitor")
 	page := fetchHTML(t, h, "/debug/janitor?leaks=1")
 	for _, raw := range []string{"<script>alert", "<img src=x", "<b>hook</b>", "</pre><script>", "<i>gen"} {
@@ -397,8 +398,8 @@ func TestDebugHandlerEscapes(t *testing.T) {
 	}
 }
 
-func TestDebugHandlerMethods(t *testing.T) {
-	rec := serveDebug(httpmw.DebugHandler(newRoot(t)), httptest.NewRequest(http.MethodDelete, "/", nil))
+func TestHandlerMethods(t *testing.T) {
+	rec := serve(console.Handler(newRoot(t)), httptest.NewRequest(http.MethodDelete, "/", nil))
 	if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") == "" {
 		t.Errorf("DELETE: %d, Allow %q; want 405 with an Allow header", rec.Code, rec.Header().Get("Allow"))
 	}
@@ -408,7 +409,7 @@ func TestDebugHandlerMethods(t *testing.T) {
 // the page collects garbage only when asked to: with automatic collection
 // off, a plain GET in either format runs no collection, a find-leaks
 // request does.
-func TestDebugHandlerNoNullNoGC(t *testing.T) {
+func TestHandlerNoNullNoGC(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	root := newRoot(t)
 	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
@@ -417,10 +418,10 @@ func TestDebugHandlerNoNullNoGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rl.Close()
-	h := httpmw.DebugHandler(root, httpmw.WithReloader(rl))
+	h := console.Handler(root, console.WithReloader(rl))
 	before := gcCycles()
 	for _, target := range []string{"/?format=json", "/", "/?gc=1", "/?leaks=1"} {
-		rec := serveDebug(h, httptest.NewRequest(http.MethodGet, target, nil))
+		rec := serve(h, httptest.NewRequest(http.MethodGet, target, nil))
 		if target == "/?format=json" {
 			var page map[string]any
 			if err := json.Unmarshal(rec.Body.Bytes(), &page); err != nil {
@@ -441,7 +442,7 @@ func TestDebugHandlerNoNullNoGC(t *testing.T) {
 	}
 	rl.Reload(context.Background())
 	var page map[string]any
-	if err := json.Unmarshal(serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &page); err != nil {
+	if err := json.Unmarshal(serve(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes(), &page); err != nil {
 		t.Fatal(err)
 	}
 	noNullLists(t, "", page)
@@ -468,32 +469,32 @@ func noNullLists(t *testing.T, path string, v any) {
 	}
 }
 
-// TestDebugHandlerRefusesCrossOriginGC: another site cannot make an
+// TestHandlerRefusesCrossOriginGC: another site cannot make an
 // operator's browser run the collections, neither by a cross-origin POST
 // nor by a GET such as an image tag's; nothing was collected or kept.
-func TestDebugHandlerRefusesCrossOriginGC(t *testing.T) {
+func TestHandlerRefusesCrossOriginGC(t *testing.T) {
 	root := newRoot(t)
-	h := httpmw.DebugHandler(root)
+	h := console.Handler(root)
 	for _, site := range []string{"cross-site", "same-site"} {
 		req := httptest.NewRequest(http.MethodPost, "/?format=json", nil)
 		req.Header.Set("Sec-Fetch-Site", site)
-		if rec := serveDebug(h, req); rec.Code != http.StatusForbidden {
+		if rec := serve(h, req); rec.Code != http.StatusForbidden {
 			t.Errorf("%s POST = %d; want 403", site, rec.Code)
 		}
 	}
-	if page := fetchDebug(t, h, "/?format=json&gc=1"); page.FindLeaks != nil {
+	if page := fetchJSON(t, h, "/?format=json&gc=1"); page.FindLeaks != nil {
 		t.Errorf("after refused POSTs and a GET ?gc=1 the page shows a find-leaks result %+v; want none", page.FindLeaks)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/", nil)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	if rec := serveDebug(h, req); rec.Code != http.StatusSeeOther {
+	if rec := serve(h, req); rec.Code != http.StatusSeeOther {
 		t.Errorf("same-origin POST = %d; want 303", rec.Code)
 	}
 }
 
 // A close stuck in a hook is visible while it runs: the scope is closing,
 // in the hooks phase, and names the hook and for how long it has run.
-func TestDebugHandlerRunningHook(t *testing.T) {
+func TestHandlerRunningHook(t *testing.T) {
 	root := newRoot(t, janitor.WithHookTimeout(time.Minute))
 	gen := child(t, root)
 	running, release := make(chan struct{}), make(chan struct{})
@@ -510,8 +511,8 @@ func TestDebugHandlerRunningHook(t *testing.T) {
 	defer func() { close(release); <-closed }()
 	<-running
 
-	h := httpmw.DebugHandler(root)
-	page := fetchDebug(t, h, "/?format=json")
+	h := console.Handler(root)
+	page := fetchJSON(t, h, "/?format=json")
 	i := slices.IndexFunc(page.Scopes, func(s scopeJSON) bool { return s.ID == gen.ID() })
 	if i < 0 {
 		t.Fatalf("scopes %+v; want %s among them, closing", page.Scopes, gen.ID())
@@ -531,7 +532,7 @@ func TestDebugHandlerRunningHook(t *testing.T) {
 // A close much slower than the others is marked slow, drawn as such in
 // the chart and listed by the slow filter; the quick ones are not. The
 // hook sleeps in a synctest bubble: two seconds of fake time.
-func TestDebugHandlerSlowCloses(t *testing.T) {
+func TestHandlerSlowCloses(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root := janitor.New("slow", quiet(janitor.WithCensus(nil))...)
 		defer root.Close()
@@ -542,8 +543,8 @@ func TestDebugHandlerSlowCloses(t *testing.T) {
 		gen.OnClose("flush", func(context.Context) error { time.Sleep(2 * time.Second); return nil })
 		gen.Close()
 
-		h := httpmw.DebugHandler(root)
-		page := fetchDebug(t, h, "/?format=json")
+		h := console.Handler(root)
+		page := fetchJSON(t, h, "/?format=json")
 		for _, c := range page.Closed {
 			if c.Slow != (c.ID == gen.ID()) {
 				t.Errorf("%s slow: %v; want only %s slow", c.ID, c.Slow, gen.ID())
@@ -566,7 +567,7 @@ func TestDebugHandlerSlowCloses(t *testing.T) {
 // The JSON of a 1,000-deep chain grows linearly with its depth: no
 // indentation, no nesting of scopes or of reports, only each scope's own
 // ID (which names its path, so the IDs themselves grow with the depth).
-func TestDebugJSONDeepChain(t *testing.T) {
+func TestJSONDeepChain(t *testing.T) {
 	const depth = 1000
 	root := newRoot(t, janitor.WithCensus(nil))
 	j, ids := root, 0
@@ -580,10 +581,10 @@ func TestDebugJSONDeepChain(t *testing.T) {
 		ids += len(c.ID())
 		j = c
 	}
-	h := httpmw.DebugHandler(root)
+	h := console.Handler(root)
 	check := func(state string, scopes, perScope int) {
 		t.Helper()
-		body := serveDebug(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes()
+		body := serve(h, httptest.NewRequest(http.MethodGet, "/?format=json", nil)).Body.Bytes()
 		if strings.Contains(string(body), "\n ") {
 			t.Errorf("%s: the JSON is indented", state)
 		}
@@ -592,7 +593,7 @@ func TestDebugJSONDeepChain(t *testing.T) {
 		if limit := perScope*ids + scopes*600; len(body) > limit {
 			t.Errorf("%s: %d bytes of JSON for a %d-deep chain; want at most %d, linear in the IDs", state, len(body), depth, limit)
 		}
-		html := serveDebug(h, httptest.NewRequest(http.MethodGet, "/", nil)).Body.Len()
+		html := serve(h, httptest.NewRequest(http.MethodGet, "/", nil)).Body.Len()
 		if limit := 2*perScope*ids + scopes*2000; html > limit {
 			t.Errorf("%s: %d bytes of HTML for a %d-deep chain; want at most %d", state, html, depth, limit)
 		}

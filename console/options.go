@@ -1,0 +1,63 @@
+package console
+
+import (
+	"slices"
+
+	"github.com/leakproof/leakproof/httpmw"
+)
+
+// An Option configures Handler.
+//
+// An option given a value that can only be a mistake in the code (a nil
+// Reloader) panics where it is made, as the options of every package of
+// this module do.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// config is what the options set.
+type config struct {
+	reloaders []*httpmw.Reloader // in the order given, each once
+}
+
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o == nil {
+			panic("console: nil Option")
+		}
+		o.apply(&c)
+	}
+	return c
+}
+
+// WithReloader shows rl's generations on the page: which one serves,
+// which drain and until when, when each was built, retired and closed,
+// how many requests it served, what triggered each reload, and the failed
+// reloads with their errors (see httpmw.Reloader.History). Give it once
+// per Reloader whose generations live under the page's root; giving the
+// same one twice shows it once.
+//
+// The page holds rl, which holds its current generation: mount the page
+// for as long as the Reloader serves. A nil rl is a programming error:
+// WithReloader panics; so does Handler, given a Reloader whose
+// generations are not in the page's tree.
+//
+// The page takes its Reloaders as an option, rather than a Reloader
+// offering a page of its own, because the page is the root's: one tree
+// may hold several Reloaders' generations (an API and an admin
+// application), and scopes no Reloader builds.
+func WithReloader(rl *httpmw.Reloader) Option {
+	if rl == nil {
+		panic("console: WithReloader(nil)")
+	}
+	return optionFunc(func(c *config) {
+		if !slices.Contains(c.reloaders, rl) {
+			c.reloaders = append(c.reloaders, rl)
+		}
+	})
+}
