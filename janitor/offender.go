@@ -262,7 +262,7 @@ func (j *Janitor) Diagnose(g goroutines.Goroutine) (Offender, bool) {
 func match(catalogue []Offender, g goroutines.Goroutine) (Offender, bool) {
 	for _, o := range catalogue {
 		for _, f := range g.Stack {
-			if funcMatches(f.Func, o.Func) {
+			if MatchFunc(f.Func, o.Func) {
 				return o, true
 			}
 		}
@@ -270,11 +270,16 @@ func match(catalogue []Offender, g goroutines.Goroutine) (Offender, bool) {
 	return Offender{}, false
 }
 
-// funcMatches reports whether the function name frame, as the runtime
-// prints it, is the catalogue's entry or a closure inside it, under the
-// equivalences documented on Offender. It compares the two names in one
-// pass, without allocating.
-func funcMatches(frame, entry string) bool {
+// MatchFunc reports whether frame, a function name as a goroutine profile
+// prints it, is the function entry or code inside it, with the
+// equivalences documented on Offender: "%2e" is a dot, type parameters
+// ("[...]") are ignored, and closures, go and defer wrappers, range-over-
+// func loop bodies and method values ("entry.func1", "entry.gowrap1",
+// "entry-range1", "entry-fm") are entry. It is how Offender.Func is
+// matched; tools that name functions to look for in a profile (the
+// janitortest package's WithIgnoredFunc) use it to match the same way.
+// It compares the two names in one pass, without allocating.
+func MatchFunc(frame, entry string) bool {
 	if frame == entry {
 		return true
 	}

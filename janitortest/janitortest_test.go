@@ -20,6 +20,7 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitortest"
 	"github.com/leakproof/leakproof/janitortest/internal/deeplib"
+	"github.com/leakproof/leakproof/janitortest/internal/dotted.v2"
 )
 
 const pkg = "github.com/leakproof/leakproof/janitortest_test."
@@ -463,6 +464,38 @@ func TestIgnoredFunc(t *testing.T) {
 	if took >= janitortest.DefaultGracePeriod {
 		t.Errorf("Check waited %v for an ignored goroutine", took)
 	}
+}
+
+// A genericPool's worker is printed "(*genericPool[...]).worker".
+type genericPool[T any] struct{ release <-chan T }
+
+func (p *genericPool[T]) worker() { <-p.release }
+
+// TestIgnoredFuncMatchesAsOffender: WithIgnoredFunc matches a frame with
+// janitor.MatchFunc, as janitor.Offender.Func is matched, so a name
+// written as people write it matches a generic method, printed with
+// "[...]", and a function of a package whose path has a dot, printed
+// "%2e". Its own matcher knew only "fn.funcN" before, and reported both.
+// (The other forms, go statement wrappers and method values, are
+// MatchFunc's, tested with the catalogue: the runtime prints them only
+// for wrappers it inlined into.)
+func TestIgnoredFuncMatchesAsOffender(t *testing.T) {
+	t.Parallel()
+	ft := &fakeT{name: "TestIgnoreForms"}
+	janitortest.Check(ft, janitortest.WithGracePeriod(0),
+		janitortest.WithIgnoredFunc(pkg+"(*genericPool).worker"),
+		janitortest.WithIgnoredFunc("github.com/leakproof/leakproof/janitortest/internal/dotted.v2.Wait"))
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	p := &genericPool[struct{}]{release: release}
+	wg.Go(p.worker)
+	wg.Go(func() { dotted.Wait(release) })
+	wg.Go(func() { leakedWorker(release) })
+	ft.end()
+	close(release)
+	wg.Wait()
+	wantReport(t, ft.failures(), "TestIgnoreForms", []string{pkg + "leakedWorker"},
+		[]string{pkg + "(*genericPool[...]).worker", "dotted%2ev2.Wait"})
 }
 
 // TestKnownOffenderDiagnosed: a leak the janitor's catalogue knows is

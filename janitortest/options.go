@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // DefaultGracePeriod is how long after a test ends Check keeps looking
@@ -58,8 +59,11 @@ func WithGracePeriod(d time.Duration) Option {
 
 // WithIgnoredFunc makes [Check] ignore goroutines whose stack has a frame in
 // function fn, given fully qualified as a goroutine profile prints it
-// ("example.com/lib.(*Pool).worker"); closures inside fn (fn.func1, ...)
-// match too, as janitor.Offender.Func does. Use it for a goroutine a test
+// ("example.com/lib.(*Pool).worker"). Frames are matched by
+// [janitor.MatchFunc], as janitor.Offender.Func is: closures, go and defer
+// wrappers and method values inside fn ("fn.func1", "fn.gowrap1",
+// "fn-fm") match, type parameters are ignored ("(*Pool[...]).worker" is
+// "(*Pool).worker") and "%2e" is a dot. Use it for a goroutine a test
 // starts on purpose and cannot stop, such as a process-wide singleton
 // started on first use; prefer fixing the leak. Ignored goroutines still
 // run; they are only not reported.
@@ -76,7 +80,7 @@ func WithIgnoredFunc(fn string) Option {
 func (c *config) ignores(g goroutines.Goroutine) bool {
 	for _, fn := range c.ignored {
 		for _, f := range g.Stack {
-			if f.Func == fn || strings.HasPrefix(f.Func, fn+".func") {
+			if janitor.MatchFunc(f.Func, fn) {
 				return true
 			}
 		}
