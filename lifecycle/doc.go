@@ -40,6 +40,17 @@
 // then a quarter of it. Run then returns; exit with status 0 if it
 // returned nil.
 //
+// # Exit status
+//
+// Run's error says whether the shutdown itself failed: a stop that failed
+// or was abandoned, a hook or closer that failed or hung, the deadline, a
+// second signal. Goroutines found leaked at exit are not a failed
+// shutdown (they die with the process): they are logged in one WARN line
+// naming the scopes and the objects that own them, counted by the
+// janitor's metrics, and kept in Process.Report, but Run returns nil
+// unless WithFatalLeaks makes them fail it (smoke tests, CI). Report also
+// shows each phase's planned time against the time it took.
+//
 // # Signals
 //
 // Run subscribes to the signals only while it runs (no init, no
@@ -63,7 +74,7 @@
 //	srv := &http.Server{Handler: mux}
 //	p.AddServer("http", func() error { return srv.Serve(ln) }, lifecycle.ShutdownFunc(srv))
 //	if err := p.Run(context.Background()); err != nil {
-//		log.Fatal(err) // exit status 1
+//		log.Fatal(err) // the shutdown failed: exit status 1
 //	}
 //
 // # HTTP servers

@@ -10,10 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"time"
 
-	"github.com/leakproof/leakproof/hooks"
-	"github.com/leakproof/leakproof/internal/bound"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -51,6 +48,8 @@ type Process struct {
 	// failures are the errors of serve loops that ended before the
 	// sequence stopped them.
 	failures []error
+	// report is what the sequence did; set once, when it ends.
+	report Report
 }
 
 // A server is one server added with AddServer.
@@ -197,6 +196,17 @@ func (p *Process) serveLocked(s *server) {
 	}()
 }
 
+// Report returns what the termination sequence did, once it has ended (a
+// Report whose Start is zero before): each phase planned against what it
+// took, how each server stopped, the janitor tree's close and what leaked.
+// After a second signal made Run return early, it is available once the
+// sequence has ended in the background.
+func (p *Process) Report() Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.report
+}
+
 // Stop starts the termination sequence without a signal: from an admin
 // endpoint, a test, or code that decided the process must end. It does not
 // wait: Ready reports false at once, and Run, when it runs, carries out
@@ -238,12 +248,21 @@ func (p *Process) Actor() (execute func() error, interrupt func(error)) {
 // have their default effect again (a third SIGTERM kills the process even
 // if it does not exit).
 //
-// Run returns nil when the sequence ran to its end and everything stopped
-// and closed clean, within the timeout (WithTimeout). Otherwise its error
-// joins what failed: a serve loop that ended by itself, a server's stop
-// (its error, or that it was abandoned at its deadline), the close of the
-// janitor tree, and the process-wide hooks that did not end well; each is
-// prefixed "lifecycle: ".
+// Run returns nil when the shutdown itself went well: the sequence ran to
+// its end within the timeout (WithTimeout), every server stopped and
+// every hook and closer of the tree and of hooks.Default ended well.
+// Otherwise its error joins what failed: a serve loop that ended by
+// itself, a server's stop (its error, or that it was abandoned at its
+// deadline), a hook, goroutine or closer of the janitor tree, a close cut
+// short by the deadline, and the process-wide hooks that did not end
+// well; each is prefixed "lifecycle: ". log.Fatal(err) then means what it
+// says: the shutdown failed.
+//
+// Goroutines the tree's closes found leaked are not a failed shutdown:
+// the process is exiting and they end with it. They are reported (one
+// WARN line naming the scopes and the objects that own them, the close
+// reports with their stacks, Report, and the janitor's leak counters) and
+// make Run fail only under WithFatalLeaks, for smoke tests and CI.
 //
 // A second signal during the sequence makes Run return at once an error
 // wrapping ErrForced: the sequence goes on in the background, its
@@ -309,164 +328,4 @@ func (p *Process) Run(ctx context.Context) error {
 			return fmt.Errorf("lifecycle: %v during the termination sequence: %w", sig, ErrForced)
 		}
 	}
-}
-
-// sequence carries out the termination sequence; ctx is cancelled only
-// when a second signal forced Run to return.
-func (p *Process) sequence(ctx context.Context) error {
-	start := time.Now()
-	cfg := p.cfg
-	// The stages' bounds, from the start. The servers' stage ends by
-	// 2*o before the timeout (its context, then up to Overrun, and never
-	// past o before the timeout, for the stop functions to return), the
-	// close's by the timeout (its context o before, then o shared by the
-	// tree and the process-wide hooks). o is Overrun, or a quarter of a
-	// timeout shorter than 4*Overrun: the timeout is a bound, however
-	// short.
-	deadline := start.Add(cfg.timeout)
-	o := overrun(cfg.timeout)
-	serversBy := deadline.Add(-2 * o)
-	lameEnd := minTime(start.Add(cfg.lameDuck), serversBy)
-	drainEnd := minTime(lameEnd.Add(cfg.drain), serversBy)
-	serversLimit := minTime(drainEnd.Add(bound.Overrun), deadline.Add(-o))
-	closeBy := deadline.Add(-o)
-
-	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
-
-	// Lame duck: serve as usual while load balancers notice readiness.
-	if d := time.Until(lameEnd); d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-	}
-
-	// Servers: stop accepting and drain, in parallel, bounded.
-	sctx, cancel := context.WithDeadline(ctx, drainEnd)
-	errs := p.stopServers(sctx, serversLimit)
-	cancel()
-
-	// The janitor tree, children first, then the process-wide hooks,
-	// sharing one deadline and one Overrun.
-	cctx, cancel := context.WithDeadline(ctx, closeBy)
-	defer cancel()
-	cctx, _, stopLimit := bound.LimitAt(cctx, deadline)
-	defer stopLimit()
-	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
-	if err := p.root.Shutdown(cctx); err != nil {
-		errs = append(errs, fmt.Errorf("lifecycle: closing %s: %w", p.root.ID(), err))
-	}
-	for _, r := range hooks.Default.Close(cctx) {
-		if r.Outcome != hooks.OK {
-			errs = append(errs, fmt.Errorf("lifecycle: process-wide hook %q: %s: %w", r.Name, r.Outcome, r.Err))
-		}
-	}
-
-	p.mu.Lock()
-	errs = append(slices.Clone(p.failures), errs...)
-	p.mu.Unlock()
-	err := errors.Join(errs...)
-	if err != nil {
-		p.log(slog.LevelWarn, "lifecycle: stopped with errors", "duration", time.Since(start), "err", err)
-	} else {
-		p.log(slog.LevelInfo, "lifecycle: stopped", "duration", time.Since(start))
-	}
-	return err
-}
-
-// stopServers calls every server's stop in parallel with ctx and waits for
-// them, and for their serve loops, until limitAt; those still running then
-// are abandoned and reported.
-func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []error {
-	p.mu.Lock()
-	servers := p.servers
-	p.servers, p.serversTaken = nil, true
-	p.mu.Unlock()
-	if len(servers) == 0 {
-		return nil
-	}
-	p.log(slog.LevelInfo, "lifecycle: stopping servers", "servers", len(servers))
-
-	ctx, limit, stopLimit := bound.LimitAt(ctx, limitAt)
-	defer stopLimit()
-	type ended struct {
-		i   int
-		err error
-	}
-	endc := make(chan ended, len(servers)) // buffered: an abandoned stop can still finish
-	for i, s := range servers {
-		go func() {
-			s.stopping.Store(true)
-			err := callStop(ctx, s)
-			if s.served != nil {
-				<-s.served
-			}
-			endc <- ended{i, err}
-		}()
-	}
-	done := make([]bool, len(servers))
-	var errs []error
-	for range servers {
-		select {
-		case e := <-endc:
-			done[e.i] = true
-			if e.err != nil {
-				errs = append(errs, fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, e.err))
-				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", e.err)
-			}
-		case <-limit.Done():
-			for i, s := range servers {
-				if !done[i] {
-					err := fmt.Errorf("lifecycle: server %q still stopping %v after its deadline; abandoned: %w",
-						s.name, limitAt.Sub(drainEnd(ctx)).Round(time.Millisecond), context.Cause(ctx))
-					errs = append(errs, err)
-					p.log(slog.LevelWarn, "lifecycle: server abandoned", "server", s.name, "err", err,
-						"hint", "make its stop function return when its context is done")
-				}
-			}
-			return errs
-		}
-	}
-	return errs
-}
-
-// callStop calls s.stop, turning a panic into an error.
-func callStop(ctx context.Context, s *server) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("stop panicked: %v", v)
-		}
-	}()
-	return s.stop(ctx)
-}
-
-func (p *Process) log(level slog.Level, msg string, attrs ...any) {
-	l := p.cfg.logger
-	if l == nil {
-		l = slog.Default()
-	}
-	l.Log(context.Background(), level, msg, attrs...)
-}
-
-// overrun is how long the stages of a sequence bounded by timeout may go
-// on after their context is done: bound.Overrun, or a quarter of the
-// timeout if that is less, so that the two overruns the sequence needs
-// (the servers', the close's) leave half of it to the stages themselves.
-func overrun(timeout time.Duration) time.Duration {
-	return min(bound.Overrun, timeout/4)
-}
-
-// drainEnd returns ctx's deadline.
-func drainEnd(ctx context.Context) time.Time {
-	d, _ := ctx.Deadline()
-	return d
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

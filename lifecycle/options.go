@@ -29,6 +29,8 @@ type config struct {
 	timeout  time.Duration
 	signals  []os.Signal
 	logger   *slog.Logger // nil: slog.Default() at the time of each event
+	// fatalLeaks makes leaks found at exit fail Run.
+	fatalLeaks bool
 }
 
 func newConfig(opts []Option) config {
@@ -107,4 +109,14 @@ func WithLogger(l *slog.Logger) Option {
 		panic("lifecycle: WithLogger(nil)")
 	}
 	return optionFunc(func(c *config) { c.logger = l })
+}
+
+// WithFatalLeaks makes goroutines leaked at exit fail Run: its error then
+// wraps janitor.ErrLeaked and names the scopes that leaked. Without it,
+// leaks found by the tree's closes at exit are reported but Run returns
+// nil if the shutdown itself went well: the process is ending, and a
+// deploy must not fail for what dies with it. Use it in smoke tests and CI
+// runs that must catch a leak as it is introduced.
+func WithFatalLeaks() Option {
+	return optionFunc(func(c *config) { c.fatalLeaks = true })
 }

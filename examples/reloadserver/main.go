@@ -70,7 +70,7 @@ func main() {
 	flag.BoolVar(&o.bare, "bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
 	flag.Parse()
 	if err := serve(o, os.Stdout); err != nil {
-		log.Fatal(err) // exit status 1, after a second signal too
+		log.Fatal(err) // the shutdown failed, or a second signal: exit status 1 (leaks at exit are logged, not fatal)
 	}
 }
 

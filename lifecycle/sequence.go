@@ -1,0 +1,268 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/internal/bound"
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// sequence carries out the termination sequence, records its Report and
+// returns Run's error; ctx is cancelled only when a second signal forced
+// Run to return.
+func (p *Process) sequence(ctx context.Context) error {
+	start := time.Now()
+	cfg := p.cfg
+	rep := Report{Cause: p.cause, Start: start}
+	// The stages' bounds, from the start. The servers' stage ends by
+	// 2*o before the timeout (its context, then up to Overrun, and never
+	// past o before the timeout, for the stop functions to return), the
+	// close's by the timeout (its context o before, then o shared by the
+	// tree and the process-wide hooks). o is Overrun, or a quarter of a
+	// timeout shorter than 4*Overrun: the timeout is a bound, however
+	// short.
+	deadline := start.Add(cfg.timeout)
+	o := overrun(cfg.timeout)
+	serversBy := deadline.Add(-2 * o)
+	lameEnd := minTime(start.Add(cfg.lameDuck), serversBy)
+	drainEnd := minTime(lameEnd.Add(cfg.drain), serversBy)
+	serversLimit := minTime(drainEnd.Add(bound.Overrun), deadline.Add(-o))
+	closeBy := deadline.Add(-o)
+
+	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
+
+	// Lame duck: serve as usual while load balancers notice readiness.
+	if d := time.Until(lameEnd); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	serversStart := time.Now()
+	rep.Phases = append(rep.Phases, Phase{Name: "lame duck", Planned: cfg.lameDuck, Took: serversStart.Sub(start)})
+
+	// Servers: stop accepting and drain, in parallel, bounded.
+	sctx, cancel := context.WithDeadline(ctx, drainEnd)
+	rep.Servers = p.stopServers(sctx, serversLimit)
+	cancel()
+	closeStart := time.Now()
+	rep.Phases = append(rep.Phases, Phase{Name: "drain", Planned: cfg.drain, Took: closeStart.Sub(serversStart)})
+
+	// The janitor tree, children first, then the process-wide hooks,
+	// sharing one deadline and one overrun.
+	cctx, cancel := context.WithDeadline(ctx, closeBy)
+	defer cancel()
+	cctx, _, stopLimit := bound.LimitAt(cctx, deadline)
+	defer stopLimit()
+	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
+	treeErr := p.root.Shutdown(cctx)
+	rep.Tree = p.root.Report()
+	rep.Hooks = hooks.Default.Close(cctx)
+	end := time.Now()
+	rep.Phases = append(rep.Phases, Phase{Name: "close", Planned: deadline.Sub(closeStart), Took: end.Sub(closeStart)})
+	rep.Duration = end.Sub(start)
+
+	// What failed: the serve loops that ended by themselves, the stops,
+	// the close (leaks aside), the process-wide hooks. Leaks are reported
+	// and fail Run only under WithFatalLeaks.
+	p.mu.Lock()
+	errs := slices.Clone(p.failures)
+	p.mu.Unlock()
+	for _, s := range rep.Servers {
+		if s.Err != nil {
+			errs = append(errs, s.Err)
+		}
+	}
+	if err := withoutLeaks(treeErr); err != nil {
+		errs = append(errs, fmt.Errorf("lifecycle: closing %s: %w", p.root.ID(), err))
+	}
+	for _, r := range rep.Hooks {
+		if r.Outcome != hooks.OK {
+			errs = append(errs, fmt.Errorf("lifecycle: process-wide hook %q: %s: %w", r.Name, r.Outcome, r.Err))
+		}
+	}
+	if leaked, where := leaksOf(rep.Tree); leaked > 0 {
+		rep.Leaked = leaked
+		consequence := "none: reported, not a failed shutdown (WithFatalLeaks makes it one)"
+		if cfg.fatalLeaks {
+			consequence = "Run fails (WithFatalLeaks)"
+			errs = append(errs, fmt.Errorf("lifecycle: %w at exit: %d goroutine(s): %s", janitor.ErrLeaked, leaked, strings.Join(where, "; ")))
+		}
+		p.log(slog.LevelWarn, "lifecycle: goroutines leaked at exit", "leaked", leaked, "owners", strings.Join(where, "; "),
+			"consequence", consequence, "hint", "the close reports (%+v) have their stacks and remedies")
+	}
+	rep.Err = errors.Join(errs...)
+	p.mu.Lock()
+	p.report = rep
+	p.mu.Unlock()
+	if rep.Err != nil {
+		p.log(slog.LevelWarn, "lifecycle: stopped with errors", "duration", rep.Duration, "phases", rep.phases(), "err", rep.Err)
+	} else {
+		p.log(slog.LevelInfo, "lifecycle: stopped", "duration", rep.Duration, "phases", rep.phases())
+	}
+	return rep.Err
+}
+
+// withoutLeaks returns err, the error of a janitor close, without the
+// parts that only say goroutines leaked: nil if that is all it says.
+func withoutLeaks(err error) error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var kept []error
+		for _, e := range j.Unwrap() {
+			if e := withoutLeaks(e); e != nil {
+				kept = append(kept, e)
+			}
+		}
+		return errors.Join(kept...)
+	}
+	if errors.Is(err, janitor.ErrLeaked) {
+		return nil
+	}
+	return err
+}
+
+// leaksOf returns how many goroutines the closes of r's tree found
+// leaked, and where: one "app/gen#3: 5 goroutine(s) (1 gRPC ClientConn: 5
+// goroutines)" per scope that leaked.
+func leaksOf(r janitor.Report) (leaked int, where []string) {
+	n := r.Leaked()
+	own := r
+	own.Children = nil
+	if n == 0 && errors.Is(own.Err(), janitor.ErrLeaked) {
+		// No census checked them: the stragglers are the leaks.
+		for _, s := range r.Stragglers {
+			n += s.Count
+		}
+	}
+	if n > 0 {
+		w := fmt.Sprintf("%s: %d goroutine(s)", r.ID, n)
+		if len(r.Owners) > 0 {
+			var owners []string
+			for _, o := range r.Owners {
+				owners = append(owners, o.String())
+			}
+			w += " (" + strings.Join(owners, ", ") + ")"
+		}
+		where = append(where, w)
+	}
+	leaked += n
+	for _, ch := range r.Children {
+		m, w := leaksOf(ch)
+		leaked += m
+		where = append(where, w...)
+	}
+	return leaked, where
+}
+
+// stopServers calls every server's stop in parallel with ctx and waits for
+// them, and for their serve loops, until limitAt; those still running then
+// are abandoned and reported.
+func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []ServerStop {
+	p.mu.Lock()
+	servers := p.servers
+	p.servers, p.serversTaken = nil, true
+	p.mu.Unlock()
+	if len(servers) == 0 {
+		return nil
+	}
+	p.log(slog.LevelInfo, "lifecycle: stopping servers", "servers", len(servers))
+
+	start := time.Now()
+	ctx, limit, stopLimit := bound.LimitAt(ctx, limitAt)
+	defer stopLimit()
+	type ended struct {
+		i   int
+		err error
+		at  time.Time
+	}
+	endc := make(chan ended, len(servers)) // buffered: an abandoned stop can still finish
+	for i, s := range servers {
+		go func() {
+			s.stopping.Store(true)
+			err := callStop(ctx, s)
+			if s.served != nil {
+				<-s.served
+			}
+			endc <- ended{i, err, time.Now()}
+		}()
+	}
+	stops := make([]ServerStop, len(servers))
+	done := make([]bool, len(servers))
+	for i, s := range servers {
+		stops[i].Name = s.name
+	}
+	for range servers {
+		select {
+		case e := <-endc:
+			done[e.i] = true
+			stops[e.i].Took = e.at.Sub(start)
+			if e.err != nil {
+				stops[e.i].Err = fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, e.err)
+				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", e.err)
+			}
+		case <-limit.Done():
+			for i, s := range servers {
+				if !done[i] {
+					err := fmt.Errorf("lifecycle: server %q still stopping %v after its deadline; abandoned: %w",
+						s.name, limitAt.Sub(drainEnd(ctx)).Round(time.Millisecond), context.Cause(ctx))
+					stops[i].Err, stops[i].Abandoned, stops[i].Took = err, true, time.Since(start)
+					p.log(slog.LevelWarn, "lifecycle: server abandoned", "server", s.name, "err", err,
+						"hint", "make its stop function return when its context is done")
+				}
+			}
+			return stops
+		}
+	}
+	return stops
+}
+
+// callStop calls s.stop, turning a panic into an error.
+func callStop(ctx context.Context, s *server) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("stop panicked: %v", v)
+		}
+	}()
+	return s.stop(ctx)
+}
+
+func (p *Process) log(level slog.Level, msg string, attrs ...any) {
+	l := p.cfg.logger
+	if l == nil {
+		l = slog.Default()
+	}
+	l.Log(context.Background(), level, msg, attrs...)
+}
+
+// overrun is how long the stages of a sequence bounded by timeout may go
+// on after their context is done: bound.Overrun, or a quarter of the
+// timeout if that is less, so that the two overruns the sequence needs
+// (the servers', the close's) leave half of it to the stages themselves.
+func overrun(timeout time.Duration) time.Duration {
+	return min(bound.Overrun, timeout/4)
+}
+
+// drainEnd returns ctx's deadline.
+func drainEnd(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
