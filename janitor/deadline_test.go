@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -397,24 +396,5 @@ func TestGoPanicCrashesProcess(t *testing.T) {
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "panic: worker exploded") {
 		t.Errorf("child: %v; want exit status 2 with the panic:\n%s", err, out)
-	}
-}
-
-// TestLeakProfileAbsent: without GOEXPERIMENT=goroutineleakprofile the
-// census works as before and proves nothing (leakprofile_test.go covers
-// the binary that has it).
-func TestLeakProfileAbsent(t *testing.T) {
-	if pprof.Lookup("goroutineleak") != nil {
-		t.Skip("this binary has the goroutine leak profile")
-	}
-	root := janitor.New("app", quiet()...)
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	stop := make(chan struct{})
-	defer close(stop)
-	gen.Do(func(context.Context) { go leakyWorker(stop) })
-	gen.Close()
-	if r := gen.Report(); r.Leaked() != 1 || r.BlockedForever != nil {
-		t.Errorf("report: %d leaked, blocked forever %v; want 1, nil", r.Leaked(), r.BlockedForever)
 	}
 }

@@ -25,8 +25,8 @@ import (
 )
 
 // testMainOptions are goleak's options for the whole test binary: empty
-// but in a binary built with GOEXPERIMENT=goroutineleakprofile, where
-// leakprofile_test.go leaks one goroutine that nothing can ever release.
+// but on Go 1.27, where leakprofile_test.go leaks one goroutine that
+// nothing can ever release.
 var testMainOptions []goleak.Option
 
 func TestMain(m *testing.M) {

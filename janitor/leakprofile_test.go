@@ -1,4 +1,4 @@
-//go:build goexperiment.goroutineleakprofile
+//go:build go1.27
 
 package janitor_test
 
@@ -20,8 +20,8 @@ func init() {
 		"github.com/leakproof/leakproof/janitor_test.TestLeakProvenBlockedForever.func1.1"))
 }
 
-// TestLeakProvenBlockedForever runs only in a binary built with
-// GOEXPERIMENT=goroutineleakprofile: a leaked goroutine blocked on a
+// TestLeakProvenBlockedForever runs on Go 1.27, where the goroutine leak
+// profile is standard: a leaked goroutine blocked on a
 // channel nobody else can reach is proven blocked forever, one waiting on
 // a channel the test still holds is not.
 func TestLeakProvenBlockedForever(t *testing.T) {
