@@ -67,6 +67,9 @@ type cleanup struct {
 	// undoing. Adopted closers are not preventors: closing them is what
 	// the caller asked for.
 	preventor bool
+	// obj is the object an adopted closer closes (Adopt): the scope owns
+	// it until then (see holdings). nil for every other cleanup.
+	obj any
 	// undo undoes the cleanup. It is called at most once, outside every
 	// lock of the janitor.
 	undo func() undone

@@ -391,6 +391,10 @@ func (c *closer) census() {
 			diagnoses, owners = j.diagnose(leaks)
 		}
 	}
+	if l, changed := c.ownership(leaks); changed {
+		leaks = l
+		diagnoses, owners = j.diagnose(leaks)
+	}
 	blocked := blockedForever(j.id, leaks)
 	for _, g := range leaks {
 		j.stats.leaked.Add(uint64(g.Count))

@@ -41,6 +41,46 @@
 // from context.Background(): goroutines started under labels built from
 // scratch escape the census.
 //
+// # Ownership
+//
+// Labels say which goroutine started a goroutine, not which object it
+// serves. A value that a longer-lived scope owns (the root, or the values
+// a shared.Pool holds for its owner) may start a goroutine later, on a
+// generation's goroutine, which then carries the generation's labels:
+// lumberjack's mill on the first write, database/sql's connection cleaner
+// when a connection is put back, a gRPC ClientConn's transport when it
+// reconnects. The rule that keeps such goroutines off the generation's
+// verdict, without an ignore list:
+//
+//   - A scope owns the objects it adopted (Adopt) until it closes them,
+//     and whatever the Holders it adopted hold (a shared.Pool's values).
+//     It owns them for longer than its descendants live.
+//   - A catalogue entry names the Go type of the object that runs its
+//     goroutine (Offender.Type, "*sql.DB"). When a scope closes, its
+//     leaks whose entry names a type that an ancestor owns are moved from
+//     Report.Leaks to Report.Owned, naming the owner and what holds the
+//     object there ("owned by app#1 (shared db)"), within a bound: for an
+//     entry that runs a fixed number of goroutines per object
+//     (Offender.PerObject), no more than the owned objects run, less
+//     those of that entry running elsewhere (without labels, under the
+//     owner's labels or those of a scope under it still open, or handed
+//     over before and still running); an entry whose number varies per
+//     object (a connection's reader) moves only if the scope leaked no
+//     object of that type of its own. A value a generation made itself
+//     and forgot is therefore still its leak, with its exact count, and
+//     where a generation both ran a shared value's goroutines and forgot
+//     one of its own, what cannot be told apart stays its leak: the rule
+//     errs on the side of reporting.
+//   - The owner checks what it was handed once it has closed what it owns
+//     (its resources phase; a shared.Pool closes its values there): a
+//     goroutine still running then is the owner's leak, in its Report.
+//   - At a root, which lives as long as the process, a goroutine whose
+//     entry says it can never be stopped (Offender.Unstoppable:
+//     lumberjack's mill, an expirable LRU's) and that the root owns,
+//     built or handed over, is listed in Report.Expected, "expected for
+//     the life of the process", not as a leak. In any other scope it is a
+//     leak: it would add one goroutine per reload.
+//
 // # Closing
 //
 // Close is idempotent and safe to call concurrently. Its phases are
@@ -115,7 +155,8 @@
 // Goroutines that a finalizer or runtime.AddCleanup stops once their object
 // is garbage are not blamed: the census collects garbage and retries
 // before reporting. Leaks whose stack matches a known offender (Offenders,
-// WithOffenders) are reported with their remedy. WithDetectOnly reports
+// WithOffenders) are reported with their remedy, and those of objects a
+// longer-lived scope owns are that scope's (see Ownership). WithDetectOnly reports
 // what the preventors would undo without undoing it.
 //
 // # Events

@@ -103,6 +103,11 @@ type Janitor struct {
 	// comparable closers are in it. Added by Adopt; dropped when the
 	// close has finished, so that a closed scope pins none of them.
 	adopted map[any]*closeOnce
+	// handed are the goroutines that descendants' censuses found under
+	// their labels but that belong to objects j owns (see handOver),
+	// pruned as they end; taken by j's own census, which checks them
+	// again once j has closed what it owns.
+	handed []handed
 	// closing is the close in progress or done; set by Shutdown.
 	closing *closer
 	// done is closed when Shutdown returns for the first time; closeErr is
@@ -326,6 +331,12 @@ func (j *Janitor) hook(name string, fn func(ctx context.Context) error) hooks.Fu
 // the hook timeout. Adopting the same closer again, or one that Track
 // already tracks in j, does nothing more: it is closed once.
 //
+// Until j closes c, j owns it: goroutines that c starts on the goroutine
+// of a scope under j (a generation that used it first) are j's, not that
+// scope's leaks, when a catalogue entry names c's type (see Ownership in
+// the package documentation). Adopting a Holder makes j the owner of what
+// it holds.
+//
 // If j has already started to close, Adopt returns ErrClosed, and closes c
 // at once, returning c's Close error, if any, or its panic, turned into an
 // error, joined with ErrClosed: an adopted resource is never dropped. A
@@ -348,7 +359,7 @@ func (j *Janitor) Adopt(name string, c io.Closer) error {
 		}
 		return nil
 	}
-	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
+	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name, obj: c,
 		undo: func() undone { return undoErr(once.close(c)) }})
 	if err != nil {
 		return errors.Join(err, safely(func() undone { return undoErr(once.close(c)) }).err)

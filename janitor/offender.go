@@ -56,6 +56,14 @@ type Offender struct {
 	// call it ("*sql.DB", "gRPC ClientConn", "ristretto Cache"): leaks of
 	// entries with the same Object belong to objects of that kind.
 	Object string
+	// Type is the Go type of that object as reflect.Type.String prints
+	// it ("*sql.DB", "*grpc.ClientConn", "*lumberjack.Logger"; type
+	// arguments are ignored, as in Func), when the object is a value
+	// people hold; empty otherwise. It ties the goroutine to objects that
+	// a longer-lived scope owns (see Holder and the package
+	// documentation's Ownership): a scope that adopted a *sql.DB owns the
+	// goroutines of this entry that its descendants run for it.
+	Type   string
 	What   string // what the goroutine is, for people
 	Extent Extent
 	Remedy string // what to call or change, shown in the Report and as the leak event's hint
@@ -68,6 +76,13 @@ type Offender struct {
 	// systems). A gRPC ClientConn always runs three CallbackSerializer
 	// goroutines: that entry's PerObject is 3.
 	PerObject int
+	// Unstoppable says the library offers no way to stop the goroutine:
+	// closing its object does not end it, so it runs as long as the
+	// process. Owned by a root scope (built there or adopted there, as
+	// the remedy says), it is reported at the root's close as expected
+	// for the life of the process (Report.Expected), not as a leak; in
+	// any other scope it is a leak, one more at every reload.
+	Unstoppable bool
 }
 
 // Remedies shared by several entries.
@@ -100,65 +115,66 @@ var offenders = [...]Offender{
 		What: "an idle HTTP/2 client connection of net/http (read loop)", Remedy: remedyTransport},
 	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", Object: "HTTP/2 client connection", PerObject: 1,
 		What: "an idle HTTP/2 client connection of golang.org/x/net/http2 (read loop)", Remedy: remedyTransport},
-	{Func: "net/http.(*Server).Serve", Object: "*http.Server", PerObject: 1,
+	{Func: "net/http.(*Server).Serve", Object: "*http.Server", Type: "*http.Server", PerObject: 1,
 		What: "an HTTP server that was never shut down (accept loop)", Remedy: remedyHTTPSrv},
-	{Func: "net/http.(*conn).serve", Object: "*http.Server",
+	{Func: "net/http.(*conn).serve", Object: "*http.Server", Type: "*http.Server",
 		What: "a connection of an HTTP server that was never shut down", Remedy: remedyHTTPSrv},
-	{Func: "net/http.(*http2serverConn).readFrames", Object: "*http.Server",
+	{Func: "net/http.(*http2serverConn).readFrames", Object: "*http.Server", Type: "*http.Server",
 		What: "an HTTP/2 connection of an HTTP server that was never shut down (frame reader)", Remedy: remedyHTTPSrv},
 
 	// database/sql.
-	{Func: "database/sql.(*DB).connectionOpener", Object: "*sql.DB", PerObject: 1,
+	{Func: "database/sql.(*DB).connectionOpener", Object: "*sql.DB", Type: "*sql.DB", PerObject: 1,
 		What: "a *sql.DB that was never closed", Remedy: remedySQL},
-	{Func: "database/sql.(*DB).connectionCleaner", Object: "*sql.DB",
+	{Func: "database/sql.(*DB).connectionCleaner", Object: "*sql.DB", Type: "*sql.DB",
 		What: "a *sql.DB with SetConnMaxLifetime or SetConnMaxIdleTime that was never closed", Remedy: remedySQL},
 
 	// net/rpc and os/exec.
-	{Func: "net/rpc.(*Client).input", Object: "*rpc.Client", PerObject: 1,
+	{Func: "net/rpc.(*Client).input", Object: "*rpc.Client", Type: "*rpc.Client", PerObject: 1,
 		What: "a net/rpc client that was never closed", Remedy: "call client.Close(), or Adopt the *rpc.Client"},
-	{Func: "os/exec.(*Cmd).writerDescriptor", Object: "*exec.Cmd",
+	{Func: "os/exec.(*Cmd).writerDescriptor", Object: "*exec.Cmd", Type: "*exec.Cmd",
 		What: "a started command never waited for, copying its output", Remedy: remedyExec},
-	{Func: "os/exec.(*Cmd).watchCtx", Object: "*exec.Cmd",
+	{Func: "os/exec.(*Cmd).watchCtx", Object: "*exec.Cmd", Type: "*exec.Cmd",
 		What: "a started command never waited for, watching its context", Remedy: remedyExec},
 
 	// google.golang.org/grpc.
-	{Func: "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run", Object: "gRPC ClientConn",
+	{Func: "google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run", Object: "gRPC ClientConn", Type: "*grpc.ClientConn",
 		What: "a gRPC ClientConn, connected or idle, that was never closed (3 callback serializers each)", Remedy: remedyGRPCConn,
 		PerObject: 3},
-	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).reader", Object: "gRPC ClientConn",
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).reader", Object: "gRPC ClientConn", Type: "*grpc.ClientConn",
 		What: "a connection of a gRPC ClientConn that was never closed (reader)", Remedy: remedyGRPCConn},
-	{Func: "google.golang.org/grpc/internal/transport.NewHTTP2Client", Object: "gRPC ClientConn",
+	{Func: "google.golang.org/grpc/internal/transport.NewHTTP2Client", Object: "gRPC ClientConn", Type: "*grpc.ClientConn",
 		What: "a connection of a gRPC ClientConn that was never closed (loopy writer)", Remedy: remedyGRPCConn},
-	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).keepalive", Object: "gRPC ClientConn",
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Client).keepalive", Object: "gRPC ClientConn", Type: "*grpc.ClientConn",
 		What: "a connection of a gRPC ClientConn with keepalive that was never closed (pinger)", Remedy: remedyGRPCConn},
-	{Func: "google.golang.org/grpc.(*Server).Serve", Object: "*grpc.Server", PerObject: 1,
+	{Func: "google.golang.org/grpc.(*Server).Serve", Object: "*grpc.Server", Type: "*grpc.Server", PerObject: 1,
 		What: "a gRPC server that was never stopped (accept loop)", Remedy: remedyGRPCSrv},
-	{Func: "google.golang.org/grpc.(*Server).handleRawConn", Object: "*grpc.Server",
+	{Func: "google.golang.org/grpc.(*Server).handleRawConn", Object: "*grpc.Server", Type: "*grpc.Server",
 		What: "a connection of a gRPC server that was never stopped (stream reader)", Remedy: remedyGRPCSrv},
-	{Func: "google.golang.org/grpc/internal/transport.NewServerTransport", Object: "*grpc.Server",
+	{Func: "google.golang.org/grpc/internal/transport.NewServerTransport", Object: "*grpc.Server", Type: "*grpc.Server",
 		What: "a connection of a gRPC server that was never stopped (loopy writer)", Remedy: remedyGRPCSrv},
-	{Func: "google.golang.org/grpc/internal/transport.(*http2Server).keepalive", Object: "*grpc.Server",
+	{Func: "google.golang.org/grpc/internal/transport.(*http2Server).keepalive", Object: "*grpc.Server", Type: "*grpc.Server",
 		What: "a connection of a gRPC server that was never stopped (keepalive)", Remedy: remedyGRPCSrv},
 
 	// Caches.
-	{Func: "github.com/dgraph-io/ristretto/v2.(*Cache[...]).processItems", Object: "ristretto Cache", PerObject: 1,
+	{Func: "github.com/dgraph-io/ristretto/v2.(*Cache[...]).processItems", Object: "ristretto Cache", Type: "*ristretto.Cache", PerObject: 1,
 		What: "a ristretto cache that was never closed (item processor)", Remedy: remedyRistretto},
-	{Func: "github.com/dgraph-io/ristretto/v2.(*defaultPolicy[...]).processItems", Object: "ristretto Cache",
+	{Func: "github.com/dgraph-io/ristretto/v2.(*defaultPolicy[...]).processItems", Object: "ristretto Cache", Type: "*ristretto.Cache",
 		What: "a ristretto cache that was never closed (admission policy)", Remedy: remedyRistretto},
-	{Func: "github.com/allegro/bigcache/v3.newBigCache", Object: "BigCache", PerObject: 1,
+	{Func: "github.com/allegro/bigcache/v3.newBigCache", Object: "BigCache", Type: "*bigcache.BigCache", PerObject: 1,
 		What:   "a BigCache with a CleanWindow that was never closed (cleaner)",
 		Remedy: "call cache.Close(), or pass the generation's context to bigcache.New"},
-	{Func: "github.com/patrickmn/go-cache.(*janitor).Run", Object: "go-cache Cache", PerObject: 1,
+	{Func: "github.com/patrickmn/go-cache.(*janitor).Run", Object: "go-cache Cache", Type: "*cache.Cache", PerObject: 1,
 		What:   "a go-cache cache with a cleanup interval that is still referenced (expiry goroutine)",
 		Remedy: "drop every reference to the cache (its finalizer stops the goroutine), or use a ctxlocal.Cache"},
-	{Func: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start", Object: "ttlcache Cache", PerObject: 1,
+	{Func: "github.com/jellydator/ttlcache/v3.(*Cache[...]).Start", Object: "ttlcache Cache", Type: "*ttlcache.Cache", PerObject: 1,
 		What: "a ttlcache whose Start loop was never stopped", Remedy: "call cache.Stop() in an OnClose hook"},
-	{Func: "github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...]", Object: "expirable LRU", PerObject: 1,
-		What:   "an expirable LRU with a TTL: its expiry goroutine can never be stopped (golang-lru v2.0.7)",
-		Remedy: "build the LRU once in the root scope and share it with every generation; there is no Close"},
+	{Func: "github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...]", Object: "expirable LRU", Type: "*expirable.LRU", PerObject: 1,
+		Unstoppable: true,
+		What:        "an expirable LRU with a TTL: its expiry goroutine can never be stopped (golang-lru v2.0.7)",
+		Remedy:      "build the LRU once in the root scope and share it with every generation; there is no Close"},
 
 	// Schedulers, pools and watchers.
-	{Func: "github.com/robfig/cron/v3.(*Cron).run", Object: "cron Cron", PerObject: 1,
+	{Func: "github.com/robfig/cron/v3.(*Cron).run", Object: "cron Cron", Type: "*cron.Cron", PerObject: 1,
 		What: "a started cron scheduler that was never stopped", Remedy: "call <-c.Stop().Done() in an OnClose hook"},
 	{Func: "github.com/panjf2000/ants/v2.(*poolCommon).ticktock", Object: "ants Pool", PerObject: 1,
 		What: "an ants pool that was never released (clock)", Remedy: remedyAnts},
@@ -170,23 +186,24 @@ var offenders = [...]Offender{
 		What: "a worker of an ants PoolWithFunc that was never released", Remedy: remedyAnts},
 	{Func: "github.com/panjf2000/ants/v2.(*goWorkerWithFuncGeneric[...]).run", Object: "ants Pool",
 		What: "a worker of an ants PoolWithFuncGeneric that was never released", Remedy: remedyAnts},
-	{Func: "github.com/fsnotify/fsnotify.(*inotify).readEvents", Object: "fsnotify Watcher", PerObject: 1,
+	{Func: "github.com/fsnotify/fsnotify.(*inotify).readEvents", Object: "fsnotify Watcher", Type: "*fsnotify.Watcher", PerObject: 1,
 		What: "an fsnotify watcher that was never closed (inotify reader, Linux)", Remedy: remedyFsnotify},
-	{Func: "github.com/fsnotify/fsnotify.(*kqueue).readEvents", Object: "fsnotify Watcher", PerObject: 1,
+	{Func: "github.com/fsnotify/fsnotify.(*kqueue).readEvents", Object: "fsnotify Watcher", Type: "*fsnotify.Watcher", PerObject: 1,
 		What: "an fsnotify watcher that was never closed (kqueue reader, macOS and BSD)", Remedy: remedyFsnotify},
-	{Func: "github.com/fsnotify/fsnotify.(*readDirChangesW).readEvents", Object: "fsnotify Watcher", PerObject: 1,
+	{Func: "github.com/fsnotify/fsnotify.(*readDirChangesW).readEvents", Object: "fsnotify Watcher", Type: "*fsnotify.Watcher", PerObject: 1,
 		What: "an fsnotify watcher that was never closed (ReadDirectoryChangesW reader, Windows)", Remedy: remedyFsnotify},
 
 	// Logging.
-	{Func: "go.uber.org/zap/zapcore.(*BufferedWriteSyncer).flushLoop", Object: "zap BufferedWriteSyncer", PerObject: 1,
+	{Func: "go.uber.org/zap/zapcore.(*BufferedWriteSyncer).flushLoop", Object: "zap BufferedWriteSyncer", Type: "*zapcore.BufferedWriteSyncer", PerObject: 1,
 		What: "a zap BufferedWriteSyncer that was never stopped (flush loop)", Remedy: "call ws.Stop() in an OnClose hook"},
-	{Func: "github.com/rs/zerolog/diode.Writer.poll", Object: "zerolog diode Writer", PerObject: 1,
+	{Func: "github.com/rs/zerolog/diode.Writer.poll", Object: "zerolog diode Writer", Type: "diode.Writer", PerObject: 1,
 		What: "a zerolog diode writer that was never closed", Remedy: "call w.Close(), or Adopt the diode.Writer"},
-	{Func: "github.com/rs/zerolog/diode/internal/diodes.NewWaiter", Object: "zerolog diode Writer",
+	{Func: "github.com/rs/zerolog/diode/internal/diodes.NewWaiter", Object: "zerolog diode Writer", Type: "diode.Writer",
 		What: "a zerolog diode writer without poll interval that was never closed (waiter)", Remedy: "call w.Close(), or Adopt the diode.Writer"},
-	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", PerObject: 1,
-		What:   "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
-		Remedy: "make one Logger per file in the root scope and share it with every generation"},
+	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Type: "*lumberjack.Logger", PerObject: 1,
+		Unstoppable: true,
+		What:        "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
+		Remedy:      "make one Logger per file in the root scope and share it with every generation"},
 	{Func: "k8s.io/klog/v2.(*flushDaemon).run", Object: "klog flush daemon", PerObject: 1, Extent: ProcessWide,
 		What:   "klog's flush daemon, started by logging to a file or StartFlushDaemon",
 		Remedy: "call klog.StopFlushDaemon() when the generation ends, or start klog's file logging from the root scope before any generation"},
@@ -198,7 +215,7 @@ var offenders = [...]Offender{
 	{Func: "go.opencensus.io/stats/view.(*worker).start", Object: "OpenCensus view Meter", PerObject: 1,
 		What:   "an OpenCensus view worker (a view.Meter that was started and never stopped)",
 		Remedy: "call Stop on the view.Meter that started it when its owner ends"},
-	{Func: "go.opencensus.io/metric/metricexport.(*IntervalReader).startInternal", Object: "OpenCensus IntervalReader", PerObject: 1,
+	{Func: "go.opencensus.io/metric/metricexport.(*IntervalReader).startInternal", Object: "OpenCensus IntervalReader", Type: "*metricexport.IntervalReader", PerObject: 1,
 		What: "an OpenCensus IntervalReader that was started and never stopped", Remedy: "call ir.Stop() in an OnClose hook"},
 	{Func: "go.opentelemetry.io/otel/sdk/trace.(*batchSpanProcessor).processQueue", Object: "OpenTelemetry BatchSpanProcessor", PerObject: 1,
 		What:   "an OpenTelemetry batch span processor (WithBatcher) that was never shut down",
@@ -206,38 +223,38 @@ var offenders = [...]Offender{
 	{Func: "go.opentelemetry.io/otel/sdk/metric.(*PeriodicReader).run", Object: "OpenTelemetry PeriodicReader", PerObject: 1,
 		What:   "an OpenTelemetry periodic metric reader that was never shut down",
 		Remedy: "call Shutdown(ctx) on the MeterProvider (or the reader) in an OnClose hook"},
-	{Func: "github.com/getsentry/sentry-go/internal/http.(*AsyncTransport).worker", Object: "sentry Client", PerObject: 1,
+	{Func: "github.com/getsentry/sentry-go/internal/http.(*AsyncTransport).worker", Object: "sentry Client", Type: "*sentry.Client", PerObject: 1,
 		What: "a sentry client that was never closed (transport worker)", Remedy: remedySentry},
-	{Func: "github.com/getsentry/sentry-go/internal/telemetry.(*Scheduler).run", Object: "sentry Client",
+	{Func: "github.com/getsentry/sentry-go/internal/telemetry.(*Scheduler).run", Object: "sentry Client", Type: "*sentry.Client",
 		What: "a sentry client that was never closed (telemetry scheduler)", Remedy: remedySentry},
-	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop", Object: "statsd Client", PerObject: 1,
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*sender).sendLoop", Object: "statsd Client", Type: "*statsd.Client", PerObject: 1,
 		What: "a DataDog statsd client that was never closed (sender)", Remedy: remedyStatsd},
-	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*ClientEx).watch", Object: "statsd Client",
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*ClientEx).watch", Object: "statsd Client", Type: "*statsd.Client",
 		What: "a DataDog statsd client that was never closed (flusher)", Remedy: remedyStatsd},
-	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*aggregator).start", Object: "statsd Client",
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*aggregator).start", Object: "statsd Client", Type: "*statsd.Client",
 		What: "a DataDog statsd client that was never closed (aggregator)", Remedy: remedyStatsd},
-	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*telemetryClient).run", Object: "statsd Client",
+	{Func: "github.com/DataDog/datadog-go/v5/statsd.(*telemetryClient).run", Object: "statsd Client", Type: "*statsd.Client",
 		What: "a DataDog statsd client that was never closed (telemetry)", Remedy: remedyStatsd},
 
 	// Messaging and databases.
-	{Func: "github.com/nats-io/nats%2ego.(*Conn).readLoop", Object: "*nats.Conn", PerObject: 1,
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).readLoop", Object: "*nats.Conn", Type: "*nats.Conn", PerObject: 1,
 		What: "a NATS connection that was never closed (reader)", Remedy: remedyNATS},
-	{Func: "github.com/nats-io/nats%2ego.(*Conn).flusher", Object: "*nats.Conn",
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).flusher", Object: "*nats.Conn", Type: "*nats.Conn",
 		What: "a NATS connection that was never closed (flusher)", Remedy: remedyNATS},
-	{Func: "github.com/nats-io/nats%2ego.(*asyncCallbacksHandler).asyncCBDispatcher", Object: "*nats.Conn",
+	{Func: "github.com/nats-io/nats%2ego.(*asyncCallbacksHandler).asyncCBDispatcher", Object: "*nats.Conn", Type: "*nats.Conn",
 		What: "a NATS connection that was never closed (callback dispatcher)", Remedy: remedyNATS},
-	{Func: "github.com/nats-io/nats%2ego.(*Conn).waitForMsgs", Object: "*nats.Conn",
+	{Func: "github.com/nats-io/nats%2ego.(*Conn).waitForMsgs", Object: "*nats.Conn", Type: "*nats.Conn",
 		What: "an asynchronous subscription of a NATS connection that was never closed", Remedy: remedyNATS},
-	{Func: "github.com/redis/go-redis/v9.(*channel).initHealthCheck", Object: "go-redis PubSub", PerObject: 1,
+	{Func: "github.com/redis/go-redis/v9.(*channel).initHealthCheck", Object: "go-redis PubSub", Type: "*redis.PubSub", PerObject: 1,
 		What: "a go-redis PubSub whose Channel was taken and that was never closed (health check)", Remedy: remedyRedisSub},
-	{Func: "github.com/redis/go-redis/v9.(*channel).initMsgChan", Object: "go-redis PubSub",
+	{Func: "github.com/redis/go-redis/v9.(*channel).initMsgChan", Object: "go-redis PubSub", Type: "*redis.PubSub",
 		What: "a go-redis PubSub whose Channel was taken and that was never closed (receiver)", Remedy: remedyRedisSub},
-	{Func: "github.com/go-sql-driver/mysql.(*mysqlConn).startWatcher", Object: "*sql.DB",
+	{Func: "github.com/go-sql-driver/mysql.(*mysqlConn).startWatcher", Object: "*sql.DB", Type: "*sql.DB",
 		What: "a MySQL connection of a *sql.DB that was never closed (context watcher)", Remedy: remedySQL},
-	{Func: "github.com/lib/pq.(*Listener).listenerMain", Object: "pq Listener", PerObject: 1,
+	{Func: "github.com/lib/pq.(*Listener).listenerMain", Object: "pq Listener", Type: "*pq.Listener", PerObject: 1,
 		What:   "a lib/pq Listener that was never closed",
 		Remedy: "call l.Close() in an OnClose hook; the goroutine ends after its current reconnect wait"},
-	{Func: "github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck", Object: "pgxpool Pool", PerObject: 1,
+	{Func: "github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck", Object: "pgxpool Pool", Type: "*pgxpool.Pool", PerObject: 1,
 		What: "a pgx connection pool that was never closed (health check)", Remedy: "call pool.Close() in an OnClose hook"},
 }
 

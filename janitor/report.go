@@ -44,6 +44,18 @@ type Report struct {
 	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
 	Owners    []Owner                // the diagnosed leaks grouped by the kind of object that owns them
 	CensusErr error                  // why the census could not run, if it could not
+	// Owned are goroutines that still carried the scope's labels after it
+	// closed but belong to objects a longer-lived scope owns (a
+	// shared.Pool's values, what the root adopted): not leaks of this
+	// scope. Their owner checks them again once it has closed what it
+	// owns; see Ownership in the package documentation.
+	Owned []Owned
+	// Expected are goroutines a root owned (its own, or handed over by
+	// descendants) that still run after it closed everything it owns,
+	// and whose catalogue entry says they can never be stopped
+	// (Offender.Unstoppable): they run as long as the process. Listed,
+	// not counted as leaks.
+	Expected []Owned
 	// BlockedForever are the indexes in Leaks of the records that the
 	// runtime proves blocked forever (goroutines.BlockedForever), when the
 	// binary was built with GOEXPERIMENT=goroutineleakprofile; nil without
@@ -257,6 +269,12 @@ func (r Report) summary(w io.Writer) {
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(owners, "; "))
 	}
+	if len(r.Owned) > 0 {
+		fmt.Fprintf(w, ", %s", ownedSummary(r.Owned, false))
+	}
+	if len(r.Expected) > 0 {
+		fmt.Fprintf(w, ", %s", ownedSummary(r.Expected, true))
+	}
 	if r.Cleared > 0 {
 		fmt.Fprintf(w, ", %d cached value(s) cleared", r.Cleared)
 	}
@@ -339,6 +357,14 @@ func (r Report) detail(w io.Writer, indent string) {
 			p("    started under Go(%s)", strings.Join(o.StartedBy, ", "))
 		}
 	}
+	for _, o := range r.Owned {
+		p("  OWNED: %s, not this scope's: %s; %s checks it again once it has closed what it owns", o, o.Offender.What, o.Owner)
+		writeIndented(w, indent+"      ", o.Goroutine.String())
+	}
+	for _, o := range r.Expected {
+		p("  EXPECTED: %s, for the life of the process: %s; remedy: %s", o, o.Offender.What, o.Offender.Remedy)
+		writeIndented(w, indent+"      ", o.Goroutine.String())
+	}
 	for i, g := range r.Leaks {
 		name := g.Labels[goroutines.NameLabel]
 		if name == "" {
@@ -369,4 +395,34 @@ func writeIndented(w io.Writer, indent, text string) {
 			io.WriteString(w, "\n")
 		}
 	}
+}
+
+// ownedSummary sums records by key: "3 goroutine(s) owned by app#1
+// (shared db)" for Owned, "1 goroutine(s) expected for the life of the
+// process (lumberjack Logger)" for Expected.
+func ownedSummary(recs []Owned, expected bool) string {
+	var keys []string
+	counts := make(map[string]int)
+	for _, o := range recs {
+		k := o.Owner
+		if o.Resource != "" {
+			k += " (" + o.Resource + ")"
+		}
+		if expected {
+			k = o.Offender.Object
+		}
+		if _, ok := counts[k]; !ok {
+			keys = append(keys, k)
+		}
+		counts[k] += o.Goroutine.Count
+	}
+	var parts []string
+	for _, k := range keys {
+		if expected {
+			parts = append(parts, fmt.Sprintf("%d goroutine(s) expected for the life of the process (%s)", counts[k], k))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d goroutine(s) owned by %s", counts[k], k))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -1,0 +1,388 @@
+package janitor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/leakproof/leakproof/janitor"
+)
+
+// fakeDB stands in for a *sql.DB: it starts an opener when it is made (on
+// the goroutine that makes it) and a cleaner when it is first used (on the
+// goroutine that uses it), and Close stops both. A broken one's Close
+// stops nothing.
+type fakeDB struct {
+	stop    chan struct{}
+	cleaner sync.Once
+	closed  sync.Once
+	broken  bool
+}
+
+func newFakeDB() *fakeDB {
+	db := &fakeDB{stop: make(chan struct{})}
+	go db.openerLoop()
+	return db
+}
+
+func (db *fakeDB) openerLoop()  { <-db.stop }
+func (db *fakeDB) cleanerLoop() { <-db.stop }
+
+// Use starts the cleaner, the first time, on the caller's goroutine.
+func (db *fakeDB) Use() { db.cleaner.Do(func() { go db.cleanerLoop() }) }
+
+func (db *fakeDB) Close() error {
+	if !db.broken {
+		db.closed.Do(func() { close(db.stop) })
+	}
+	return nil
+}
+
+// stop ends a broken fakeDB's goroutines, for the test's own clean-up.
+func (db *fakeDB) end() { db.closed.Do(func() { close(db.stop) }) }
+
+// fakeLog stands in for a lumberjack Logger: its mill starts on the first
+// write, on the writer's goroutine, and nothing the library offers stops
+// it (the test ends it with end, for goleak).
+type fakeLog struct {
+	mill    sync.Once
+	forever chan struct{}
+}
+
+func newFakeLog(t *testing.T) *fakeLog {
+	l := &fakeLog{forever: make(chan struct{})}
+	t.Cleanup(func() { close(l.forever) })
+	return l
+}
+
+func (l *fakeLog) millLoop()    { <-l.forever }
+func (l *fakeLog) Write()       { l.mill.Do(func() { go l.millLoop() }) }
+func (l *fakeLog) Close() error { return nil }
+
+const fakePkg = "github.com/leakproof/leakproof/janitor_test."
+
+var (
+	fakeOpener = janitor.Offender{Func: fakePkg + "(*fakeDB).openerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
+		PerObject: 1, What: "a fake DB never closed (opener)", Remedy: "close the fake DB"}
+	fakeCleaner = janitor.Offender{Func: fakePkg + "(*fakeDB).cleanerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
+		What: "a fake DB never closed (cleaner)", Remedy: "close the fake DB"}
+	fakeMill = janitor.Offender{Func: fakePkg + "(*fakeLog).millLoop", Object: "fake log", Type: "*janitor_test.fakeLog",
+		PerObject: 1, Unstoppable: true, What: "a fake log's mill, which nothing stops", Remedy: "make one fake log in the root"}
+)
+
+func ownedRoot() *janitor.Janitor {
+	return janitor.New("app", quiet(janitor.WithOffenders(fakeOpener, fakeCleaner, fakeMill))...)
+}
+
+func child(t *testing.T, j *janitor.Janitor, name string) *janitor.Janitor {
+	t.Helper()
+	c, err := j.Child(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// ownedCount sums the goroutines of recs.
+func ownedCount(recs []janitor.Owned) int {
+	n := 0
+	for _, o := range recs {
+		n += o.Goroutine.Count
+	}
+	return n
+}
+
+// TestOwnedByRoot: a value the root adopted starts a goroutine on a
+// generation's goroutine; the generation closes clean, the goroutine is
+// listed as the root's, and the root's close stops it and is clean.
+func TestOwnedByRoot(t *testing.T) {
+	for _, built := range []string{"in root.Do", "without labels"} {
+		t.Run(built, func(t *testing.T) {
+			root := ownedRoot()
+			var db *fakeDB
+			if built == "in root.Do" {
+				root.Do(func(context.Context) { db = newFakeDB() })
+			} else {
+				db = newFakeDB()
+			}
+			if err := root.Adopt("db", db); err != nil {
+				t.Fatal(err)
+			}
+			gen := child(t, root, "gen")
+			gen.Do(func(context.Context) { db.Use() })
+			if err := gen.Close(); err != nil {
+				t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
+			}
+			r := gen.Report()
+			if len(r.Owned) != 1 || r.Owned[0].Owner != root.ID() || r.Owned[0].Resource != "db" ||
+				r.Owned[0].Offender.Func != fakeCleaner.Func || r.Owned[0].Goroutine.Count != 1 {
+				t.Fatalf("Owned = %+v; want the cleaner, owned by %s (db)", r.Owned, root.ID())
+			}
+			if s, want := r.String(), "1 goroutine(s) owned by "+root.ID()+" (db)"; !strings.Contains(s, want) {
+				t.Errorf("report %q does not say %q", s, want)
+			}
+			if full := fmt.Sprintf("%+v", r); !strings.Contains(full, "OWNED: owned by "+root.ID()+" (db): fake DB: 1 goroutine") {
+				t.Errorf("%%+v does not list the owned goroutine:\n%s", full)
+			}
+			if err := root.Close(); err != nil {
+				t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+			}
+		})
+	}
+}
+
+// TestOwnedForgottenStillReported: with a value of the same type owned by
+// the root and used by a first generation, a second generation that makes
+// one of its own and forgets it is still blamed, with the exact count of
+// what the forgotten one runs: the owner takes no more than its objects
+// can run.
+func TestOwnedForgottenStillReported(t *testing.T) {
+	for _, built := range []string{"in root.Do", "without labels"} {
+		t.Run(built, func(t *testing.T) {
+			root := ownedRoot()
+			defer root.Close()
+			var shared *fakeDB
+			if built == "in root.Do" {
+				root.Do(func(context.Context) { shared = newFakeDB() })
+			} else {
+				shared = newFakeDB()
+			}
+			root.Adopt("db", shared)
+			gen1 := child(t, root, "gen")
+			gen1.Do(func(context.Context) { shared.Use() })
+			if err := gen1.Close(); err != nil {
+				t.Fatalf("gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
+			}
+
+			gen2 := child(t, root, "gen")
+			var own *fakeDB
+			gen2.Do(func(context.Context) {
+				shared.Use()
+				own = newFakeDB()
+				own.Use()
+			})
+			defer own.Close()
+			if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+				t.Fatalf("gen2.Close() = %v; want ErrLeaked", err)
+			}
+			r := gen2.Report()
+			if r.Leaked() != 2 || len(r.Owned) != 0 {
+				t.Fatalf("forgotten fake DB: Leaked() = %d, Owned = %v; want 2 (opener and cleaner), none owned\n%+v", r.Leaked(), r.Owned, r)
+			}
+			if len(r.Owners) != 1 || r.Owners[0].Objects != 1 {
+				t.Errorf("Owners = %v; want 1 fake DB", r.Owners)
+			}
+		})
+	}
+}
+
+// TestOwnedAmbiguous: a generation that runs goroutines of a shared value
+// and also forgets a value of the same type of its own keeps every
+// goroutine that the catalogue cannot tell apart by count: an error on
+// the side of reporting, never of hiding.
+func TestOwnedAmbiguous(t *testing.T) {
+	root := ownedRoot()
+	defer root.Close()
+	var a, b *fakeDB
+	root.Do(func(context.Context) { a, b = newFakeDB(), newFakeDB() })
+	root.Adopt("db a", a)
+	root.Adopt("db b", b)
+	gen1 := child(t, root, "gen")
+	gen1.Do(func(context.Context) { a.Use() })
+	if err := gen1.Close(); err != nil {
+		t.Fatalf("gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
+	}
+	gen2 := child(t, root, "gen")
+	var own *fakeDB
+	gen2.Do(func(context.Context) {
+		b.Use()
+		own = newFakeDB()
+		own.Use()
+	})
+	defer own.Close()
+	gen2.Close()
+	if r := gen2.Report(); r.Leaked() != 3 || len(r.Owned) != 0 {
+		t.Fatalf("Leaked() = %d, Owned = %v; want 3 (both cleaners and the opener), none owned\n%+v", r.Leaked(), r.Owned, r)
+	}
+}
+
+// TestOwnedRecheck: the owner checks what it was handed after it closed
+// what it owns; a goroutine still running then is its leak.
+func TestOwnedRecheck(t *testing.T) {
+	root := ownedRoot()
+	var db *fakeDB
+	root.Do(func(context.Context) { db = newFakeDB() })
+	db.broken = true
+	defer db.end()
+	root.Adopt("db", db)
+	gen := child(t, root, "gen")
+	gen.Do(func(context.Context) { db.Use() })
+	if err := gen.Close(); err != nil {
+		t.Fatalf("gen.Close() = %v; want nil", err)
+	}
+	if err := root.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("root.Close() = %v; want ErrLeaked: its DB's Close stopped nothing", err)
+	}
+	r := root.Report()
+	byLabel := make(map[string]int)
+	for _, g := range r.Leaks {
+		byLabel[g.Labels["leakproof.scope"]] += g.Count
+	}
+	if byLabel[gen.ID()] != 1 || byLabel[root.ID()] != 1 || r.Leaked() != 2 {
+		t.Fatalf("root leaks by label = %v; want 1 handed by %s (the cleaner) and 1 of its own (the opener)\n%+v", byLabel, gen.ID(), r)
+	}
+	if len(r.Owners) != 1 || r.Owners[0].Goroutines != 2 {
+		t.Errorf("Owners = %v; want the fake DB's 2 goroutines", r.Owners)
+	}
+}
+
+// TestOwnedUnstoppable: a value that can never be stopped, adopted by the
+// root (or built there), is expected at the root's close, not a leak; in a
+// scope that is not a root it is a leak, and one made per generation is
+// blamed on that generation.
+func TestOwnedUnstoppable(t *testing.T) {
+	t.Run("adopted by the root", func(t *testing.T) {
+		root := ownedRoot()
+		l := newFakeLog(t)
+		root.Adopt("log", l)
+		gen := child(t, root, "gen")
+		gen.Do(func(context.Context) { l.Write() })
+		if err := gen.Close(); err != nil {
+			t.Fatalf("gen.Close() = %v; want nil", err)
+		}
+		if err := root.Close(); err != nil {
+			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+		}
+		r := root.Report()
+		if len(r.Expected) != 1 || r.Expected[0].Resource != "log" || ownedCount(r.Expected) != 1 || len(r.Leaks) != 0 {
+			t.Fatalf("Expected = %v, Leaks = %d; want the mill, expected, no leak", r.Expected, len(r.Leaks))
+		}
+		if s := r.String(); !strings.Contains(s, "1 goroutine(s) expected for the life of the process (fake log)") {
+			t.Errorf("report %q does not say the mill is expected", s)
+		}
+	})
+	t.Run("built in the root", func(t *testing.T) {
+		root := ownedRoot()
+		l := newFakeLog(t)
+		root.Do(func(context.Context) { l.Write() })
+		if err := root.Close(); err != nil {
+			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+		}
+		if r := root.Report(); ownedCount(r.Expected) != 1 {
+			t.Fatalf("Expected = %v; want the mill", r.Expected)
+		}
+	})
+	t.Run("owned by a scope that is not a root", func(t *testing.T) {
+		root := ownedRoot()
+		defer root.Close()
+		app := child(t, root, "svc")
+		l := newFakeLog(t)
+		app.Adopt("log", l)
+		gen := child(t, app, "gen")
+		gen.Do(func(context.Context) { l.Write() })
+		if err := gen.Close(); err != nil {
+			t.Fatalf("gen.Close() = %v; want nil", err)
+		}
+		if err := app.Close(); !errors.Is(err, janitor.ErrLeaked) {
+			t.Fatalf("app.Close() = %v; want ErrLeaked: it outlives a scope that is not the process's", err)
+		}
+		if r := app.Report(); r.Leaked() != 1 || len(r.Expected) != 0 {
+			t.Fatalf("Leaked() = %d, Expected = %v; want 1 leak", r.Leaked(), r.Expected)
+		}
+	})
+	t.Run("made per generation", func(t *testing.T) {
+		root := ownedRoot()
+		defer root.Close()
+		shared := newFakeLog(t)
+		root.Adopt("log", shared)
+		gen1 := child(t, root, "gen")
+		gen1.Do(func(context.Context) { shared.Write() })
+		if err := gen1.Close(); err != nil {
+			t.Fatalf("gen1.Close() = %v; want nil", err)
+		}
+		gen2 := child(t, root, "gen")
+		own := newFakeLog(t)
+		gen2.Do(func(context.Context) { shared.Write(); own.Write() })
+		if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+			t.Fatalf("gen2.Close() = %v; want ErrLeaked", err)
+		}
+		if r := gen2.Report(); r.Leaked() != 1 || len(r.Owned) != 0 {
+			t.Fatalf("Leaked() = %d, Owned = %v; want its own mill, 1", r.Leaked(), r.Owned)
+		}
+	})
+}
+
+// holder is a Holder of the values it is given.
+type holder struct {
+	mu   sync.Mutex
+	objs []any
+}
+
+func (h *holder) Held() iter.Seq[any] {
+	return func(yield func(any) bool) {
+		h.mu.Lock()
+		objs := append([]any(nil), h.objs...)
+		h.mu.Unlock()
+		for _, o := range objs {
+			if !yield(o) {
+				return
+			}
+		}
+	}
+}
+
+func (h *holder) set(objs ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.objs = objs
+}
+
+func (h *holder) Close() error {
+	h.mu.Lock()
+	objs := h.objs
+	h.objs = nil
+	h.mu.Unlock()
+	for _, o := range objs {
+		o.(*fakeDB).Close()
+	}
+	return nil
+}
+
+// TestOwnedHolder: what a Holder holds is owned by the scope that adopted
+// the Holder, as long as it holds it.
+func TestOwnedHolder(t *testing.T) {
+	root := ownedRoot()
+	h := new(holder)
+	root.Adopt("shared db", h)
+	var db *fakeDB
+	root.Do(func(context.Context) { db = newFakeDB() })
+	h.set(db)
+	gen := child(t, root, "gen")
+	gen.Do(func(context.Context) { db.Use() })
+	if err := gen.Close(); err != nil {
+		t.Fatalf("held: gen.Close() = %v; want nil", err)
+	}
+	if r := gen.Report(); len(r.Owned) != 1 || r.Owned[0].Resource != "shared db" {
+		t.Fatalf("Owned = %v; want the cleaner, owned by %s (shared db)", r.Owned, root.ID())
+	}
+	if err := root.Close(); err != nil {
+		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+	}
+
+	// No longer held: a generation that used it is blamed.
+	root = ownedRoot()
+	defer root.Close()
+	h = new(holder)
+	root.Adopt("shared db", h)
+	root.Do(func(context.Context) { db = newFakeDB() })
+	defer db.Close()
+	gen = child(t, root, "gen")
+	gen.Do(func(context.Context) { db.Use() })
+	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("not held: gen.Close() = %v; want ErrLeaked", err)
+	}
+}
