@@ -25,6 +25,12 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// DefaultGracePeriod is how long Close waits for the goroutines started
+// with Go to return after their context was cancelled, unless
+// WithGracePeriod says otherwise. The hook timeout's default is
+// hooks.DefaultTimeout.
+const DefaultGracePeriod = 5 * time.Second
+
 // config is what the options set. It is copied into every child, so it
 // holds only values, never per-scope state.
 type config struct {
@@ -39,7 +45,7 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		hookTimeout: hooks.DefaultTimeout,
-		gracePeriod: 5 * time.Second,
+		gracePeriod: DefaultGracePeriod,
 		census:      goroutines.DefaultCensus,
 	}
 }
@@ -68,8 +74,8 @@ func WithHookTimeout(d time.Duration) Option {
 
 // WithGracePeriod bounds how long Close waits for the goroutines started
 // with Go to return after their context was cancelled. Those still running
-// then are reported as stragglers. The default is 5s; zero means do not
-// wait. d must not be negative.
+// then are reported as stragglers. The default is DefaultGracePeriod
+// (5s); zero means do not wait. d must not be negative.
 func WithGracePeriod(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("janitor: WithGracePeriod(%v): must not be negative", d))

@@ -588,3 +588,27 @@ func TestRemovedServerStoppedByItsCaller(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaults: without options a server's stop gets DefaultDrainTimeout
+// and the whole sequence ends by DefaultTimeout, the exported values a
+// program plans its grace period with.
+func TestDefaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		defer close(release)
+		root := newRoot(janitor.WithHookTimeout(time.Hour))
+		root.OnClose("hung", func(context.Context) error { <-release; return nil })
+		p := lifecycle.New(root, quiet()...)
+		start := time.Now()
+		var deadline time.Time
+		p.AddServer("http", nil, func(ctx context.Context) error { deadline, _ = ctx.Deadline(); return nil })
+		p.Stop()
+		p.Run(context.Background()) //nolint:errcheck // the hook hangs
+		if got := deadline.Sub(start); got != lifecycle.DefaultDrainTimeout {
+			t.Errorf("the stop's deadline came after %v; want DefaultDrainTimeout, %v", got, lifecycle.DefaultDrainTimeout)
+		}
+		if took := time.Since(start); took != lifecycle.DefaultTimeout {
+			t.Errorf("Run returned after %v; want DefaultTimeout, %v", took, lifecycle.DefaultTimeout)
+		}
+	})
+}

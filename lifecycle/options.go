@@ -22,6 +22,17 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
+// The defaults of the termination sequence's bounds, for the options
+// that change them.
+const (
+	// DefaultDrainTimeout is how long the servers may take to stop once
+	// the lame duck is over (WithDrainTimeout).
+	DefaultDrainTimeout = 10 * time.Second
+	// DefaultTimeout bounds the whole sequence (WithTimeout): below
+	// Kubernetes' default terminationGracePeriodSeconds, 30s.
+	DefaultTimeout = 25 * time.Second
+)
+
 // config is what the options set.
 type config struct {
 	lameDuck time.Duration
@@ -35,8 +46,8 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		drain:   10 * time.Second,
-		timeout: 25 * time.Second,
+		drain:   DefaultDrainTimeout,
+		timeout: DefaultTimeout,
 		signals: []os.Signal{os.Interrupt, syscall.SIGTERM},
 	}
 	for _, o := range opts {
@@ -64,7 +75,7 @@ func WithLameDuck(d time.Duration) Option {
 // WithDrainTimeout bounds how long the servers may take to stop once the
 // lame duck is over: each server's stop function gets a context done after
 // d (or earlier, if the timeout of the whole sequence comes first). The
-// default is 10s; 0 stops them at once, closing the connections of the
+// default is DefaultDrainTimeout (10s); 0 stops them at once, closing the connections of the
 // requests in flight. d must not be negative.
 func WithDrainTimeout(d time.Duration) Option {
 	if d < 0 {
@@ -79,7 +90,7 @@ func WithDrainTimeout(d time.Duration) Option {
 // stage's deadline shrink to d/4 each).
 // Set it below the time the process is given before it is killed
 // (Kubernetes' terminationGracePeriodSeconds, 30s by default). The default
-// is 25s. d must be positive.
+// is DefaultTimeout (25s). d must be positive.
 func WithTimeout(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("lifecycle: WithTimeout(%v): must be positive", d))
