@@ -29,6 +29,7 @@ type pageJSON struct {
 	Taken      time.Time      `json:"taken"`
 	Goroutines int            `json:"goroutines"`
 	Summary    string         `json:"summary"`
+	LeaksAlive int64          `json:"leaks_alive"`
 	Reloaders  []reloaderJSON `json:"reloaders"`
 	Scopes     []scopeJSON    `json:"scopes"`
 	Closed     []closedJSON   `json:"closed"`
@@ -78,15 +79,17 @@ type scopeJSON struct {
 }
 
 type closedJSON struct {
-	ID        string   `json:"id"`
-	Result    string   `json:"result"`
-	Slow      bool     `json:"slow"`
-	Leaked    int      `json:"leaked"`
-	Summary   string   `json:"summary"`
-	Report    string   `json:"report"`
-	Reachable *bool    `json:"reachable"`
-	Children  []string `json:"children"`
-	Leaks     []struct {
+	ID         string   `json:"id"`
+	Result     string   `json:"result"`
+	Slow       bool     `json:"slow"`
+	Leaked     int      `json:"leaked"`
+	LeaksAlive int      `json:"leaks_alive"`
+	Owners     []string `json:"owners"`
+	Summary    string   `json:"summary"`
+	Report     string   `json:"report"`
+	Reachable  *bool    `json:"reachable"`
+	Children   []string `json:"children"`
+	Leaks      []struct {
 		Count int    `json:"count"`
 		Stack string `json:"stack"`
 	} `json:"leaks"`

@@ -45,6 +45,8 @@
 //	heap_bytes           the live heap, as of the last garbage collection
 //	census_error         why the census read failed; "" if it did not
 //	summary              the page's one line, "15 closes: 4 leaked, 1 still reachable"
+//	leaks_alive          leaked goroutines of closed scopes still running, as of the latest
+//	                     census read: the janitor_goroutines_leaked gauge, summed
 //	reloaders            one per WithReloader, in the order given:
 //	  path               the generations' path, "app/gen"
 //	  serving            the ID of the generation serving; "" once shut down
@@ -88,7 +90,8 @@
 //	  hook               the hook running now; "" if none
 //	  hook_start         when that hook started (absent if none)
 //	  hook_seconds       how long it has been running
-//	closed               the last closes remembered, newest first (janitor History):
+//	closed               the closes remembered, newest first (janitor History): the last
+//	                     64, then the older ones whose leaked goroutines still run
 //	  id                 the scope's ID
 //	  path               its path
 //	  start              when its close began
@@ -121,6 +124,8 @@
 //	    offender         the known offender it is; "" if none
 //	    remedy           the offender's remedy; "" if none
 //	    stack            the stack
+//	  owners             its leaks by the kind of object that owns them, one line each:
+//	                     "1 gRPC ClientConn: 5 goroutines" (Report.Owners)
 //	  summary            the close's one-line summary (Report.String)
 //	  report             the full report (%+v) without that line and the children's
 //	find_leaks           the find-leaks result shown: ?leaks=ID's, else the latest; null if none:

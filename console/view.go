@@ -27,6 +27,7 @@ type pageView struct {
 	HeapBytes  uint64         `json:"heap_bytes"`
 	CensusErr  string         `json:"census_error"`
 	Summary    string         `json:"summary"`
+	LeaksAlive int64          `json:"leaks_alive"`
 	Reloaders  []reloaderView `json:"reloaders"`
 	Scopes     []scopeView    `json:"scopes"`
 	Closed     []closeView    `json:"closed"`
@@ -110,6 +111,7 @@ type closeView struct {
 	Errors            []string    `json:"errors"`
 	Children          []string    `json:"children"`
 	Leaks             []leakView  `json:"leaks"`
+	Owners            []string    `json:"owners"`
 	Summary           string      `json:"summary"`
 	Report            string      `json:"report"`
 }
@@ -158,6 +160,10 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	if metrics.Read(heap); heap[0].Value.Kind() == metrics.KindUint64 {
 		page.HeapBytes = heap[0].Value.Uint64()
+	}
+
+	for _, st := range h.root.Stats() {
+		page.LeaksAlive += st.GoroutinesLeakedAlive
 	}
 
 	page.Scopes = []scopeView{}
@@ -286,7 +292,11 @@ func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 		Errors:            []string{},
 		Children:          make([]string, 0, len(r.Children)),
 		Leaks:             make([]leakView, 0, len(r.Leaks)),
+		Owners:            make([]string, 0, len(r.Owners)),
 		Summary:           r.String(),
+	}
+	for _, o := range r.Owners {
+		d.Owners = append(d.Owners, o.String())
 	}
 	for _, p := range r.Phases {
 		d.Phases = append(d.Phases, phaseView{p.Name, p.Duration.Seconds()})

@@ -226,9 +226,12 @@ type tree struct {
 	// path made again after it was folded numbers its generations above
 	// it, so that no two scopes of the process ever share an ID.
 	foldedGens uint64
-	// history holds the last closed scopes, oldest first, weakly; written
-	// by remember when a scope has closed, and by refresh.
-	history []Record
+	// history holds the last closed scopes, oldest first, weakly, and
+	// lingering the older ones whose leaks were alive at the last refresh,
+	// oldest first, at most lingerSize; both written by remember when a
+	// scope has closed, and by refresh.
+	history   []Record
+	lingering []Record
 	// leaky are the closed scopes whose leaked goroutines were alive at
 	// the last refresh, by ID; refreshed is when the snapshot refresh
 	// applied was taken. Written by noteLeaks and refresh.

@@ -11,6 +11,11 @@ import (
 // historySize bounds how many closed scopes a tree remembers for History.
 const historySize = 64
 
+// lingerSize bounds how many older closed scopes a tree remembers because
+// their leaked goroutines still run (see History): a service that leaks at
+// every reload keeps at most this many reports beside its leaks.
+const lingerSize = 1024
+
 // State returns where j is in its life.
 func (j *Janitor) State() State {
 	j.mu.Lock()
@@ -88,14 +93,22 @@ type Record struct {
 func (r Record) Reachable() bool { return r.ref.Value() != nil }
 
 // History returns the last scopes of j's tree to close, newest first, at
-// most 64. It holds them weakly: remembering a scope never keeps it alive.
+// most 64, followed, newest first, by the older ones whose leaked
+// goroutines still run (at most 1,024 of them): a close leaves the
+// history once 64 newer ones are remembered and none of its leaks is
+// alive, as of the latest census read of the tree, so that a leak stays in
+// sight until it ends. It holds them weakly: remembering a scope never
+// keeps it alive.
 func (j *Janitor) History() []Record {
 	t := j.tree
 	t.refresh(j.Root().cfg.census)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]Record, 0, len(t.history))
+	out := make([]Record, 0, len(t.history)+len(t.lingering))
 	for _, c := range slices.Backward(t.history) {
+		out = append(out, c)
+	}
+	for _, c := range slices.Backward(t.lingering) {
 		out = append(out, c)
 	}
 	return out
@@ -106,6 +119,12 @@ func (t *tree) remember(j *Janitor, r Report) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.history) == historySize {
+		if oldest := t.history[0]; oldest.LeaksAlive > 0 {
+			if len(t.lingering) == lingerSize {
+				t.lingering = slices.Delete(t.lingering, 0, 1)
+			}
+			t.lingering = append(t.lingering, oldest)
+		}
 		t.history = slices.Delete(t.history, 0, 1)
 	}
 	n := r.Leaked()
@@ -155,5 +174,10 @@ func (t *tree) refresh(census *goroutines.Census) {
 		if r.LeaksAlive == 0 {
 			r.Resolved = snap.Taken
 		}
+	}
+	// Older closes are remembered only while their leaks run.
+	t.lingering = slices.DeleteFunc(t.lingering, func(r Record) bool { return alive[r.Report.ID] == 0 })
+	for i := range t.lingering {
+		t.lingering[i].LeaksAlive = alive[t.lingering[i].Report.ID]
 	}
 }
