@@ -25,11 +25,34 @@
 //
 // # Attribution
 //
-// open runs on a goroutine of the owner, under the owner's labels: a
-// goroutine the value starts (a connection opener, a log rotator) belongs
-// to the owner, not to the generation that happened to ask first, and
-// the census does not report it as a leak of that generation when it
-// closes and the value lives on.
+// The values a Pool holds are its owner's, and so are their goroutines,
+// wherever they start:
+//
+//   - open runs on a goroutine of the owner, under the owner's labels: a
+//     goroutine the value starts when it is opened (database/sql's
+//     connection opener, a gRPC ClientConn's serializers) carries the
+//     owner's labels, not those of the generation that asked first.
+//   - A goroutine the value starts later, on a generation's goroutine
+//     (lumberjack's mill on the first write, database/sql's connection
+//     cleaner when a connection is put back, a ClientConn's transport when
+//     it reconnects), carries that generation's labels. The pool tells the
+//     owner's janitor which values it holds (janitor.Holder), so when the
+//     generation closes, the census hands such goroutines to the owner
+//     when the catalogue ties them to the value's Go type
+//     (janitor.Offender.Type): the generation's Report lists them under
+//     Owned ("owned by app#1 (shared db)"), not as leaks. The owner checks
+//     them again when it has closed the pool: any still running then are
+//     the owner's leaks (or, at a root, expected for the life of the
+//     process if the library can never stop them). The rule, and its
+//     bound, are janitor's (Ownership in its documentation): a value of
+//     the same type that a generation opened itself and forgot is still
+//     that generation's leak.
+//
+// A value is matched by its own Go type: a struct that wraps a *sql.DB is
+// not a *sql.DB. Pool the *sql.DB itself (one Pool per kind of value).
+//
+// Do not close a pooled value yourself to silence a report: it is shared,
+// and the next generation would get it closed.
 //
 // All methods are safe for concurrent use.
 package shared
@@ -38,6 +61,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 
 	"github.com/leakproof/leakproof/janitor"
@@ -102,7 +126,7 @@ func NewPool[K comparable, V any](owner *janitor.Janitor, name string, open func
 		close:   close,
 		entries: make(map[K]*entry[V]),
 	}
-	if err := owner.Adopt("shared "+name, closerFunc(p.closeAll)); err != nil {
+	if err := owner.Adopt("shared "+name, holding[K, V]{p}); err != nil {
 		return nil, fmt.Errorf("shared: NewPool %q: %w", name, err)
 	}
 	return p, nil
@@ -376,6 +400,29 @@ func (r *release) Close() error {
 	return r.err
 }
 
-type closerFunc func() error
+// holding is what the owner adopts: it closes the pool when the owner
+// closes, and tells the owner's janitor which values the pool holds, so
+// that their goroutines are the owner's (janitor.Holder).
+type holding[K comparable, V any] struct{ p *Pool[K, V] }
 
-func (f closerFunc) Close() error { return f() }
+func (h holding[K, V]) Close() error { return h.p.closeAll() }
+
+// Held yields the values open now, neither opening nor being closed.
+func (h holding[K, V]) Held() iter.Seq[any] {
+	return func(yield func(any) bool) {
+		p := h.p
+		p.mu.Lock()
+		var vs []any
+		for _, e := range p.entries {
+			if e.opened && !e.dying && e.err == nil {
+				vs = append(vs, e.v)
+			}
+		}
+		p.mu.Unlock()
+		for _, v := range vs {
+			if !yield(v) {
+				return
+			}
+		}
+	}
+}
