@@ -17,7 +17,8 @@
 //
 //  1. Ready reports false: serve it as the readiness endpoint
 //     (ReadyHandler), so that the endpoint is removed from load
-//     balancers.
+//     balancers. The liveness endpoint (LiveHandler) goes on answering
+//     200 until the process exits.
 //  2. Lame duck: for WithLameDuck's period (0 by default) nothing else
 //     changes; requests are served as usual.
 //  3. Servers: every server added with AddServer is stopped, all in
@@ -71,6 +72,7 @@
 //	root := janitor.New("app")
 //	p := lifecycle.New(root, lifecycle.WithLameDuck(5*time.Second))
 //	mux.Handle("GET /readyz", lifecycle.ReadyHandler(p.Ready))
+//	mux.Handle("GET /livez", lifecycle.LiveHandler())
 //	srv := &http.Server{Handler: mux}
 //	p.AddServer("http", func() error { return srv.Serve(ln) }, lifecycle.ShutdownFunc(srv))
 //	if err := p.Run(context.Background()); err != nil {
@@ -79,9 +81,10 @@
 //
 // # HTTP servers
 //
-// ReadyHandler serves Ready as the readiness endpoint, and ShutdownFunc
-// makes an *http.Server's stop function for AddServer: Shutdown, bounded
-// by its context, then Close.
+// ReadyHandler serves Ready as the readiness endpoint, LiveHandler the
+// liveness endpoint beside it (200 until exit), and ShutdownFunc makes an
+// *http.Server's stop function for AddServer: Shutdown, bounded by its
+// context, then Close.
 //
 // All methods of Process are safe for concurrent use.
 package lifecycle

@@ -61,3 +61,21 @@ func ReadyHandler(ready func() bool) http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 }
+
+// LiveHandler returns a liveness endpoint ("/livez") that answers 200
+// "alive" to every request for as long as the process serves it: before
+// the termination sequence, through its lame duck and its drain, until
+// the server stops, whatever Ready reports. Serve it beside ReadyHandler
+// and point the liveness probe at it. Liveness and readiness ask different
+// questions: readiness whether to send the process traffic (no, from the
+// start of the sequence), liveness whether it is wedged and must be
+// restarted (no, as long as it answers). A liveness probe that fails
+// during a drain gets the process killed in the middle of the shutdown it
+// was waiting for. Its answers are never cached.
+func LiveHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "alive")
+	})
+}

@@ -149,24 +149,40 @@ func TestShutdownFuncBounded(t *testing.T) {
 	})
 }
 
+// TestReadyHandler and TestLiveHandler: /readyz follows ready, /livez
+// answers 200 whatever ready says.
 func TestReadyHandler(t *testing.T) {
-	var ready atomic.Bool
-	ready.Store(true)
-	h := lifecycle.ReadyHandler(ready.Load)
-	for _, tc := range []struct {
-		ready  bool
-		method string
-		code   int
-		body   string
-	}{
+	testProbe(t, "/readyz", lifecycle.ReadyHandler, []probeCase{
 		{true, http.MethodGet, http.StatusOK, "ready\n"},
 		{false, http.MethodGet, http.StatusServiceUnavailable, "not ready\n"},
 		{true, http.MethodHead, http.StatusOK, ""},
 		{false, http.MethodHead, http.StatusServiceUnavailable, ""},
-	} {
+	})
+}
+
+func TestLiveHandler(t *testing.T) {
+	testProbe(t, "/livez", func(func() bool) http.Handler { return lifecycle.LiveHandler() }, []probeCase{
+		{true, http.MethodGet, http.StatusOK, "alive\n"},
+		{false, http.MethodGet, http.StatusOK, "alive\n"},
+		{false, http.MethodHead, http.StatusOK, ""},
+	})
+}
+
+type probeCase struct {
+	ready  bool
+	method string
+	code   int
+	body   string
+}
+
+func testProbe(t *testing.T, path string, handler func(ready func() bool) http.Handler, cases []probeCase) {
+	t.Helper()
+	var ready atomic.Bool
+	h := handler(ready.Load)
+	for _, tc := range cases {
 		ready.Store(tc.ready)
 		srv := httptest.NewServer(h)
-		req, err := http.NewRequest(tc.method, srv.URL+"/readyz", nil)
+		req, err := http.NewRequest(tc.method, srv.URL+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,8 +194,8 @@ func TestReadyHandler(t *testing.T) {
 		resp.Body.Close()
 		srv.Close()
 		if resp.StatusCode != tc.code || string(b) != tc.body || resp.Header.Get("Cache-Control") != "no-store" {
-			t.Errorf("%s /readyz with ready %v = %d %q (Cache-Control %q); want %d %q, no-store",
-				tc.method, tc.ready, resp.StatusCode, b, resp.Header.Get("Cache-Control"), tc.code, tc.body)
+			t.Errorf("%s %s with ready %v = %d %q (Cache-Control %q); want %d %q, no-store",
+				tc.method, path, tc.ready, resp.StatusCode, b, resp.Header.Get("Cache-Control"), tc.code, tc.body)
 		}
 	}
 }

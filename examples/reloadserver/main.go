@@ -10,6 +10,7 @@
 //	/               which generation answered
 //	POST /reload    build a new generation and swap it in (so does SIGHUP)
 //	/readyz         200 while it takes traffic, 503 once it is shutting down
+//	/livez          200 until it exits, through the lame duck and the drain
 //	/metrics        the janitor's counters and the generations' own metrics
 //	/debug/janitor  scopes, goroutines, hooks and close reports (?format=json)
 //
@@ -19,7 +20,7 @@
 // close report (logged, and on /debug/janitor) shows nothing left behind.
 //
 // SIGINT or SIGTERM runs the termination sequence of package lifecycle:
-// /readyz answers 503 at once while / is still served for -lameduck
+// /readyz answers 503 at once (/livez still 200) while / is still served for -lameduck
 // (0 by default: no lame duck), then the server and the last generation
 // drain (up to -drain), the generations and the root close, and the
 // process exits 0 within 25s. A second SIGINT or SIGTERM exits at once,
@@ -102,6 +103,7 @@ func serve(o options, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", front)
 	mux.Handle("/readyz", lifecycle.ReadyHandler(proc.Ready))
+	mux.Handle("/livez", lifecycle.LiveHandler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	var consoleOpts []console.Option // the console shows the Reloader's generations
 	if rl, ok := front.Handler.(*httpmw.Reloader); ok {

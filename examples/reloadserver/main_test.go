@@ -181,6 +181,7 @@ func TestServer(t *testing.T) {
 		{http.MethodGet, "/debug/janitor", "reloadserver/gen#"},
 		{http.MethodGet, "/debug/janitor?format=json", `"closed":[`},
 		{http.MethodGet, "/readyz", "ready"},
+		{http.MethodGet, "/livez", "alive"},
 	} {
 		if code, body := s.fetch(step.method, step.path); code != http.StatusOK || !strings.Contains(body, step.want) {
 			t.Errorf("%s %s = %d %q; want 200 and %q in the body", step.method, step.path, code, body, step.want)
@@ -231,22 +232,30 @@ func (s *server) waitNotReady() {
 }
 
 // TestLameDuck: after SIGTERM, /readyz answers 503 at once while / is
-// still served, for the lame duck; then the process exits 0.
+// still served and /livez still answers 200, for the lame duck; then the
+// process exits 0.
 func TestLameDuck(t *testing.T) {
 	const lameDuck = 5 * time.Second // only a bound the checks below must fit in
 	s := startServer(t, "-addr 127.0.0.1:0 -tick 10ms -lameduck "+lameDuck.String())
 	if code, body := s.fetch(http.MethodGet, "/readyz"); code != http.StatusOK {
 		t.Fatalf("GET /readyz before SIGTERM = %d %q; want 200", code, body)
 	}
+	if code, body := s.fetch(http.MethodGet, "/livez"); code != http.StatusOK || body != "alive\n" {
+		t.Fatalf("GET /livez before SIGTERM = %d %q; want 200 alive", code, body)
+	}
 	sent := time.Now()
 	s.signal(syscall.SIGTERM)
 	s.waitNotReady()
 	code, body := s.fetch(http.MethodGet, "/")
+	liveCode, liveBody := s.fetch(http.MethodGet, "/livez")
 	if since := time.Since(sent); since >= lameDuck {
 		t.Fatalf("the checks took %v, longer than the lame duck; the machine is too slow for this test", since)
 	}
 	if code != http.StatusOK || !strings.Contains(body, "generation 1 ") {
 		t.Errorf("GET / during the lame duck = %d %q; want 200 from generation 1", code, body)
+	}
+	if liveCode != http.StatusOK || liveBody != "alive\n" {
+		t.Errorf("GET /livez during the lame duck = %d %q; want 200 alive: a liveness probe must not fail while the process drains", liveCode, liveBody)
 	}
 	output, err := s.wait()
 	if err != nil {
