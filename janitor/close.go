@@ -383,7 +383,7 @@ func (c *closer) census() {
 	}
 	leaks := outside(found)
 	diagnoses, owners := j.diagnose(leaks)
-	if idleConnLeaks(diagnoses) && c.closeSharedIdle() {
+	if j.idleConnLeaks(leaks) && c.closeSharedIdle() {
 		// Idle connections of a shared transport: closed now, their
 		// loops end; look again.
 		if found, err = j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id); err == nil {

@@ -83,6 +83,16 @@ type Offender struct {
 	// for the life of the process (Report.Expected), not as a leak; in
 	// any other scope it is a leak, one more at every reload.
 	Unstoppable bool
+	// IdleConn marks the loop of an idle keep-alive connection, which
+	// ends when its transport closes its idle connections
+	// (CloseIdleConnections): when the census finds such a goroutine, it
+	// closes the idle connections of the transports registered with
+	// ShareTransport and looks again. The built-in entries of net/http's
+	// and golang.org/x/net/http2's loops set it, and their mark holds
+	// whichever entry diagnoses the leak: an entry of WithOffenders for
+	// the same function, worded otherwise, does not turn it off. Set it
+	// on an entry of your own for the loops of another transport.
+	IdleConn bool
 }
 
 // Remedies shared by several entries.
@@ -107,13 +117,13 @@ const (
 // Matching walks it in order.
 var offenders = [...]Offender{
 	// net/http and golang.org/x/net/http2.
-	{Func: "net/http.(*persistConn).readLoop", Object: "HTTP/1 client connection", PerObject: 1,
+	{Func: "net/http.(*persistConn).readLoop", IdleConn: true, Object: "HTTP/1 client connection", PerObject: 1,
 		What: "an idle HTTP/1 keep-alive connection (read loop)", Remedy: remedyTransport},
-	{Func: "net/http.(*persistConn).writeLoop", Object: "HTTP/1 client connection",
+	{Func: "net/http.(*persistConn).writeLoop", IdleConn: true, Object: "HTTP/1 client connection",
 		What: "an idle HTTP/1 keep-alive connection (write loop)", Remedy: remedyTransport},
-	{Func: "net/http.(*http2ClientConn).readLoop", Object: "HTTP/2 client connection", PerObject: 1,
+	{Func: "net/http.(*http2ClientConn).readLoop", IdleConn: true, Object: "HTTP/2 client connection", PerObject: 1,
 		What: "an idle HTTP/2 client connection of net/http (read loop)", Remedy: remedyTransport},
-	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", Object: "HTTP/2 client connection", PerObject: 1,
+	{Func: "golang.org/x/net/http2.(*ClientConn).readLoop", IdleConn: true, Object: "HTTP/2 client connection", PerObject: 1,
 		What: "an idle HTTP/2 client connection of golang.org/x/net/http2 (read loop)", Remedy: remedyTransport},
 	{Func: "net/http.(*Server).Serve", Object: "*http.Server", Type: "*http.Server", PerObject: 1,
 		What: "an HTTP server that was never shut down (accept loop)", Remedy: remedyHTTPSrv},

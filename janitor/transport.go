@@ -1,6 +1,11 @@
 package janitor
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+
+	"github.com/leakproof/leakproof/goroutines"
+)
 
 // An IdleCloser is what keeps idle keep-alive connections: *http.Transport,
 // *http.Client and *http2.Transport implement it. The janitor asks for this
@@ -68,12 +73,18 @@ type sharedTransport struct {
 	t    IdleCloser
 }
 
-// idleConnLeaks reports whether any of diagnoses is an idle keep-alive
-// connection's goroutine.
-func idleConnLeaks(diagnoses []Diagnosis) bool {
-	for _, d := range diagnoses {
-		if d.Offender.Remedy == remedyTransport {
-			return true
+// idleConnLeaks reports whether any of leaks is an idle keep-alive
+// connection's loop: its stack matches an entry marked IdleConn, of the
+// scope's own catalogue or of the built-in one, whichever entry
+// diagnosed it.
+func (j *Janitor) idleConnLeaks(leaks []goroutines.Goroutine) bool {
+	for _, g := range leaks {
+		for _, catalogue := range [...][]Offender{j.cfg.offenders, offenders[:]} {
+			for _, o := range catalogue {
+				if o.IdleConn && slices.ContainsFunc(g.Stack, func(f goroutines.Frame) bool { return MatchFunc(f.Func, o.Func) }) {
+					return true
+				}
+			}
 		}
 	}
 	return false

@@ -139,3 +139,31 @@ func TestSharedTransportLeftAlone(t *testing.T) {
 	}
 	tr.CloseIdleConnections()
 }
+
+// TestSharedTransportOwnEntry: a catalogue entry of the user's own
+// (WithOffenders) for a keep-alive connection's loop, worded otherwise,
+// still lets the census close the shared transport's idle connections:
+// whether a leak is an idle connection is a property of the built-in
+// entry (Offender.IdleConn), not of the remedy's wording. The census
+// compared the remedy's text before, and reported the 2 loops.
+func TestSharedTransportOwnEntry(t *testing.T) {
+	srv, tr := newServer(t)
+	shared := &countingTransport{Transport: tr}
+	own := []janitor.Offender{
+		{Func: "net/http.(*persistConn).readLoop", Object: "API connection", Remedy: "close the API client's pool"},
+		{Func: "net/http.(*persistConn).writeLoop", Object: "API connection", Remedy: "close the API client's pool"},
+	}
+	root := janitor.New("app", quiet(janitor.WithOffenders(own...))...)
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	if err := gen.ShareTransport("shared", shared); err != nil {
+		t.Fatal(err)
+	}
+	keepAlive(t, gen, tr, srv.URL)
+	if err := gen.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
+	}
+	if n := shared.closes.Load(); n != 1 {
+		t.Errorf("closed the shared transport's idle connections %d times; want 1", n)
+	}
+}
