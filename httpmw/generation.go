@@ -32,8 +32,9 @@ type generation struct {
 	serve serveFunc // how its requests are served, by the Reloader's options
 	// h is the generation's handler: set once the build succeeded, before
 	// g is published, and cleared by the drain before the generation
-	// closes, so that the census never sees a closed generation's handler
-	// kept alive by the Reloader.
+	// closes, or as soon as its janitor starts to close by another path
+	// (the root closing), so that the census never sees a closed
+	// generation's handler kept alive by the Reloader.
 	h atomic.Pointer[http.Handler]
 	// requests counts its requests in flight and served.
 	requests requests
@@ -88,10 +89,13 @@ func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 	}
 	g.hurried, g.hurry = context.WithCancel(context.Background())
 	// However the janitor comes to close (a reload, the reloader's
-	// shutdown or the root closing), g stops taking requests and its
-	// hijacked connections are closed with it.
+	// shutdown or the root closing), g stops taking requests, lets go of
+	// its handler (requests still running hold it themselves: what only
+	// the handler references is garbage by the census) and its hijacked
+	// connections are closed with it.
 	context.AfterFunc(j.Context(), func() {
 		g.retired.Store(true)
+		g.h.Store(nil)
 		g.closeConns()
 	})
 	return g

@@ -36,6 +36,10 @@ var ErrBuildPanicked = errors.New("httpmw: build panicked")
 // A Reloader is safe for concurrent use. Shut it down with Shutdown (or
 // Close) before closing the root, so that the last generation drains too;
 // closing the root closes every generation at once, under its requests.
+// Either way, a generation's handler is let go of when its janitor starts
+// to close (requests still running hold it themselves), so that what only
+// the handler references (a cache whose goroutine stops when it is
+// garbage) is not reported as leaked by the generation's close.
 type Reloader struct {
 	root  *janitor.Janitor
 	build func(gen *janitor.Janitor) (http.Handler, error)

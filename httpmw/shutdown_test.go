@@ -230,3 +230,37 @@ func TestReloaderDefaultTransport(t *testing.T) {
 		t.Errorf("the retired generation: %+v; want clean, its keep-alive loops ended with it", r)
 	}
 }
+
+// TestRootCloseReleasesServingHandler: a program that closes its root at
+// exit without Reloader.Shutdown used to see the serving generation's
+// handler reported as leaked at every exit: the Reloader still held the
+// handler, so an object only the handler references (go-cache, whose
+// janitor stops when the cache is garbage) was alive at the census. The
+// generation lets go of its handler when it closes by any path. Requests
+// after that are answered 503.
+func TestRootCloseReleasesServingHandler(t *testing.T) {
+	root := janitor.New("test", quiet(janitor.WithCensus(new(goroutines.Census)))...)
+	rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
+		c := newCacheLike()
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, c.buf[0])
+		}), nil
+	}, httpmw.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get(rl)
+	serving := rl.Current()
+	if err := root.Close(); err != nil {
+		t.Errorf("root.Close() = %v; want nil: %+v", err, serving.Report())
+	}
+	if r := serving.Report(); !r.Clean() {
+		t.Errorf("serving generation %s: %+v; want clean, its handler let go of when it closed", serving.ID(), r)
+	}
+	if rec := get(rl); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("request after the root closed: %d; want 503", rec.Code)
+	}
+	if err := rl.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown() after the root closed = %v; want nil", err)
+	}
+}
