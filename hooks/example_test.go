@@ -39,7 +39,8 @@ func Example() {
 
 // Close is bounded by its context: a hook that ignores its context is
 // abandoned Overrun after the deadline, and the hooks after it are still
-// started, in the background, so that none is lost.
+// started within that Overrun, with a done context, so that none is lost
+// and quick clean-ups are reported as they ended.
 func ExampleScope_Close() {
 	s := hooks.NewScope("gen", time.Second)
 	flushed := make(chan struct{})
@@ -57,12 +58,12 @@ func ExampleScope_Close() {
 	for _, res := range s.Close(ctx) {
 		fmt.Println(res.Name, res.Outcome)
 	}
-	<-s.Done() // the background start of the abandoned hooks has ended
 	<-flushed
 	fmt.Println("flush ran")
+	<-s.Done() // the abandoned hook has ended
 	// Output:
 	// hang abandoned
-	// flush abandoned
+	// flush ok
 	// flush ran
 }
 

@@ -18,21 +18,31 @@
 //
 // Close is bounded by its context, by one rule:
 //
-//   - Hooks run one at a time, each on its own goroutine with a context
-//     that carries the caller's values, is done when the hook's timeout
-//     expires, and is cut to the caller's deadline (and cancellation) when
-//     that comes first.
+//   - Hooks run one at a time, in order, on a goroutine of the close (not
+//     one per hook), each with a context of its own that carries the
+//     caller's values, is done when the hook's timeout expires, and is cut
+//     to the caller's deadline (and cancellation) when that comes first.
+//     One watchdog per close, the goroutine that called Close, keeps the
+//     timeouts: it sleeps until the running hook's timeout and wakes for
+//     nothing else, so a hook costs what calling it costs.
 //   - A hook still running at its own timeout is reported [Timeout] and
-//     left to finish alone; the next hook starts.
+//     left to finish alone; the next hook starts at once.
 //   - Once the caller's context is done, every remaining hook is still
 //     started, in order, with a done context, so that quick clean-ups
-//     (flush a buffer, close a file) still happen. Close waits for them
-//     until [Overrun] after the context was done.
-//   - At that limit Close returns. The hook that is running and those not
-//     started yet are reported [Abandoned], by name; a goroutine goes on
-//     starting them in order after Close returned, each awaited up to its
-//     timeout, so every hook is still started exactly once. [Scope.Done]
-//     is closed when it has finished.
+//     (flush a buffer, close a file) still happen; and every one is
+//     started within [Overrun]: the hook running when the context is done,
+//     and each hook started after, is waited for during an equal share of
+//     what is left of the Overrun (100ms and four hooks to go: 25ms each),
+//     then left running while the next starts. A hook that returns before
+//     the limit is reported as it ended, whether it was still waited for
+//     or not: a hung hook no longer holds the hooks registered before it.
+//   - At Overrun after the context was done, Close returns. The hooks
+//     still running are reported [Abandoned], by name; so, in the rare
+//     case that the limit came before the close could start them all, are
+//     those not started yet, which a goroutine then starts, in order,
+//     after Close returned, so that every hook is still started exactly
+//     once. [Scope.Done] is closed when every hook has ended or reached
+//     its own timeout.
 //
 // So Close returns no later than Overrun after its context is done (or
 // after it was called, if the context was done already), whatever the
@@ -47,7 +57,6 @@ package hooks
 import (
 	"context"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -87,19 +96,21 @@ type Scope struct {
 	timeout time.Duration // set by NewScope; 0 means DefaultTimeout
 
 	mu sync.Mutex
-	// head and tail link the pending hooks in the order they were added.
-	// Add appends; whoever claims a hook (Handle.Remove, Handle.Run,
-	// Close) unlinks it.
+	// head and tail link the pending hooks in the order they were added;
+	// n counts them. Add appends; whoever claims a hook (Handle.Remove,
+	// Handle.Run, a close's runner) unlinks it.
 	head, tail *Handle
+	n          int
 	// closed is set by the first Close.
 	closed bool
-	// later are the hooks a Close abandoned before starting them, in the
-	// order the background goroutine starts them; it removes each as it
-	// starts it.
-	later []*Handle
-	// done is made on first use (Done or Close) and closed when Close has
-	// started every hook and each has ended or timed out.
-	done chan struct{}
+	// run is the first Close's batch of hooks; its fields are guarded by
+	// mu too. Embedded, so that a close allocates no batch.
+	run batch
+	// done is made on first use (Done) and closed when Close has started
+	// every hook and each has ended or reached its timeout; finished
+	// says it happened, so that Done after it needs no channel of its own.
+	done     chan struct{}
+	finished bool
 }
 
 // NewScope returns an empty scope named name whose hooks may each run for
@@ -131,30 +142,32 @@ func (s *Scope) Add(name string, fn Func) (*Handle, error) {
 	if fn == nil {
 		return nil, errors.New("hooks: Add(" + name + "): nil func")
 	}
+	h := &Handle{scope: s, name: name, fn: fn}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
-	h := &Handle{scope: s, name: name, fn: fn, prev: s.tail}
+	h.prev = s.tail
 	if s.tail == nil {
 		s.head = h
 	} else {
 		s.tail.next = h
 	}
 	s.tail = h
+	s.n++
 	return h, nil
 }
 
 // Pending returns the names of the hooks that have not started yet, in
 // the order they will: those still registered, last added first, or,
-// after a Close that reached its deadline, those it left to start in the
-// background.
+// after a Close that reached its deadline before it could start them all,
+// those it left to start in the background.
 func (s *Scope) Pending() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var names []string
-	for _, h := range s.later {
+	for _, h := range s.run.later {
 		names = append(names, h.name)
 	}
 	for h := s.tail; h != nil; h = h.prev {
@@ -163,20 +176,49 @@ func (s *Scope) Pending() []string {
 	return names
 }
 
+// Running returns the hook that Close is running now and when it started;
+// ok is false if Close runs none (it has not started, is between two
+// hooks, or has ended). After the caller's deadline, when Close no longer
+// waits for a hook that overran its share, it is the one Close started
+// last.
+func (s *Scope) Running() (name string, start time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.run.cur; h != nil {
+		return h.name, s.run.results[h.idx].Start, true
+	}
+	return "", time.Time{}, false
+}
+
+// closedChan is what Done returns once the hooks have ended.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Done returns a channel closed when [Scope.Close] has started every hook
 // and each has ended or reached its timeout: at Close's return, unless
-// Close abandoned hooks at its deadline, in which case later.
+// Close returned at its deadline with hooks still running, in which case
+// later.
 func (s *Scope) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.doneLocked()
-}
-
-func (s *Scope) doneLocked() chan struct{} {
+	if s.finished {
+		return closedChan
+	}
 	if s.done == nil {
 		s.done = make(chan struct{})
 	}
 	return s.done
+}
+
+// finish closes Done's channel.
+func (s *Scope) finish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	if s.done != nil {
+		close(s.done)
+	}
+	// The results are the caller's now.
+	s.run.results, s.run.waiting, s.run.later, s.run.cur = nil, nil, nil, nil
 }
 
 // Close refuses new hooks, runs the remaining ones, last added first, and
@@ -191,83 +233,42 @@ func (s *Scope) Close(ctx context.Context) []Result {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	ctx, limit, stop := bound.Limit(ctx)
+	defer stop()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil
 	}
 	s.closed = true
-	done := s.doneLocked()
+	b := &s.run
+	*b = batch{s: s, ctx: ctx, limit: limit}
+	if s.n == 0 {
+		s.mu.Unlock()
+		s.finish()
+		return nil
+	}
+	b.results = make([]Result, 0, s.n)
 	s.mu.Unlock()
 
-	ctx, limit, stop := bound.Limit(ctx)
-	defer stop()
-	// Claim one hook at a time, so that a hook can still remove or run a
-	// hook of this scope that has not run yet.
-	var results []Result
-	for {
-		h := s.claimLast()
-		if h == nil {
-			close(done)
-			return results
-		}
-		res, left := s.run(ctx, limit, h)
-		results = append(results, res)
-		if left == nil {
-			continue
-		}
-		// The limit passed: report the rest as abandoned and start them
-		// in the background, in order, once the running one has ended.
-		rest := s.claimAll()
-		for _, r := range rest {
-			results = append(results, abandoned(s.name, r.name, ctx))
-		}
-		go s.finish(ctx, left, rest, done)
+	if !b.watch() {
+		s.mu.Lock()
+		results := b.results
+		s.mu.Unlock()
+		s.finish()
 		return results
 	}
-}
-
-// finish is the background end of a Close that reached its limit: it
-// waits for the hook left running (up to its timeout), then runs the rest
-// one at a time, each with ctx (done by now) and awaited up to its
-// timeout, and closes done. Results are not reported again: Close already
-// reported these hooks as abandoned.
-func (s *Scope) finish(ctx context.Context, left *running, rest []*Handle, done chan struct{}) {
-	clearLabels()
-	left.wait()
-	for _, h := range rest {
-		s.mu.Lock()
-		s.later = s.later[1:]
-		s.mu.Unlock()
-		start(ctx, h.fn, s.hookTimeout()).wait()
-		h.fn = nil
-	}
-	close(done)
-}
-
-// claimLast takes the last pending hook out of s, or returns nil.
-func (s *Scope) claimLast() *Handle {
+	// The limit passed: what Close returns is final; the rest goes on in
+	// the background.
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.tail
-	if h != nil {
-		h.claimLocked()
-	}
-	return h
-}
-
-// claimAll takes every pending hook out of s, last added first, and
-// keeps them as the ones to start later.
-func (s *Scope) claimAll() []*Handle {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var hs []*Handle
-	for h := s.tail; h != nil; h = s.tail {
-		h.claimLocked()
-		hs = append(hs, h)
-	}
-	s.later = slices.Clone(hs)
-	return hs
+	results := b.results
+	s.mu.Unlock()
+	go func() {
+		clearLabels()
+		b.watch()
+		s.finish()
+	}()
+	return results
 }
 
 // Handle is a hook registered with [Scope.Add]. It can remove the hook or
@@ -282,6 +283,17 @@ type Handle struct {
 	fn         Func
 	claimed    bool
 	prev, next *Handle
+
+	// Set when the hook starts, guarded by scope.mu: the batch that runs
+	// it, the index of its result there, where it is, when its own
+	// timeout expires, and how to cancel its context.
+	batch    *batch
+	idx      int
+	state    hookState
+	deadline time.Time
+	cancel   context.CancelCauseFunc
+	// ctx is the hook's context, kept here so that it costs no allocation.
+	ctx hookCtx
 }
 
 // Name returns the name the hook was added with.
@@ -306,20 +318,29 @@ func (h *Handle) Remove() bool {
 // context.Background()) plus [Overrun]. It reports false, without running
 // anything, if the hook has already run, is running or was removed.
 func (h *Handle) Run(ctx context.Context) (Result, bool) {
-	h.scope.mu.Lock()
-	if h.claimed {
-		h.scope.mu.Unlock()
-		return Result{}, false
-	}
-	h.claimLocked()
-	h.scope.mu.Unlock()
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, limit, stop := bound.Limit(ctx)
 	defer stop()
-	res, _ := h.scope.run(ctx, limit, h)
-	return res, true
+	s := h.scope
+	s.mu.Lock()
+	if h.claimed {
+		s.mu.Unlock()
+		return Result{}, false
+	}
+	h.claimLocked()
+	b := &batch{s: s, ctx: ctx, limit: limit, single: h, results: make([]Result, 0, 1)}
+	s.mu.Unlock()
+	if b.watch() {
+		go func() {
+			clearLabels()
+			b.watch()
+		}()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return b.results[0], true
 }
 
 // claimLocked unlinks h from its scope; the scope's lock is held and h is
@@ -338,4 +359,5 @@ func (h *Handle) claimLocked() {
 		h.next.prev = h.prev
 	}
 	h.prev, h.next = nil, nil
+	s.n--
 }

@@ -2,6 +2,8 @@ package hooks_test
 
 import (
 	"context"
+	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -122,4 +124,48 @@ func BenchmarkAddRemoveParallel(b *testing.B) {
 			}
 		})
 	})
+}
+
+// perHook reports the benchmark's time and allocations per hook, n hooks
+// per op, from the runtime's count of heap allocations.
+func perHook(b *testing.B, n int, run func()) {
+	b.Helper()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for b.Loop() {
+		run()
+	}
+	runtime.ReadMemStats(&after)
+	hooks := float64(b.N * n)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/hooks, "ns/hook")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/hooks, "allocs/hook")
+}
+
+// BenchmarkHooks measures registering and running hooks: a fresh scope,
+// n hooks added, the scope closed, which runs them; per hook. The scope,
+// the close's runner goroutine and its watchdog's timer are paid once per
+// close, so n=1 is the fixed cost of a close with one hook and n=100 the
+// cost of one more hook.
+func BenchmarkHooks(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("hooks=%d/impl=naive", n), func(b *testing.B) {
+			perHook(b, n, func() {
+				s := new(naiveScope)
+				for range n {
+					s.add(nop)
+				}
+				s.close(ctx)
+			})
+		})
+		b.Run(fmt.Sprintf("hooks=%d/impl=hooks", n), func(b *testing.B) {
+			perHook(b, n, func() {
+				s := hooks.NewScope("s", 0)
+				for range n {
+					s.Add("h", nop)
+				}
+				s.Close(ctx)
+			})
+		})
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"time"
+
+	"github.com/leakproof/leakproof/internal/bound"
 )
 
 // Outcome is how a hook ended.
@@ -74,132 +76,463 @@ var errOwnTimeout = errors.New("hooks: hook timeout")
 // runtime.Goexit (for example through testing.T.FailNow).
 var errGoexit = errors.New("hooks: hook called runtime.Goexit")
 
-// ended is what the goroutine running a hook sends back.
-type ended struct {
-	err      error
-	panicked bool
-	value    any
-	stack    []byte
+// hookState is where a started hook is.
+type hookState uint8
+
+const (
+	pending  hookState = iota
+	running            // on the batch's active runner, which waits for it
+	left               // after the caller's deadline, left running after its share of the Overrun; its result is still wanted
+	timedOut           // reported Timeout (or, after the limit, past its timeout): nobody waits for it any more
+	given              // still running at the limit: reported Abandoned; Done waits for it up to its timeout
+	ended              // returned, panicked or called runtime.Goexit
+)
+
+// A batch is one run of hooks: a Close's, or a Handle.Run's. Its fields
+// are guarded by its scope's mu.
+//
+// The hooks run one after another on a runner goroutine. The goroutine
+// that called Close (or Run) is the batch's watchdog: it sleeps until the
+// running hook's timeout, the caller's context, the limit or the end of
+// the batch, whichever comes first. When a hook has to be left running
+// (its timeout expired, or its share of the Overrun), the watchdog starts
+// a new runner for the rest, and the old one exits when its hook returns.
+type batch struct {
+	s      *Scope
+	ctx    context.Context // the caller's, carrying the limit
+	limit  context.Context // done Overrun after ctx (bound.Limit)
+	single *Handle         // Handle.Run's hook; nil for Close, which runs the scope's
+
+	// results has one element per hook started (or, at the limit, given
+	// up before it started), in the order they started: the hook's
+	// Handle.idx.
+	results []Result
+	// runner numbers the active runner; a runner whose number is not the
+	// active one's starts no more hooks.
+	runner uint64
+	// cur is the hook the active runner is running; nil between hooks.
+	cur *Handle
+	// waiting are the hooks left running after the caller's deadline,
+	// and after the limit those given up, until they end or time out.
+	waiting []*Handle
+	// later are the hooks not started when the limit passed, in the order
+	// the background runner starts them; it removes each as it starts it.
+	later []*Handle
+	// open counts the hooks started whose end the batch still waits for:
+	// running, left or given.
+	open int
+	// drained is set when the active runner found no hook to start.
+	drained bool
+	// ctxDone is when the watchdog saw the caller's context done; limitAt
+	// when the limit falls.
+	ctxDone, limitAt time.Time
+	// frozen is set at the limit: results are final, and hooks that end
+	// later change only the count of open hooks.
+	frozen bool
+	// wake is poked (never blocking) when the batch may be over: the
+	// runner drained it, or a hook left running ended.
+	wake chan struct{}
 }
 
-// running is a hook started on its own goroutine.
-type running struct {
-	ctx      context.Context // the hook's: its timeout, cut by the caller's ctx
-	start    time.Time
-	deadline time.Time // start + the hook's timeout
-	endc     chan ended
+// hookCtx is a hook's context: its runner's, which is cancelled when the
+// hook times out or the caller's context is done, with the hook's own
+// deadline.
+type hookCtx struct {
+	context.Context
+	deadline time.Time
 }
 
-// start runs fn on its own goroutine with a context derived from ctx that
-// expires after timeout. The goroutine sends fn's end on the returned
-// running's endc, buffered, so that it can finish after nobody waits.
-func start(ctx context.Context, fn Func, timeout time.Duration) *running {
-	now := time.Now()
-	hctx, cancel := context.WithTimeoutCause(ctx, timeout, errOwnTimeout)
-	r := &running{ctx: hctx, start: now, deadline: now.Add(timeout), endc: make(chan ended, 1)}
-	go func() {
-		defer cancel()
-		returned := false
-		defer func() {
-			if returned {
-				return
-			}
-			// recover returns nil only after runtime.Goexit: since Go 1.21
-			// panic(nil) panics with *runtime.PanicNilError.
-			v := recover()
-			if v == nil {
-				v = errGoexit
-			}
-			r.endc <- ended{panicked: true, value: v, stack: debug.Stack()}
-		}()
-		err := fn(hctx)
-		returned = true
-		r.endc <- ended{err: err}
-	}()
-	return r
-}
+// Deadline returns when the hook's context will be done at the latest:
+// its timeout, or the caller's deadline if that comes first.
+func (c *hookCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-// wait waits for r to end, up to its own timeout.
-func (r *running) wait() {
-	t := time.NewTimer(time.Until(r.deadline))
+// watch starts the batch's runner and keeps its timeouts until every hook
+// has ended, has been left at its timeout, or the limit has passed. It
+// returns true in the last case: the results are then final, and calling
+// watch again (in the background) waits for the rest, starting the hooks
+// not started yet. Called with the scope unlocked.
+func (b *batch) watch() (limited bool) {
+	s := b.s
+	s.mu.Lock()
+	if b.wake == nil {
+		b.wake = make(chan struct{}, 1)
+	}
+	background := b.frozen
+	if background {
+		b.drained = len(b.later) == 0
+	} else if b.limit.Err() != nil {
+		// A nested close whose shared limit has passed: nothing starts
+		// before Close returns.
+		b.freezeLocked(time.Now())
+		s.mu.Unlock()
+		return true
+	}
+	if !b.drained {
+		b.startRunnerLocked()
+	}
+	s.mu.Unlock()
+
+	// One timer for the whole batch (not pooled: a timer made in a
+	// testing/synctest bubble belongs to it).
+	t := time.NewTimer(time.Hour)
+	t.Stop()
 	defer t.Stop()
-	select {
-	case <-r.endc:
-	case <-t.C:
+	ctxDone, limitDone := b.ctx.Done(), b.limit.Done()
+	if background {
+		ctxDone, limitDone = nil, nil
+	}
+	for {
+		s.mu.Lock()
+		next := b.checkLocked(time.Now())
+		if b.drained && b.open == 0 {
+			s.mu.Unlock()
+			return false
+		}
+		s.mu.Unlock()
+		var tc <-chan time.Time
+		if !next.IsZero() {
+			t.Reset(time.Until(next))
+			tc = t.C
+		}
+		select {
+		case <-b.wake:
+		case <-tc:
+		case <-ctxDone:
+			ctxDone = nil
+			s.mu.Lock()
+			b.ctxDone = time.Now()
+			b.limitAt = b.ctxDone.Add(Overrun)
+			if at, ok := bound.At(b.limit); ok {
+				b.limitAt = at
+			}
+			s.mu.Unlock()
+		case <-limitDone:
+			s.mu.Lock()
+			b.freezeLocked(time.Now())
+			s.mu.Unlock()
+			return true
+		}
+		t.Stop()
 	}
 }
 
-// run runs h and waits for it, as the package documentation says: until
-// it returns, until its own timeout expires (Timeout), or until limit is
-// done (Abandoned). It returns the hook still running when it stopped
-// waiting for it at the limit, nil otherwise.
-func (s *Scope) run(ctx, limit context.Context, h *Handle) (Result, *running) {
+// startRunnerLocked starts a runner for the hooks not started yet, with a
+// context of its own derived from the caller's.
+func (b *batch) startRunnerLocked() {
+	b.runner++
+	b.cur = nil
+	ctx, cancel := context.WithCancelCause(b.ctx)
+	go b.run(b.runner, ctx, cancel)
+}
+
+// checkLocked applies the timeouts due at now: a hook past its own
+// timeout is reported Timeout and left; after the caller's deadline, the
+// running hook is left once its share of the Overrun has passed. It
+// returns when to look again, zero if only an event can change anything.
+func (b *batch) checkLocked(now time.Time) (next time.Time) {
+	soonest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	for i := 0; i < len(b.waiting); i++ {
+		h := b.waiting[i]
+		if now.Before(h.deadline) {
+			soonest(h.deadline)
+			continue
+		}
+		if h.state == left {
+			b.timeoutLocked(h, now)
+		}
+		h.state = timedOut
+		b.open--
+		b.waiting = append(b.waiting[:i], b.waiting[i+1:]...)
+		i--
+	}
+	if h := b.cur; h != nil {
+		if !now.Before(h.deadline) {
+			b.timeoutLocked(h, now)
+			h.state = timedOut
+			b.open--
+			h.cancel(errOwnTimeout)
+			b.startRunnerLocked()
+		} else if patience, ok := b.patienceLocked(h); ok && !now.Before(patience) {
+			h.state = left
+			b.waiting = append(b.waiting, h)
+			b.startRunnerLocked()
+		} else {
+			soonest(h.deadline)
+			if ok {
+				soonest(patience)
+			}
+			return next
+		}
+	}
+	if !b.drained {
+		// The runner is between hooks: the next one's timeout, or its
+		// share of the Overrun, ends no earlier than if it started now.
+		soonest(now.Add(b.s.hookTimeout()))
+		if share := b.limitAt.Sub(now) / time.Duration(1+b.toStartLocked()); !b.ctxDone.IsZero() && !b.frozen && share > 0 {
+			soonest(now.Add(share))
+		}
+	}
+	return next
+}
+
+// patienceLocked returns when the watchdog stops waiting for h, running
+// after the caller's deadline, and starts the next hook: after an equal
+// share of what is left of the Overrun for h and each hook still to
+// start. It returns false before the caller's deadline, and after the
+// limit.
+func (b *batch) patienceLocked(h *Handle) (time.Time, bool) {
+	if b.ctxDone.IsZero() || b.frozen {
+		return time.Time{}, false
+	}
+	from := b.results[h.idx].Start
+	if from.Before(b.ctxDone) {
+		from = b.ctxDone
+	}
+	return from.Add(b.limitAt.Sub(from) / time.Duration(1+b.toStartLocked())), true
+}
+
+// toStartLocked returns how many hooks the batch has still to start
+// after the running one.
+func (b *batch) toStartLocked() int {
+	if b.single != nil {
+		return 1
+	}
+	if b == &b.s.run {
+		return b.s.n
+	}
+	return 0
+}
+
+// timeoutLocked reports h as timed out at now, unless the results are
+// final.
+func (b *batch) timeoutLocked(h *Handle, now time.Time) {
+	if b.frozen {
+		return
+	}
+	res := &b.results[h.idx]
+	res.Duration = now.Sub(res.Start)
+	res.Outcome = Timeout
+	res.Err = fmt.Errorf("hooks: %s/%s did not return within %v: %w",
+		b.s.name, h.name, b.s.hookTimeout(), context.DeadlineExceeded)
+}
+
+// freezeLocked ends the batch's part of its caller's call at the limit:
+// hooks still running are reported Abandoned, and so are those not
+// started yet, which the background watch starts.
+func (b *batch) freezeLocked(now time.Time) {
+	s := b.s
+	cause := context.Cause(b.ctx)
+	b.runner++ // no runner starts another hook; the background one will
+	if h := b.cur; h != nil {
+		b.waiting = append(b.waiting, h)
+		b.cur = nil
+	}
+	for _, h := range b.waiting {
+		h.state = given
+		res := &b.results[h.idx]
+		res.Duration = now.Sub(res.Start)
+		res.Outcome = Abandoned
+		res.Err = fmt.Errorf("hooks: %s/%s abandoned: still running %v after the close's context was done: %w",
+			s.name, h.name, Overrun, cause)
+	}
+	b.frozen = true
+	if b.single != nil {
+		b.later, b.single = []*Handle{b.single}, nil
+	} else if b == &s.run {
+		for h := s.tail; h != nil; h = s.tail {
+			h.claimLocked()
+			b.later = append(b.later, h)
+		}
+	}
+	for _, h := range b.later {
+		h.idx = len(b.results)
+		b.results = append(b.results, Result{Scope: s.name, Name: h.name, Outcome: Abandoned,
+			Err: fmt.Errorf("hooks: %s/%s abandoned: not started before the close's deadline passed; started in the background: %w",
+				s.name, h.name, cause)})
+	}
+	b.results = b.results[:len(b.results):len(b.results)] // the caller's now: appending must copy
+}
+
+// run is a runner: it starts the batch's hooks one after another until
+// none is left or it is no longer the active runner.
+func (b *batch) run(id uint64, ctx context.Context, cancel context.CancelCauseFunc) {
+	defer cancel(nil)
+	var at time.Time // when the last hook ended: when the next one starts
+	for {
+		h, fn := b.next(id, ctx, cancel, at)
+		if h == nil {
+			return
+		}
+		var goOn bool
+		if goOn, at = b.call(id, h, fn); !goOn {
+			return
+		}
+	}
+}
+
+// next claims the next hook for runner id and marks it running, started
+// at now (if zero, now), or returns nil if there is none or id is not the
+// active runner.
+func (b *batch) next(id uint64, ctx context.Context, cancel context.CancelCauseFunc, now time.Time) (*Handle, Func) {
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id != b.runner {
+		return nil, nil
+	}
+	var h *Handle
+	switch {
+	case b.frozen:
+		if len(b.later) > 0 {
+			h, b.later = b.later[0], b.later[1:]
+		}
+	case b.single != nil:
+		h, b.single = b.single, nil
+	case b != &s.run: // a Handle.Run's batch, its hook started
+	case s.tail != nil:
+		h = s.tail
+		h.claimLocked()
+	}
+	if h == nil {
+		b.drained = true
+		b.cur = nil
+		// The runner may carry its caller's labels: drop them before
+		// anyone learns that the hooks have ended (a census after the
+		// close must not find the runner, still exiting).
+		clearLabels()
+		b.poke()
+		return nil, nil
+	}
 	fn := h.fn
 	h.fn = nil // claimed: nobody else reads it
-	r := start(ctx, fn, s.hookTimeout())
-	res := Result{Scope: s.name, Name: h.name, Start: r.start}
-	var e ended
-	select {
-	case e = <-r.endc:
-	case <-r.ctx.Done():
-		if context.Cause(r.ctx) == errOwnTimeout {
-			select {
-			case e = <-r.endc: // ended at its timeout: prefer what it did
-			default:
-				res.Duration = time.Since(r.start)
-				res.Outcome = Timeout
-				res.Err = fmt.Errorf("hooks: %s/%s did not return within %v: %w",
-					s.name, h.name, s.hookTimeout(), context.DeadlineExceeded)
-				return res, nil
-			}
-			break
-		}
-		// The caller's context is done: wait for a quick finish until the
-		// limit.
-		select {
-		case e = <-r.endc:
-		case <-limit.Done():
-			res.Duration = time.Since(r.start)
-			res.Outcome = Abandoned
-			res.Err = fmt.Errorf("hooks: %s/%s abandoned: still running %v after the close's context was done: %w",
-				s.name, h.name, Overrun, context.Cause(ctx))
-			return res, r
-		}
+	if now.IsZero() {
+		now = time.Now()
 	}
-	res.Duration = time.Since(r.start)
-	switch {
-	case e.panicked:
-		res.Outcome = Panic
-		res.Panic = e.value
-		res.Stack = string(e.stack)
-		if err, ok := e.value.(error); ok {
-			res.Err = fmt.Errorf("hooks: %s/%s panicked: %w", s.name, h.name, err)
-		} else {
-			res.Err = fmt.Errorf("hooks: %s/%s panicked: %v", s.name, h.name, e.value)
+	h.batch, h.state, h.cancel = b, running, cancel
+	h.deadline = now.Add(s.hookTimeout())
+	h.ctx = hookCtx{Context: ctx, deadline: h.deadline}
+	if d, ok := b.ctx.Deadline(); ok && d.Before(h.deadline) {
+		h.ctx.deadline = d
+	}
+	if !b.frozen {
+		h.idx = len(b.results)
+		b.results = append(b.results, Result{Scope: s.name, Name: h.name, Start: now})
+	}
+	b.cur = h
+	b.open++
+	return h, fn
+}
+
+// poke wakes the watchdog, if it sleeps.
+func (b *batch) poke() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// call runs fn, h's function, and records how it ended. It reports
+// whether its runner goes on to the next hook, and when fn ended.
+func (b *batch) call(id uint64, h *Handle, fn Func) (goOn bool, at time.Time) {
+	returned := false
+	defer func() {
+		if returned {
+			return
 		}
-	case context.Cause(r.ctx) == errOwnTimeout:
+		// recover returns nil only after runtime.Goexit: since Go 1.21
+		// panic(nil) panics with *runtime.PanicNilError.
+		v := recover()
+		goexit := v == nil
+		if goexit {
+			v = errGoexit
+		}
+		goOn, at = b.end(h, nil, true, v, debug.Stack())
+		if goOn && goexit {
+			// This goroutine ends with the deferred calls (which
+			// cancel its context): another runner takes over.
+			b.s.mu.Lock()
+			if id == b.runner {
+				b.startRunnerLocked()
+			}
+			b.s.mu.Unlock()
+		}
+	}()
+	err := fn(&h.ctx)
+	returned = true
+	return b.end(h, err, false, nil, nil)
+}
+
+// end records how h ended and reports whether the runner that ran it goes
+// on to the next hook, and when h ended.
+func (b *batch) end(h *Handle, err error, panicked bool, value any, stack []byte) (bool, time.Time) {
+	now := time.Now()
+	s := b.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	state := h.state
+	h.state = ended
+	switch state {
+	case timedOut:
+		h.state = timedOut
+		return false, now
+	case given:
+		b.open--
+		b.dropWaitingLocked(h)
+		b.poke()
+		return false, now
+	case left:
+		b.open--
+		b.dropWaitingLocked(h)
+		b.poke()
+	case running:
+		b.open--
+		b.cur = nil
+	}
+	if b.frozen {
+		// The background runner goes on to the hooks still to start;
+		// the results are final.
+		return state == running, now
+	}
+	res := &b.results[h.idx]
+	res.Duration = now.Sub(res.Start)
+	switch {
+	case panicked:
+		res.Outcome = Panic
+		res.Panic = value
+		res.Stack = string(stack)
+		if e, ok := value.(error); ok {
+			res.Err = fmt.Errorf("hooks: %s/%s panicked: %w", s.name, h.name, e)
+		} else {
+			res.Err = fmt.Errorf("hooks: %s/%s panicked: %v", s.name, h.name, value)
+		}
+	case now.After(h.deadline):
 		// Returned only once its own timeout had expired: it did not
 		// finish in time, whatever it returned.
 		res.Outcome = Timeout
 		res.Err = fmt.Errorf("hooks: %s/%s did not return within %v: %w", s.name, h.name, s.hookTimeout(), context.DeadlineExceeded)
-		if e.err != nil && !errors.Is(e.err, context.DeadlineExceeded) {
-			res.Err = errors.Join(res.Err, e.err)
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			res.Err = errors.Join(res.Err, err)
 		}
-	case e.err == nil:
+	case err == nil:
 		res.Outcome = OK
 	default:
 		res.Outcome = Error
-		res.Err = e.err
+		res.Err = err
 	}
-	return res, nil
+	return state == running, now
 }
 
-// abandoned is the result of a hook that Close did not start before its
-// limit: it is started afterwards, in the background.
-func abandoned(scope, name string, ctx context.Context) Result {
-	return Result{Scope: scope, Name: name, Outcome: Abandoned,
-		Err: fmt.Errorf("hooks: %s/%s abandoned: not started before the close's deadline passed; started in the background: %w",
-			scope, name, context.Cause(ctx))}
+func (b *batch) dropWaitingLocked(h *Handle) {
+	for i, w := range b.waiting {
+		if w == h {
+			b.waiting = append(b.waiting[:i], b.waiting[i+1:]...)
+			return
+		}
+	}
 }
 
 // clearLabels drops the pprof labels the calling goroutine inherited, so

@@ -145,8 +145,9 @@ func (s *starts) get() ([]string, []bool) {
 // TestCloseBoundedByDeadline is the fault this package's deadline rule
 // prevents: three hooks that ignore their context, a hook timeout of one
 // second and a caller's deadline of 1ms. Close returns at the deadline plus
-// Overrun, reports the three as abandoned, and still starts each of them,
-// in order, exactly once, in the background.
+// Overrun, reports the three as abandoned, and has started each of them by
+// then, in order, exactly once: each waited for during an equal share of
+// the Overrun, the later ones with a done context.
 func TestCloseBoundedByDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := hooks.NewScope("gen", time.Second)
@@ -167,29 +168,38 @@ func TestCloseBoundedByDeadline(t *testing.T) {
 		if got := names(rs); !slices.Equal(got, []string{"c", "b", "a"}) {
 			t.Errorf("Close() results %v; want [c b a]", got)
 		}
-		for _, r := range rs {
+		// c waited from the deadline for a third of the Overrun, b for
+		// half of what was left, a for the rest.
+		third := hooks.Overrun / 3
+		wantStart := []time.Duration{0, time.Millisecond + third, time.Millisecond + 2*third}
+		for i, r := range rs {
 			if r.Outcome != hooks.Abandoned || !errors.Is(r.Err, context.DeadlineExceeded) {
 				t.Errorf("%v; want abandoned, wrapping the caller's context.DeadlineExceeded", r)
 			}
+			if got := r.Start.Sub(start); got.Round(time.Microsecond) != wantStart[i].Round(time.Microsecond) {
+				t.Errorf("%s started at %v; want %v", r.Name, got, wantStart[i])
+			}
 		}
-		if order, _ := st.get(); !slices.Equal(order, []string{"c"}) {
-			t.Errorf("hooks started by Close's return: %v; want [c]", order)
+		order, done := st.get()
+		if !slices.Equal(order, []string{"c", "b", "a"}) || !slices.Equal(done, []bool{false, true, true}) {
+			t.Errorf("hooks started by Close's return: %v with done contexts %v; want [c b a], [false true true]", order, done)
 		}
-		if got := s.Pending(); !slices.Equal(got, []string{"b", "a"}) {
-			t.Errorf("Pending() after the abandoned Close = %v; want [b a], still to start", got)
+		if got := s.Pending(); len(got) != 0 {
+			t.Errorf("Pending() after the abandoned Close = %v; want none", got)
 		}
 		select {
 		case <-s.Done():
-			t.Error("Done closed while abandoned hooks were still to start")
+			t.Error("Done closed while abandoned hooks ran short of their timeout")
 		default:
 		}
 
-		// In the background, b starts when c's own timeout expires, then a.
-		time.Sleep(3 * time.Second)
+		// Done is closed when the last started, a, reaches its timeout.
 		<-s.Done()
-		order, done := st.get()
-		if !slices.Equal(order, []string{"c", "b", "a"}) || !slices.Equal(done, []bool{false, true, true}) {
-			t.Errorf("hooks started %v with done contexts %v; want [c b a], [false true true]", order, done)
+		if got, want := time.Since(start), wantStart[2]+time.Second; got.Round(time.Microsecond) != want.Round(time.Microsecond) {
+			t.Errorf("Done closed after %v; want %v, a's timeout", got, want)
+		}
+		if order, _ := st.get(); len(order) != 3 {
+			t.Errorf("hooks started %v; want each once", order)
 		}
 		close(release)
 	})
@@ -259,32 +269,79 @@ func TestHookTimeoutCutToDeadline(t *testing.T) {
 	})
 }
 
-// TestAbandonedHookDelaysTheRest checks the order of the background
-// start: a hook abandoned while running is waited for (up to its own
-// timeout) before the next one starts.
-func TestAbandonedHookDelaysTheRest(t *testing.T) {
+// TestHungHookDoesNotHoldTheRest is issue 17's first case: a hook that
+// hangs past the caller's deadline, with a timeout of its own far longer,
+// no longer holds the hooks registered before it. Once the context is done
+// they are started within the Overrun, with a done context, and what they
+// returned is in the results Close returns.
+func TestHungHookDoesNotHoldTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", time.Minute)
+		s := hooks.NewScope("gen", 0) // DefaultTimeout: 10s
 		release := make(chan struct{})
 		var st starts
-		mustAdd(t, s, "after", st.hook("after", nop))
-		mustAdd(t, s, "slow", st.hook("slow", func(context.Context) error { <-release; return nil }))
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Millisecond)
+		boom := errors.New("boom")
+		mustAdd(t, s, "first", st.hook("first", nop))
+		mustAdd(t, s, "panics", st.hook("panics", func(context.Context) error { panic("kaboom") }))
+		mustAdd(t, s, "fails", st.hook("fails", func(context.Context) error { return boom }))
+		mustAdd(t, s, "hangs", st.hook("hangs", func(context.Context) error { <-release; return nil }))
+		mustAdd(t, s, "last", st.hook("last", nop))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
+
+		start := time.Now()
 		rs := s.Close(ctx)
-		if got := []hooks.Outcome{rs[0].Outcome, rs[1].Outcome}; !slices.Equal(got, []hooks.Outcome{hooks.Abandoned, hooks.Abandoned}) {
-			t.Errorf("outcomes %v; want both abandoned", got)
+		if got, want := time.Since(start), time.Second+hooks.Overrun; got != want {
+			t.Errorf("Close took %v; want %v", got, want)
 		}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if order, _ := st.get(); !slices.Equal(order, []string{"slow"}) {
-			t.Errorf("started %v while slow still ran; want [slow]", order)
+		want := []struct {
+			name string
+			out  hooks.Outcome
+		}{{"last", hooks.OK}, {"hangs", hooks.Abandoned}, {"fails", hooks.Error}, {"panics", hooks.Panic}, {"first", hooks.OK}}
+		if len(rs) != len(want) {
+			t.Fatalf("Close() = %v; want %d results", rs, len(want))
+		}
+		for i, w := range want {
+			if rs[i].Name != w.name || rs[i].Outcome != w.out {
+				t.Errorf("result %d = %s %v; want %s %v", i, rs[i].Name, rs[i].Outcome, w.name, w.out)
+			}
+		}
+		if !errors.Is(rs[2].Err, boom) || rs[3].Panic != "kaboom" {
+			t.Errorf("fails: %v, panics: %v; want the error and the panic value", rs[2].Err, rs[3].Panic)
+		}
+		order, done := st.get()
+		if !slices.Equal(order, []string{"last", "hangs", "fails", "panics", "first"}) ||
+			!slices.Equal(done, []bool{false, false, true, true, true}) {
+			t.Errorf("started %v with done contexts %v; want [last hangs fails panics first], [false false true true true]", order, done)
 		}
 		close(release)
 		<-s.Done()
-		if order, _ := st.get(); !slices.Equal(order, []string{"slow", "after"}) {
-			t.Errorf("started %v; want [slow after]", order)
+	})
+}
+
+// TestLeftHookReportedAsItEnded checks that a hook left running after its
+// share of the Overrun, which then returns before the limit, is reported
+// as it ended, and that Close returns as soon as every hook has ended.
+func TestLeftHookReportedAsItEnded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := hooks.NewScope("gen", time.Minute)
+		var st starts
+		mustAdd(t, s, "quick", st.hook("quick", nop))
+		mustAdd(t, s, "slow", st.hook("slow", func(context.Context) error {
+			time.Sleep(hooks.Overrun * 8 / 10) // ignores ctx, but returns before the limit
+			return nil
+		}))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		start := time.Now()
+		rs := s.Close(ctx)
+		if got, want := time.Since(start), hooks.Overrun*8/10; got != want {
+			t.Errorf("Close took %v; want %v, slow's end", got, want)
 		}
+		if len(rs) != 2 || rs[0].Name != "slow" || rs[0].Outcome != hooks.OK || rs[0].Duration != hooks.Overrun*8/10 ||
+			rs[1].Name != "quick" || rs[1].Outcome != hooks.OK || rs[1].Start.Sub(start) != hooks.Overrun/2 {
+			t.Errorf("Close() = %v; want slow ok after 80ms, quick ok started at 50ms (slow's share)", rs)
+		}
+		<-s.Done()
 	})
 }
 
@@ -317,5 +374,41 @@ func TestConcurrentCloseDoesNotWait(t *testing.T) {
 			t.Errorf("first Close() = %v; want 1 result", got)
 		}
 		<-s.Done()
+	})
+}
+
+// TestNotStartedByTheLimitStartInTheBackground checks the rare end of the
+// rule: a nested close whose shared limit has already passed reports its
+// hooks abandoned, not started, and starts them in the background, in
+// order, each exactly once; Done is closed when they have ended.
+func TestNotStartedByTheLimitStartInTheBackground(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		outer := hooks.NewScope("outer", time.Minute)
+		inner := hooks.NewScope("inner", time.Minute)
+		var st starts
+		mustAdd(t, inner, "x", st.hook("x", nop))
+		mustAdd(t, inner, "y", st.hook("y", nop))
+		var got []hooks.Result
+		mustAdd(t, outer, "closes inner late", func(ctx context.Context) error {
+			time.Sleep(2 * hooks.Overrun) // past the limit it shares with inner
+			got = inner.Close(ctx)
+			return nil
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		outer.Close(ctx)
+		<-outer.Done()
+		if len(got) != 2 || got[0].Name != "y" || got[1].Name != "x" {
+			t.Fatalf("inner.Close() = %v; want y, x", got)
+		}
+		for _, r := range got {
+			if r.Outcome != hooks.Abandoned || !r.Start.IsZero() || !strings.Contains(r.Err.Error(), "not started") {
+				t.Errorf("%v; want abandoned, not started", r)
+			}
+		}
+		<-inner.Done()
+		if order, done := st.get(); !slices.Equal(order, []string{"y", "x"}) || !slices.Equal(done, []bool{true, true}) {
+			t.Errorf("started %v with done contexts %v; want [y x] in the background, both done", order, done)
+		}
 	})
 }

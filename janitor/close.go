@@ -131,6 +131,7 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 		select {
 		case <-c.finished:
 		case <-limit.Done():
+			c.awaitHooks()
 		}
 	}
 	c.release()
@@ -197,7 +198,11 @@ type closer struct {
 	// done yet; both are what an abandoned close reports.
 	phase int
 	left  func() []string
-	done  bool // the close has finished
+	// hooksClosed is set when hooks.Close has returned; hooksReturned,
+	// made by awaitHooks if it has to wait, is closed then.
+	hooksClosed   bool
+	hooksReturned chan struct{}
+	done          bool // the close has finished
 	// released is set when Shutdown returned (release); abandoned and
 	// deadlineErr are what it reported as not done, if anything.
 	released    bool
@@ -315,8 +320,8 @@ func (c *closer) runHooks() {
 	j := c.j
 	c.setLeft(func() []string {
 		var left []string
-		if h := j.hookNow.Load(); h != nil {
-			left = append(left, fmt.Sprintf("hook %q (running for %v)", h.name, time.Since(h.start).Round(time.Millisecond)))
+		if name, start, ok := j.hooks.Running(); ok {
+			left = append(left, fmt.Sprintf("hook %q (running for %v)", name, time.Since(start).Round(time.Millisecond)))
 		}
 		for _, name := range j.hooks.Pending() {
 			left = append(left, fmt.Sprintf("hook %q", name))
@@ -326,6 +331,24 @@ func (c *closer) runHooks() {
 	results := j.hooks.Close(c.ctx)
 	c.mu.Lock()
 	c.report.Hooks = results
+	// What hooks.Close gave up at the limit is what this phase has left.
+	c.left = func() []string {
+		var left []string
+		for _, r := range results {
+			switch {
+			case r.Outcome != hooks.Abandoned:
+			case r.Start.IsZero():
+				left = append(left, fmt.Sprintf("hook %q (not started)", r.Name))
+			default:
+				left = append(left, fmt.Sprintf("hook %q (running for %v)", r.Name, r.Duration.Round(time.Millisecond)))
+			}
+		}
+		return left
+	}
+	c.hooksClosed = true
+	if c.hooksReturned != nil {
+		close(c.hooksReturned)
+	}
 	c.mu.Unlock()
 	for _, r := range results {
 		j.stats.hook(r)
@@ -335,6 +358,23 @@ func (c *closer) runHooks() {
 	// phase waits for them, so that resources are never closed under a
 	// hook that still uses them.
 	<-j.hooks.Done()
+}
+
+// awaitHooks waits, when the limit has passed during the hooks phase, for
+// hooks.Close to return, so that the report Shutdown returns says how
+// every hook that ended ended. hooks.Close returns at this same limit and
+// calls no hook after it, so the wait is short and bounded.
+func (c *closer) awaitHooks() {
+	c.mu.Lock()
+	wait := phases[c.phase] == "hooks" && !c.hooksClosed
+	if wait && c.hooksReturned == nil {
+		c.hooksReturned = make(chan struct{})
+	}
+	ch := c.hooksReturned
+	c.mu.Unlock()
+	if wait {
+		<-ch
+	}
 }
 
 func (c *closer) stopGoroutines() {
@@ -608,6 +648,9 @@ func top(g goroutines.Goroutine) string {
 // logHook logs one hook's result: DEBUG when it went well, WARN otherwise.
 func (j *Janitor) logHook(c *closer, r hooks.Result) {
 	if r.Outcome == hooks.OK {
+		if !j.logEnabled(slog.LevelDebug) {
+			return // spares building the record's attributes, once per hook
+		}
 		j.log(c, slog.LevelDebug, "janitor: hook ran", "kind", "hook", "name", r.Name, "duration", r.Duration)
 		return
 	}

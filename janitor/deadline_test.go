@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -25,9 +26,9 @@ import (
 
 // TestShutdownDeadlineHungHooks: three hooks that ignore their context,
 // a one-second hook timeout and a 1ms deadline. Shutdown returns at the
-// deadline plus Overrun, names the three as abandoned, and still starts
-// each of them exactly once, in LIFO order, in the background, where the
-// close then finishes.
+// deadline plus Overrun, names the three as abandoned, and has started
+// each of them exactly once, in LIFO order, within the Overrun; the close
+// then finishes in the background.
 func TestShutdownDeadlineHungHooks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root := janitor.New("app", quiet(janitor.WithHookTimeout(time.Second), janitor.WithCensus(nil))...)
@@ -64,8 +65,8 @@ func TestShutdownDeadlineHungHooks(t *testing.T) {
 			t.Errorf("State() after an abandoned Shutdown = %v; want closing (it finishes in the background)", st)
 		}
 
-		// The background start: c is waited for up to its own timeout,
-		// then b and a start with a done context, one after the other.
+		// In the background, the close waits for each up to its own
+		// timeout, then finishes.
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
 		mu.Lock()
@@ -85,6 +86,67 @@ func TestShutdownDeadlineHungHooks(t *testing.T) {
 			t.Errorf("stats: %d hooks abandoned, %d failed closes; want 3, 1", st.HooksRun[hooks.Abandoned], st.ClosesFailed)
 		}
 		close(release)
+	})
+}
+
+// TestShutdownHungHookDoesNotHoldEarlierHooks is issue 17's first case: a
+// 1s deadline, hooks registered as first, panics, fails, hangs, last, and
+// the default hook timeout (10s). Shutdown returns at 1.1s; by then first,
+// panics and fails have run, with a done context, and the Report (and the
+// error) Shutdown returns names the panic and the failure, not only the
+// hung hook.
+func TestShutdownHungHookDoesNotHoldEarlierHooks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+		release := make(chan struct{})
+		var mu sync.Mutex
+		ran := map[string]bool{}
+		note := func(name string, ctx context.Context) {
+			mu.Lock()
+			defer mu.Unlock()
+			ran[name] = ctx.Err() != nil
+		}
+		boom := errors.New("boom")
+		root.OnClose("first", func(ctx context.Context) error { note("first", ctx); return nil })
+		root.OnClose("panics", func(ctx context.Context) error { note("panics", ctx); panic("kaboom") })
+		root.OnClose("fails", func(ctx context.Context) error { note("fails", ctx); return boom })
+		root.OnClose("hangs", func(ctx context.Context) error { note("hangs", ctx); <-release; return nil })
+		root.OnClose("last", func(ctx context.Context) error { note("last", ctx); return nil })
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+
+		start := time.Now()
+		err := root.Shutdown(ctx)
+		if took, want := time.Since(start), time.Second+hooks.Overrun; took != want {
+			t.Errorf("Shutdown took %v; want %v", took, want)
+		}
+		mu.Lock()
+		for name, done := range map[string]bool{"first": true, "panics": true, "fails": true, "hangs": false, "last": false} {
+			if got, ok := ran[name]; !ok || got != done {
+				t.Errorf("hook %s by Shutdown's return: ran %v, with a done context %v; want ran, %v", name, ok, got, done)
+			}
+		}
+		mu.Unlock()
+		r := root.Report()
+		outcomes := map[string]hooks.Outcome{}
+		for _, h := range r.Hooks {
+			outcomes[h.Name] = h.Outcome
+		}
+		want := map[string]hooks.Outcome{"last": hooks.OK, "hangs": hooks.Abandoned, "fails": hooks.Error, "panics": hooks.Panic, "first": hooks.OK}
+		if !maps.Equal(outcomes, want) {
+			t.Errorf("Report().Hooks by Shutdown's return: %v; want %v", outcomes, want)
+		}
+		if !errors.Is(err, boom) || !strings.Contains(err.Error(), "kaboom") || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Shutdown() = %v; want it to name the failure, the panic and the deadline", err)
+		}
+		if !slices.ContainsFunc(r.Abandoned, func(s string) bool { return strings.HasPrefix(s, `hook "hangs" (running for`) }) {
+			t.Errorf("Report().Abandoned = %q; want the hung hook", r.Abandoned)
+		}
+		close(release)
+		synctest.Wait()
+		if st := root.State(); st != janitor.Closed {
+			t.Errorf("State() = %v once the hung hook returned; want closed", st)
+		}
 	})
 }
 

@@ -102,7 +102,11 @@
 //   - Once ctx is done the close goes on, in the same order: every hook
 //     is still started, exactly once, last registered first, with a done
 //     context, so that quick clean-ups (flush a buffer, close a file)
-//     still happen; every resource is still closed; the census still runs.
+//     still happen; each is waited for during an equal share of what is
+//     left of the Overrun, so a hung hook never holds the hooks registered
+//     before it (package hooks, Deadlines): they all start within the
+//     Overrun, and the Report Shutdown returns says how each that ended
+//     ended. Every resource is still closed; the census still runs.
 //   - Overrun after ctx is done, Shutdown returns. Its error wraps ctx's,
 //     and the Report lists in Abandoned, by name, what was not finished:
 //     the hook running and for how long, the hooks not started, a child

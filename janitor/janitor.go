@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/goroutines"
@@ -78,9 +76,6 @@ type Janitor struct {
 	store  *ctxlocal.Store // the scope's own context-local store, carried by ctx
 	// tracker holds the objects registered with Track, weakly.
 	tracker *tracker
-	// hookNow is the hook of the scope running now, if any; set and
-	// cleared by the hook itself (see hook).
-	hookNow atomic.Pointer[hookRun]
 
 	mu sync.Mutex
 	// state is advanced by Close only: Open -> Closing -> Closed.
@@ -284,7 +279,7 @@ func (j *Janitor) OnClose(name string, fn func(ctx context.Context) error) (remo
 	if fn == nil || name == "" {
 		panic(fmt.Sprintf("janitor: %s: OnClose(%q) needs a name and a func", j.id, name))
 	}
-	h, err := j.hooks.Add(name, j.hook(name, fn))
+	h, err := j.hooks.Add(name, j.hook(fn))
 	if err != nil { // closing: run it now
 		j.runLate(name, fn)
 		return func() bool { return false }
@@ -302,7 +297,7 @@ func (j *Janitor) OnClose(name string, fn func(ctx context.Context) error) (remo
 // the same timeout, labels and accounting as any other hook.
 func (j *Janitor) runLate(name string, fn func(ctx context.Context) error) {
 	s := hooks.NewScope(j.id, j.cfg.hookTimeout)
-	s.Add(name, j.hook(name, fn)) //nolint:errcheck // a fresh scope, a checked name and func
+	s.Add(name, j.hook(fn)) //nolint:errcheck // a fresh scope, a checked name and func
 	for _, r := range s.Close(context.Background()) {
 		j.stats.hook(r)
 		j.logHook(nil, r)
@@ -312,16 +307,13 @@ func (j *Janitor) runLate(name string, fn func(ctx context.Context) error) {
 }
 
 // hook wraps a hook so that it, and anything it starts, carries the
-// scope's labels, and so that the scope knows which hook is running.
-func (j *Janitor) hook(name string, fn func(ctx context.Context) error) hooks.Func {
+// scope's labels.
+func (j *Janitor) hook(fn func(ctx context.Context) error) hooks.Func {
 	return func(ctx context.Context) error {
 		pprof.SetGoroutineLabels(j.ctx) // only its labels: fn keeps its own ctx
 		// On its way out, the hook's goroutine drops them again, so that
 		// the census never finds it exiting. (What fn started keeps them.)
 		defer pprof.SetGoroutineLabels(context.Background())
-		run := &hookRun{name: name, start: time.Now()}
-		j.hookNow.Store(run)
-		defer j.hookNow.CompareAndSwap(run, nil)
 		return fn(ctx)
 	}
 }
@@ -438,6 +430,18 @@ func (j *Janitor) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// logEnabled reports whether the scope's logger wants events of level, so
+// that frequent events skip building their attributes. A handler whose
+// Enabled panics is taken to want them: log then contains the panic.
+func (j *Janitor) logEnabled(level slog.Level) (enabled bool) {
+	defer func() {
+		if recover() != nil {
+			enabled = true
+		}
+	}()
+	return j.logger().Enabled(context.Background(), level)
+}
+
 // log logs one event of the scope, with its ID as "scope". A handler that
 // panics is contained: the panic is recorded in c's report if a close is
 // under way (c not nil), and in the scope's counters otherwise, so that a
@@ -452,10 +456,4 @@ func (j *Janitor) log(c *closer, level slog.Level, msg string, attrs ...any) {
 		}
 	}()
 	j.logger().Log(context.Background(), level, msg, append([]any{"scope", j.id}, attrs...)...)
-}
-
-// A hookRun is a hook of the scope that is running.
-type hookRun struct {
-	name  string
-	start time.Time
 }

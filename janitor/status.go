@@ -58,9 +58,7 @@ func (j *Janitor) Status() Status {
 	j.mu.Unlock()
 	st.Tracked = j.group.Running()
 	st.Pending = j.hooks.Pending()
-	if h := j.hookNow.Load(); h != nil {
-		st.Hook, st.HookStart = h.name, h.start
-	}
+	st.Hook, st.HookStart, _ = j.hooks.Running()
 	if c != nil {
 		c.mu.Lock()
 		if !c.done {

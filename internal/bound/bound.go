@@ -23,39 +23,67 @@ const Overrun = 100 * time.Millisecond
 
 type limitKey struct{}
 
+// limit is the state of one hard limit: when it falls, once known.
+type limit struct {
+	mu sync.Mutex
+	at time.Time // zero until the caller's context is done
+}
+
+// never is the limit of a close whose context can never be done.
+var never = context.Background()
+
 // Limit returns ctx carrying the hard limit of the close it starts, and
 // that limit: a context that carries ctx's values and is done Overrun
 // after ctx is done. If ctx already carries a limit (the close is nested
-// in another), both are returned unchanged and stop does nothing. Call
+// in another), both are returned unchanged and stop does nothing. If ctx
+// can never be done, neither can the limit, and Limit costs nothing. Call
 // stop when the close has finished, to release the limit's timer.
-func Limit(ctx context.Context) (withLimit, limit context.Context, stop func()) {
+func Limit(ctx context.Context) (withLimit, limitCtx context.Context, stop func()) {
 	if l, ok := ctx.Value(limitKey{}).(context.Context); ok {
 		return ctx, l, func() {}
 	}
+	if ctx.Done() == nil {
+		return ctx, never, func() {}
+	}
+	st := new(limit)
 	l, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	l = context.WithValue(l, limitKey{}, st)
 	var (
-		mu      sync.Mutex
 		timer   *time.Timer
 		stopped bool
 	)
 	unwatch := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
+		st.mu.Lock()
+		defer st.mu.Unlock()
 		if !stopped {
+			st.at = time.Now().Add(Overrun)
 			timer = time.AfterFunc(Overrun, cancel)
 		}
 	})
 	stop = func() {
 		unwatch()
-		mu.Lock()
+		st.mu.Lock()
 		stopped = true
 		if timer != nil {
 			timer.Stop()
 		}
-		mu.Unlock()
+		st.mu.Unlock()
 		cancel()
 	}
-	return context.WithValue(ctx, limitKey{}, context.Context(l)), l, stop
+	return context.WithValue(ctx, limitKey{}, l), l, stop
+}
+
+// At returns when limitCtx, a limit returned by Limit, is done: Overrun
+// after its close's context was done. It returns false while that context
+// is not done yet, and for a limit that can never be done.
+func At(limitCtx context.Context) (time.Time, bool) {
+	st, ok := limitCtx.Value(limitKey{}).(*limit)
+	if !ok {
+		return time.Time{}, false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.at, !st.at.IsZero()
 }
 
 // LimitAt is Limit for a caller that splits one deadline between stages of
