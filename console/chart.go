@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // The debug page's pictures: small SVG charts drawn on the server, in the
@@ -121,7 +123,7 @@ func chartsOf(p pageView) []chart {
 		switch {
 		case c.Leaked > 0:
 			return "bar leaky"
-		case c.Result == "failed":
+		case c.Result == janitor.ResultError.String():
 			return "bar failed"
 		case c.Slow:
 			return "bar slow"

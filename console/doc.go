@@ -96,8 +96,10 @@
 //	  path               its path
 //	  start              when its close began
 //	  duration_seconds   how long the close took
-//	  result             "clean", "leaked" (goroutines outlived it) or "failed" (a hook,
-//	                     goroutine or resource error, a deadline, a fault), children aside
+//	  result             janitor.Report.Result, children aside: "clean", "leaked" (goroutines
+//	                     outlived it, nothing else failed) or "error" (a hook, goroutine or
+//	                     resource error, a deadline, a fault; leaks or not), as in the
+//	                     janitor_closes_total metric
 //	  clean              whether it and its children closed clean (Report.Clean)
 //	  slow               whether it took over 100ms and 3 times the median close
 //	  leaked             goroutines its census found leaked

@@ -3,6 +3,8 @@ package console
 import (
 	"html/template"
 	"time"
+
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // htmlPage is what the HTML template renders: the page's facts, the
@@ -21,7 +23,7 @@ type htmlPage struct {
 var closeFilters = map[string]func(closeView) bool{
 	"slow":   func(c closeView) bool { return c.Slow },
 	"leaky":  func(c closeView) bool { return c.Leaked > 0 },
-	"failed": func(c closeView) bool { return c.Result == "failed" },
+	"failed": func(c closeView) bool { return c.Result == janitor.ResultError.String() },
 }
 
 func newHTMLPage(p pageView, filter string) htmlPage {
@@ -114,14 +116,14 @@ th{font-weight:600}
 .closing{color:#595959}
 .summary{font-size:1.1em;font-weight:600}
 .leak,.leaked{color:#b3261e}
-.failed{color:#6a1b9a}
+.error{color:#6a1b9a}
 td.error{white-space:normal}
 .slow{color:#8f4700}
 .badge{display:inline-block;padding:.05em .5em;border-radius:.6em;font-size:.9em;font-weight:600;color:#fff;background:#595959}
 .badge.serving{color:#fff;background:#1b6b33}
 .badge.draining{color:#fff;background:#8f4700}
 .badge.leaked{color:#fff;background:#b3261e}
-.badge.failed{color:#fff;background:#6a1b9a}
+.badge.error{color:#fff;background:#6a1b9a}
 .badge.slow{color:#fff;background:#8f4700}
 .badge.reachable{color:#fff;background:#b3261e}
 .badge.clean{color:#fff;background:#1b6b33}

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -254,23 +253,6 @@ func slowThreshold(durations []time.Duration) time.Duration {
 	return max(slowFloor, slowFactor*d[len(d)/2])
 }
 
-// resultOf says how a close went, for itself, not its children: "leaked"
-// (goroutines outlived it), "failed" (a hook, goroutine or resource
-// error, a deadline, a fault) or "clean".
-func resultOf(r janitor.Report) string {
-	own := r
-	own.Children = nil
-	err := own.Err()
-	switch {
-	case err == nil:
-		return "clean"
-	case errors.Is(err, janitor.ErrLeaked):
-		return "leaked"
-	default:
-		return "failed"
-	}
-}
-
 func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 	r := c.Report
 	d := closeView{
@@ -278,7 +260,7 @@ func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 		Path:              r.Path,
 		Start:             r.Start,
 		DurationSeconds:   r.Duration.Seconds(),
-		Result:            resultOf(r),
+		Result:            r.Result().String(),
 		Clean:             r.Clean(),
 		Slow:              r.Duration > slowAbove,
 		Leaked:            r.Leaked(),
@@ -413,9 +395,9 @@ func summaryOf(p pageView) string {
 	leaked, failed, slow, alive := 0, 0, 0, 0
 	for _, c := range p.Closed {
 		switch c.Result {
-		case "leaked":
+		case janitor.ResultLeaked.String():
 			leaked++
-		case "failed":
+		case janitor.ResultError.String():
 			failed++
 		}
 		if c.Slow {

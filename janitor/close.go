@@ -588,19 +588,13 @@ func (c *closer) finish() {
 func (c *closer) account(r Report) {
 	j := c.j
 	j.stats.observeClose(r.Duration)
-	switch {
-	case r.failed():
-		j.stats.closesFailed.Add(1)
-	case r.Leaked() > 0 || r.unchecked() > 0:
-		j.stats.closesLeaked.Add(1)
-	default:
-		j.stats.closesClean.Add(1)
-	}
-	attrs := []any{"duration", r.Duration, "hooks", len(r.Hooks), "cancelled", r.Cancelled,
+	result := r.Result()
+	j.stats.closes[result].Add(1)
+	attrs := []any{"result", result.String(), "duration", r.Duration, "hooks", len(r.Hooks), "cancelled", r.Cancelled,
 		"stragglers", len(r.Stragglers), "resources", len(r.Resources), "cleared", r.Cleared,
 		"leaked", r.Leaked(), "detect_only", r.DetectOnly}
-	if err := r.own(); err != nil {
-		j.log(nil, slog.LevelWarn, "janitor: closed with errors", append(attrs, "err", err)...)
+	if result != ResultClean {
+		j.log(nil, slog.LevelWarn, "janitor: closed with errors", append(attrs, "err", r.own())...)
 		return
 	}
 	j.log(nil, slog.LevelInfo, "janitor: closed", attrs...)

@@ -171,6 +171,9 @@
 // clean close logs one INFO line; a close that is not clean logs one WARN
 // line with its error, and a line per leak (ERROR), straggler and failed
 // hook or resource (WARN); what is expected on every reload logs at DEBUG.
+// The close's line carries its Result ("clean", "leaked" or "error",
+// decided once by Report.Result), as Stats, the janitor_closes_total
+// metric and the console do.
 //
 // All methods of Janitor are safe for concurrent use.
 package janitor

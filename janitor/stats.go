@@ -55,13 +55,30 @@ type Stats struct {
 
 	CtxlocalCleared uint64 // entries dropped from sealed context-local stores and caches
 
-	ClosesClean  uint64 // closes that found nothing wrong
-	ClosesLeaked uint64 // closes that found leaked goroutines but no error
-	ClosesFailed uint64 // closes with a hook, goroutine or resource error, cut short by their deadline, or with faults
+	// Closes by their Result (Report.Result), the one verdict the
+	// metrics, the logs and the console use too; Closes(r) reads them by
+	// Result.
+	ClosesClean  uint64 // ResultClean: closes that found nothing wrong
+	ClosesLeaked uint64 // ResultLeaked: closes that found leaked goroutines and no other failure
+	ClosesFailed uint64 // ResultError: closes with a hook, goroutine or resource error, a census that could not run, cut short by their deadline, or with faults; leaks or not
 
 	CloseDuration Histogram // seconds per Close
 
 	Faults uint64 // panics of loggers contained by the janitor (Report.Faults)
+}
+
+// Closes returns how many closes had result r: ClosesClean, ClosesLeaked
+// or ClosesFailed; 0 for a Result that is none of the three.
+func (s Stats) Closes(r Result) uint64 {
+	switch r {
+	case ResultClean:
+		return s.ClosesClean
+	case ResultLeaked:
+		return s.ClosesLeaked
+	case ResultError:
+		return s.ClosesFailed
+	}
+	return 0
 }
 
 // Histogram is a snapshot of a duration histogram in seconds. Counts[i]
@@ -102,9 +119,7 @@ type counters struct {
 
 	cleared atomic.Uint64
 
-	closesClean  atomic.Uint64
-	closesLeaked atomic.Uint64
-	closesFailed atomic.Uint64
+	closes [ResultError + 1]atomic.Uint64 // by Report.Result
 
 	closeCounts [len(closeBuckets) + 1]atomic.Uint64
 	closeSumNs  atomic.Int64
@@ -134,8 +149,9 @@ func (c *counters) foldInto(dst *counters) {
 	for _, f := range [...][2]*atomic.Uint64{
 		{&dst.hooksRemoved, &c.hooksRemoved}, {&dst.started, &c.started}, {&dst.cancelled, &c.cancelled},
 		{&dst.leaked, &c.leaked}, {&dst.stragglers, &c.stragglers}, {&dst.resourcesClosed, &c.resourcesClosed},
-		{&dst.resourcesFailed, &c.resourcesFailed}, {&dst.cleared, &c.cleared}, {&dst.closesClean, &c.closesClean},
-		{&dst.closesLeaked, &c.closesLeaked}, {&dst.closesFailed, &c.closesFailed}, {&dst.faults, &c.faults},
+		{&dst.resourcesFailed, &c.resourcesFailed}, {&dst.cleared, &c.cleared}, {&dst.faults, &c.faults},
+		{&dst.closes[ResultClean], &c.closes[ResultClean]}, {&dst.closes[ResultLeaked], &c.closes[ResultLeaked]},
+		{&dst.closes[ResultError], &c.closes[ResultError]},
 	} {
 		add(f[0], f[1])
 	}
@@ -159,9 +175,9 @@ func (c *counters) snapshot() Stats {
 		ResourcesClosed:      c.resourcesClosed.Load(),
 		ResourcesCloseFailed: c.resourcesFailed.Load(),
 		CtxlocalCleared:      c.cleared.Load(),
-		ClosesClean:          c.closesClean.Load(),
-		ClosesLeaked:         c.closesLeaked.Load(),
-		ClosesFailed:         c.closesFailed.Load(),
+		ClosesClean:          c.closes[ResultClean].Load(),
+		ClosesLeaked:         c.closes[ResultLeaked].Load(),
+		ClosesFailed:         c.closes[ResultError].Load(),
 		Faults:               c.faults.Load(),
 	}
 	for i := range c.hooksRun {

@@ -147,9 +147,9 @@ func collectStats(ch chan<- prometheus.Metric, s janitor.Stats) {
 	counter(resourcesDesc, s.ResourcesClosed, s.Path, "ok")
 	counter(resourcesDesc, s.ResourcesCloseFailed, s.Path, "error")
 	counter(clearedDesc, s.CtxlocalCleared, s.Path)
-	counter(closesDesc, s.ClosesClean, s.Path, "clean")
-	counter(closesDesc, s.ClosesLeaked, s.Path, "leaked")
-	counter(closesDesc, s.ClosesFailed, s.Path, "error")
+	for _, r := range [...]janitor.Result{janitor.ResultClean, janitor.ResultLeaked, janitor.ResultError} {
+		counter(closesDesc, s.Closes(r), s.Path, r.String())
+	}
 	ch <- histogram(s.Path, s.CloseDuration)
 	counter(stragglersDesc, s.Stragglers, s.Path)
 	for kind, n := range s.Undone {
