@@ -62,6 +62,20 @@
 // returns the signals have their default effect again. A sequence can
 // start without a signal too: Stop is for an admin endpoint or a test.
 //
+// # systemd
+//
+// When $NOTIFY_SOCKET names the service manager's socket (a path, or an
+// abstract socket "@name"), a Process speaks systemd's notification
+// protocol, with the standard library only, for units of
+// Type=notify-reload: READY=1 once Run has started the serve loops;
+// around each Reload, RELOADING=1 with MONOTONIC_USEC in one datagram and
+// then READY=1 once the new generation serves; STOPPING=1 when the
+// termination sequence starts, and EXTEND_TIMEOUT_USEC every 5s while it
+// runs, so that a long drain is not killed at TimeoutStopSec. Without
+// $NOTIFY_SOCKET nothing is sent. Route reloads (SIGHUP, which
+// systemctl reload sends) through Reload. docs/systemd.md in the
+// repository has a unit file.
+//
 // # oklog/run and plain main
 //
 // Actor gives Run the execute and interrupt pair of an oklog/run actor:

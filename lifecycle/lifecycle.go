@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -34,6 +36,18 @@ type Process struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 	cause    string
+
+	// notify sends the service manager's notifications; nil without
+	// $NOTIFY_SOCKET. Set by New. ready is set once READY=1 was sent, by
+	// Run; notifications of reloads wait for it. extendEvery is how often
+	// the sequence extends systemd's stop timeout (extendEvery, the
+	// const, but for tests).
+	notify      *notifier
+	ready       atomic.Bool
+	extendEvery time.Duration
+	// reloadMu serialises Reload, so that READY=1 ends the reload it
+	// follows.
+	reloadMu sync.Mutex
 
 	// mu guards the fields below.
 	mu sync.Mutex
@@ -78,7 +92,21 @@ func New(root *janitor.Janitor, opts ...Option) *Process {
 	if root == nil {
 		panic("lifecycle: New(nil)")
 	}
-	return &Process{root: root, cfg: newConfig(opts), stopping: make(chan struct{})}
+	p := &Process{root: root, cfg: newConfig(opts), stopping: make(chan struct{}), extendEvery: extendEvery}
+	n, err := newNotifier()
+	if err != nil {
+		p.log(slog.LevelWarn, "lifecycle: cannot notify the service manager", "err", err)
+	}
+	p.notify = n
+	return p
+}
+
+// sendNotify sends state to the service manager, if there is one, and
+// logs a failure.
+func (p *Process) sendNotify(state ...string) {
+	if err := p.notify.send(state...); err != nil {
+		p.log(slog.LevelWarn, "lifecycle: cannot notify the service manager", "state", strings.Join(state, " "), "err", err)
+	}
 }
 
 // Ready reports whether the process should receive new requests: true
@@ -207,6 +235,46 @@ func (p *Process) Report() Report {
 	return p.report
 }
 
+// Reload runs reload, which reloads the process (a Reloader's Reload:
+// a new generation built and swapped in), and tells the service manager,
+// under systemd's Type=notify-reload: RELOADING=1 with MONOTONIC_USEC in
+// one datagram before, READY=1 when reload has returned and the new
+// generation serves (or the old one still does: a failed reload adds a
+// STATUS line saying why). Without $NOTIFY_SOCKET, or before Run has
+// reported the process ready, Reload only calls reload. It returns
+// reload's error.
+//
+// Reloads through Reload are serialised. Once the termination sequence
+// has started, Reload returns an error without calling reload: the
+// process is stopping, and systemd knows it.
+func (p *Process) Reload(ctx context.Context, reload func(ctx context.Context) error) error {
+	if reload == nil {
+		return errors.New("lifecycle: Reload(nil)")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	if !p.Ready() {
+		p.log(slog.LevelInfo, "lifecycle: reload refused: the termination sequence has started")
+		return errors.New("lifecycle: reload: the termination sequence has started")
+	}
+	notify := p.ready.Load()
+	if notify {
+		p.sendNotify(reloading()...)
+	}
+	err := reload(ctx)
+	if notify {
+		if err != nil {
+			p.sendNotify("READY=1", "STATUS=reload failed: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+		} else {
+			p.sendNotify("READY=1")
+		}
+	}
+	return err
+}
+
 // Stop starts the termination sequence without a signal: from an admin
 // endpoint, a test, or code that decided the process must end. It does not
 // wait: Ready reports false at once, and Run, when it runs, carries out
@@ -296,6 +364,15 @@ func (p *Process) Run(ctx context.Context) error {
 		p.serveLocked(s)
 	}
 	p.mu.Unlock()
+	// The servers serve (their listeners were bound before Run): tell
+	// systemd, unless the sequence has started already. Taken with
+	// reloadMu, so that a Reload never notifies before READY=1.
+	p.reloadMu.Lock()
+	if p.Ready() {
+		p.sendNotify("READY=1")
+		p.ready.Store(true)
+	}
+	p.reloadMu.Unlock()
 	p.log(slog.LevelInfo, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals),
 		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "timeout", p.cfg.timeout)
 	signals := 0

@@ -37,6 +37,8 @@ func (p *Process) sequence(ctx context.Context) error {
 	closeBy := deadline.Add(-o)
 
 	p.log(slog.LevelInfo, "lifecycle: stopping", "cause", p.cause, "ready", false, "lame_duck", cfg.lameDuck)
+	stopExtending := p.notifyStopping(deadline)
+	defer stopExtending()
 
 	// Lame duck: serve as usual while load balancers notice readiness.
 	if d := time.Until(lameEnd); d > 0 {
@@ -110,6 +112,38 @@ func (p *Process) sequence(ctx context.Context) error {
 		p.log(slog.LevelInfo, "lifecycle: stopped", "duration", rep.Duration, "phases", rep.phases())
 	}
 	return rep.Err
+}
+
+// notifyStopping tells the service manager that the process is stopping,
+// and then, every extendEvery until the returned stop is called, that it
+// is still making progress: each EXTEND_TIMEOUT_USEC grants twice that,
+// never more than a second past deadline, so that a long drain is not
+// killed at systemd's TimeoutStopSec while a process that stopped making
+// progress still is. stop waits for the last notification sent.
+func (p *Process) notifyStopping(deadline time.Time) (stop func()) {
+	if p.notify == nil {
+		return func() {}
+	}
+	extend := func() string { return extendTimeout(min(2*p.extendEvery, time.Until(deadline)+time.Second)) }
+	p.sendNotify("STOPPING=1", extend())
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(p.extendEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.sendNotify(extend())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 // withoutLeaks returns err, the error of a janitor close, without the

@@ -25,6 +25,12 @@
 // drain (up to -drain), the generations and the root close, and the
 // process exits 0 within 25s. A second SIGINT or SIGTERM exits at once,
 // with status 1.
+//
+// Under systemd (Type=notify-reload, see docs/systemd.md) it tells the
+// service manager what it does through $NOTIFY_SOCKET: READY=1 once it
+// serves, RELOADING=1 and READY=1 around each reload (systemctl reload
+// sends SIGHUP), STOPPING=1 and EXTEND_TIMEOUT_USEC through its
+// termination sequence.
 package main
 
 import (
@@ -113,7 +119,7 @@ func serve(o options, stdout io.Writer) error {
 	// Refused (403) when another site's page posts it, as an
 	// auto-submitting form would: see http.CrossOriginProtection.
 	mux.Handle("POST /reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := reload(httpmw.WithTrigger(r.Context(), "POST /reload")); err != nil {
+		if err := proc.Reload(httpmw.WithTrigger(r.Context(), "POST /reload"), reload); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
@@ -153,7 +159,7 @@ func serve(o options, stdout io.Writer) error {
 		for {
 			select {
 			case <-hup:
-				reload(httpmw.WithTrigger(ctx, "SIGHUP")) //nolint:errcheck // logged by reload
+				proc.Reload(httpmw.WithTrigger(ctx, "SIGHUP"), reload) //nolint:errcheck // logged by reload
 			case <-ctx.Done():
 				return ctx.Err()
 			}
