@@ -85,7 +85,7 @@ type Reloader struct {
 // is attributed to gen; it should register what it starts with gen (Go,
 // OnClose, Adopt) and return the generation's handler. The handler serves
 // each request under gen's labels, counted in flight in gen, as Wrap
-// would. Every generation shares http.DefaultTransport
+// would. Like every scope, each generation shares http.DefaultTransport
 // (janitor.Janitor.ShareTransport): keep-alive connections it opened
 // through it are closed when it closes, so that their read and write loops
 // do not outlive it.
@@ -448,9 +448,6 @@ func (r *Reloader) newGeneration() (*generation, error) {
 	gen, err := r.root.Child(r.cfg.genName)
 	if err != nil {
 		return nil, fmt.Errorf("httpmw: reload: %w", err)
-	}
-	if t, ok := http.DefaultTransport.(janitor.IdleCloser); ok {
-		gen.ShareTransport("http.DefaultTransport", t) //nolint:errcheck // gen is open: it cannot fail
 	}
 	g := newGeneration(gen, r.cfg.serve(gen))
 	built := false

@@ -195,8 +195,8 @@ func TestRetiredHandlerNotPinned(t *testing.T) {
 // TestReloaderDefaultTransport: a generation whose handler calls another
 // service through http.DefaultTransport leaves idle keep-alive connections
 // whose loops carry its labels; they used to be reported as its leaks at
-// every reload. The Reloader shares the default transport with each
-// generation, whose close ends them.
+// every reload. Each generation, like every scope, shares the default
+// transport, and its close ends them.
 func TestReloaderDefaultTransport(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "up") }))
 	defer upstream.Close()

@@ -150,7 +150,9 @@
 //     SetLogOutput, restored (loggers last of all), in the right order when
 //     generations overlap;
 //   - idle keep-alive connections: AdoptTransport, closed so that their
-//     read and write loops exit;
+//     read and write loops exit; those of http.DefaultTransport, which
+//     every scope shares (ShareTransport), when the census finds the
+//     scope's own among them;
 //   - many short-lived closers: Track, held weakly and closed if still
 //     open;
 //   - context-local caches: SealOnClose and the scope's own Store (see

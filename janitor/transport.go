@@ -2,14 +2,21 @@ package janitor
 
 import (
 	"fmt"
+	"net/http"
+	"reflect"
 	"slices"
 
 	"github.com/leakproof/leakproof/goroutines"
 )
 
 // An IdleCloser is what keeps idle keep-alive connections: *http.Transport,
-// *http.Client and *http2.Transport implement it. The janitor asks for this
-// interface rather than importing net/http.
+// *http.Client and *http2.Transport implement it.
+//
+// The janitor imports net/http for one thing only: to find
+// http.DefaultTransport, which every scope shares (see ShareTransport).
+// Code behind any scope (a library's http.Get) opens keep-alive
+// connections through it without telling anyone; a janitor that could not
+// reach it would report their loops as leaks at every close.
 type IdleCloser interface {
 	CloseIdleConnections()
 }
@@ -18,8 +25,9 @@ type IdleCloser interface {
 // closes (the Report lists it as "idleconns"), so that their read and
 // write loop goroutines, which a generation's requests started and which
 // carry its labels, do not outlive it: Tomcat's keep-alive clean-up.
-// Register every transport or client a generation builds, and
-// http.DefaultTransport (or http.DefaultClient) if it uses that one.
+// Register every transport or client a generation builds;
+// http.DefaultTransport, which every scope shares, needs no registration
+// (see ShareTransport).
 //
 // Connections busy with a request are left alone, and the transport stays
 // usable: later requests dial anew. A shared transport such as
@@ -51,9 +59,13 @@ func (j *Janitor) AdoptTransport(name string, t IdleCloser) error {
 // go with them, which only costs those a new dial. The Report then lists
 // t as "idleconns", in the census phase.
 //
-// httpmw's Reloader shares http.DefaultTransport with every generation it
-// builds. ShareTransport returns ErrClosed once the scope has started to
-// close, and an error for an empty name or a nil t.
+// Every scope, root or child, shares the process's default transport
+// without being asked: http.DefaultTransport, and http.DefaultClient's
+// Transport if the program gave it one of its own, as they are when the
+// scope closes (named so in the Report). Code that calls http.Get
+// therefore closes clean. Register here only the other transports a
+// scope shares. ShareTransport returns ErrClosed once the scope has
+// started to close, and an error for an empty name or a nil t.
 func (j *Janitor) ShareTransport(name string, t IdleCloser) error {
 	if t == nil || name == "" {
 		return fmt.Errorf("janitor: %s: ShareTransport(%q) needs a name and a transport", j.id, name)
@@ -90,15 +102,46 @@ func (j *Janitor) idleConnLeaks(leaks []goroutines.Goroutine) bool {
 	return false
 }
 
+// processTransports returns the transports every scope shares with the
+// process, as the program has them now: http.DefaultTransport, and
+// http.DefaultClient's Transport if it is set to another one.
+func processTransports() []sharedTransport {
+	var ts []sharedTransport
+	if t, ok := http.DefaultTransport.(IdleCloser); ok {
+		ts = append(ts, sharedTransport{"http.DefaultTransport", t})
+	}
+	if t, ok := http.DefaultClient.Transport.(IdleCloser); ok && !sameTransport(t, http.DefaultTransport) {
+		ts = append(ts, sharedTransport{"http.DefaultClient.Transport", t})
+	}
+	return ts
+}
+
+// sameTransport reports whether a and b are the same transport, without
+// the panic of comparing two values of one uncomparable type.
+func sameTransport(a, b any) bool {
+	if a == nil || b == nil || reflect.TypeOf(a) != reflect.TypeOf(b) || !reflect.TypeOf(a).Comparable() {
+		return false
+	}
+	return a == b
+}
+
 // closeSharedIdle closes the idle connections of the scope's shared
-// transports, because the census found some of the scope's among them,
-// and records each in the report. It reports whether it closed any.
+// transports and of the process's (processTransports), because the
+// census found some of the scope's among them, and records each in the
+// report. A transport registered with ShareTransport that is also the
+// process's is closed once, under the name it was registered with. It
+// reports whether it closed any.
 func (c *closer) closeSharedIdle() bool {
 	j := c.j
 	j.mu.Lock()
 	shared := j.shared
 	j.shared = nil
 	j.mu.Unlock()
+	for _, p := range processTransports() {
+		if !slices.ContainsFunc(shared, func(s sharedTransport) bool { return sameTransport(s.t, p.t) }) {
+			shared = append(shared, p)
+		}
+	}
 	for _, s := range shared {
 		c.undoOne(phaseCensus, cleanup{kind: kindIdleConns, name: s.name, preventor: true,
 			undo: func() undone { s.t.CloseIdleConnections(); return undone{} }})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -113,8 +114,31 @@ func TestSharedTransportNoLeak(t *testing.T) {
 		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
 	}
 	r := gen.Report()
-	if len(r.Resources) != 1 || r.Resources[0].Kind != "idleconns" || r.Resources[0].Phase != "census" || shared.closes.Load() != 1 {
+	if res := findResource(r, "idleconns", "shared"); res == nil || res.Phase != "census" || shared.closes.Load() != 1 {
 		t.Errorf("resources %+v, %d closes; want the shared transport closed once, in the census phase", r.Resources, shared.closes.Load())
+	}
+}
+
+// TestShareDefaultTransportOnce: a scope that shares http.DefaultTransport
+// itself (as code written before every scope did) has it closed once,
+// under the name it gave.
+func TestShareDefaultTransportOnce(t *testing.T) {
+	srv, _ := newServer(t)
+	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+	j := janitor.New("app", quiet()...)
+	if err := j.ShareTransport("default", http.DefaultTransport.(janitor.IdleCloser)); err != nil {
+		t.Fatal(err)
+	}
+	defaultClientGet(t, j, srv.URL)
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
+	}
+	var names []string
+	for _, res := range j.Report().Resources {
+		names = append(names, res.Kind+" "+res.Name)
+	}
+	if want := []string{"idleconns default"}; !slices.Equal(names, want) {
+		t.Errorf("Report().Resources = %q; want %q", names, want)
 	}
 }
 
@@ -165,5 +189,89 @@ func TestSharedTransportOwnEntry(t *testing.T) {
 	}
 	if n := shared.closes.Load(); n != 1 {
 		t.Errorf("closed the shared transport's idle connections %d times; want 1", n)
+	}
+}
+
+// defaultClientGet makes one request through http.DefaultClient, as
+// third-party code does, under j's labels, and reads the response fully,
+// leaving an idle keep-alive connection of http.DefaultTransport (and its
+// read and write loops, labelled with j) behind.
+func defaultClientGet(t *testing.T, j *janitor.Janitor, url string) {
+	t.Helper()
+	j.Do(func(context.Context) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	})
+}
+
+// defaultTransportScopes are the scopes of the DefaultTransport pair: a
+// plain root, and a child of one.
+var defaultTransportScopes = []struct {
+	name  string
+	scope func(t *testing.T, opts ...janitor.Option) *janitor.Janitor
+}{
+	{"root", func(t *testing.T, opts ...janitor.Option) *janitor.Janitor {
+		return janitor.New("app", quiet(opts...)...)
+	}},
+	{"child", func(t *testing.T, opts ...janitor.Option) *janitor.Janitor {
+		root := janitor.New("app", quiet(opts...)...)
+		t.Cleanup(func() { root.Close() })
+		c, err := root.Child("tenant", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}},
+}
+
+// TestDefaultTransportLeak is the leak half of TestDefaultTransportNoLeak:
+// with the preventors off (WithDetectOnly), a scope that called http.Get
+// leaves the read and write loops of an idle connection of
+// http.DefaultTransport behind, labelled with the scope, and its close
+// reports them and what it would have done.
+func TestDefaultTransportLeak(t *testing.T) {
+	for _, tc := range defaultTransportScopes {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := newServer(t)
+			defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+			j := tc.scope(t, janitor.WithDetectOnly())
+			defaultClientGet(t, j, srv.URL)
+			err := j.Close()
+			r := j.Report()
+			if !errors.Is(err, janitor.ErrLeaked) || r.Leaked() != 2 {
+				t.Fatalf("Close() = %v, Leaked() = %d; want the read and write loops: %+v", err, r.Leaked(), r)
+			}
+			if res := findResource(r, "idleconns", "http.DefaultTransport"); res == nil || !res.Detected || res.Phase != "census" {
+				t.Errorf("Report().Resources = %+v; want idleconns \"http.DefaultTransport\" detected in the census phase", r.Resources)
+			}
+		})
+	}
+}
+
+// TestDefaultTransportNoLeak: a scope, root or child, whose code called
+// http.Get through http.DefaultClient used to report the two loops of the
+// idle keep-alive connection as leaks at every close: only a Reloader's
+// generations shared http.DefaultTransport. Every scope closes the idle
+// connections of the process's default transport when its census finds
+// its own keep-alive loops, and looks again: clean.
+func TestDefaultTransportNoLeak(t *testing.T) {
+	for _, tc := range defaultTransportScopes {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, _ := newServer(t)
+			defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
+			j := tc.scope(t)
+			defaultClientGet(t, j, srv.URL)
+			if err := j.Close(); err != nil {
+				t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
+			}
+			r := j.Report()
+			if res := findResource(r, "idleconns", "http.DefaultTransport"); res == nil || res.Detected || res.Phase != "census" {
+				t.Errorf("Report().Resources = %+v; want idleconns \"http.DefaultTransport\" closed in the census phase", r.Resources)
+			}
+		})
 	}
 }
