@@ -62,6 +62,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"sync"
 
 	"github.com/leakproof/leakproof/janitor"
@@ -74,6 +75,9 @@ type Pool[K comparable, V any] struct {
 	name  string
 	open  func(K) (V, error)
 	close func(V) error
+	// checkKeys is set when K holds an interface, whose dynamic value may
+	// be unhashable (a slice): Get checks each key before it looks it up.
+	checkKeys bool
 
 	mu sync.Mutex
 	// closed is set when the owner closes the pool: Get fails from then on.
@@ -120,11 +124,12 @@ func NewPool[K comparable, V any](owner *janitor.Janitor, name string, open func
 		return nil, errors.New("shared: NewPool needs an owner janitor, a name, an open and a close function")
 	}
 	p := &Pool[K, V]{
-		owner:   owner,
-		name:    name,
-		open:    open,
-		close:   close,
-		entries: make(map[K]*entry[V]),
+		owner:     owner,
+		name:      name,
+		open:      open,
+		close:     close,
+		checkKeys: holdsInterface(reflect.TypeFor[K]()),
+		entries:   make(map[K]*entry[V]),
 	}
 	if err := owner.Adopt("shared "+name, holding[K, V]{p}); err != nil {
 		return nil, fmt.Errorf("shared: NewPool %q: %w", name, err)
@@ -146,46 +151,106 @@ func NewPool[K comparable, V any](owner *janitor.Janitor, name string, open func
 // Get returns open's error if the open failed (the next Get of k tries
 // again), and an error wrapping janitor.ErrClosed if gen, or the pool's
 // owner, has started to close, also while Get waits for an open or a
-// close in progress. A nil gen is an error.
+// close in progress. An open that calls runtime.Goexit (t.FailNow in a
+// test) fails the same way as one that returns an error. A nil gen is an
+// error, and so is a key that no map can hold: one whose interface holds
+// a value that is not comparable (a slice), which would make a map lookup
+// panic, or a NaN, which a map never finds again.
 func (p *Pool[K, V]) Get(gen *janitor.Janitor, k K) (V, error) {
 	var zero V
 	if gen == nil {
 		return zero, fmt.Errorf("shared: %s: Get: nil generation", p.name)
 	}
+	if err := p.checkKey(k); err != nil {
+		return zero, fmt.Errorf("shared: %s: Get for %s: %w", p.name, gen.ID(), err)
+	}
 	for {
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
+		e, h, step := p.enter(gen, k)
+		switch step {
+		case poolClosed:
 			return zero, fmt.Errorf("shared: %s: Get for %s: pool closed: %w", p.name, gen.ID(), janitor.ErrClosed)
-		}
-		e := p.entries[k]
-		if e != nil && e.dying {
-			p.mu.Unlock()
+		case entryDying:
 			// Its last holder closed a moment ago: wait for the value to be
 			// closed, then open a new one.
 			if err := p.wait(gen, e.gone); err != nil {
 				return zero, err
 			}
 			continue
-		}
-		opening := e == nil
-		if opening {
-			e = &entry[V]{ready: make(chan struct{}), gone: make(chan struct{}), holders: make(map[*janitor.Janitor]*holder)}
-			p.entries[k] = e
-		}
-		if h := e.holders[gen]; h != nil {
-			p.mu.Unlock()
+		case heldAlready:
 			return p.again(gen, e, h)
-		}
-		h := &holder{registered: make(chan struct{})}
-		e.holders[gen] = h
-		p.mu.Unlock()
-
-		if opening {
+		case opening:
 			p.startOpen(k, e)
 		}
 		return p.hold(gen, k, e, h)
 	}
+}
+
+// What enter found.
+const (
+	joined      = iota // gen holds k's entry now, opened or opening
+	opening            // gen holds a new entry for k, which the caller opens
+	heldAlready        // gen held k's entry already, through h
+	entryDying         // k's entry is being closed: wait for e.gone
+	poolClosed         // the pool is closed
+)
+
+// enter finds k's entry, or makes it, and makes gen a holder of it, under
+// p.mu; deferred, so that the lock is never held past a panic.
+func (p *Pool[K, V]) enter(gen *janitor.Janitor, k K) (e *entry[V], h *holder, step int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, poolClosed
+	}
+	e = p.entries[k]
+	if e != nil && e.dying {
+		return e, nil, entryDying
+	}
+	step = joined
+	if e == nil {
+		e = &entry[V]{ready: make(chan struct{}), gone: make(chan struct{}), holders: make(map[*janitor.Janitor]*holder)}
+		p.entries[k] = e
+		step = opening
+	}
+	if h := e.holders[gen]; h != nil {
+		return e, h, heldAlready
+	}
+	h = &holder{registered: make(chan struct{})}
+	e.holders[gen] = h
+	return e, h, step
+}
+
+// checkKey returns why k cannot be a key: K is comparable, but an
+// interface in it may hold a value that is not (a slice, a map, a func),
+// which a map lookup panics on, and a NaN is not equal to itself, so a
+// map never finds it again. The error never shows the key, which may hold
+// a password.
+func (p *Pool[K, V]) checkKey(k K) error {
+	if p.checkKeys && !reflect.ValueOf(&k).Elem().Comparable() {
+		return fmt.Errorf("the key (a %T) holds a value that is not comparable (a slice, map or func)", k)
+	}
+	if k != k {
+		return fmt.Errorf("the key (a %T) is not equal to itself (it holds a NaN)", k)
+	}
+	return nil
+}
+
+// holdsInterface reports whether a value of type t may hold an interface
+// value: t is an interface, or an array or struct with one inside.
+func holdsInterface(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Array:
+		return holdsInterface(t.Elem())
+	case reflect.Struct:
+		for f := range t.Fields() {
+			if holdsInterface(f.Type) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // hold waits for e to open and registers h, gen's new hold on e, with gen.
@@ -257,7 +322,18 @@ func (p *Pool[K, V]) wait(gen *janitor.Janitor, ch <-chan struct{}) error {
 // value starts carries the owner's labels rather than the generation's.
 func (p *Pool[K, V]) startOpen(k K, e *entry[V]) {
 	err := p.owner.Go("shared "+p.name+" open", func(context.Context) error {
+		returned := false
+		defer func() {
+			// open called runtime.Goexit (t.FailNow in a test), which
+			// nothing can stop: end the open with an error on the way out,
+			// so that the Gets waiting for it return and the next Get of k
+			// opens anew.
+			if !returned {
+				p.opened(k, e, *new(V), errors.New("open called runtime.Goexit"))
+			}
+		}()
 		v, err := p.callOpen(k)
+		returned = true
 		return p.opened(k, e, v, err)
 	})
 	if err != nil { // the owner is closing
