@@ -100,5 +100,21 @@
 // *http.Server's stop function for AddServer: Shutdown, bounded by its
 // context, then Close.
 //
+// # gRPC and other servers
+//
+// GracefulStopFunc makes the stop function of anything with GracefulStop
+// and Stop (a *grpc.Server, without a gRPC dependency here): graceful
+// until the drain's deadline, then Stop. A stream that never ends by
+// itself (Health/Watch) is cut there on purpose; such a stop's error
+// wraps ErrDrainCut, which the Process reports (one WARN line, the
+// Report) without failing Run, as it does for ShutdownFunc. OnStopping
+// tells what answers health checks (a gRPC health server) that the
+// sequence started, when Ready turns false, without polling. A server
+// whose generations take over one socket (package handoff) adds the
+// socket's Close as a server of its own, so that it stops accepting when
+// the other servers start to drain, and each generation's current server
+// as another, so that its drain overlaps the HTTP servers' instead of
+// waiting for the tree's close: examples/grpcserver does both.
+//
 // All methods of Process are safe for concurrent use.
 package lifecycle

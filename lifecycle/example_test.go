@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/oklog/run"
@@ -75,51 +76,29 @@ func ExampleProcess_Actor() {
 	// config watcher: file gone
 }
 
-// grpcServer is the part of *grpc.Server that stopping it uses; the core
-// module does not import gRPC.
-type grpcServer interface {
-	GracefulStop() // stops accepting, waits for the RPCs in flight
-	Stop()         // closes every connection; GracefulStop then returns
-}
-
-// stopGRPC is a gRPC server's stop function for AddServer: GracefulStop,
-// then Stop when the context is done, as lifecycle.ShutdownFunc does for an
-// *http.Server with Shutdown and Close.
-func stopGRPC(s grpcServer) func(ctx context.Context) error {
-	return func(ctx context.Context) error {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			s.GracefulStop()
-		}()
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			s.Stop()
-			<-done
-			return fmt.Errorf("gRPC server did not drain in time, its connections were closed: %w", ctx.Err())
-		}
-	}
-}
-
-// A gRPC server drains with GracefulStop and, when the drain timeout
-// passes with a stream still open, is stopped with Stop.
-func ExampleProcess_AddServer_grpc() {
+// A gRPC server (anything with GracefulStop and Stop) drains with
+// GracefulStop; when the drain timeout passes with a stream still open,
+// Stop cuts it. That is the drain's bound, not a failed shutdown: Run
+// returns nil, and the Report says what was cut.
+func ExampleGracefulStopFunc() {
 	quiet := slog.New(slog.DiscardHandler)
 	root := janitor.New("app", janitor.WithLogger(quiet))
 	p := lifecycle.New(root, lifecycle.WithLogger(quiet), lifecycle.WithDrainTimeout(10*time.Millisecond))
-	p.AddServer("grpc", nil, stopGRPC(newStreamingServer()))
+	p.AddServer("grpc", nil, lifecycle.GracefulStopFunc(newStreamingServer()))
 	p.Stop()
-	fmt.Println(p.Run(context.Background()))
+	fmt.Println("Run:", p.Run(context.Background()))
+	cut := p.Report().Servers[0].Cut
+	fmt.Println("cut:", errors.Is(cut, lifecycle.ErrDrainCut), strings.Contains(cut.Error(), "Stop closed 2 call(s) still open"))
 	// Output:
 	// GracefulStop: waiting for a stream
 	// Stop: connections closed
-	// lifecycle: server "grpc": gRPC server did not drain in time, its connections were closed: context deadline exceeded
+	// Run: <nil>
+	// cut: true true
 }
 
-// streamingServer stands for a *grpc.Server with a stream that never
-// ends by itself.
+// streamingServer stands for a *grpc.Server with two streams that never
+// end by themselves (Health/Watch), counting its calls in flight as a
+// stats.Handler would.
 type streamingServer struct{ draining, stopped chan struct{} }
 
 func newStreamingServer() *streamingServer {
@@ -137,3 +116,5 @@ func (s *streamingServer) Stop() {
 	fmt.Println("Stop: connections closed")
 	close(s.stopped)
 }
+
+func (s *streamingServer) Open() int { return 2 }

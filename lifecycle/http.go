@@ -13,8 +13,10 @@ import (
 // which closes the listeners and idle connections at once and waits for
 // the active ones to finish their request; if the context is done first,
 // it calls srv.Close, which closes every connection left under its
-// request, and returns an error wrapping the context's. Give it a context
-// with a deadline: that deadline is its bound.
+// request, and returns an error wrapping ErrDrainCut and the context's
+// error: the drain was cut at its bound, which a Process reports but does
+// not count as a failed shutdown. Give it a context with a deadline: that
+// deadline is its bound.
 //
 // Neither Shutdown nor Close waits for or closes hijacked connections
 // (WebSockets): an httpmw.Reloader closes those of its generations when their
@@ -33,7 +35,10 @@ func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 		case ctx.Err() == nil: // drained, but a listener failed to close
 			return fmt.Errorf("lifecycle: server shutdown: %w", err)
 		}
-		return fmt.Errorf("lifecycle: server did not drain in time, its connections were closed: %w", errors.Join(err, srv.Close()))
+		if cerr := srv.Close(); cerr != nil {
+			return fmt.Errorf("lifecycle: server did not drain in time, and closing it failed: %w", errors.Join(err, cerr))
+		}
+		return fmt.Errorf("%w: the HTTP server did not drain in time, its connections were closed: %w", ErrDrainCut, err)
 	}
 }
 

@@ -202,8 +202,9 @@ func testProbe(t *testing.T, path string, handler func(ready func() bool) http.H
 
 func TestServerBadInput(t *testing.T) {
 	for name, fn := range map[string]func(){
-		"ShutdownFunc(nil)": func() { lifecycle.ShutdownFunc(nil) },
-		"ReadyHandler(nil)": func() { lifecycle.ReadyHandler(nil) },
+		"ShutdownFunc(nil)":     func() { lifecycle.ShutdownFunc(nil) },
+		"ReadyHandler(nil)":     func() { lifecycle.ReadyHandler(nil) },
+		"GracefulStopFunc(nil)": func() { lifecycle.GracefulStopFunc(nil) },
 	} {
 		func() {
 			defer func() {

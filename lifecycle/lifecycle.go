@@ -31,9 +31,10 @@ type Process struct {
 	root *janitor.Janitor
 	cfg  config
 
-	// stopping is closed when the sequence starts; cause, set once just
-	// before, says why (for the log).
-	stopping chan struct{}
+	// stopping is done when the sequence starts (stop cancels it); cause,
+	// set once just before, says why (for the log).
+	stopping context.Context
+	stop     context.CancelFunc
 	stopOnce sync.Once
 	cause    string
 
@@ -92,7 +93,8 @@ func New(root *janitor.Janitor, opts ...Option) *Process {
 	if root == nil {
 		panic("lifecycle: New(nil)")
 	}
-	p := &Process{root: root, cfg: newConfig(opts), stopping: make(chan struct{}), extendEvery: extendEvery}
+	p := &Process{root: root, cfg: newConfig(opts), extendEvery: extendEvery}
+	p.stopping, p.stop = context.WithCancel(context.Background())
 	n, err := newNotifier()
 	if err != nil {
 		p.log(slog.LevelWarn, "lifecycle: cannot notify the service manager", "err", err)
@@ -115,7 +117,7 @@ func (p *Process) sendNotify(state ...string) {
 // readiness endpoint (ReadyHandler(p.Ready)).
 func (p *Process) Ready() bool {
 	select {
-	case <-p.stopping:
+	case <-p.stopping.Done():
 		return false
 	default:
 		return true
@@ -140,10 +142,13 @@ func (p *Process) Ready() bool {
 //
 // stop must stop accepting, let the requests in flight finish and
 // return, and give up when its context is done, closing what is left.
-// ShutdownFunc makes one from an *http.Server; for a gRPC server,
-// run GracefulStop and call Stop when the context is done (see the
-// example). Servers stop in parallel, each under the drain timeout; the
-// stage waits for every stop and serve to return.
+// ShutdownFunc makes one from an *http.Server, GracefulStopFunc from a
+// gRPC server or anything with GracefulStop and Stop. A stop whose error
+// wraps ErrDrainCut closed what was still open at its deadline, as made
+// to: reported, but no failure. Servers stop in parallel, each under the
+// drain timeout, so that the drains of several servers (HTTP and gRPC, a
+// Reloader's last generation) overlap instead of adding up; the stage
+// waits for every stop and serve to return.
 //
 // The returned remove takes the server out of the sequence, leaving its
 // serve loop, if it runs, to the caller: the sequence will not stop it,
@@ -275,6 +280,26 @@ func (p *Process) Reload(ctx context.Context, reload func(ctx context.Context) e
 	return err
 }
 
+// OnStopping arranges for fn to be called, on a goroutine of its own, when
+// the termination sequence starts: at the moment Ready turns false, before
+// the lame duck. Use it for what must learn that the process is stopping
+// without polling Ready: a gRPC health server answering NOT_SERVING
+// (health.Server.Shutdown), a long-poll or streaming endpoint that tells
+// its clients to reconnect elsewhere. If the sequence has started
+// already, fn is called at once, on a goroutine of its own. The sequence
+// does not wait for fn.
+//
+// The returned remove unregisters fn; it reports whether it did, false
+// if fn has been started already or was removed before, as the stop
+// function of context.AfterFunc does. A nil fn is a programming error:
+// OnStopping panics.
+func (p *Process) OnStopping(fn func()) (remove func() bool) {
+	if fn == nil {
+		panic("lifecycle: OnStopping(nil)")
+	}
+	return context.AfterFunc(p.stopping, fn)
+}
+
 // Stop starts the termination sequence without a signal: from an admin
 // endpoint, a test, or code that decided the process must end. It does not
 // wait: Ready reports false at once, and Run, when it runs, carries out
@@ -284,7 +309,7 @@ func (p *Process) Stop() { p.start("Stop called") }
 func (p *Process) start(cause string) {
 	p.stopOnce.Do(func() {
 		p.cause = cause
-		close(p.stopping)
+		p.stop()
 	})
 }
 
@@ -380,7 +405,7 @@ func (p *Process) Run(ctx context.Context) error {
 	case sig := <-sigc:
 		signals++
 		p.start("signal " + sig.String())
-	case <-p.stopping:
+	case <-p.stopping.Done():
 	case <-ctx.Done():
 		p.start("context done: " + context.Cause(ctx).Error())
 	}

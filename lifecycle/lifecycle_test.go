@@ -475,6 +475,9 @@ func TestBadInput(t *testing.T) {
 	root := newRoot()
 	defer root.Close()
 	p := lifecycle.New(root, quiet()...)
+	if err := p.Reload(context.Background(), nil); err == nil || err.Error() != "lifecycle: Reload(nil)" {
+		t.Errorf("Reload(ctx, nil) = %v; want lifecycle: Reload(nil)", err)
+	}
 	for _, tc := range []struct {
 		name string
 		fn   func()
@@ -489,6 +492,7 @@ func TestBadInput(t *testing.T) {
 		{"WithTimeout(0)", func() { lifecycle.WithTimeout(0) }, "lifecycle: WithTimeout(0s): must be positive"},
 		{"WithSignals(nil)", func() { lifecycle.WithSignals(nil) }, "lifecycle: WithSignals: nil signal"},
 		{"WithLogger(nil)", func() { lifecycle.WithLogger(nil) }, "lifecycle: WithLogger(nil)"},
+		{"OnStopping(nil)", func() { p.OnStopping(nil) }, "lifecycle: OnStopping(nil)"},
 	} {
 		func() {
 			defer func() {

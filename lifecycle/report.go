@@ -46,6 +46,10 @@ type ServerStop struct {
 	// Abandoned, still running, at its deadline.
 	Err       error
 	Abandoned bool
+	// Cut is the stop's error when it wraps ErrDrainCut: the drain's
+	// deadline passed and the stop closed what was still open, as it was
+	// made to. It is not a failure: Err is nil then.
+	Cut error
 }
 
 // String returns a one-line summary: the cause, the duration, each phase

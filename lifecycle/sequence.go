@@ -242,6 +242,13 @@ func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []ServerSt
 		case e := <-endc:
 			done[e.i] = true
 			stops[e.i].Took = e.at.Sub(start)
+			if errors.Is(e.err, ErrDrainCut) {
+				stops[e.i].Cut = e.err
+				p.log(slog.LevelWarn, "lifecycle: drain cut at its deadline", "server", servers[e.i].name, "err", e.err,
+					"consequence", "what was still open was closed; not a failed shutdown",
+					"hint", "if clients must not see it, give the drain more time (WithDrainTimeout) or end long streams when the sequence starts (OnStopping)")
+				continue
+			}
 			if e.err != nil {
 				stops[e.i].Err = fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, e.err)
 				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", e.err)

@@ -1,0 +1,70 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrDrainCut is wrapped by the error of a stop function that cut what
+// was still open when its deadline passed, as it was made to: the drain
+// timeout is the bound, and a stream that never ends by itself (a gRPC
+// Health/Watch, a long poll) is closed at it on purpose. A Process does
+// not count such a stop as a failure: it reports it (one WARN line, the
+// Report's ServerStop.Cut) and Run can still return nil. GracefulStopFunc
+// and ShutdownFunc wrap it; a stop function of one's own may too.
+var ErrDrainCut = errors.New("lifecycle: drain cut at its deadline")
+
+// A GracefulStopper is a server that stops in two ways, as a *grpc.Server
+// does, without this package depending on gRPC: GracefulStop stops
+// accepting, tells the clients to go away and waits for the calls in
+// flight, streams included, to end; Stop closes every connection at
+// once, after which GracefulStop returns.
+//
+// If it also has a method Open() int, returning how many calls it has in
+// flight (a gRPC server counts them with a stats.Handler: see
+// examples/grpcserver), the stop function says how many the deadline
+// cut.
+type GracefulStopper interface {
+	GracefulStop()
+	Stop()
+}
+
+// GracefulStopFunc returns s's stop function for Process.AddServer (or
+// janitor.Janitor.AdoptContext): it runs GracefulStop until its context
+// is done, and then Stop, which closes what was still open, and waits for
+// GracefulStop to return. It returns nil if GracefulStop finished in
+// time; otherwise an error wrapping ErrDrainCut and the context's error,
+// saying how long the graceful stop waited and, if s counts them, how
+// many calls were still open: the deadline cut them on purpose, which is
+// no failure of the process's shutdown.
+//
+// A nil s is a programming error: GracefulStopFunc panics.
+func GracefulStopFunc(s GracefulStopper) func(ctx context.Context) error {
+	if s == nil {
+		panic("lifecycle: GracefulStopFunc(nil)")
+	}
+	return func(ctx context.Context) error {
+		start := time.Now()
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			s.GracefulStop()
+		}()
+		select {
+		case <-stopped:
+			return nil
+		case <-ctx.Done():
+		}
+		open := "the calls still open"
+		if c, ok := s.(interface{ Open() int }); ok {
+			open = fmt.Sprintf("%d call(s) still open", c.Open())
+		}
+		waited := time.Since(start)
+		s.Stop()
+		<-stopped
+		return fmt.Errorf("%w: graceful stop still waiting after %v; Stop closed %s: %w",
+			ErrDrainCut, waited.Round(time.Millisecond), open, context.Cause(ctx))
+	}
+}
