@@ -94,18 +94,14 @@ func leakHalf(t *testing.T, c libCase) {
 	if !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("forgotten: Close() = %v; want ErrLeaked\n%+v", err, r)
 	}
-	diagnosed := make(map[int]janitor.Offender)
-	for _, d := range r.Diagnoses {
-		diagnosed[d.Leak] = d.Offender
-	}
 	got := make(map[string]int)
-	for i, g := range r.Leaks {
-		o, ok := diagnosed[i]
-		if !ok {
+	for _, g := range r.Leaks {
+		if g.Offender == nil {
 			t.Errorf("leak not diagnosed:\n%v", g)
-			got["?"+top(g)] += g.Count
+			got["?"+top(g.Goroutine)] += g.Count
 			continue
 		}
+		o := *g.Offender
 		if b, ok := builtin(o.Func); !ok || b != o {
 			t.Errorf("leak diagnosed as %+v, which is not a built-in entry:\n%v", o, g)
 		}

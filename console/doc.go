@@ -122,7 +122,8 @@
 //	  leaks              its leaked goroutines, by stack:
 //	    count            how many goroutines have that stack
 //	    name             the tracked goroutine's name; "" if untracked
-//	    blocked_forever  whether the runtime proves them blocked forever
+//	    blocked_forever  whether the runtime proves them blocked forever (Go 1.27)
+//	    start            the function they started in (Leak.Start)
 //	    offender         the known offender it is; "" if none
 //	    remedy           the offender's remedy; "" if none
 //	    stack            the stack

@@ -134,6 +134,7 @@ type leakView struct {
 	Count          int    `json:"count"`
 	Name           string `json:"name"`
 	BlockedForever bool   `json:"blocked_forever"`
+	Start          string `json:"start"`
 	Offender       string `json:"offender"`
 	Remedy         string `json:"remedy"`
 	Stack          string `json:"stack"`
@@ -296,17 +297,16 @@ func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 	for _, ch := range r.Children {
 		d.Children = append(d.Children, ch.ID)
 	}
-	for i, g := range r.Leaks {
+	for _, g := range r.Leaks {
 		l := leakView{
 			Count:          g.Count,
 			Name:           g.Labels[goroutines.NameLabel],
-			BlockedForever: slices.Contains(r.BlockedForever, i),
+			BlockedForever: g.BlockedForever,
+			Start:          g.Start.Func,
 			Stack:          g.String(),
 		}
-		for _, dg := range r.Diagnoses {
-			if dg.Leak == i {
-				l.Offender, l.Remedy = dg.Offender.What, dg.Offender.Remedy
-			}
+		if o := g.Offender; o != nil {
+			l.Offender, l.Remedy = o.What, o.Remedy
 		}
 		d.Leaks = append(d.Leaks, l)
 	}

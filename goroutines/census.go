@@ -141,6 +141,9 @@ type Census struct {
 	// spare is the buffer of a read that only its own caller parsed,
 	// kept for the next read; set by recycle, taken by serve.
 	spare atomic.Pointer[[]byte]
+
+	// proof shares and spaces the reads of BlockedForever.
+	proof prover
 }
 
 // round is one profile read shared by every request that joined it.
@@ -370,29 +373,4 @@ func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, err
 		}
 		backoff *= 2
 	}
-}
-
-// BlockedForever returns the goroutines carrying the pprof label
-// key=value that the runtime proves blocked forever: blocked on a channel
-// or lock that no running goroutine can reach any more, so nothing will
-// ever wake them. It reads the goroutine leak profile of Go 1.26's
-// GOEXPERIMENT=goroutineleakprofile, which runs a garbage collection to
-// find them; available is false, and nothing is read, in a binary built
-// without it. A goroutine that leaked but is not proven blocked may still
-// be: waiting on a timer, a network read, or something a live goroutine
-// holds.
-func BlockedForever(key, value string) (blocked []Goroutine, available bool, err error) {
-	p := pprof.Lookup("goroutineleak")
-	if p == nil {
-		return nil, false, nil
-	}
-	var buf bytes.Buffer
-	if err := p.WriteTo(&buf, 1); err != nil {
-		return nil, true, fmt.Errorf("goroutines: reading goroutine leak profile: %w", err)
-	}
-	prof, err := gprofile.ParseLabelled(buf.Bytes(), key)
-	if err != nil {
-		return nil, true, fmt.Errorf("goroutines: reading goroutine leak profile: %w", err)
-	}
-	return newSnapshot(time.Now(), prof).Matching(key, value), true, nil
 }

@@ -41,6 +41,11 @@
 // process, so concurrent and back-to-back requests share reads: closing
 // many scopes at once costs about one read, not one read per scope.
 //
+// [Census.BlockedForever] reads the goroutine leak profile, standard from
+// Go 1.27, to find which of them the runtime proves blocked forever. That
+// read runs a garbage collection, so it is shared too, and spaced so that
+// it takes at most [ProofBudget] of wall time.
+//
 // All functions and methods of this package are safe for concurrent use.
 //
 // Example: a scope generation runs its code under its label, starts a

@@ -30,3 +30,23 @@ func CensusQueued(c *Census) int {
 	}
 	return c.next.waiters
 }
+
+// FakeLeakProfile makes the goroutine leak profile read as read does, in
+// every binary, and returns a func that restores the real one. Tests that
+// use it must not run in parallel.
+func FakeLeakProfile(read func(w io.Writer) error) (restore func()) {
+	plainRead, plainHas := readLeakProfile, hasLeakProfile
+	readLeakProfile = read
+	hasLeakProfile = func() bool { return true }
+	return func() { readLeakProfile, hasLeakProfile = plainRead, plainHas }
+}
+
+// ProofQueued returns how many requests wait for c's next proving read.
+func ProofQueued(c *Census) int {
+	c.proof.mu.Lock()
+	defer c.proof.mu.Unlock()
+	if c.proof.next == nil {
+		return 0
+	}
+	return c.proof.next.waiters
+}

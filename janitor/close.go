@@ -422,29 +422,24 @@ func (c *closer) census() {
 		return
 	}
 	leaks := outside(found)
-	diagnoses, owners := j.diagnose(leaks)
 	if j.idleConnLeaks(leaks) && c.closeSharedIdle() {
 		// Idle connections of a shared transport: closed now, their
 		// loops end; look again.
 		if found, err = j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id); err == nil {
 			leaks = outside(found)
-			diagnoses, owners = j.diagnose(leaks)
 		}
 	}
-	if l, changed := c.ownership(leaks); changed {
-		leaks = l
-		diagnoses, owners = j.diagnose(leaks)
+	leaks, _ = c.ownership(leaks)
+	// The proof is worth a wait, not the close's deadline.
+	diagnosed := j.prove(c.ctx, j.diagnose(leaks))
+	owners := owners(diagnosed)
+	for _, l := range diagnosed {
+		j.stats.leaked.Add(uint64(l.Count))
 	}
-	blocked := blockedForever(j.id, leaks)
-	for _, g := range leaks {
-		j.stats.leaked.Add(uint64(g.Count))
-	}
-	c.logLeaks(leaks, diagnoses, owners, blocked)
+	c.logLeaks(diagnosed, owners)
 	c.mu.Lock()
-	c.report.Leaks = leaks
-	c.report.Diagnoses = diagnoses
+	c.report.Leaks = diagnosed
 	c.report.Owners = owners
-	c.report.BlockedForever = blocked
 	c.report.checked = true
 	c.mu.Unlock()
 }
@@ -474,32 +469,6 @@ func outside(found []goroutines.Goroutine) []goroutines.Goroutine {
 		}
 	}
 	return leaks
-}
-
-// blockedForever returns the indexes of the leaks that the goroutine leak
-// profile proves blocked forever, when the binary has it (see
-// goroutines.BlockedForever); nil otherwise. It costs a garbage
-// collection, so it is asked only when there are leaks.
-func blockedForever(id string, leaks []goroutines.Goroutine) []int {
-	if len(leaks) == 0 {
-		return nil
-	}
-	proven, ok, err := goroutines.BlockedForever(goroutines.ScopeLabel, id)
-	if !ok || err != nil {
-		return nil
-	}
-	var idx []int
-	for i, g := range leaks {
-		if slices.ContainsFunc(proven, func(p goroutines.Goroutine) bool { return sameStack(p, g) }) {
-			idx = append(idx, i)
-		}
-	}
-	return idx
-}
-
-// sameStack reports whether a and b are records of the same stack.
-func sameStack(a, b goroutines.Goroutine) bool {
-	return slices.EqualFunc(a.Stack, b.Stack, func(x, y goroutines.Frame) bool { return x.Func == y.Func && x.Line == y.Line })
 }
 
 // release ends Shutdown's part of the close: it publishes the report, the

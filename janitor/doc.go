@@ -160,10 +160,14 @@
 //
 // Goroutines that a finalizer or runtime.AddCleanup stops once their object
 // is garbage are not blamed: the census collects garbage and retries
-// before reporting. Leaks whose stack matches a known offender (Offenders,
-// WithOffenders) are reported with their remedy, and those of objects a
-// longer-lived scope owns are that scope's (see Ownership). WithDetectOnly reports
-// what the preventors would undo without undoing it.
+// before reporting. Each element of Report.Leaks is one group of leaked
+// goroutines with its diagnosis (Leak): the known offender its stack
+// matches (Offenders, WithOffenders), with its remedy; whether the runtime
+// proves it blocked forever (Go 1.27's goroutine leak profile, read only
+// when there are leaks); and the function it started in. Leaks of objects
+// a longer-lived scope owns are that scope's (see Ownership).
+// WithDetectOnly reports what the preventors would undo without undoing
+// it.
 //
 // # Events
 //

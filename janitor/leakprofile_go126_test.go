@@ -24,7 +24,7 @@ func TestLeakProfileAbsent(t *testing.T) {
 	defer close(stop)
 	gen.Do(func(context.Context) { go leakyWorker(stop) })
 	gen.Close()
-	if r := gen.Report(); r.Leaked() != 1 || r.BlockedForever != nil {
-		t.Errorf("report: %d leaked, blocked forever %v; want 1, nil", r.Leaked(), r.BlockedForever)
+	if r := gen.Report(); r.Leaked() != 1 || r.Leaks[0].BlockedForever {
+		t.Errorf("report: %d leaked, blocked forever %v; want 1, not proven", r.Leaked(), r.Leaks[0].BlockedForever)
 	}
 }

@@ -1,6 +1,7 @@
 package janitor
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -8,6 +9,30 @@ import (
 
 	"github.com/leakproof/leakproof/goroutines"
 )
+
+// A Leak is one group of goroutines that outlived their scope (the
+// census's record of goroutines that share one stack and one set of
+// labels), with what the close found out about it. It embeds the record:
+// Count, Labels, Stack and String are the goroutines'.
+type Leak struct {
+	goroutines.Goroutine
+	// Offender is the entry of the catalogue of known offenders that the
+	// stack matches (see Diagnose), with its remedy; nil if none does.
+	Offender *Offender
+	// BlockedForever says the runtime proves these goroutines blocked
+	// forever: blocked on a channel or lock that no running goroutine can
+	// reach any more, so nothing will ever wake them (the goroutine leak
+	// profile, standard from Go 1.27; see goroutines.Census.BlockedForever).
+	// False means not proven: always so on Go 1.26, and for goroutines
+	// waiting on a timer, the network, or what a live goroutine holds. When
+	// only some goroutines of a record are proven, the record is split in
+	// two Leaks.
+	BlockedForever bool
+	// Start is the function the goroutines started in, the outermost
+	// frame of their stack: the function a go statement ran, where to
+	// look for the code that started them.
+	Start goroutines.Frame
+}
 
 // An Owner is the leaks of one close that belong to objects of one kind,
 // as the catalogue of known offenders groups them: "1 gRPC ClientConn: 5
@@ -19,7 +44,6 @@ type Owner struct {
 	// (Offender.PerObject); 0 if none of them counts objects.
 	Objects    int
 	Goroutines int    // goroutines leaked by those objects
-	Leaks      []int  // their records, as indexes in Report.Leaks
 	Remedy     string // the remedy of the first of their entries
 	// StartedBy names the goroutines started with Go under which the
 	// leaked goroutines were started, when they were: where, in the
@@ -42,45 +66,105 @@ func (o Owner) String() string {
 	return fmt.Sprintf("%d %s: %d %s", o.Objects, o.Object, o.Goroutines, g)
 }
 
-// diagnose matches each leak against the catalogue and groups the
-// diagnosed ones by the kind of object that owns them.
-func (j *Janitor) diagnose(leaks []goroutines.Goroutine) ([]Diagnosis, []Owner) {
-	var diagnoses []Diagnosis
-	var owners []Owner
+// kind is the Owner.Object that groups the leaks of entry o.
+func (o *Offender) kind() string {
+	if o.Object == "" {
+		return o.What
+	}
+	return o.Object
+}
+
+// diagnose makes the census's records leaks: each with the catalogue
+// entry it matches, if any, and its starting frame.
+func (j *Janitor) diagnose(found []goroutines.Goroutine) []Leak {
+	leaks := make([]Leak, 0, len(found))
+	for _, g := range found {
+		l := Leak{Goroutine: g}
+		if o, ok := j.Diagnose(g); ok {
+			l.Offender = &o
+		}
+		if len(g.Stack) > 0 {
+			l.Start = g.Stack[len(g.Stack)-1]
+		}
+		leaks = append(leaks, l)
+	}
+	return leaks
+}
+
+// owners groups the diagnosed leaks by the kind of object that owns them.
+func owners(leaks []Leak) []Owner {
+	var out []Owner
 	index := make(map[string]int)
-	for i, g := range leaks {
-		o, ok := j.Diagnose(g)
-		if !ok {
+	for _, l := range leaks {
+		o := l.Offender
+		if o == nil {
 			continue
 		}
-		diagnoses = append(diagnoses, Diagnosis{Leak: i, Offender: o})
-		kind := o.Object
-		if kind == "" {
-			kind = o.What
-		}
-		k, seen := index[kind]
+		k, seen := index[o.kind()]
 		if !seen {
-			k = len(owners)
-			index[kind] = k
-			owners = append(owners, Owner{Object: kind, Remedy: o.Remedy})
+			k = len(out)
+			index[o.kind()] = k
+			out = append(out, Owner{Object: o.kind(), Remedy: o.Remedy})
 		}
-		w := &owners[k]
-		w.Goroutines += g.Count
-		w.Leaks = append(w.Leaks, i)
+		w := &out[k]
+		w.Goroutines += l.Count
 		if o.PerObject > 0 {
-			w.Objects += g.Count / o.PerObject
+			w.Objects += l.Count / o.PerObject
 		}
-		if name := g.Labels[goroutines.NameLabel]; name != "" && !slices.Contains(w.StartedBy, name) {
+		if name := l.Labels[goroutines.NameLabel]; name != "" && !slices.Contains(w.StartedBy, name) {
 			w.StartedBy = append(w.StartedBy, name)
 		}
 	}
-	return diagnoses, owners
+	return out
+}
+
+// prove marks the leaks that the goroutine leak profile proves blocked
+// forever, splitting a record of which only some goroutines are. It asks
+// only when there are leaks, as a proving read costs a garbage collection
+// (shared and spaced by the census, see goroutines.ProofBudget), and
+// gives up, proving nothing, when ctx is done first or the binary has no
+// such profile (Go 1.26).
+func (j *Janitor) prove(ctx context.Context, leaks []Leak) []Leak {
+	if len(leaks) == 0 || j.cfg.census == nil {
+		return leaks
+	}
+	proven, err := j.cfg.census.BlockedForever(ctx, goroutines.ScopeLabel, j.id)
+	if err != nil || len(proven) == 0 {
+		return leaks
+	}
+	out := make([]Leak, 0, len(leaks))
+	for _, l := range leaks {
+		n := 0
+		for i, p := range proven {
+			if p.Count > 0 && sameStack(p, l.Goroutine) {
+				k := min(p.Count, l.Count-n)
+				proven[i].Count -= k
+				n += k
+			}
+		}
+		if n > 0 && n < l.Count {
+			rest := l
+			rest.Count = l.Count - n
+			out = append(out, rest)
+			l.Count = n
+		}
+		l.BlockedForever = n > 0
+		out = append(out, l)
+	}
+	return out
+}
+
+// sameStack reports whether a and b are records of the same stack.
+func sameStack(a, b goroutines.Goroutine) bool {
+	return slices.EqualFunc(a.Stack, b.Stack, func(x, y goroutines.Frame) bool {
+		return x.Func == y.Func && x.File == y.File && x.Line == y.Line
+	})
 }
 
 // logLeaks logs what the census found: one ERROR line per kind of object
 // that leaked, with its remedy, and one per leak record that no catalogue
 // entry explains.
-func (c *closer) logLeaks(leaks []goroutines.Goroutine, diagnoses []Diagnosis, owners []Owner, blocked []int) {
+func (c *closer) logLeaks(leaks []Leak, owners []Owner) {
 	j := c.j
 	consequence := "it cannot be stopped and pins what it references"
 	for _, o := range owners {
@@ -88,9 +172,11 @@ func (c *closer) logLeaks(leaks []goroutines.Goroutine, diagnoses []Diagnosis, o
 			"action", "reported", "consequence", consequence}
 		var tops []string
 		proven := false
-		for _, i := range o.Leaks {
-			tops = append(tops, top(leaks[i]))
-			proven = proven || slices.Contains(blocked, i)
+		for _, l := range leaks {
+			if l.Offender != nil && l.Offender.kind() == o.Object {
+				tops = append(tops, top(l.Goroutine))
+				proven = proven || l.BlockedForever
+			}
 		}
 		attrs = append(attrs, "top", strings.Join(slices.Compact(tops), ","))
 		if len(o.StartedBy) > 0 {
@@ -101,13 +187,13 @@ func (c *closer) logLeaks(leaks []goroutines.Goroutine, diagnoses []Diagnosis, o
 		}
 		j.log(c, slog.LevelError, "janitor: goroutines leaked: "+o.String(), append(attrs, "hint", o.Remedy)...)
 	}
-	for i, g := range leaks {
-		if slices.ContainsFunc(diagnoses, func(d Diagnosis) bool { return d.Leak == i }) {
+	for _, l := range leaks {
+		if l.Offender != nil {
 			continue
 		}
-		attrs := []any{"kind", "goroutine", "name", g.Labels[goroutines.NameLabel], "count", g.Count, "top", top(g),
-			"action", "reported", "consequence", consequence}
-		if slices.Contains(blocked, i) {
+		attrs := []any{"kind", "goroutine", "name", l.Labels[goroutines.NameLabel], "count", l.Count, "top", top(l.Goroutine),
+			"start", l.Start.Func, "action", "reported", "consequence", consequence}
+		if l.BlockedForever {
 			attrs = append(attrs, "blocked_forever", true)
 		}
 		j.log(c, slog.LevelError, "janitor: goroutine leaked", append(attrs,

@@ -80,8 +80,11 @@ func TestOffenderLeak(t *testing.T) {
 		t.Fatalf("Close() = %v; want ErrLeaked", err)
 	}
 	r := gen.Report()
-	if len(r.Diagnoses) != 1 || r.Diagnoses[0].Offender.Remedy != daemon.Remedy || r.Diagnoses[0].Leak != 0 {
-		t.Fatalf("Diagnoses = %+v; want the daemon", r.Diagnoses)
+	if len(r.Leaks) != 1 || r.Leaks[0].Offender == nil || r.Leaks[0].Offender.Remedy != daemon.Remedy {
+		t.Fatalf("Leaks = %+v; want the daemon, diagnosed", r.Leaks)
+	}
+	if start := r.Leaks[0].Start; !strings.HasSuffix(start.Func, ".offenderDaemon") || start.Line == 0 {
+		t.Errorf("Leaks[0].Start = %+v; want offenderDaemon, the function the goroutine started in", start)
 	}
 	full := fmt.Sprintf("%+v", r)
 	for _, want := range []string{"known offender: the test library's daemon (process-wide)", "remedy: call lib.StopDaemon()"} {
@@ -102,8 +105,8 @@ func TestOffenderNoLeak(t *testing.T) {
 	if err := gen.Close(); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
-	if r := gen.Report(); len(r.Diagnoses) != 0 {
-		t.Errorf("Diagnoses = %+v; want none", r.Diagnoses)
+	if r := gen.Report(); len(r.Leaks) != 0 {
+		t.Errorf("Leaks = %+v; want none", r.Leaks)
 	}
 }
 

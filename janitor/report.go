@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -40,10 +39,13 @@ type Report struct {
 	// among Resources (those with Detected set) were reported, not undone.
 	DetectOnly bool
 
-	Leaks     []goroutines.Goroutine // goroutines still carrying the scope's labels after close
-	Diagnoses []Diagnosis            // leaks recognised as known offenders, with their remedy
-	Owners    []Owner                // the diagnosed leaks grouped by the kind of object that owns them
-	CensusErr error                  // why the census could not run, if it could not
+	// Leaks are the goroutines still carrying the scope's labels after
+	// close, one element per group of goroutines that share a stack, each
+	// with its diagnosis: the known offender, whether the runtime proves
+	// it blocked forever, and the function it started in.
+	Leaks     []Leak
+	Owners    []Owner // the leaks of known offenders grouped by the kind of object that owns them
+	CensusErr error   // why the census could not run, if it could not
 	// Owned are goroutines that still carried the scope's labels after it
 	// closed but belong to objects a longer-lived scope owns (a
 	// shared.Pool's values, what the root adopted): not leaks of this
@@ -56,11 +58,6 @@ type Report struct {
 	// (Offender.Unstoppable): they run as long as the process. Listed,
 	// not counted as leaks.
 	Expected []Owned
-	// BlockedForever are the indexes in Leaks of the records that the
-	// runtime proves blocked forever (goroutines.BlockedForever), when the
-	// binary was built with GOEXPERIMENT=goroutineleakprofile; nil without
-	// it.
-	BlockedForever []int
 
 	// Abandoned lists, by name, what the close had not finished when
 	// Shutdown returned at its deadline ("hook \"flush\" (running for
@@ -85,12 +82,6 @@ type Report struct {
 	// checked is set when the census ran: Leaks is then the verdict, and
 	// stragglers are leaks only if it found them.
 	checked bool
-}
-
-// A Diagnosis names the known offender that a leaked goroutine is.
-type Diagnosis struct {
-	Leak     int // index of the goroutine record in Report.Leaks
-	Offender Offender
 }
 
 // A Phase is one step of Close and how long it took.
@@ -365,23 +356,21 @@ func (r Report) detail(w io.Writer, indent string) {
 		p("  EXPECTED: %s, for the life of the process: %s; remedy: %s", o, o.Offender.What, o.Offender.Remedy)
 		writeIndented(w, indent+"      ", o.Goroutine.String())
 	}
-	for i, g := range r.Leaks {
-		name := g.Labels[goroutines.NameLabel]
+	for _, l := range r.Leaks {
+		name := l.Labels[goroutines.NameLabel]
 		if name == "" {
 			name = "untracked"
 		}
 		proven := ""
-		if slices.Contains(r.BlockedForever, i) {
-			proven = " proven blocked forever by the goroutine leak profile"
+		if l.BlockedForever {
+			proven = ", proven blocked forever by the goroutine leak profile"
 		}
-		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s%s:", g.Count, name, goroutines.ScopeLabel, r.ID, proven)
-		for _, d := range r.Diagnoses {
-			if d.Leak == i {
-				p("    known offender: %s (%s)", d.Offender.What, d.Offender.Extent)
-				p("    remedy: %s", d.Offender.Remedy)
-			}
+		p("  LEAK: %d goroutine(s) (%s) still labelled %s=%s%s:", l.Count, name, goroutines.ScopeLabel, r.ID, proven)
+		if o := l.Offender; o != nil {
+			p("    known offender: %s (%s)", o.What, o.Extent)
+			p("    remedy: %s", o.Remedy)
 		}
-		writeIndented(w, indent+"      ", g.String())
+		writeIndented(w, indent+"      ", l.String())
 	}
 	for _, ch := range r.Children {
 		ch.detail(w, indent+"  ")

@@ -83,13 +83,6 @@ type check struct {
 	scope *janitor.Janitor
 }
 
-// leak is one goroutine record of a test that was still running, with the
-// known offender it is, if any.
-type leak struct {
-	g        goroutines.Goroutine
-	offender *janitor.Offender
-}
-
 // verdict is the cleanup registered by Check. It runs on the test's
 // goroutine.
 func (c *check) verdict() {
@@ -107,26 +100,13 @@ func (c *check) verdict() {
 		c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 		return
 	}
-	r := c.scope.Report()
-	first := make([]leak, 0, len(r.Leaks))
-	for i, g := range r.Leaks {
-		l := leak{g: g}
-		for _, d := range r.Diagnoses {
-			if d.Leak == i {
-				l.offender = &d.Offender
-				break
-			}
-		}
-		first = append(first, l)
-	}
+	first := c.scope.Report().Leaks
 	leaks := c.keep(slices.Clone(first))
-	if len(leaks) == 0 {
-		return
-	}
-
+	// A goroutine the runtime proves blocked forever never ends: the
+	// grace period is for the others.
 	deadline := start.Add(c.cfg.grace)
 	backoff := retryBackoff
-	for len(leaks) > 0 && time.Now().Before(deadline) {
+	for unproven(leaks) && time.Now().Before(deadline) {
 		time.Sleep(min(backoff, time.Until(deadline)))
 		backoff = max(retryBackoff, min(2*backoff, c.cfg.grace/4))
 		found, err := c.scope.Census().Leaks(context.Background(), goroutines.ScopeLabel, c.scope.ID())
@@ -134,11 +114,11 @@ func (c *check) verdict() {
 			c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 			return
 		}
-		next := make([]leak, 0, len(found))
-		for _, g := range found {
-			next = append(next, leak{g: g, offender: diagnosis(first, g)})
-		}
-		leaks = c.keep(next)
+		// Goroutines that were not blocked yet at the close may be now.
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		proven, _ := c.scope.Census().BlockedForever(ctx, goroutines.ScopeLabel, c.scope.ID())
+		cancel()
+		leaks = c.keep(again(first, found, proven))
 	}
 	if len(leaks) > 0 {
 		c.t.Errorf("%s", c.describe(leaks, time.Since(start)))
@@ -147,39 +127,79 @@ func (c *check) verdict() {
 
 // keep returns the leaks that WithIgnoredFunc does not ignore, in leaks's
 // backing array.
-func (c *check) keep(leaks []leak) []leak {
-	return slices.DeleteFunc(leaks, func(l leak) bool { return c.cfg.ignores(l.g) })
+func (c *check) keep(leaks []janitor.Leak) []janitor.Leak {
+	return slices.DeleteFunc(leaks, func(l janitor.Leak) bool { return c.cfg.ignores(l.Goroutine) })
 }
 
-// diagnosis returns the offender of the first census's record with g's
-// stack: the catalogue matches by stack only.
-func diagnosis(first []leak, g goroutines.Goroutine) *janitor.Offender {
-	for _, l := range first {
-		if slices.Equal(l.g.Stack, g.Stack) {
-			return l.offender
+// unproven reports whether some of leaks are not proven blocked forever:
+// they may still end.
+func unproven(leaks []janitor.Leak) bool {
+	return slices.ContainsFunc(leaks, func(l janitor.Leak) bool { return !l.BlockedForever })
+}
+
+// again makes the records of a later census leaks: with the offender
+// and starting frame of the first census's record of the same stack, and
+// proven blocked forever as the latest proving read says (nil if it could
+// not be had), or, failing that, as the first did (a goroutine proven
+// blocked forever never ends). A record only partly proven is split.
+func again(first []janitor.Leak, found, proven []goroutines.Goroutine) []janitor.Leak {
+	var out []janitor.Leak
+	for _, g := range found {
+		l := janitor.Leak{Goroutine: g}
+		n, before := 0, 0
+		for _, f := range first {
+			if slices.Equal(f.Stack, g.Stack) {
+				l.Offender, l.Start = f.Offender, f.Start
+				if f.BlockedForever {
+					before += f.Count
+				}
+			}
+		}
+		for _, p := range proven {
+			if slices.Equal(p.Stack, g.Stack) {
+				n += p.Count
+			}
+		}
+		if n = min(max(n, before), g.Count); n > 0 {
+			p := l
+			p.Count, p.BlockedForever = n, true
+			out = append(out, p)
+		}
+		if l.Count -= n; l.Count > 0 {
+			out = append(out, l)
 		}
 	}
-	return nil
+	return out
 }
 
 // describe is the failure message: the test, how many goroutines, and
 // each record's stack with its diagnosis.
-func (c *check) describe(leaks []leak, after time.Duration) string {
-	n := 0
+func (c *check) describe(leaks []janitor.Leak, after time.Duration) string {
+	n, proven := 0, 0
 	for _, l := range leaks {
-		n += l.g.Count
+		n += l.Count
+		if l.BlockedForever {
+			proven += l.Count
+		}
 	}
 	var b strings.Builder
 	plural := "s"
 	if n == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(&b, "janitortest: %s leaked %d goroutine%s, still running %v after the test:\n",
+	fmt.Fprintf(&b, "janitortest: %s leaked %d goroutine%s, still running %v after the test",
 		c.name, n, plural, after.Round(time.Millisecond))
+	if proven > 0 {
+		fmt.Fprintf(&b, "; %d proven blocked forever by the runtime's goroutine leak profile", proven)
+	}
+	b.WriteString(":\n")
 	for _, l := range leaks {
 		b.WriteString("\n")
-		b.WriteString(l.g.String())
-		if o := l.offender; o != nil {
+		b.WriteString(l.String())
+		if l.BlockedForever {
+			b.WriteString("    proven blocked forever: nothing can ever wake it (goroutine leak profile)\n")
+		}
+		if o := l.Offender; o != nil {
 			fmt.Fprintf(&b, "    known offender: %s (%s)\n    remedy: %s\n", o.What, o.Extent, o.Remedy)
 		}
 	}

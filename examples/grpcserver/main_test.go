@@ -242,10 +242,10 @@ func TestForgottenClientConnReported(t *testing.T) {
 		t.Fatalf("no leak reported:\n%+v", r)
 	}
 	diagnosed := false
-	for _, d := range r.Diagnoses {
-		if strings.HasPrefix(d.Offender.Func, "google.golang.org/grpc/") {
+	for _, l := range r.Leaks {
+		if o := l.Offender; o != nil && strings.HasPrefix(o.Func, "google.golang.org/grpc/") {
 			diagnosed = true
-			t.Logf("diagnosed: %s: %s", d.Offender.What, d.Offender.Remedy)
+			t.Logf("diagnosed: %s: %s", o.What, o.Remedy)
 		}
 	}
 	if !diagnosed {

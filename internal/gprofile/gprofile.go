@@ -1,10 +1,11 @@
 // Package gprofile parses the debug=1 text goroutine profile that
 // runtime/pprof writes (pprof.Lookup("goroutine").WriteTo(w, 1)): records
 // aggregated by stack and labels, with "# labels:" lines. The debug=1 form
-// of the "goroutineleak" profile of GOEXPERIMENT=goroutineleakprofile is
-// accepted too. Nothing else is: the debug=2 form (one runtime traceback
-// per goroutine, as runtime.Stack(buf, true) prints it) and the protobuf of
-// debug=0 give [ErrFormat], because the census never reads them.
+// of the "goroutineleak" profile (Go 1.27; Go 1.26 with
+// GOEXPERIMENT=goroutineleakprofile) is accepted too. Nothing else is:
+// the debug=2 form (one runtime traceback per goroutine, as
+// runtime.Stack(buf, true) prints it) and the protobuf of debug=0 give
+// [ErrFormat], because the census never reads them.
 //
 // It is the parser behind the census of package goroutines: the census reads
 // the debug=1 profile, which unlike runtime.Stack(all) does not stop the world
@@ -79,7 +80,7 @@ func (e *SyntaxError) Error() string {
 
 // Parse parses a debug=1 text goroutine profile, as
 // pprof.Lookup("goroutine").WriteTo(w, 1) writes it. The debug=1
-// "goroutineleak" profile of GOEXPERIMENT=goroutineleakprofile is accepted
+// "goroutineleak" profile (Go 1.27, or Go 1.26 with GOEXPERIMENT) is accepted
 // too. Any other input gives [ErrFormat], the debug=2 form included: the
 // census never reads it, since writing it stops the world.
 //
