@@ -145,7 +145,9 @@ func noLeakHalf(t *testing.T, c libCase) {
 	var remedy func() error
 	if c.rootOnly {
 		root.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
-		defer remedy()
+		if err := root.AdoptFunc("remedy", remedy); err != nil {
+			t.Fatal(err)
+		}
 	} else {
 		gen.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
 		gen.OnClose("remedy", func(context.Context) error { return remedy() })
@@ -155,6 +157,14 @@ func noLeakHalf(t *testing.T, c libCase) {
 	}
 	if r := gen.Report(); !r.Clean() || len(r.Leaks) != 0 {
 		t.Errorf("report not clean:\n%+v", r)
+	}
+	// What the root built is the root's: it closes clean too, listing
+	// what can never be stopped as expected for the life of the process.
+	if err := root.Close(); err != nil {
+		t.Fatalf("the root that built it: Close() = %v; want nil\n%+v", err, root.Report())
+	}
+	if r := root.Report(); c.rootOnly && len(r.Expected) == 0 {
+		t.Errorf("the root that built it: nothing expected; want its goroutine listed\n%+v", r)
 	}
 }
 

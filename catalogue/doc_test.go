@@ -101,9 +101,9 @@ func renderDoc(t *testing.T) string {
 		module[c.entry] = c.module
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d entries. Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies).\n\n", len(janitor.Offenders()))
-	b.WriteString("| # | Func | Object | Per object | What | Extent | Remedy | Verified on | Verified by |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n%d entries. Type: the Go type of the object, which ties its goroutines to the scope that owns it (janitor's Ownership rule). Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies). Extent never stops: the library cannot stop the goroutine; owned by the root it is expected for the life of the process.\n\n", len(janitor.Offenders()))
+	b.WriteString("| # | Func | Object | Type | Per object | What | Extent | Remedy | Verified on | Verified by |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, o := range janitor.Offenders() {
 		perObject := ""
 		if o.PerObject > 0 {
@@ -112,8 +112,15 @@ func renderDoc(t *testing.T) string {
 		h := how[o.Func]
 		slices.Sort(h)
 		h = slices.Compact(h)
-		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s | %s | %s |\n", i+1, o.Func, cell(o.Object), perObject,
-			cell(o.What), o.Extent, cell(o.Remedy), lib(module[o.Func]), cell(strings.Join(h, "; ")))
+		typ, extent := "", o.Extent.String()
+		if o.Type != "" {
+			typ = "`" + o.Type + "`"
+		}
+		if o.Unstoppable {
+			extent += ", never stops"
+		}
+		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, o.Func, cell(o.Object), typ, perObject,
+			cell(o.What), extent, cell(o.Remedy), lib(module[o.Func]), cell(strings.Join(h, "; ")))
 	}
 	b.WriteString("\n## Goroutines per object\n\n")
 	b.WriteString("What each verifying case builds once, and the goroutines it leaves when forgotten (the leak half checks these counts exactly).\n\n")
