@@ -56,6 +56,17 @@
 // and [goroutines.ProofBudget]). On Go 1.26 nothing is proven and every
 // leak waits for the grace period, as before.
 //
+// # Evidence for CI
+//
+// A leaking test also sets the test attributes janitortest.leaked and
+// janitortest.proven (goroutines leaked, and how many of them are proven
+// blocked forever), which go test -json reports as events of the test.
+// Under go test -artifacts, Check writes the scope's full report
+// (janitortest-leaks.txt) and every goroutine of the process at the time
+// of the check (janitortest-goroutines.txt) to the test's artifact
+// directory, and names it in the failure. Both use the testing package's
+// T.Attr and T.ArtifactDir, when the TestingT given to Check has them.
+//
 // # Which goroutines are the test's
 //
 //   - Every goroutine the test's goroutine starts after Check, to any

@@ -121,7 +121,7 @@ func (c *check) verdict() {
 		leaks = c.keep(again(first, found, proven))
 	}
 	if len(leaks) > 0 {
-		c.t.Errorf("%s", c.describe(leaks, time.Since(start)))
+		c.fail(leaks, c.describe(leaks, time.Since(start)))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,9 +74,10 @@ func TestChild(t *testing.T) {
 
 // runChild runs TestChild in a subprocess playing mode and returns what go
 // test printed. The child must fail.
-func runChild(t *testing.T, mode string) string {
+func runChild(t *testing.T, mode string, args ...string) string {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
+	args = append([]string{"-test.run=^TestChild$", "-test.v", "-test.count=1"}, args...)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
 	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	out, err := cmd.CombinedOutput()
 	if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) {
@@ -168,4 +170,34 @@ func TestGoTestPanic(t *testing.T) {
 	if strings.Index(out, "janitortest: TestChild leaked") > strings.Index(out, "panic: the test panicked") {
 		t.Errorf("the leak was reported after the panic:\n%s", out)
 	}
+}
+
+// TestGoTestEvidence: a leaking test says so in test attributes, which go
+// test -json reports as events, and under -test.artifacts leaves the full
+// report and every goroutine of the process in its artifact directory.
+// Without -test.artifacts it writes nothing and says nothing of it.
+func TestGoTestEvidence(t *testing.T) {
+	t.Parallel()
+	out := runChild(t, "fatal", "-test.artifacts", "-test.outputdir="+t.TempDir())
+	wantOutput(t, out, []string{
+		"=== ATTR  TestChild janitortest.leaked 1",
+		"=== ATTR  TestChild janitortest.proven 0",
+		"the full report and every goroutine of the process are in ",
+	}, nil)
+	m := regexp.MustCompile(`are in (\S+)\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no artifact directory named in the output:\n%s", out)
+	}
+	for file, want := range map[string]string{
+		"janitortest-leaks.txt":      pkg + "leakedWorker(",
+		"janitortest-goroutines.txt": "TestChild",
+	} {
+		b, err := os.ReadFile(filepath.Join(m[1], file))
+		if err != nil || !strings.Contains(string(b), want) {
+			t.Errorf("artifact %s: %v; want it to contain %q:\n%s", file, err, want, b)
+		}
+	}
+
+	plain := runChild(t, "fatal")
+	wantOutput(t, plain, []string{"=== ATTR  TestChild janitortest.leaked 1"}, []string{"are in "})
 }
