@@ -49,14 +49,12 @@ func funcs(recs []janitor.Owned) map[string]int {
 // diagnosed them ("?" for none).
 func leakedBy(r janitor.Report) map[string]int {
 	out := make(map[string]int)
-	for i, g := range r.Leaks {
+	for _, l := range r.Leaks {
 		f := "?"
-		for _, d := range r.Diagnoses {
-			if d.Leak == i {
-				f = d.Offender.Func
-			}
+		if l.Offender != nil {
+			f = l.Offender.Func
 		}
-		out[f] += g.Count
+		out[f] += l.Count
 	}
 	return out
 }
