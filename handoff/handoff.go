@@ -244,10 +244,12 @@ func (l *Listener) View(gen *janitor.Janitor) (net.Listener, error) {
 	}
 	v := &view{l: l, gen: gen, done: make(chan struct{})}
 	// From the moment gen starts to close, its view gets no new
-	// connections; it closes in gen's hooks phase, so that a server that
-	// does not close its listener itself is not left blocked in Accept
-	// while gen waits for its goroutines.
-	v.stopRetire = context.AfterFunc(gen.Context(), v.retire)
+	// connections (a reaction of gen's close, which reports it); it
+	// closes in gen's hooks phase, so that a server that does not close
+	// its listener itself is not left blocked in Accept while gen waits
+	// for its goroutines. Closing the view earlier unregisters both, so
+	// that a long-lived gen does not keep a closed view for each.
+	v.stopRetire = gen.OnCancel("handoff view", v.retire)
 	l.mu.Lock()
 	var err error
 	if l.closed {
@@ -262,7 +264,15 @@ func (l *Listener) View(gen *janitor.Janitor) (net.Listener, error) {
 		v.stopRetire()
 		return nil, err
 	}
-	gen.OnClose("handoff view", func(context.Context) error { return v.Close() })
+	remove := gen.OnClose("handoff view", func(context.Context) error { return v.Close() })
+	l.mu.Lock()
+	if v.isClosed { // closed by gen's close already, or by a racing Close
+		l.mu.Unlock()
+		remove()
+	} else {
+		v.removeHook = remove
+		l.mu.Unlock()
+	}
 	if gen.State() != janitor.Open {
 		v.Close()
 		return nil, fmt.Errorf("handoff: View of %s: %w", gen.ID(), janitor.ErrClosed)
@@ -333,9 +343,12 @@ type view struct {
 	gen *janitor.Janitor
 	// done is closed by Close.
 	done chan struct{}
-	// stopRetire unregisters retire from gen's context. Set by View
-	// before the view is returned.
+	// stopRetire unregisters retire from gen's close. Set by View before
+	// the view is returned.
 	stopRetire func() bool
+	// removeHook unregisters the hook that closes v when gen closes; set
+	// by View under l.mu unless v was closed already, called by Close.
+	removeHook func() bool
 
 	// retired is set, under l.mu, when gen starts to close or the view
 	// closes: the view can no longer be activated.
@@ -402,8 +415,13 @@ func (v *view) Close() error {
 		delete(l.views, v.gen)
 	}
 	close(v.done)
+	remove := v.removeHook
+	v.removeHook = nil
 	l.mu.Unlock()
 	v.stopRetire()
+	if remove != nil {
+		remove() // false when this is the hook running
+	}
 	return nil
 }
 

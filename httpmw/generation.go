@@ -92,8 +92,9 @@ func newGeneration(j *janitor.Janitor, serve serveFunc) *generation {
 	// shutdown or the root closing), g stops taking requests, lets go of
 	// its handler (requests still running hold it themselves: what only
 	// the handler references is garbage by the census) and its hijacked
-	// connections are closed with it.
-	context.AfterFunc(j.Context(), func() {
+	// connections are closed with it: in the first phase of that close,
+	// which reports it and bounds it.
+	j.OnCancel("httpmw generation", func() {
 		g.retired.Store(true)
 		g.h.Store(nil)
 		g.closeConns()

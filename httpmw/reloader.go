@@ -136,9 +136,15 @@ func (r *Reloader) list() {
 		return reloaders.Counts{Path: s.Path, Reloads: s.Reloads, Failed: s.Failed,
 			Inflight: s.Inflight, Draining: s.Draining, DrainTimeouts: s.DrainTimeouts}
 	})
-	stop := context.AfterFunc(r.root.Context(), remove)
+	// When the root starts to close, requests stop going to the
+	// generation serving now, at once (the root closes it among its
+	// children a moment later), and r leaves the list.
+	stop := r.root.OnCancel("httpmw reloader "+r.root.Path()+"/"+r.cfg.genName, func() {
+		r.cur.Load().retired.Store(true)
+		remove()
+	})
 	r.unlist = func() {
-		stop() // or root's context would hold r until root closes
+		stop() // or the root would hold r until it closes
 		remove()
 	}
 	if first {
@@ -162,14 +168,15 @@ var paths struct {
 func claimPath(root *janitor.Janitor, name string) (release func(), err error) {
 	key := root.ID() + "/" + name
 	paths.mu.Lock()
-	defer paths.mu.Unlock()
 	if paths.taken[key] {
+		paths.mu.Unlock()
 		return nil, fmt.Errorf("httpmw: NewReloader: another Reloader of %s builds generations named %q; give each its own WithGenerationName", root.ID(), name)
 	}
 	if paths.taken == nil {
 		paths.taken = make(map[string]bool)
 	}
 	paths.taken[key] = true
+	paths.mu.Unlock() // a root already closing runs free at once
 	var once sync.Once
 	free := func() {
 		once.Do(func() {
@@ -178,9 +185,9 @@ func claimPath(root *janitor.Janitor, name string) (release func(), err error) {
 			delete(paths.taken, key)
 		})
 	}
-	stop := context.AfterFunc(root.Context(), free)
+	stop := root.OnCancel("httpmw path "+key, free)
 	return func() {
-		stop() // or a long-lived root's context keeps one func per Reloader
+		stop() // or a long-lived root keeps one reaction per Reloader
 		free()
 	}, nil
 }

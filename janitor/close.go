@@ -35,7 +35,8 @@ func (j *Janitor) Close() error {
 //  1. cancel: the scope's context is cancelled and the scope refuses new
 //     children, goroutines, hooks and resources. Scoped timers and
 //     tickers (AfterFunc, Every) are stopped, so that no callback starts
-//     once Close has begun.
+//     once Close has begun, and the reactions registered with OnCancel
+//     run, last registered first, each under the hook timeout.
 //  2. children: child scopes close, newest first, each in these same
 //     phases; one that another goroutine is closing (a Reloader's drain)
 //     is waited for. The scope's hooks never start while a child's close

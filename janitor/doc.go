@@ -17,7 +17,8 @@
 // how reports and logs name it).
 //
 // Everything a scope starts is registered with it: goroutines (Go),
-// shutdown hooks (OnClose) and resources (Adopt an io.Closer, AdoptFunc a
+// shutdown hooks (OnClose), reactions to the start of its close
+// (OnCancel) and resources (Adopt an io.Closer, AdoptFunc a
 // func() error, AdoptContext a func(ctx) error bounded by the close), and
 // the preventors below.
 // Ownership is explicit: a janitor never stops or closes what was not

@@ -96,7 +96,8 @@ type Phase struct {
 // "ticker" (Every), "signal" (Notify), "tempfile" (CreateTemp), "tempdir"
 // (MkdirTemp), "global" (Swap), "logger" (SetDefaultLogger, SetLogOutput),
 // "idleconns" (AdoptTransport), "tracked" (Track: one Resource per name,
-// Count objects) or "ctxlocal" (SealOnClose and the scope's Store).
+// Count objects) or "ctxlocal" (SealOnClose and the scope's Store); a
+// reaction to the close (OnCancel) is a "reaction".
 type Resource struct {
 	Kind     string
 	Name     string
