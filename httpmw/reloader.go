@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/leakproof/leakproof/internal/drain"
 	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -314,8 +315,11 @@ func (r *Reloader) reload(ctx context.Context) error {
 // generations still draining are closed at once, under their requests,
 // and Shutdown returns once their closes have, which janitor's deadline
 // rule bounds to hooks.Overrun after ctx is done. It returns the last
-// generation's close error, joined with ctx's error if ctx cut the drain
-// short. It does not close the root. A nil ctx is context.Background().
+// generation's close error, joined, if ctx cut the drain short, with an
+// error wrapping lifecycle.ErrDrainCut and ctx's error: as a stop
+// function of a lifecycle.Process, a drain cut at the deadline is
+// reported, not a failed shutdown. It does not close the root. A nil ctx
+// is context.Background().
 //
 // Later and concurrent calls wait the same way and return the same close
 // error.
@@ -357,7 +361,7 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 		case <-g.res.done:
 			continue
 		case <-ctx.Done():
-			ctxErr = fmt.Errorf("httpmw: shutdown: drain cut short: %w", ctx.Err())
+			ctxErr = fmt.Errorf("httpmw: shutdown: %w: %w", drain.ErrCut, ctx.Err())
 		}
 		for _, g := range pending {
 			g.hurry()

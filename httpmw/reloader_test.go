@@ -22,6 +22,7 @@ import (
 	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/lifecycle"
 )
 
 // app is a reloadable application under test. Each generation runs a
@@ -527,7 +528,8 @@ func TestReloaderClosed(t *testing.T) {
 }
 
 // Shutdown bounded by a context closes a generation still draining when
-// the context is done, and returns the context's error.
+// the context is done, and returns the context's error, wrapping
+// lifecycle.ErrDrainCut: as a Process's stop, a drain cut on purpose.
 func TestReloaderShutdownContext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root := newRoot(t, janitor.WithCensus(new(goroutines.Census)))
@@ -541,8 +543,8 @@ func TestReloaderShutdownContext(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		start := time.Now()
-		if err := rl.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-			t.Errorf("Shutdown() = %v; want context.DeadlineExceeded", err)
+		if err := rl.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, lifecycle.ErrDrainCut) {
+			t.Errorf("Shutdown() = %v; want context.DeadlineExceeded and lifecycle.ErrDrainCut", err)
 		}
 		// The generation closes under its request, whose goroutine carries
 		// its labels: the census retries before it blames it, within the

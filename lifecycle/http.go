@@ -38,7 +38,7 @@ func ShutdownFunc(srv *http.Server) func(ctx context.Context) error {
 		if cerr := srv.Close(); cerr != nil {
 			return fmt.Errorf("lifecycle: server did not drain in time, and closing it failed: %w", errors.Join(err, cerr))
 		}
-		return fmt.Errorf("%w: the HTTP server did not drain in time, its connections were closed: %w", ErrDrainCut, err)
+		return fmt.Errorf("lifecycle: %w: the HTTP server's connections still open were closed: %w", ErrDrainCut, err)
 	}
 }
 

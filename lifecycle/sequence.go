@@ -56,6 +56,7 @@ func (p *Process) sequence(ctx context.Context) error {
 	sctx, cancel := context.WithDeadline(ctx, drainEnd)
 	rep.Servers = p.stopServers(sctx, serversLimit)
 	cancel()
+	p.logCuts(rep.Servers)
 	closeStart := time.Now()
 	rep.Phases = append(rep.Phases, Phase{Name: "drain", Planned: cfg.drain, Took: closeStart.Sub(serversStart)})
 
@@ -144,6 +145,23 @@ func (p *Process) notifyStopping(deadline time.Time) (stop func()) {
 		close(done)
 		<-stopped
 	}
+}
+
+// logCuts logs, in one WARN line, the servers whose drain was cut at its
+// deadline and what each stop said it closed.
+func (p *Process) logCuts(stops []ServerStop) {
+	var cuts []string
+	for _, s := range stops {
+		if s.Cut != nil {
+			cuts = append(cuts, fmt.Sprintf("%s (%v)", s.Name, s.Cut))
+		}
+	}
+	if len(cuts) == 0 {
+		return
+	}
+	p.log(slog.LevelWarn, "lifecycle: drain cut at its deadline", "servers", strings.Join(cuts, "; "),
+		"consequence", "what was still open was closed; not a failed shutdown",
+		"hint", "if clients must not see it, give the drain more time (WithDrainTimeout) or end long streams when the sequence starts (OnStopping)")
 }
 
 // withoutLeaks returns err, the error of a janitor close, without the
@@ -244,9 +262,6 @@ func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []ServerSt
 			stops[e.i].Took = e.at.Sub(start)
 			if errors.Is(e.err, ErrDrainCut) {
 				stops[e.i].Cut = e.err
-				p.log(slog.LevelWarn, "lifecycle: drain cut at its deadline", "server", servers[e.i].name, "err", e.err,
-					"consequence", "what was still open was closed; not a failed shutdown",
-					"hint", "if clients must not see it, give the drain more time (WithDrainTimeout) or end long streams when the sequence starts (OnStopping)")
 				continue
 			}
 			if e.err != nil {

@@ -2,9 +2,10 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/leakproof/leakproof/internal/drain"
 )
 
 // ErrDrainCut is wrapped by the error of a stop function that cut what
@@ -13,8 +14,10 @@ import (
 // Health/Watch, a long poll) is closed at it on purpose. A Process does
 // not count such a stop as a failure: it reports it (one WARN line, the
 // Report's ServerStop.Cut) and Run can still return nil. GracefulStopFunc
-// and ShutdownFunc wrap it; a stop function of one's own may too.
-var ErrDrainCut = errors.New("lifecycle: drain cut at its deadline")
+// and ShutdownFunc wrap it, as does httpmw.Reloader.Shutdown when its
+// context cut the last generations' drain; a stop function of one's own
+// may too.
+var ErrDrainCut = drain.ErrCut
 
 // A GracefulStopper is a server that stops in two ways, as a *grpc.Server
 // does, without this package depending on gRPC: GracefulStop stops
@@ -64,7 +67,7 @@ func GracefulStopFunc(s GracefulStopper) func(ctx context.Context) error {
 		waited := time.Since(start)
 		s.Stop()
 		<-stopped
-		return fmt.Errorf("%w: graceful stop still waiting after %v; Stop closed %s: %w",
+		return fmt.Errorf("lifecycle: %w: graceful stop still waiting after %v; Stop closed %s: %w",
 			ErrDrainCut, waited.Round(time.Millisecond), open, context.Cause(ctx))
 	}
 }

@@ -115,7 +115,7 @@ func TestDrainCutIsNotAFailure(t *testing.T) {
 		if len(rep.Servers) != 1 || rep.Servers[0].Err != nil || !errors.Is(rep.Servers[0].Cut, lifecycle.ErrDrainCut) || rep.Servers[0].Took != 2*time.Second {
 			t.Errorf("Report.Servers = %+v; want grpc cut after 2s, no error", rep.Servers)
 		}
-		if n := strings.Count(logs.String(), `level=WARN msg="lifecycle: drain cut at its deadline" server=grpc`); n != 1 {
+		if n := strings.Count(logs.String(), `level=WARN msg="lifecycle: drain cut at its deadline" servers="grpc (lifecycle: drain cut at its deadline: graceful stop still waiting after 2s; Stop closed 2 call(s) still open: context deadline exceeded)"`); n != 1 {
 			t.Errorf("%d WARN lines about the cut; want 1:\n%s", n, logs.String())
 		}
 	})

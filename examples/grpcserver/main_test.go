@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -286,16 +291,21 @@ func TestAdoptedClientConnClosed(t *testing.T) {
 	}
 }
 
-// The program itself: it prints its address, serves the first
-// generation, reloads on SIGHUP (a client sees the new generation) and
-// exits 0 on SIGTERM.
-func TestSIGHUP(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// program is the command running as a child process: the test binary
+// re-run with argsEnv, signalled from outside.
+type program struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	lines  *bufio.Scanner
+}
+
+func startProgram(t *testing.T, ctx context.Context, args string) *program {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), argsEnv+"=-addr 127.0.0.1:0 -drain 5s")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	cmd.Env = append(os.Environ(), argsEnv+"="+args)
+	p := &program{t: t, cmd: cmd, stderr: new(syncBuffer)}
+	cmd.Stderr = p.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -303,56 +313,225 @@ func TestSIGHUP(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		if cmd.ProcessState == nil { // a check failed before the server exited
+	p.lines = bufio.NewScanner(stdout)
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // a check failed before the program exited
 			cmd.Process.Kill()
 			cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("server's stderr:\n%s", stderr.String())
+			t.Logf("the program's stderr:\n%s", p.stderr.String())
 		}
-	}()
-	lines := bufio.NewScanner(stdout)
-	next := func() string {
-		t.Helper()
-		if !lines.Scan() {
-			t.Fatalf("server output ended: %v", lines.Err())
-		}
-		return lines.Text()
-	}
+	})
+	return p
+}
 
-	var addr, gen string
-	if _, err := fmt.Sscanf(next(), "listening on %s serving %s", &addr, &gen); err != nil {
+// next returns the program's next line of output.
+func (p *program) next() string {
+	p.t.Helper()
+	if !p.lines.Scan() {
+		p.t.Fatalf("the program's output ended: %v", p.lines.Err())
+	}
+	return p.lines.Text()
+}
+
+// listening reads the first line: the gRPC address, the HTTP URL and the
+// generation serving.
+func (p *program) listening() (grpcAddr, httpURL, gen string) {
+	p.t.Helper()
+	line := p.next()
+	if _, err := fmt.Sscanf(line, "listening on %s (gRPC) and %s serving %s", &grpcAddr, &httpURL, &gen); err != nil {
+		p.t.Fatalf("first line %q: %v", line, err)
+	}
+	return grpcAddr, strings.TrimSuffix(httpURL, ","), gen
+}
+
+// syncBuffer is a strings.Builder safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func httpGet(t *testing.T, ctx context.Context, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	addr = strings.TrimSuffix(addr, ",")
-	cc := dial(t, addr)
-	defer cc.Close()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d %q, %v; want 200", url, resp.StatusCode, b, err)
+	}
+	return string(b)
+}
+
+// The program itself: it prints its addresses, serves the first
+// generation over gRPC and HTTP, reloads both on SIGHUP (a client sees
+// the new generation on both), and on SIGTERM, with two Health/Watch
+// streams open, which never end by themselves: the streams are told
+// NOT_SERVING at once, cut at the drain's deadline on purpose, and the
+// program exits 0, saying in one WARN line what it cut.
+func TestSIGHUPAndSIGTERM(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startProgram(t, ctx, "-addr 127.0.0.1:0 -http 127.0.0.1:0 -drain 1s")
+	addr, url, gen := p.listening()
 	check := func(want string) {
 		t.Helper()
+		// A new connection: one made before a reload goes on to the old
+		// generation until its drain's GOAWAY reaches the client.
+		cc := dial(t, addr)
+		defer cc.Close()
 		if got, err := call(ctx, cc, 0); err != nil || got != want {
 			t.Fatalf("Greet served by %q, %v; want %q", got, err, want)
 		}
 		if got, err := call(ctx, cc, 1); err != nil || got != want {
 			t.Fatalf("Count served by %q, %v; want %q", got, err, want)
 		}
+		if got := httpGet(t, ctx, url+"/"); got != "served by "+want+" (gRPC and HTTP)\n" {
+			t.Fatalf("GET / = %q; want it served by %s", got, want)
+		}
+	}
+	if gen != "grpcserver/gen#1" {
+		t.Fatalf("serving %s at start; want grpcserver/gen#1", gen)
 	}
 	check("grpcserver/gen#1")
 
-	cmd.Process.Signal(syscall.SIGHUP)
-	if line := next(); line != "reloaded, serving grpcserver/gen#2" {
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if line := p.next(); line != "reloaded, serving grpcserver/gen#2" {
 		t.Fatalf("after SIGHUP: %q", line)
 	}
 	check("grpcserver/gen#2")
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	if line := next(); line != "terminated: shut down" {
+	// Two Watch streams, on a connection of their own.
+	wc := dial(t, addr)
+	defer wc.Close()
+	statuses := make(chan string, 8)
+	var watchers sync.WaitGroup
+	for range 2 {
+		w, err := grpc_health_v1.NewHealthClient(wc).Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := w.Recv(); err != nil || m.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+			t.Fatalf("Watch: %v, %v; want SERVING", m, err)
+		}
+		watchers.Go(func() {
+			for {
+				m, err := w.Recv()
+				if err != nil {
+					statuses <- "cut: " + status.Code(err).String()
+					return
+				}
+				statuses <- m.GetStatus().String()
+			}
+		})
+	}
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	watchers.Wait()
+	close(statuses)
+	var seen []string
+	for st := range statuses {
+		seen = append(seen, st)
+	}
+	slices.Sort(seen)
+	if want := []string{"NOT_SERVING", "NOT_SERVING", "cut: Unavailable", "cut: Unavailable"}; !slices.Equal(seen, want) {
+		t.Errorf("the Watch streams saw %q; want NOT_SERVING at once, then cut at the drain's deadline: %q", seen, want)
+	}
+	if line := p.next(); line != "shut down" {
 		t.Fatalf("after SIGTERM: %q", line)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v", err)
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("the program after SIGTERM with streams open: %v; want exit status 0", err)
 	}
-	if out := stderr.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "level=WARN") {
-		t.Errorf("the server logged problems:\n%s", out)
+	out := p.stderr.String()
+	if strings.Contains(out, "level=ERROR") {
+		t.Errorf("the program logged errors:\n%s", out)
 	}
+	cut := regexp.MustCompile(`level=WARN msg="lifecycle: drain cut at its deadline" servers="[^"]*grpc \(lifecycle: drain cut at its deadline: graceful stop still waiting after [0-9.]+m?s; Stop closed 2 call\(s\) still open`)
+	if warns := strings.Count(out, "level=WARN"); warns != 1 || !cut.MatchString(out) {
+		t.Errorf("the program logged %d WARN lines; want one, saying the drain cut 2 gRPC calls:\n%s", warns, out)
+	}
+}
+
+// TestDrainsOverlap: a retired generation drains HTTP and gRPC at once.
+// While a slow HTTP request of the old generation is still streaming, a
+// client that kept its gRPC connection is already served by the new
+// generation: the old one's gRPC server has begun its graceful stop
+// (GOAWAY) without waiting for the HTTP drain to end, which it would if
+// the drains added up.
+func TestDrainsOverlap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startProgram(t, ctx, "-addr 127.0.0.1:0 -http 127.0.0.1:0 -drain 30s")
+	addr, url, _ := p.listening()
+	cc := dial(t, addr)
+	defer cc.Close()
+	if got, err := call(ctx, cc, 0); err != nil || got != "grpcserver/gen#1" {
+		t.Fatalf("Greet served by %q, %v; want gen#1", got, err)
+	}
+	// A request of generation 1 streaming for 20s: its drain lasts that
+	// long.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/count?n=200", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body := bufio.NewScanner(resp.Body)
+	if !body.Scan() || body.Text() != "grpcserver/gen#1: 1" {
+		t.Fatalf("GET /count: %q; want generation 1 streaming", body.Text())
+	}
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for body.Scan() {
+		}
+	}()
+
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if line := p.next(); line != "reloaded, serving grpcserver/gen#2" {
+		t.Fatalf("after SIGHUP: %q", line)
+	}
+	for {
+		gen, err := call(ctx, cc, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gen == "grpcserver/gen#2" {
+			break
+		}
+		select {
+		case <-finished:
+			t.Fatal("generation 1 kept serving gRPC on its connection until its HTTP request finished: the drains added up")
+		default:
+		}
+	}
+	select {
+	case <-finished:
+		t.Fatal("the HTTP request of generation 1 finished before gRPC moved; the test proves nothing")
+	default:
+	}
+	// Not waiting for the 20s request: the test has shown what it must.
+	p.cmd.Process.Kill()
+	p.cmd.Wait() //nolint:errcheck // killed
 }
