@@ -24,9 +24,9 @@
 // with a build function that registers what the generation starts (Go,
 // OnClose, Adopt) and returns its handler. Reload swaps a new generation in
 // atomically, then drains the old one: it keeps serving the requests it
-// already had, up to a drain timeout, after which its hijacked connections
-// (WebSockets, which http.Server.Shutdown leaves to the caller) are closed,
-// and only then is its janitor closed. A build that fails or panics is
+// already had, up to a drain timeout, by the end of which its hijacked
+// connections (WebSockets, which http.Server.Shutdown leaves to the
+// caller) are closed, and only then is its janitor closed. A build that fails or panics is
 // closed at once and the old generation keeps serving.
 //
 //	root := janitor.New("app")

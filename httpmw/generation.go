@@ -20,9 +20,10 @@ const (
 	minPoll = 500 * time.Microsecond
 	maxPoll = 50 * time.Millisecond
 
-	// hijackSettle is how long a drain waits, after it closed a
-	// generation's hijacked connections, for the handlers that were using
-	// them to return before it closes the generation.
+	// hijackSettle bounds how long before its deadline a drain closes a
+	// generation's hijacked connections, so that the handlers using them
+	// can return within the drain timeout: a tenth of the timeout, at
+	// most hijackSettle.
 	hijackSettle = time.Second
 )
 
@@ -149,9 +150,12 @@ func (g *generation) waitIdle(deadline time.Time, requestsOnly bool) waitOutcome
 	}
 }
 
-// drain waits for the retired generation g to finish its requests, up to
-// the drain timeout, closes its hijacked connections and then its janitor.
-func (r *Reloader) drain(g *generation) {
+// drain waits for the retired generation g to finish its requests, until
+// deadline (its retirement plus the drain timeout), closes its hijacked
+// connections and then its janitor. It never waits past deadline: the
+// hijacked connections are closed a little before it (see hijackSettle),
+// so that their handlers return within it.
+func (r *Reloader) drain(g *generation, deadline time.Time) {
 	// The goroutine that retired g may carry a generation's labels (a
 	// reload requested through a handler): drop them, so that this
 	// goroutine is never counted as a leak of the generation it closes.
@@ -163,16 +167,21 @@ func (r *Reloader) drain(g *generation) {
 		close(g.res.done)
 	}()
 	log := r.cfg.log()
-	r.hist.retired(g, r.cfg.drainTimeout) // history
-	outcome := g.waitIdle(time.Now().Add(r.cfg.drainTimeout), false)
-	timedOut := outcome == deadlinePassed
-	if n := g.closeConns(); n > 0 {
-		log.Info("httpmw: closed hijacked connections after the drain timeout", "scope", g.j.ID(),
+	settle := min(hijackSettle, r.cfg.drainTimeout/10)
+	outcome := g.waitIdle(deadline.Add(-settle), false)
+	timedOut := false
+	n := g.closeConns()
+	if n > 0 {
+		log.Info("httpmw: closed hijacked connections at the drain timeout", "scope", g.j.ID(),
 			"kind", "connection", "count", n, "action", "closed",
 			"consequence", "their clients must reconnect, and reach the new generation")
-		if outcome == deadlinePassed {
-			outcome = g.waitIdle(time.Now().Add(hijackSettle), true)
-		}
+	}
+	if outcome == deadlinePassed {
+		// What is left is requests: their handlers, the hijacking ones
+		// among them returning now, have until the deadline.
+		timedOut = n > 0
+		outcome = g.waitIdle(deadline, true)
+		timedOut = timedOut || outcome == deadlinePassed
 	}
 	if n := g.requests.inflight(); n > 0 && outcome != closedElsewhere {
 		log.Warn("httpmw: requests still in flight after the drain timeout", "scope", g.j.ID(),

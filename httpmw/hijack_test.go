@@ -83,9 +83,10 @@ func closedAt(c net.Conn) <-chan time.Time {
 	return ch
 }
 
-// Hijacked connections of a retired generation are closed when its drain
-// timeout passes, not before; a connection the handler closes itself lets
-// the generation close at once.
+// Hijacked connections of a retired generation are closed a tenth of its
+// drain timeout (at most a second) before the timeout passes, not before,
+// so that their handlers return within it; a connection the handler
+// closes itself lets the generation close at once.
 func TestReloaderClosesHijackedConns(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -93,8 +94,8 @@ func TestReloaderClosesHijackedConns(t *testing.T) {
 		closeItself  time.Duration // 0: the handler keeps the connection
 		wantClosedAt time.Duration // after Reload
 	}{
-		{"handler returned", false, 0, 10 * time.Second},
-		{"handler reading", true, 0, 10 * time.Second},
+		{"handler returned", false, 0, 9 * time.Second},
+		{"handler reading", true, 0, 9 * time.Second},
 		{"closed by its owner", false, 3 * time.Second, 3 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

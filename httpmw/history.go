@@ -139,11 +139,10 @@ func (h *history) update(g *generation, fn func(*genRecord)) {
 	}
 }
 
-// retired records that g stopped taking new requests and drains for up
-// to timeout.
-func (h *history) retired(g *generation, timeout time.Duration) {
-	now := time.Now()
-	h.update(g, func(rec *genRecord) { rec.Retired, rec.DrainDeadline = now, now.Add(timeout) })
+// retired records that g stopped taking new requests at and drains until
+// deadline at the latest.
+func (h *history) retired(g *generation, at, deadline time.Time) {
+	h.update(g, func(rec *genRecord) { rec.Retired, rec.DrainDeadline = at, deadline })
 }
 
 // drained records that g's drain ended: its janitor starts to close.

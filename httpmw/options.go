@@ -94,10 +94,12 @@ func WithRequestStore() WrapOption {
 
 // WithDrainTimeout bounds how long a Reloader waits, after a reload, for
 // the old generation's in-flight requests to finish and its hijacked
-// connections to be closed by their handlers. When it passes, the
-// hijacked connections are closed, requests still running are logged,
-// and the generation is closed. The default is DefaultDrainTimeout; d
-// must be positive.
+// connections to be closed by their handlers: the drain never lasts
+// longer. The hijacked connections still open are closed a tenth of d
+// before it ends (a second before, at most), so that the handlers using
+// them can return within d; when d has passed, requests still running
+// are logged, and the generation is closed. The default is
+// DefaultDrainTimeout; d must be positive.
 func WithDrainTimeout(d time.Duration) ReloaderOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("httpmw: WithDrainTimeout(%v): must be positive", d))

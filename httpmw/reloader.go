@@ -122,7 +122,18 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 	r.hist.add(g, "start", start) // history
 	r.cur.Store(g)
 	r.list()
+	activated := false
+	defer func() {
+		if !activated {
+			// An OnActivate callback called runtime.Goexit, which nothing
+			// can stop: NewReloader never returns r, so nobody could ever
+			// shut it down. Do it on the way out, so that the generation
+			// is not orphaned under the root.
+			r.Close() //nolint:errcheck // logged by the janitor and kept in its report
+		}
+	}()
 	r.cfg.activated(g.j)
+	activated = true
 	return r, nil
 }
 
@@ -272,21 +283,24 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 // Reload leaves the calling goroutine without pprof labels.
 func (r *Reloader) Reload(ctx context.Context) error {
 	start, err := time.Now(), error(nil) // history
-	ok := false
+	ok, swapped := false, false
 	defer func() { // also on runtime.Goexit, which skips the assignment below
-		if ok {
+		if ok || swapped {
 			r.reloads.Add(1)
 		} else {
 			r.failed.Add(1)
 			r.hist.failed(ctx, start, err) // history
 		}
 	}()
-	err = r.reload(ctx)
+	err = r.reload(ctx, &swapped)
 	ok = err == nil
 	return err
 }
 
-func (r *Reloader) reload(ctx context.Context) error {
+// reload is Reload; it sets *swapped once the new generation is current,
+// so that a callback calling runtime.Goexit after the swap does not count
+// as a failed build.
+func (r *Reloader) reload(ctx context.Context, swapped *bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -304,8 +318,11 @@ func (r *Reloader) reload(ctx context.Context) error {
 	}
 	r.hist.add(g, triggerOf(ctx), start) // history
 	old := r.cur.Swap(g)
+	*swapped = true
+	// Deferred, so that old is retired, and drains and closes, even if an
+	// OnActivate callback calls runtime.Goexit, which nothing can stop.
+	defer r.retire(old)
 	r.cfg.activated(g.j)
-	r.retire(old)
 	return nil
 }
 
@@ -336,17 +353,7 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	if err := r.acquire(ctx); err != nil {
 		return fmt.Errorf("httpmw: shutdown: waiting for a reload: %w", err)
 	}
-	if r.final == nil {
-		// From now on requests find a generation that is retired and
-		// current at once, and are answered 503.
-		stopped := &generation{j: r.root}
-		stopped.retired.Store(true)
-		last := r.cur.Swap(stopped)
-		r.final = last.res
-		r.retire(last)
-	}
-	final := r.final
-	r.release()
+	final := r.stop()
 	r.releasePath()
 	if inRequest() {
 		return nil
@@ -374,6 +381,24 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	<-final.done
 	r.unlist()
 	return errors.Join(final.err, ctxErr)
+}
+
+// stop retires the current generation for good, the first time, and
+// returns how it closes. The caller holds sem; stop releases it, deferred,
+// so that an OnRetire callback calling runtime.Goexit cannot leave every
+// later Reload and Shutdown waiting for it.
+func (r *Reloader) stop() *closeResult {
+	defer r.release()
+	if r.final == nil {
+		// From now on requests find a generation that is retired and
+		// current at once, and are answered 503.
+		stopped := &generation{j: r.root}
+		stopped.retired.Store(true)
+		last := r.cur.Swap(stopped)
+		r.final = last.res
+		r.retire(last)
+	}
+	return r.final
 }
 
 // serveHTTPFunc is how a stack names Reloader.ServeHTTP.
@@ -510,11 +535,19 @@ func (r *Reloader) runBuild(gen *janitor.Janitor) (h http.Handler, stack string,
 
 // retire marks g as no longer current and starts draining it. The caller
 // has already made another generation current, or is shutting down.
+//
+// By the time retire returns, g's History record says it was retired
+// (Serving is false, Draining true), and the drain has started, even if an
+// OnRetire callback called runtime.Goexit: the drain is started by a
+// deferred call, after the callbacks.
 func (r *Reloader) retire(g *generation) {
 	g.retired.Store(true)
-	r.cfg.retired(g.j)
+	now := time.Now()
+	deadline := now.Add(r.cfg.drainTimeout)
+	r.hist.retired(g, now, deadline) // history
 	r.mu.Lock()
 	r.retiring[g] = struct{}{}
 	r.mu.Unlock()
-	go r.drain(g)
+	defer func() { go r.drain(g, deadline) }()
+	r.cfg.retired(g.j)
 }

@@ -26,8 +26,12 @@ type switches struct {
 // goroutine calling NewReloader or Reload, under no lock and without the
 // generation's labels; they must not call Reload or Shutdown, which wait
 // for the reload that runs them. A panic in fn is logged with its stack
-// and does not undo the swap. A nil fn is a programming error: OnActivate
-// panics.
+// and does not undo the swap. A fn that calls runtime.Goexit (t.FailNow
+// in a test) ends the calling goroutine, which nothing can stop, and the
+// callbacks after it do not run, but the switch still finishes on the way
+// out: the generation replaced is retired and drains, and a NewReloader
+// that can no longer return its Reloader shuts it down. A nil fn is a
+// programming error: OnActivate panics.
 func OnActivate(fn func(gen *janitor.Janitor)) ReloaderOption {
 	if fn == nil {
 		panic("httpmw: OnActivate(nil)")
@@ -45,7 +49,8 @@ func OnActivate(fn func(gen *janitor.Janitor)) ReloaderOption {
 // way (its root closing) is not retired: register with its janitor
 // (OnClose) for what must happen in every case.
 //
-// Callbacks run as OnActivate's do, and a panic is logged the same way.
+// Callbacks run as OnActivate's do, and a panic or runtime.Goexit is
+// handled the same way: the generation still drains and closes.
 // A nil fn is a programming error: OnRetire panics.
 func OnRetire(fn func(gen *janitor.Janitor)) ReloaderOption {
 	if fn == nil {
@@ -67,15 +72,22 @@ func (c *config) callEach(option string, fns []func(*janitor.Janitor), gen *jani
 }
 
 // call calls fn(gen), logging a panic instead of letting it unwind a
-// reload halfway through its switch.
+// reload halfway through its switch. A runtime.Goexit cannot be stopped:
+// it is logged, and the callers finish the switch in deferred calls.
 func (c *config) call(option string, fn func(*janitor.Janitor), gen *janitor.Janitor) {
+	returned := false
 	defer func() {
 		if p := recover(); p != nil {
 			c.log().Error("httpmw: "+option+" callback panicked", "scope", gen.ID(), "kind", "reload",
 				"err", fmt.Sprint(p), "stack", string(debug.Stack()),
 				"action", "went on with the switch",
 				"hint", "the switch happened for HTTP; fix the callback so that the rest switches too")
+		} else if !returned {
+			c.log().Error("httpmw: "+option+" callback called runtime.Goexit", "scope", gen.ID(), "kind", "reload",
+				"action", "finished the switch on the way out; the callbacks after it did not run, and the caller does not return",
+				"hint", "do not call t.FailNow or runtime.Goexit in a callback")
 		}
 	}()
 	fn(gen)
+	returned = true
 }
