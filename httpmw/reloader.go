@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/internal/drain"
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -345,7 +346,14 @@ func (r *Reloader) reload(ctx context.Context, swapped *bool) error {
 // handler), Shutdown cannot wait for the drain, which waits for that very
 // request: it retires the generation, starts the drains and returns nil at
 // once; the generation closes when its requests have returned, as after a
-// Reload.
+// Reload. Called from a request of another Reloader, it waits as from
+// anywhere else. It tells them apart by the generation labels the calling
+// goroutine runs under, which only a goroutine profile shows: it reads one
+// then, when a Reloader's request is on the calling goroutine's stack and
+// this Reloader has requests in flight. A handler that replaced its
+// goroutine's labels (pprof.Do with a context without them) is not
+// recognised as this Reloader's: its Shutdown waits for the drain, which
+// gives up on that request at the drain timeout.
 func (r *Reloader) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -355,7 +363,7 @@ func (r *Reloader) Shutdown(ctx context.Context) error {
 	}
 	final := r.stop()
 	r.releasePath()
-	if inRequest() {
+	if r.inOwnRequest() {
 		return nil
 	}
 
@@ -403,6 +411,62 @@ func (r *Reloader) stop() *closeResult {
 
 // serveHTTPFunc is how a stack names Reloader.ServeHTTP.
 const serveHTTPFunc = "github.com/leakproof/leakproof/httpmw.(*Reloader).ServeHTTP"
+
+// inOwnRequest reports whether the calling goroutine is serving one of r's
+// requests (see Shutdown). ServeHTTP on the goroutine's own stack, which is
+// cheap to read, says it serves some Reloader's request, not whose; the
+// generation labels it runs under say whose, and only a goroutine profile
+// shows them. It is read only when both cheap checks leave the question
+// open.
+func (r *Reloader) inOwnRequest() bool {
+	if !inRequest() {
+		return false
+	}
+	r.mu.Lock()
+	ids := make(map[string]bool, len(r.retiring))
+	var inflight int64
+	for g := range r.retiring {
+		ids[g.j.ID()] = true
+		inflight += g.requests.inflight()
+	}
+	r.mu.Unlock()
+	if inflight == 0 {
+		return false // no request of r runs: the one on the stack is another Reloader's
+	}
+	label, ok := ownScopeLabel()
+	if !ok {
+		return true // cannot tell: never wait for what may be this very request
+	}
+	return ids[label]
+}
+
+// probe makes ownScopeLabel's callers take turns, so that the goroutine
+// inside it is the only one whose stack has it.
+var probe sync.Mutex
+
+// ownScopeLabelFunc is how a goroutine profile names ownScopeLabel.
+const ownScopeLabelFunc = "github.com/leakproof/leakproof/httpmw.ownScopeLabel"
+
+// ownScopeLabel returns the goroutines.ScopeLabel label the calling
+// goroutine carries, read from a goroutine profile of its own (a fresh
+// Census, whose read starts after the caller entered this function): the
+// record whose stack holds this function is the caller's.
+//
+//go:noinline
+func ownScopeLabel() (label string, ok bool) {
+	probe.Lock()
+	defer probe.Unlock()
+	snap, err := new(goroutines.Census).Snapshot(context.Background())
+	if err != nil {
+		return "", false
+	}
+	for _, g := range snap.Goroutines {
+		if slices.ContainsFunc(g.Stack, func(f goroutines.Frame) bool { return f.Func == ownScopeLabelFunc }) {
+			return g.Labels[goroutines.ScopeLabel], true
+		}
+	}
+	return "", false
+}
 
 // inRequest reports whether the calling goroutine is serving a request of
 // a Reloader: whether ServeHTTP is on its stack. It reads the caller's own

@@ -264,3 +264,48 @@ func TestRootCloseReleasesServingHandler(t *testing.T) {
 		t.Errorf("Shutdown() after the root closed = %v; want nil", err)
 	}
 }
+
+// TestShutdownFromAnotherReloadersRequest: Shutdown called from a request
+// of another Reloader (an admin Reloader shutting the application down)
+// waits for the drain like any other caller: it is not that Reloader's
+// own request, which is what it must not wait for. It returned at once
+// before, while the application's request still ran: any Reloader's
+// ServeHTTP on the stack counted as its own.
+func TestShutdownFromAnotherReloadersRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := newRoot(t, janitor.WithCensus(nil))
+		release := make(chan struct{})
+		app, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) {
+			return http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }), nil
+		}, httpmw.WithLogger(discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var returned atomic.Bool
+		admin, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) {
+			return http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+				if err := app.Shutdown(r.Context()); err != nil {
+					t.Errorf("app.Shutdown() = %v", err)
+				}
+				returned.Store(true)
+			}), nil
+		}, httpmw.WithGenerationName("admin"), httpmw.WithLogger(discard))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go get(app) // the application's request, running
+		synctest.Wait()
+		go get(admin) // shuts the application down
+		synctest.Wait()
+		if returned.Load() {
+			t.Error("app.Shutdown from admin's request returned while app's request still runs; want it to wait for the drain")
+		}
+		close(release)
+		time.Sleep(time.Second) // the bubble's clock: the drain notices within its polling interval
+		synctest.Wait()
+		if !returned.Load() {
+			t.Error("app.Shutdown did not return once app's request had")
+		}
+		admin.Close()
+	})
+}
