@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/leakproof/leakproof/internal/drain"
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/internal/drain"
 	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
