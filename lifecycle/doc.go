@@ -36,10 +36,23 @@
 // The whole sequence ends within WithTimeout's bound (25s by default),
 // whatever the servers and hooks do: the lame duck and the drain are cut
 // to end 2*hooks.Overrun before it, and the close (steps 4 and 5, which
-// share one Overrun) gets a context done Overrun before it. A timeout
+// share one Overrun) gets a context done WithCloseTimeout after it
+// starts (10s by default), or Overrun before the timeout. A timeout
 // shorter than 4*hooks.Overrun is a bound all the same: each overrun is
 // then a quarter of it. Run then returns; exit with status 0 if it
 // returned nil.
+//
+// # Budget
+//
+// The phases have bounds of their own (WithLameDuck, WithDrainTimeout,
+// WithCloseTimeout) inside the whole sequence's (WithTimeout), which must
+// end before the process is killed (WithTerminationGracePeriod declares
+// when: Kubernetes' terminationGracePeriodSeconds, systemd's
+// TimeoutStopSec). Run checks when it starts that they fit, and logs a
+// WARN line with the numbers if they do not ("lame duck 10s + drain 10s +
+// close 10s + overruns 200ms = 30.2s, more than the timeout 25s"), or
+// refuses to start under WithStrictBudget. The Report says, per phase,
+// the time planned and the time taken.
 //
 // # Exit status
 //

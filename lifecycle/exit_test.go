@@ -97,7 +97,7 @@ func TestLeaksAtExit(t *testing.T) {
 				if rep.Leaked != 1 || !errors.Is(rep.Tree.Err(), janitor.ErrLeaked) || (rep.Err == nil) != (err == nil) {
 					t.Errorf("Report: Leaked %d, Tree.Err() %v, Err %v; want 1 leaked, the tree's error wrapping ErrLeaked, Run's error", rep.Leaked, rep.Tree.Err(), rep.Err)
 				}
-				summary := "lifecycle: stopped (Stop called) in 5s: lame duck 0s of 0s, drain 0s of 10s, close 5s of 25s; 1 goroutine(s) leaked"
+				summary := "lifecycle: stopped (Stop called) in 5s: lame duck 0s of 0s, drain 0s of 10s, close 5s of 10s; 1 goroutine(s) leaked"
 				if err != nil {
 					summary += "; failed"
 				}

@@ -363,6 +363,11 @@ func (p *Process) Actor() (execute func() error, interrupt func(error)) {
 // not exit for it. A signal that comes after Stop or ctx started the
 // sequence counts as the first.
 //
+// Before it serves, Run checks the shutdown budget (see
+// WithTerminationGracePeriod): a plan that does not fit is logged, or,
+// under WithStrictBudget, refused: Run then returns an error at once,
+// having served nothing and closed nothing.
+//
 // Run runs once: a second call returns an error.
 func (p *Process) Run(ctx context.Context) error {
 	if ctx == nil {
@@ -375,6 +380,15 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	p.running = true
 	p.mu.Unlock()
+
+	if problems := p.cfg.budget(); len(problems) > 0 {
+		budget := strings.Join(problems, "; ")
+		if p.cfg.strictBudget {
+			return fmt.Errorf("lifecycle: the shutdown budget does not fit: %s", budget)
+		}
+		p.log(slog.LevelWarn, "lifecycle: the shutdown budget does not fit", "budget", budget,
+			"hint", "shorten the lame duck, the drain or the close, or lengthen the timeout and the grace period")
+	}
 
 	// Subscribe before serving: once a server accepts, a signal must start
 	// the sequence, never kill the process.
@@ -399,7 +413,7 @@ func (p *Process) Run(ctx context.Context) error {
 	}
 	p.reloadMu.Unlock()
 	p.log(slog.LevelInfo, "lifecycle: waiting for the termination sequence", "signals", fmt.Sprint(p.cfg.signals),
-		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "timeout", p.cfg.timeout)
+		"lame_duck", p.cfg.lameDuck, "drain_timeout", p.cfg.drain, "close_timeout", p.cfg.close, "timeout", p.cfg.timeout)
 	signals := 0
 	select {
 	case sig := <-sigc:

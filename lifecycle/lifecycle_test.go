@@ -493,6 +493,8 @@ func TestBadInput(t *testing.T) {
 		{"WithSignals(nil)", func() { lifecycle.WithSignals(nil) }, "lifecycle: WithSignals: nil signal"},
 		{"WithLogger(nil)", func() { lifecycle.WithLogger(nil) }, "lifecycle: WithLogger(nil)"},
 		{"OnStopping(nil)", func() { p.OnStopping(nil) }, "lifecycle: OnStopping(nil)"},
+		{"WithCloseTimeout(0)", func() { lifecycle.WithCloseTimeout(0) }, "lifecycle: WithCloseTimeout(0s): must be positive"},
+		{"WithTerminationGracePeriod(-1s)", func() { lifecycle.WithTerminationGracePeriod(-time.Second) }, "lifecycle: WithTerminationGracePeriod(-1s): must be positive"},
 	} {
 		func() {
 			defer func() {
@@ -593,9 +595,10 @@ func TestRemovedServerStoppedByItsCaller(t *testing.T) {
 	})
 }
 
-// TestDefaults: without options a server's stop gets DefaultDrainTimeout
-// and the whole sequence ends by DefaultTimeout, the exported values a
-// program plans its grace period with.
+// TestDefaults: without options a server's stop gets DefaultDrainTimeout,
+// the close DefaultCloseTimeout, and the whole sequence ends by
+// DefaultTimeout, the exported values a program plans its grace period
+// with.
 func TestDefaults(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		release := make(chan struct{})
@@ -611,8 +614,17 @@ func TestDefaults(t *testing.T) {
 		if got := deadline.Sub(start); got != lifecycle.DefaultDrainTimeout {
 			t.Errorf("the stop's deadline came after %v; want DefaultDrainTimeout, %v", got, lifecycle.DefaultDrainTimeout)
 		}
-		if took := time.Since(start); took != lifecycle.DefaultTimeout {
-			t.Errorf("Run returned after %v; want DefaultTimeout, %v", took, lifecycle.DefaultTimeout)
+		if took, want := time.Since(start), lifecycle.DefaultCloseTimeout+hooks.Overrun; took != want {
+			t.Errorf("with a hung hook Run returned after %v; want DefaultCloseTimeout + Overrun, %v", took, want)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		p := lifecycle.New(newRoot(), quiet(lifecycle.WithLameDuck(time.Hour))...)
+		start := time.Now()
+		p.Stop()
+		p.Run(context.Background()) //nolint:errcheck // nothing fails
+		if took, want := time.Since(start), lifecycle.DefaultTimeout-2*hooks.Overrun; took != want {
+			t.Errorf("with an hour of lame duck Run returned after %v; want it cut 2*Overrun before DefaultTimeout, %v", took, want)
 		}
 	})
 }

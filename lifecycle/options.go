@@ -28,6 +28,9 @@ const (
 	// DefaultDrainTimeout is how long the servers may take to stop once
 	// the lame duck is over (WithDrainTimeout).
 	DefaultDrainTimeout = 10 * time.Second
+	// DefaultCloseTimeout bounds the close of the janitor tree and the
+	// process-wide hooks, once the servers have stopped (WithCloseTimeout).
+	DefaultCloseTimeout = 10 * time.Second
 	// DefaultTimeout bounds the whole sequence (WithTimeout): below
 	// Kubernetes' default terminationGracePeriodSeconds, 30s.
 	DefaultTimeout = 25 * time.Second
@@ -37,9 +40,16 @@ const (
 type config struct {
 	lameDuck time.Duration
 	drain    time.Duration
+	close    time.Duration
 	timeout  time.Duration
-	signals  []os.Signal
-	logger   *slog.Logger // nil: slog.Default() at the time of each event
+	// timeoutSet says WithTimeout set timeout; grace, if not 0, is the
+	// termination grace period the program declared, and strictBudget
+	// makes Run refuse a plan that does not fit in it.
+	timeoutSet   bool
+	grace        time.Duration
+	strictBudget bool
+	signals      []os.Signal
+	logger       *slog.Logger // nil: slog.Default() at the time of each event
 	// fatalLeaks makes leaks found at exit fail Run.
 	fatalLeaks bool
 }
@@ -47,6 +57,7 @@ type config struct {
 func newConfig(opts []Option) config {
 	c := config{
 		drain:   DefaultDrainTimeout,
+		close:   DefaultCloseTimeout,
 		timeout: DefaultTimeout,
 		signals: []os.Signal{os.Interrupt, syscall.SIGTERM},
 	}
@@ -56,7 +67,31 @@ func newConfig(opts []Option) config {
 		}
 		o.apply(&c)
 	}
+	if c.grace > 0 && !c.timeoutSet {
+		c.timeout = c.grace * 5 / 6 // 25s of 30s
+		if t := c.timeout.Truncate(100 * time.Millisecond); t > 0 {
+			c.timeout = t
+		}
+	}
 	return c
+}
+
+// budget returns what is wrong with the plan of the sequence, nil if
+// nothing is: the lame duck, the drain, the close and the two overruns
+// must fit in the timeout, and the timeout must end before the
+// termination grace period, if one was declared.
+func (c config) budget() []string {
+	var problems []string
+	o := overrun(c.timeout)
+	if planned := c.lameDuck + c.drain + c.close + 2*o; planned > c.timeout {
+		problems = append(problems, fmt.Sprintf("lame duck %v + drain %v + close %v + overruns %v = %v, more than the timeout %v: the phases last planned will be cut",
+			c.lameDuck, c.drain, c.close, 2*o, planned, c.timeout))
+	}
+	if c.grace > 0 && c.timeout >= c.grace {
+		problems = append(problems, fmt.Sprintf("the timeout %v does not end before the termination grace period %v: the process may be killed before the sequence ends",
+			c.timeout, c.grace))
+	}
+	return problems
 }
 
 // WithLameDuck sets how long the process goes on serving, with Ready
@@ -95,7 +130,46 @@ func WithTimeout(d time.Duration) Option {
 	if d <= 0 {
 		panic(fmt.Sprintf("lifecycle: WithTimeout(%v): must be positive", d))
 	}
-	return optionFunc(func(c *config) { c.timeout = d })
+	return optionFunc(func(c *config) { c.timeout, c.timeoutSet = d, true })
+}
+
+// WithCloseTimeout bounds the close, once the servers have stopped: the
+// janitor tree (the generations, then the root's hooks and resources)
+// and then the process-wide hooks get a context done after d (or earlier,
+// if the timeout of the whole sequence comes first), and the janitor's
+// Deadline rule ends them by hooks.Overrun after that. The default is
+// DefaultCloseTimeout (10s). d must be positive.
+func WithCloseTimeout(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("lifecycle: WithCloseTimeout(%v): must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.close = d })
+}
+
+// WithTerminationGracePeriod declares how long the process is given,
+// from the first signal, before it is killed: Kubernetes'
+// terminationGracePeriodSeconds (30s by default), systemd's
+// TimeoutStopSec. Run checks when it starts that the plan fits: the lame
+// duck, the drain timeout, the close timeout and the overruns within the
+// timeout (WithTimeout), and the timeout before d. If it does not, Run
+// logs a WARN line with the numbers, or, under WithStrictBudget, refuses
+// to start. Without WithTimeout, the timeout is then five sixths of d,
+// to a tenth of a second (25s of 30s). Without a declared period Run still checks that the
+// phases fit in the timeout. d must be positive.
+func WithTerminationGracePeriod(d time.Duration) Option {
+	if d <= 0 {
+		panic(fmt.Sprintf("lifecycle: WithTerminationGracePeriod(%v): must be positive", d))
+	}
+	return optionFunc(func(c *config) { c.grace = d })
+}
+
+// WithStrictBudget makes Run refuse to start, returning an error with the
+// numbers, when the plan of the sequence does not fit its bounds (see
+// WithTerminationGracePeriod), instead of logging a WARN line and
+// running with phases that will be cut. Use it where a configuration
+// mistake must stop a deploy (CI, a canary).
+func WithStrictBudget() Option {
+	return optionFunc(func(c *config) { c.strictBudget = true })
 }
 
 // WithSignals sets the signals that start the termination sequence, and

@@ -24,8 +24,9 @@ func (p *Process) sequence(ctx context.Context) error {
 	// The stages' bounds, from the start. The servers' stage ends by
 	// 2*o before the timeout (its context, then up to Overrun, and never
 	// past o before the timeout, for the stop functions to return), the
-	// close's by the timeout (its context o before, then o shared by the
-	// tree and the process-wide hooks). o is Overrun, or a quarter of a
+	// close's by the timeout (its context o before, or the close timeout
+	// after it started if that comes first, then o shared by the tree and
+	// the process-wide hooks). o is Overrun, or a quarter of a
 	// timeout shorter than 4*Overrun: the timeout is a bound, however
 	// short.
 	deadline := start.Add(cfg.timeout)
@@ -61,17 +62,19 @@ func (p *Process) sequence(ctx context.Context) error {
 	rep.Phases = append(rep.Phases, Phase{Name: "drain", Planned: cfg.drain, Took: closeStart.Sub(serversStart)})
 
 	// The janitor tree, children first, then the process-wide hooks,
-	// sharing one deadline and one overrun.
+	// sharing one deadline and one overrun: the close timeout from now,
+	// or o before the timeout if that comes first.
+	closeBy = minTime(closeStart.Add(cfg.close), closeBy)
 	cctx, cancel := context.WithDeadline(ctx, closeBy)
 	defer cancel()
-	cctx, _, stopLimit := bound.LimitAt(cctx, deadline)
+	cctx, _, stopLimit := bound.LimitAt(cctx, closeBy.Add(o))
 	defer stopLimit()
 	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
 	treeErr := p.root.Shutdown(cctx)
 	rep.Tree = p.root.Report()
 	rep.Hooks = hooks.Default.Close(cctx)
 	end := time.Now()
-	rep.Phases = append(rep.Phases, Phase{Name: "close", Planned: deadline.Sub(closeStart), Took: end.Sub(closeStart)})
+	rep.Phases = append(rep.Phases, Phase{Name: "close", Planned: cfg.close, Took: end.Sub(closeStart)})
 	rep.Duration = end.Sub(start)
 
 	// What failed: the serve loops that ended by themselves, the stops,

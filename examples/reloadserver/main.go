@@ -20,11 +20,11 @@
 // close report (logged, and on /debug/janitor) shows nothing left behind.
 //
 // SIGINT or SIGTERM runs the termination sequence of package lifecycle:
-// /readyz answers 503 at once (/livez still 200) while / is still served for -lameduck
-// (0 by default: no lame duck), then the server and the last generation
-// drain (up to -drain), the generations and the root close, and the
-// process exits 0 within 25s. A second SIGINT or SIGTERM exits at once,
-// with status 1.
+// /readyz answers 503 at once (/livez still 200) while / is still served
+// for -lameduck (0 by default: no lame duck), then the server and the
+// last generation drain (up to -drain), the generations and the root
+// close, and the process exits 0 within 25s (five sixths of -grace, 30s
+// by default). A second SIGINT or SIGTERM exits at once, with status 1.
 //
 // Under systemd (Type=notify-reload, see docs/systemd.md) it tells the
 // service manager what it does through $NOTIFY_SOCKET: READY=1 once it
@@ -64,6 +64,7 @@ type options struct {
 	addr     string
 	drain    time.Duration // a retired generation's drain, and the server's at exit
 	lameDuck time.Duration
+	grace    time.Duration // the time between SIGTERM and SIGKILL
 	tick     time.Duration
 	bare     bool
 }
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	flag.DurationVar(&o.drain, "drain", 10*time.Second, "how long an old generation may finish its requests after a reload, and the server at exit")
 	flag.DurationVar(&o.lameDuck, "lameduck", 0, "how long to go on serving after SIGTERM or SIGINT, with /readyz answering 503, before the server stops")
+	flag.DurationVar(&o.grace, "grace", 30*time.Second, "how long the process is given after SIGTERM before it is killed (Kubernetes' terminationGracePeriodSeconds, systemd's TimeoutStopSec): the termination sequence must fit")
 	flag.DurationVar(&o.tick, "tick", time.Second, "how often each generation's worker ticks")
 	flag.BoolVar(&o.bare, "bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
 	flag.Parse()
@@ -102,8 +104,11 @@ func serve(o options, stdout io.Writer) error {
 		return err
 	}
 	// The termination sequence: /readyz fails, the lame duck, the server
-	// and the last generation drain, the tree closes, hooks.Default last.
+	// and the last generation drain, the tree closes, hooks.Default last;
+	// all of it within five sixths of the grace period, which Run checks
+	// (a WARN line if -lameduck and -drain leave the close too little).
 	proc := lifecycle.New(root, lifecycle.WithLameDuck(o.lameDuck), lifecycle.WithDrainTimeout(o.drain),
+		lifecycle.WithCloseTimeout(5*time.Second), lifecycle.WithTerminationGracePeriod(o.grace),
 		lifecycle.WithLogger(logger))
 
 	mux := http.NewServeMux()
