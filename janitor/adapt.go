@@ -8,11 +8,18 @@ import (
 
 // AdoptFunc is Adopt for a resource whose clean-up is a function rather
 // than an io.Closer: a Close method that returns nothing (ristretto's
-// Cache.Close: pass func() error { c.Close(); return nil }), a Stop method
-// (zap's BufferedWriteSyncer.Stop), a cancel function. fn is called once,
+// Cache.Close: pass func() error { c.Close(); return nil }, the
+// catalogue's remedy), a Stop method (a ttlcache's Stop, a cron's), a
+// cancel function. fn is called once,
 // when j closes, as an adopted closer is: in the resources phase, after
 // the hooks ran and the goroutines stopped, last adopted first, under the
 // hook timeout. The Report lists it as a "closer".
+//
+// Adopt with AdoptFunc only what the scope's code, not the janitor, writes
+// to: a log writer the janitor logs its events through (zap's
+// BufferedWriteSyncer under WithLogger or slog.Default) must outlive the
+// close it logs, so stop it after the root's close, as the catalogue's
+// remedy says; stopped here, it would drop the close's own log lines.
 //
 // Functions cannot be compared, so unlike Adopt, AdoptFunc cannot see that
 // it was given the same one twice: each call registers fn once more.

@@ -430,7 +430,7 @@ func (c *closer) census() {
 			leaks = outside(found)
 		}
 	}
-	leaks, _ = c.ownership(leaks)
+	leaks = c.ownership(leaks)
 	// The proof is worth a wait, not the close's deadline.
 	diagnosed := j.prove(c.ctx, j.diagnose(leaks))
 	owners := owners(diagnosed)

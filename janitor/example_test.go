@@ -314,7 +314,7 @@ func ExampleJanitor_Diagnose() {
 		fmt.Printf("%s (%s): %s\n", o.What, o.Extent, o.Remedy)
 	}
 	// Output:
-	// a *sql.DB that was never closed (per-instance): call db.Close() when the generation ends, or Adopt the *sql.DB
+	// a *sql.DB that was never closed (per-instance): close the *sql.DB with the scope that owns it: gen.Adopt("db", db) for one per generation; one that generations share goes in a shared.Pool, or is adopted by the root, which closes it (never close a shared one from a generation)
 	// a queue consumer (per-instance): call consumer.Stop()
 }
 

@@ -99,9 +99,9 @@ type Offender struct {
 const (
 	remedyTransport = "call CloseIdleConnections on the transport or client, or register it with Janitor.AdoptTransport"
 	remedyHTTPSrv   = "call srv.Shutdown(ctx) in an OnClose hook, or Adopt the *http.Server (Close closes its connections too)"
-	remedySQL       = "call db.Close() when the generation ends, or Adopt the *sql.DB"
+	remedySQL       = "close the *sql.DB with the scope that owns it: gen.Adopt(\"db\", db) for one per generation; one that generations share goes in a shared.Pool, or is adopted by the root, which closes it (never close a shared one from a generation)"
 	remedyExec      = "call cmd.Wait() (kill the process first if it may still run), e.g. in an OnClose hook"
-	remedyGRPCConn  = "call conn.Close() on the *grpc.ClientConn, or Adopt it; an idle grpc.NewClient needs it too"
+	remedyGRPCConn  = "close the *grpc.ClientConn with the scope that owns it, even an idle grpc.NewClient: gen.Adopt(\"conn\", conn) for one per generation; one that generations share goes in a shared.Pool, or is adopted by the root, which closes it (never close a shared one from a generation)"
 	remedyGRPCSrv   = "call s.Stop() or s.GracefulStop() on the *grpc.Server in an OnClose hook"
 	remedyAnts      = "call pool.Release() (ReleaseTimeout to wait for the workers) in an OnClose hook"
 	remedySentry    = "call client.Close() (or Flush, then Close) in an OnClose hook"
@@ -109,7 +109,8 @@ const (
 	remedyNATS      = "call nc.Close() (or nc.Drain()) on the *nats.Conn in an OnClose hook"
 	remedyRedisSub  = "call Close() on the *redis.PubSub (closing the client does not close it), or Adopt it"
 	remedyFsnotify  = "call w.Close(), or Adopt the *fsnotify.Watcher"
-	remedyRistretto = "call cache.Close() on the ristretto Cache in an OnClose hook"
+	remedyZap       = "make one per output in main, before the root, and log through it there first (its flush loop then carries no labels); defer ws.Stop() before janitor.New, so that it stops after the root's close and flushes that close's log lines (stopped in a hook, it drops them); over stderr or a pipe give it zapcore.AddSync(struct{ io.Writer }{os.Stderr}), whose Sync cannot fail with EINVAL"
+	remedyRistretto = "call cache.Close() once the goroutines that use it stopped: gen.AdoptFunc(\"cache\", func() error { cache.Close(); return nil })"
 )
 
 // offenders is the built-in catalogue, each entry verified against the
@@ -181,7 +182,7 @@ var offenders = [...]Offender{
 	{Func: "github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...]", Object: "expirable LRU", Type: "*expirable.LRU", PerObject: 1,
 		Unstoppable: true,
 		What:        "an expirable LRU with a TTL: its expiry goroutine can never be stopped (golang-lru v2.0.7)",
-		Remedy:      "build the LRU once in the root scope and share it with every generation; there is no Close"},
+		Remedy:      "build the LRU once in the root scope (root.Do) and share it with every generation; there is no Close: its goroutine is then the root's, expected for the life of the process"},
 
 	// Schedulers, pools and watchers.
 	{Func: "github.com/robfig/cron/v3.(*Cron).run", Object: "cron Cron", Type: "*cron.Cron", PerObject: 1,
@@ -205,7 +206,7 @@ var offenders = [...]Offender{
 
 	// Logging.
 	{Func: "go.uber.org/zap/zapcore.(*BufferedWriteSyncer).flushLoop", Object: "zap BufferedWriteSyncer", Type: "*zapcore.BufferedWriteSyncer", PerObject: 1,
-		What: "a zap BufferedWriteSyncer that was never stopped (flush loop)", Remedy: "call ws.Stop() in an OnClose hook"},
+		What: "a zap BufferedWriteSyncer that was never stopped (flush loop)", Remedy: remedyZap},
 	{Func: "github.com/rs/zerolog/diode.Writer.poll", Object: "zerolog diode Writer", Type: "diode.Writer", PerObject: 1,
 		What: "a zerolog diode writer that was never closed", Remedy: "call w.Close(), or Adopt the diode.Writer"},
 	{Func: "github.com/rs/zerolog/diode/internal/diodes.NewWaiter", Object: "zerolog diode Writer", Type: "diode.Writer",
@@ -213,7 +214,7 @@ var offenders = [...]Offender{
 	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Type: "*lumberjack.Logger", PerObject: 1,
 		Unstoppable: true,
 		What:        "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
-		Remedy:      "make one Logger per file in the root scope and share it with every generation"},
+		Remedy:      "make one Logger per file in main and adopt it on the root (root.Adopt(\"log\", l)), or hold it in a shared.Pool, and share it with every generation: its mill is then the root's, expected for the life of the process"},
 	{Func: "k8s.io/klog/v2.(*flushDaemon).run", Object: "klog flush daemon", PerObject: 1, Extent: ProcessWide,
 		What:   "klog's flush daemon, started by logging to a file or StartFlushDaemon",
 		Remedy: "call klog.StopFlushDaemon() when the generation ends, or start klog's file logging from the root scope before any generation"},

@@ -400,12 +400,10 @@ func (c *closer) handedBack() ([]goroutines.Goroutine, []handed) {
 // ownership settles, in the census of j, who owns the goroutines found:
 // what descendants handed to j and still runs joins j's leaks; at a root,
 // what can never be stopped is expected; what belongs to objects an
-// ancestor owns is handed over. It returns the leaks left, and whether it
-// changed them.
-func (c *closer) ownership(leaks []goroutines.Goroutine) ([]goroutines.Goroutine, bool) {
+// ancestor owns is handed over. It returns the leaks left.
+func (c *closer) ownership(leaks []goroutines.Goroutine) []goroutines.Goroutine {
 	j := c.j
 	back, from := c.handedBack()
-	changed := len(back) > 0
 	leaks = append(leaks, back...)
 	var expected []Owned
 	if j.parent == nil && len(leaks) > 0 {
@@ -422,11 +420,9 @@ func (c *closer) ownership(leaks []goroutines.Goroutine) ([]goroutines.Goroutine
 			}
 			expected = append(expected, Owned{Owner: j.id, Resource: resource, Offender: o, Goroutine: g})
 		}
-		changed = changed || len(expected) > 0
 		leaks = left
 	}
 	leaks, owned := c.handOver(leaks)
-	changed = changed || len(owned) > 0
 	for _, o := range owned {
 		j.log(c, slog.LevelDebug, "janitor: goroutines of an object a longer-lived scope owns", "kind", "goroutine",
 			"object", o.Offender.Object, "count", o.Goroutine.Count, "owner", o.Owner, "resource", o.Resource,
@@ -441,5 +437,5 @@ func (c *closer) ownership(leaks []goroutines.Goroutine) ([]goroutines.Goroutine
 	c.mu.Lock()
 	c.report.Owned, c.report.Expected = owned, expected
 	c.mu.Unlock()
-	return leaks, changed
+	return leaks
 }

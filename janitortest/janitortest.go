@@ -200,7 +200,13 @@ func (c *check) describe(leaks []janitor.Leak, after time.Duration) string {
 			b.WriteString("    proven blocked forever: nothing can ever wake it (goroutine leak profile)\n")
 		}
 		if o := l.Offender; o != nil {
-			fmt.Fprintf(&b, "    known offender: %s (%s)\n    remedy: %s\n", o.What, o.Extent, o.Remedy)
+			fmt.Fprintf(&b, "    known offender: %s (%s)\n", o.What, o.Extent)
+			if o.Unstoppable {
+				b.WriteString("    fix in the test: nothing stops it; make it once for the test binary (TestMain) and leave it out of the check (WithIgnoredFunc)\n")
+			} else {
+				b.WriteString("    fix in the test: register its clean-up with t.Cleanup where the test makes it\n")
+			}
+			fmt.Fprintf(&b, "    remedy in the program: %s\n", o.Remedy)
 		}
 	}
 	return b.String()

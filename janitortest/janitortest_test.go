@@ -523,8 +523,33 @@ func TestKnownOffenderDiagnosed(t *testing.T) {
 
 	wantReport(t, ft.failures(), "TestServer", []string{"net/http.(*Server).Serve"}, nil)
 	if msg := ft.failures()[0]; !strings.Contains(msg, "known offender: an HTTP server that was never shut down") ||
-		!strings.Contains(msg, "remedy: call srv.Shutdown(ctx)") {
-		t.Errorf("the report has no diagnosis:\n%s", msg)
+		!strings.Contains(msg, "fix in the test: register its clean-up with t.Cleanup") ||
+		!strings.Contains(msg, "remedy in the program: call srv.Shutdown(ctx)") {
+		t.Errorf("the report has no diagnosis, or no fix for a test:\n%s", msg)
+	}
+}
+
+// TestKnownOffenderFixedByCleanup: the fix the report gives in a test,
+// followed: the server shut down with t.Cleanup, registered where the test
+// makes it, and the check passes.
+func TestKnownOffenderFixedByCleanup(t *testing.T) {
+	t.Parallel()
+	ft := &fakeT{name: "TestServer"}
+	janitortest.Check(ft, janitortest.WithGracePeriod(500*time.Millisecond))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	ft.Cleanup(func() { srv.Shutdown(context.Background()) })
+	ft.end()
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v", err)
+	}
+	if f := ft.failures(); len(f) != 0 {
+		t.Errorf("with the fix the report gave: failures %q; want none", f)
 	}
 }
 
