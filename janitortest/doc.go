@@ -91,7 +91,10 @@
 //
 // The testing package runs cleanups when a test fails, calls t.FailNow
 // (t.Fatal, t.Skip) or panics, so the check runs then too and reports the
-// goroutines the test left behind beside the test's own failure. After the
+// goroutines the test left behind beside the test's own failure. When a
+// subtest panics, the testing package runs the parent's cleanups on the
+// subtest's goroutine while the parent's goroutine still waits in t.Run:
+// the parent's check does not count that goroutine, its own. After the
 // check, the test's goroutine carries no labels: cleanups registered
 // before Check run after it, outside the scope, and are not checked.
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -68,7 +69,7 @@ func Check(t TestingT, opts ...Option) context.Context {
 	if name == "" {
 		name = "test"
 	}
-	c := &check{t: t, name: name, cfg: cfg,
+	c := &check{t: t, name: name, cfg: cfg, self: testFunc(),
 		scope: janitor.New(scopeName(name), janitor.WithLogger(quiet))}
 	pprof.SetGoroutineLabels(c.scope.Context())
 	t.Cleanup(c.verdict)
@@ -81,10 +82,63 @@ type check struct {
 	name  string
 	cfg   config
 	scope *janitor.Janitor
+	// self is the test function the goroutine that called Check runs
+	// (see testFunc); "" if it is not a test's goroutine.
+	self string
+}
+
+// tRunner is how a stack names the testing package's function that runs
+// each test and subtest on a goroutine of its own, and runT how it names
+// testing.T.Run, in which a test waits for its subtest.
+const (
+	tRunner = "testing.tRunner"
+	runT    = "testing.(*T).Run"
+)
+
+// testFunc returns the test function its caller's caller (Check) runs
+// under: the function that the testing package's tRunner called on the
+// calling goroutine; "" if the goroutine is not a test's.
+func testFunc() string {
+	pcs := make([]uintptr, 128)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	prev := ""
+	for {
+		f, more := frames.Next()
+		if f.Function == tRunner {
+			return prev
+		}
+		if !more {
+			return ""
+		}
+		prev = f.Function
+	}
+}
+
+// isSelf reports whether g is the goroutine that called Check, waiting
+// in t.Run for a subtest: its stack goes through testing.T.Run, then,
+// deeper, the test function as tRunner called it. It carries the test's
+// labels, which Check gave it, and is still waiting when a subtest
+// panics: the testing package then runs the parent's cleanups, this
+// check among them, on the subtest's goroutine.
+func (c *check) isSelf(g goroutines.Goroutine) bool {
+	if c.self == "" {
+		return false
+	}
+	run := slices.IndexFunc(g.Stack, func(f goroutines.Frame) bool { return f.Func == runT })
+	if run < 0 {
+		return false
+	}
+	for i := run + 1; i+1 < len(g.Stack); i++ {
+		if g.Stack[i].Func == c.self && g.Stack[i+1].Func == tRunner {
+			return true
+		}
+	}
+	return false
 }
 
 // verdict is the cleanup registered by Check. It runs on the test's
-// goroutine.
+// goroutine, or, when a subtest panics, on the subtest's, while the
+// test's goroutine waits in t.Run (see isSelf).
 func (c *check) verdict() {
 	c.t.Helper()
 	// The test goroutine leaves the scope first, so that the census never
@@ -125,10 +179,24 @@ func (c *check) verdict() {
 	}
 }
 
-// keep returns the leaks that WithIgnoredFunc does not ignore, in leaks's
-// backing array.
+// keep returns the leaks that WithIgnoredFunc does not ignore, without
+// the test's own goroutine (isSelf), in leaks's backing array.
 func (c *check) keep(leaks []janitor.Leak) []janitor.Leak {
-	return slices.DeleteFunc(leaks, func(l janitor.Leak) bool { return c.cfg.ignores(l.Goroutine) })
+	out := leaks[:0]
+	for _, l := range leaks {
+		if c.cfg.ignores(l.Goroutine) {
+			continue
+		}
+		if c.isSelf(l.Goroutine) {
+			// The test's own goroutine is no leak of the test.
+			if l.Count--; l.Count == 0 {
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	clear(leaks[len(out):])
+	return out
 }
 
 // unproven reports whether some of leaks are not proven blocked forever:

@@ -67,6 +67,10 @@ func TestChild(t *testing.T) {
 		janitortest.Check(t, janitortest.WithGracePeriod(childGrace))
 		go leakedWorker(never)
 		panic("the test panicked")
+	case "subpanic":
+		janitortest.Check(t, janitortest.WithGracePeriod(childGrace))
+		go parentLeak(never)
+		t.Run("sub", func(t *testing.T) { panic("the subtest panicked") })
 	default:
 		t.Fatalf("%s=%q: no such scenario", childEnv, mode)
 	}
@@ -170,6 +174,22 @@ func TestGoTestPanic(t *testing.T) {
 	if strings.Index(out, "janitortest: TestChild leaked") > strings.Index(out, "panic: the test panicked") {
 		t.Errorf("the leak was reported after the panic:\n%s", out)
 	}
+}
+
+// TestGoTestSubtestPanic: when a subtest panics, the testing package runs
+// the parent's cleanups on the subtest's goroutine, while the parent's
+// goroutine waits in t.Run. The parent's check reports what the parent
+// leaked, not that goroutine: it blamed the parent for its own goroutine
+// (testing.(*T).Run) before.
+func TestGoTestSubtestPanic(t *testing.T) {
+	t.Parallel()
+	out := runChild(t, "subpanic")
+	wantOutput(t, out, []string{
+		"--- FAIL: TestChild/sub ",
+		"panic: the subtest panicked",
+		"janitortest: TestChild leaked 1 goroutine,",
+		pkg + "parentLeak(",
+	}, []string{"testing.(*T).Run("})
 }
 
 // TestGoTestEvidence: a leaking test says so in test attributes, which go
