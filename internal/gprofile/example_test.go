@@ -61,3 +61,41 @@ func ExampleParse() {
 	// 2 map[] main.serve
 	// true
 }
+
+// ParseDump reads any text form of a goroutine dump; a traceback's
+// records say more about their goroutines than debug=1 does. The labels in
+// the headers are as Go 1.27 prints them.
+func ExampleParseDump() {
+	dump := []byte(`panic: boom
+
+goroutine 1 [running]:
+main.main()
+	/app/main.go:12 +0x1d
+
+goroutine 7 [chan receive, 3 minutes] {leakproof.scope: "app/gen#1"}:
+main.worker(...)
+	/app/main.go:20
+created by main.start in goroutine 1
+	/app/main.go:30 +0x58
+
+goroutine 8 [chan receive] {leakproof.scope: "app/gen#1"}:
+main.worker(...)
+	/app/main.go:20
+created by main.start in goroutine 1
+	/app/main.go:30 +0x58
+`)
+	p, format, err := gprofile.ParseDump(dump)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(format == gprofile.Traceback, p.Preamble, p.Total)
+	for _, r := range p.Records {
+		d := r.Detail
+		fmt.Println(r.Count, r.Labels, r.Stack[0].Func, d.States, d.MaxWait, d.IDs)
+	}
+	// Output:
+	// true panic: boom 3
+	// 2 map[leakproof.scope:app/gen#1] main.worker map[chan receive:2] 3 [7 8]
+	// 1 map[] main.main map[running:1] 0 [1]
+}

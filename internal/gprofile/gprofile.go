@@ -1,26 +1,30 @@
-// Package gprofile parses the debug=1 text goroutine profile that
-// runtime/pprof writes (pprof.Lookup("goroutine").WriteTo(w, 1)): records
-// aggregated by stack and labels, with "# labels:" lines. The debug=1 form
-// of the "goroutineleak" profile (Go 1.27; Go 1.26 with
-// GOEXPERIMENT=goroutineleakprofile) is accepted too. Nothing else is:
-// the debug=2 form (one runtime traceback per goroutine, as
-// runtime.Stack(buf, true) prints it) and the protobuf of debug=0 give
-// [ErrFormat], because the census never reads them.
+// Package gprofile parses the text goroutine dumps of the Go runtime. Parse
+// reads the debug=1 goroutine profile that runtime/pprof writes
+// (pprof.Lookup("goroutine").WriteTo(w, 1)): records aggregated by stack
+// and labels, with "# labels:" lines; the debug=1 form of the
+// "goroutineleak" profile (Go 1.27; Go 1.26 with
+// GOEXPERIMENT=goroutineleakprofile) is accepted too. ParseTraceback reads
+// the other text form, one traceback per goroutine: the debug=2 profile,
+// runtime.Stack(buf, true), and the output of a panic or a SIGQUIT.
+// ParseDump tells the two apart. The protobuf of debug=0 is read by none.
 //
-// It is the parser behind the census of package goroutines: the census reads
-// the debug=1 profile, which unlike runtime.Stack(all) does not stop the world
-// for the whole dump, and uses [ParseLabelled] to pick out the few records
-// that carry a scope's label without building the rest. It is internal
-// because users never call it; they get goroutines.Snapshot instead. It
-// exists rather than a dependency on github.com/google/pprof because it
-// needs only the standard library and can skip what the census does not
-// need, and rather than goleak's internal/stack because that one parses
-// runtime.Stack(all) dumps, which stop the world for the whole dump and carry
-// no labels unless GODEBUG=tracebacklabels=1.
+// Parse is the parser behind the census of package goroutines: the census
+// reads the debug=1 profile, which unlike runtime.Stack(all) does not stop
+// the world for the whole dump, and uses [ParseLabelled] to pick out the few
+// records that carry a scope's label without building the rest; Parse
+// therefore gives [ErrFormat] for a traceback. ParseDump is behind the
+// leakproof command, which reads dumps of any process. The package is
+// internal because users never call it; they get goroutines.Snapshot
+// instead. It exists rather than a dependency on github.com/google/pprof
+// because it needs only the standard library and can skip what the census
+// does not need, and rather than goleak's internal/stack because that one
+// parses runtime.Stack(all) dumps only, which stop the world for the whole
+// dump and carry no labels unless GODEBUG=tracebacklabels=1.
 //
-// The format is that of Go 1.26, written by printCountProfile in
+// The debug=1 format is that of Go 1.26, written by printCountProfile in
 // runtime/pprof/pprof.go through a text/tabwriter, so the columns of a frame
-// line are separated by runs of tabs.
+// line are separated by runs of tabs. The traceback format is that of Go
+// 1.26 and 1.27, whose headers print labels differently (see ParseTraceback).
 //
 // Bad input gives an error, never a panic. The functions keep no state and
 // are safe for concurrent use; the returned values are owned by the caller.
@@ -46,14 +50,19 @@ type Record struct {
 	Count  int               // goroutines sharing this stack and these labels; at least 1
 	Labels map[string]string // from the "# labels: {...}" line; nil if none
 	Stack  []Frame           // innermost call first
+	Detail *Detail           `json:",omitempty"` // set by ParseTraceback only
 }
 
 // Profile is a parsed goroutine profile.
 type Profile struct {
 	// Total is the number of goroutines in the profile, the "total N" of
-	// its header; the counts of the records add up to it.
+	// a debug=1 header or the goroutines of a traceback; the counts of the
+	// records add up to it.
 	Total   int
 	Records []Record
+	// Preamble is the text before the first goroutine of a traceback,
+	// such as "panic: boom" or "SIGQUIT: quit"; always empty for debug=1.
+	Preamble string `json:",omitempty"`
 }
 
 var (
