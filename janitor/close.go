@@ -563,6 +563,12 @@ func (c *closer) account(r Report) {
 	attrs := []any{"result", result.String(), "duration", r.Duration, "hooks", len(r.Hooks), "cancelled", r.Cancelled,
 		"stragglers", len(r.Stragglers), "resources", len(r.Resources), "cleared", r.Cleared,
 		"leaked", r.Leaked(), "detect_only", r.DetectOnly}
+	if len(r.Owned) > 0 {
+		attrs = append(attrs, "owned", ownedSummary(r.Owned, false))
+	}
+	if len(r.Expected) > 0 {
+		attrs = append(attrs, "expected", ownedSummary(r.Expected, true))
+	}
 	if result != ResultClean {
 		j.log(nil, slog.LevelWarn, "janitor: closed with errors", append(attrs, "err", r.own())...)
 		return

@@ -25,6 +25,9 @@ import (
 //	blocked_forever   how many of them the runtime proves blocked forever
 //	owners            the leaks by owning object, "1 gRPC ClientConn: 5 goroutines; ..."
 //	leak_starts       the functions the other leaked goroutines started in
+//	owned             goroutines of objects a longer-lived scope owns (Owned),
+//	                  "1 goroutine(s) owned by app#1 (shared db)", when there are some
+//	expected          goroutines expected for the life of the process (Expected)
 //	abandoned         what the deadline cut short, when it did
 //	children          how many children closed with it (each logs its own close)
 //	err               the close's own error, children aside, when it has one
@@ -80,6 +83,12 @@ func (r Report) LogValue() slog.Value {
 		if len(starts) > 0 {
 			attrs = append(attrs, slog.String("leak_starts", strings.Join(starts, ",")))
 		}
+	}
+	if len(r.Owned) > 0 {
+		attrs = append(attrs, slog.String("owned", ownedSummary(r.Owned, false)))
+	}
+	if len(r.Expected) > 0 {
+		attrs = append(attrs, slog.String("expected", ownedSummary(r.Expected, true)))
 	}
 	if len(r.Abandoned) > 0 {
 		attrs = append(attrs, slog.String("abandoned", strings.Join(r.Abandoned, ", ")))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -127,6 +128,11 @@ func TestOwnedByRoot(t *testing.T) {
 			}
 			if full := fmt.Sprintf("%+v", r); !strings.Contains(full, "OWNED: owned by "+root.ID()+" (db): fake DB: 1 goroutine") {
 				t.Errorf("%%+v does not list the owned goroutine:\n%s", full)
+			}
+			var buf strings.Builder
+			slog.New(slog.NewTextHandler(&buf, nil)).Info("closed", "report", r)
+			if want := `report.owned="1 goroutine(s) owned by ` + root.ID() + ` (db)"`; !strings.Contains(buf.String(), want) {
+				t.Errorf("the report logged as %s; want it to say %s", buf.String(), want)
 			}
 			if err := root.Close(); err != nil {
 				t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
