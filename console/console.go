@@ -1,9 +1,9 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -67,13 +67,14 @@ func Handler(root *janitor.Janitor, opts ...Option) http.Handler {
 			panic(fmt.Sprintf("console: WithReloader: the Reloader builds its generations at %s, outside the page's root %s", rl.Stats().Path, root.ID()))
 		}
 	}
-	h := &handler{root: root, reloaders: cfg.reloaders}
-	return http.NewCrossOriginProtection().Handler(h)
+	h := &handler{root: root, reloaders: cfg.reloaders, ready: cfg.ready}
+	return newGuard(h, checkHosts("WithAllowedHosts", cfg.hosts))
 }
 
 type handler struct {
 	root      *janitor.Janitor
 	reloaders []*httpmw.Reloader
+	ready     func() bool // WithReadiness's; nil without
 
 	mu sync.Mutex
 	// finds are the last find-leaks results, oldest first, at most
@@ -83,7 +84,6 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Cache-Control", "no-store")
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
@@ -97,17 +97,24 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	page := h.collect(r, q.Get("leaks"))
+	var body bytes.Buffer
 	if wantsJSON(r) {
 		w.Header().Set("Content-Type", "application/json")
 		// Compact: indentation would grow with the depth of the tree.
-		json.NewEncoder(w).Encode(page) //nolint:errcheck // the client went away
+		if err := json.NewEncoder(&body).Encode(page); err != nil {
+			http.Error(w, "console: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		write(w, r, escapeBidi(body.Bytes()))
+		return
+	}
+	if err := pageTemplate.Execute(&body, newHTMLPage(page, q.Get("closes"), q.Get("page"))); err != nil {
+		http.Error(w, "console: rendering the page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTemplate.Execute(w, newHTMLPage(page, q.Get("closes"))); err != nil {
-		// Headers are sent; all that is left is to end the page visibly.
-		fmt.Fprintf(w, "\n<p>console: rendering failed: %s</p>\n", template.HTMLEscapeString(err.Error()))
-	}
+	w.Header().Set("Content-Security-Policy", pagePolicy)
+	write(w, r, escapeBidi(body.Bytes()))
 }
 
 // findAndRedirect runs find-leaks and answers 303 See Other to the page
@@ -122,8 +129,13 @@ func (h *handler) findAndRedirect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// A relative reference ("?leaks=3"), which keeps the request's path
-	// as the client sees it, even behind http.StripPrefix.
-	w.Header().Set("Location", "?"+q.Encode())
+	// as the client sees it, even behind http.StripPrefix; a browser
+	// lands on the result itself.
+	loc := "?" + q.Encode()
+	if !wantsJSON(r) {
+		loc += "#find-result"
+	}
+	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusSeeOther)
 }
 

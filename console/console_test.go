@@ -25,17 +25,27 @@ import (
 
 // pageJSON mirrors the JSON the page serves to tools.
 type pageJSON struct {
-	Root       string         `json:"root"`
-	Taken      time.Time      `json:"taken"`
-	Goroutines int            `json:"goroutines"`
-	Summary    string         `json:"summary"`
-	LeaksAlive int64          `json:"leaks_alive"`
-	Reloaders  []reloaderJSON `json:"reloaders"`
-	Scopes     []scopeJSON    `json:"scopes"`
-	Closed     []closedJSON   `json:"closed"`
-	FindLeaks  *findJSON      `json:"find_leaks"`
-	FindGone   string         `json:"find_leaks_gone"`
-	Reachable  []string       `json:"reachable"`
+	Version    int             `json:"version"`
+	State      string          `json:"state"`
+	Ready      *bool           `json:"ready"`
+	Attention  []attentionJSON `json:"attention"`
+	Root       string          `json:"root"`
+	Taken      time.Time       `json:"taken"`
+	Goroutines int             `json:"goroutines"`
+	Summary    string          `json:"summary"`
+	LeaksAlive int64           `json:"leaks_alive"`
+	Reloaders  []reloaderJSON  `json:"reloaders"`
+	Scopes     []scopeJSON     `json:"scopes"`
+	Closed     []closedJSON    `json:"closed"`
+	FindLeaks  *findJSON       `json:"find_leaks"`
+	FindGone   string          `json:"find_leaks_gone"`
+	Reachable  []string        `json:"reachable"`
+}
+
+type attentionJSON struct {
+	Kind string   `json:"kind"`
+	Text string   `json:"text"`
+	IDs  []string `json:"ids"`
 }
 
 type reloaderJSON struct {
@@ -66,16 +76,18 @@ type generationJSON struct {
 }
 
 type scopeJSON struct {
-	ID           string   `json:"id"`
-	Parent       string   `json:"parent"`
-	Depth        int      `json:"depth"`
-	State        string   `json:"state"`
-	Goroutines   int      `json:"goroutines"`
-	Tracked      int      `json:"tracked"`
-	PendingHooks []string `json:"pending_hooks"`
-	Phase        string   `json:"phase"`
-	Hook         string   `json:"hook"`
-	HookSeconds  float64  `json:"hook_seconds"`
+	ID           string    `json:"id"`
+	Parent       string    `json:"parent"`
+	Depth        int       `json:"depth"`
+	State        string    `json:"state"`
+	Goroutines   int       `json:"goroutines"`
+	Tracked      int       `json:"tracked"`
+	PendingHooks []string  `json:"pending_hooks"`
+	Phase        string    `json:"phase"`
+	Hook         string    `json:"hook"`
+	HookSeconds  float64   `json:"hook_seconds"`
+	HookDeadline time.Time `json:"hook_deadline"`
+	HookStack    string    `json:"hook_stack"`
 }
 
 type closedJSON struct {
@@ -103,7 +115,12 @@ type findJSON struct {
 }
 
 // serve serves req with h and returns the recorder.
+// httptest's requests are addressed to example.com, a host the console
+// refuses: serve addresses them to the loopback, as an operator's are.
 func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
+	if req.Host == "example.com" {
+		req.Host = "localhost:8080"
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return rec
@@ -194,7 +211,7 @@ func TestHandlerJSON(t *testing.T) {
 			page.Closed[0].Result != "clean" {
 			t.Errorf("closed scopes on the page = %+v; want %s, clean, reachability unknown", page.Closed, closed.ID())
 		}
-		if want := "1 closes: 0 leaked, reachability not checked"; page.Summary != want {
+		if want := "1 close: 0 leaked, reachability not checked"; page.Summary != want {
 			t.Errorf("summary = %q; want %q", page.Summary, want)
 		}
 	}
@@ -202,8 +219,8 @@ func TestHandlerJSON(t *testing.T) {
 
 // The leak pair for the page: a generation that leaks a goroutine is
 // shown leaked, with its stack, opened, highlighted in the charts and
-// listed by the leaky filter; one whose goroutine stops is clean and is
-// not.
+// listed by the leaky filter, and needs attention while its goroutine
+// runs; one whose goroutine stops is clean and is none of these.
 func TestHandlerShowsLeaks(t *testing.T) {
 	for _, leak := range []bool{false, true} {
 		root := newRoot(t)
@@ -218,7 +235,7 @@ func TestHandlerShowsLeaks(t *testing.T) {
 		}
 		gen.Close()
 		if leak {
-			close(release)
+			defer close(release) // still running while the page is read
 		}
 		h := console.Handler(root)
 		page := fetchJSON(t, h, "/?format=json")
@@ -235,6 +252,10 @@ func TestHandlerShowsLeaks(t *testing.T) {
 		charted := strings.Contains(html, `class="bar leaky"`)
 		if opened != leak || charted != leak {
 			t.Errorf("leak=%v: leak row opened %v, leaky bar in the charts %v; want %v", leak, opened, charted, leak)
+		}
+		if attention := len(page.Attention) == 1 && page.Attention[0].Kind == "leaking" &&
+			slices.Equal(page.Attention[0].IDs, []string{gen.ID()}) && page.State == "attention"; attention != leak {
+			t.Errorf("leak=%v: state %q, attention %+v; want the leak listed: %v", leak, page.State, page.Attention, leak)
 		}
 		listed := strings.Contains(fetchHTML(t, h, "/?closes=leaky"), `<details id="close-`)
 		if listed != leak {
@@ -291,7 +312,7 @@ func TestHandlerFindLeaks(t *testing.T) {
 			slices.Contains(page.FindLeaks.Reachable, id) != pin {
 			t.Errorf("pin=%v: %s reachable: %v, listed: %v; want %v", pin, id, got, page.Reachable, pin)
 		}
-		if want := fmt.Sprintf("1 closes: 0 leaked, %d still reachable", map[bool]int{false: 0, true: 1}[pin]); page.Summary != want {
+		if want := fmt.Sprintf("1 close: 0 leaked, %d still reachable", map[bool]int{false: 0, true: 1}[pin]); page.Summary != want {
 			t.Errorf("pin=%v: summary = %q; want %q", pin, page.Summary, want)
 		}
 	}
@@ -307,8 +328,8 @@ func TestHandlerPostRedirectGet(t *testing.T) {
 	closeGeneration(t, root, false)
 	h := console.Handler(root)
 
-	if got := findLeaks(t, h, "/debug/janitor"); got != "?leaks=1" {
-		t.Errorf("first POST redirects to %q; want ?leaks=1", got)
+	if got := findLeaks(t, h, "/debug/janitor"); got != "?leaks=1#find-result" {
+		t.Errorf("first POST redirects to %q; want ?leaks=1#find-result, the result itself", got)
 	}
 	if got := findLeaks(t, h, "/debug/janitor?closes=slow&format=json&leaks=1"); got != "?closes=slow&format=json&leaks=2" {
 		t.Errorf("second POST redirects to %q; want ?closes=slow&format=json&leaks=2, keeping the format and filter", got)
@@ -452,13 +473,13 @@ func TestHandlerNoNullNoGC(t *testing.T) {
 }
 
 // noNullLists fails for every field of v that is null, but find_leaks,
-// which is an object or null, and reachable of a close, which is true,
-// false or null.
+// which is an object or null, and reachable of a close and ready, which
+// are true, false or null.
 func noNullLists(t *testing.T, path string, v any) {
 	t.Helper()
 	switch v := v.(type) {
 	case nil:
-		if !strings.HasSuffix(path, ".find_leaks") && !strings.HasSuffix(path, "].reachable") {
+		if !strings.HasSuffix(path, ".find_leaks") && !strings.HasSuffix(path, "].reachable") && path != ".ready" {
 			t.Errorf("%s is null", path)
 		}
 	case map[string]any:

@@ -16,18 +16,39 @@
 //
 // # The page
 //
-// The page shows, from the top: a one-line summary ("15 closes: 4
-// leaked, 1 still reachable"); Now: which generation serves, which drain
-// and until when, the closes in progress with the hook each is running
-// and for how long, and every open scope; Pictures: charts of the
-// remembered closes' durations (slow ones highlighted), leaked goroutines,
-// labelled goroutines per generation, and the process's goroutines and
-// heap at each close; History: each generation's build, drain, close,
-// lifetime, requests and trigger, and the failed reloads with their
-// errors; Find leaks: when it last ran, the pause it cost, the closed
-// scopes still reachable, and the next step; Closes: each close's report,
-// those that leaked opened, with a filter for the slow, leaky and failed
-// ones (?closes=slow, leaky or failed).
+// The page puts problems first. Its title and its heading say whether
+// anything needs attention, and its one-line summary ("15 closes: 4
+// leaked, 1 still reachable") links each count to what it counts. Then,
+// from the top: Needs attention: a process that is not ready (shutting
+// down, in its lame duck: WithReadiness), a close stuck for over a second
+// (with the hook it is running, that hook's stack, when its time is up
+// and what to do), leaked goroutines still running, reloads failing since
+// the serving generation was built, and closed scopes something still
+// keeps alive; Now: which generation serves, which drain and until when,
+// the closes in progress, and every open scope; Find leaks: the button,
+// when it last ran, the pause it cost, the closed scopes still reachable,
+// and the next step; Pictures: charts, from zero, in their units, ordered
+// by generation, of the remembered closes' durations (slow, leaky and
+// failed ones coloured), leaked goroutines, labelled goroutines per
+// generation, and the process's goroutines and heap at each close;
+// History: each generation's build, drain, close, lifetime, requests and
+// trigger (the last 8, the older ones folded), and the failed reloads
+// with their errors; Closes: each close's report, 16 a page, newest
+// first, those whose leaks still run opened, with a filter for the slow,
+// leaky and failed ones (?closes=slow, leaky or failed; ?page=2).
+//
+// # Safety
+//
+// The page changes nothing but what find-leaks does (a POST), and is
+// safe to show to a browser that also visits other sites: it refuses
+// requests addressed to a host that is not a loopback name or address or
+// one WithAllowedHosts names (DNS rebinding), and cross-origin POSTs; it
+// forbids framing (clickjacking) and anything but its own inline
+// stylesheet (Content-Security-Policy: no script, no other resource); it
+// escapes everything it shows, bidirectional control characters included
+// (as \u202e), in the page and in its JSON. Guard puts a program's other
+// operator endpoints (a POST /reload) behind the same protections. The
+// page and its JSON are gzipped for clients that accept it.
 //
 // # JSON
 //
@@ -39,7 +60,19 @@
 // nests with the depth of the tree: scopes come as a flat list, parents
 // first, each naming its parent.
 //
+//	version              the format's version, 2: it grows when a field changes its
+//	                     meaning or goes away, not when one is added
 //	root                 the root scope's ID
+//	state                "ok", or "attention" when the attention list is not empty
+//	ready                WithReadiness's report: false once the process is shutting
+//	                     down; null without WithReadiness
+//	attention            what needs an operator's action, most urgent first:
+//	  kind               "not_ready", "stuck" (a close running for over a second),
+//	                     "leaking" (leaked goroutines still running), "failed_reload"
+//	                     (reloads failing since the serving generation was built) or
+//	                     "reachable" (closed scopes find-leaks found reachable)
+//	  text               what it is, in a sentence, for people
+//	  ids                the scopes it is about (a Reloader's path for failed_reload)
 //	taken                when the page was read
 //	goroutines           the process's goroutines then
 //	heap_bytes           the live heap, as of the last garbage collection
@@ -90,6 +123,10 @@
 //	  hook               the hook running now; "" if none
 //	  hook_start         when that hook started (absent if none)
 //	  hook_seconds       how long it has been running
+//	  hook_deadline      when the close stops waiting for it: its hook timeout, or the
+//	                     close's deadline if sooner (absent if none runs)
+//	  hook_stack         the stacks of the goroutines running the scope's hooks, from
+//	                     the census; "" if none runs
 //	closed               the closes remembered, newest first (janitor History): the last
 //	                     64, then the older ones whose leaked goroutines still run
 //	  id                 the scope's ID

@@ -29,9 +29,16 @@ func ExampleHandler() {
 	mux.Handle("/", rl)
 	mux.Handle("/debug/janitor", console.Handler(root, console.WithReloader(rl)))
 
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/janitor?format=json", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	// The console answers requests addressed to the loopback (and to the
+	// hosts WithAllowedHosts names), and refuses the others.
+	for _, host := range []string{"localhost:8080", "attacker.example"} {
+		req := httptest.NewRequest(http.MethodGet, "/debug/janitor?format=json", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		fmt.Println(host, rec.Code, rec.Header().Get("Content-Type"))
+	}
 	// Output:
-	// 200 application/json
+	// localhost:8080 200 application/json
+	// attacker.example 403 text/plain; charset=utf-8
 }

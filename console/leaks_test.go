@@ -38,9 +38,15 @@ func TestHandlerKeepsLiveLeaks(t *testing.T) {
 	if page.LeaksAlive != 1 || !strings.Contains(page.Summary, "1 leaked") {
 		t.Errorf("page: leaks_alive %d, summary %q; want 1 and 1 leaked", page.LeaksAlive, page.Summary)
 	}
-	if html := fetchHTML(t, h, "/"); !strings.Contains(html, `id="`+anchorOf(leaky.ID())+`"`) ||
-		!strings.Contains(html, "1 *rpc.Client: 1 goroutine") {
-		t.Errorf("the HTML page does not show %s with its owners line", leaky.ID())
+	// At the top of the page, its link leads to the page of closes that
+	// lists it (the 65th: the fifth page), which shows its owners line.
+	link := `<a href="?page=5#` + anchorOf(leaky.ID()) + `"><code>` + leaky.ID() + `</code></a>`
+	if html := fetchHTML(t, h, "/"); !strings.Contains(html, link) || !strings.Contains(html, "Owners: 1 *rpc.Client: 1 goroutine.") {
+		t.Errorf("the page's attention list does not link %s with its owners line (want %s)", leaky.ID(), link)
+	}
+	if html := fetchHTML(t, h, "/?page=5"); !strings.Contains(html, `<details id="`+anchorOf(leaky.ID())+`" class="close leaked" open>`) ||
+		!strings.Contains(html, "<p>Owners: 1 *rpc.Client: 1 goroutine.</p>") {
+		t.Errorf("the fifth page of closes does not show %s opened, with its owners line", leaky.ID())
 	}
 
 	server.Close() // the client's reader returns

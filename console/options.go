@@ -22,6 +22,8 @@ func (f optionFunc) apply(c *config) { f(c) }
 // config is what the options set.
 type config struct {
 	reloaders []*httpmw.Reloader // in the order given, each once
+	ready     func() bool        // nil: readiness not shown
+	hosts     []string           // allowed besides the loopback's, as given
 }
 
 func newConfig(opts []Option) config {
@@ -60,4 +62,30 @@ func WithReloader(rl *httpmw.Reloader) Option {
 			c.reloaders = append(c.reloaders, rl)
 		}
 	})
+}
+
+// WithReadiness shows the process's readiness on the page: when ready
+// reports false (the termination sequence has started: pass
+// lifecycle.Process.Ready), the page says at the top that the process is
+// not ready and is shutting down, and its JSON's "ready" is false. A nil
+// ready is a programming error: WithReadiness panics.
+func WithReadiness(ready func() bool) Option {
+	if ready == nil {
+		panic("console: WithReadiness(nil)")
+	}
+	return optionFunc(func(c *config) { c.ready = ready })
+}
+
+// WithAllowedHosts lets the page answer requests addressed to hosts
+// besides the loopback's: the names, or addresses, operators reach the
+// process by ("ops.example.com", "*.pods.example.com", "10.0.0.7"). Without
+// it the page answers only requests whose Host is a loopback name or
+// address, and refuses the others with 403 Forbidden (see Guard, which
+// applies the same rule to other operator endpoints). A host that is
+// empty or holds a port, a path or a space is a mistake in the code:
+// WithAllowedHosts panics.
+func WithAllowedHosts(hosts ...string) Option {
+	checkHosts("WithAllowedHosts", hosts)
+	hosts = slices.Clone(hosts)
+	return optionFunc(func(c *config) { c.hosts = append(c.hosts, hosts...) })
 }

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/leakproof/leakproof/console"
@@ -253,6 +254,9 @@ func TestPageContrast(t *testing.T) {
 			if prop == "stroke" && strings.Contains(sel, ".axis") {
 				want = 3
 			}
+			if sel == ".grid" {
+				continue // decoration: the ticks' labels carry the values
+			}
 			checked++
 			if got := contrast(t, c, bg); got < want {
 				t.Errorf("%s { %s: %s } on %s: contrast %.2f:1; want at least %.1f:1", sel, prop, c, bg, got, want)
@@ -297,7 +301,8 @@ func luminance(t *testing.T, hex string) float64 {
 }
 
 // The charts are server-drawn SVG, one mark per close, each with a title
-// naming its close and linking to its row.
+// naming its close, and a sentence for a screen reader; nothing in them
+// is a link (a keyboard would tab through every bar).
 func TestPageCharts(t *testing.T) {
 	h := richPage(t)
 	page := fetchHTML(t, h, "/")
@@ -312,20 +317,94 @@ func TestPageCharts(t *testing.T) {
 			t.Errorf("no %s chart", id)
 			continue
 		}
-		marks := strings.Count(fig, "<rect") + strings.Count(fig, "<circle")
+		marks := strings.Count(fig, "<rect") + strings.Count(fig, `<circle class="dot"`)
 		if id != "chart-labelled" && marks != len(data.Closed) {
 			t.Errorf("%s has %d marks; want one per close, %d", id, marks, len(data.Closed))
 		}
 		for _, c := range data.Closed {
-			if !strings.Contains(fig, `<a href="#`+anchorOf(c.ID)+`">`) {
-				t.Errorf("%s has no mark linking to %s's row", id, c.ID)
+			if !strings.Contains(fig, "<title>"+html.EscapeString(c.ID)+" ") && !strings.Contains(fig, "<title>"+html.EscapeString(c.ID)+":") {
+				t.Errorf("%s has no mark titled with %s", id, c.ID)
 			}
+		}
+		if strings.Contains(fig, "<a ") {
+			t.Errorf("%s has links in it", id)
+		}
+		label := regexp.MustCompile(`<svg [^>]*role="img" aria-label="([^"]+)"`).FindStringSubmatch(fig)
+		if label == nil || !strings.Contains(label[1], "of ") {
+			t.Errorf("%s has no accessible name saying what it shows: %q", id, label)
+		}
+		if !strings.Contains(fig, `<text class="tick" x="44.0" y="139.0">0</text>`) && !strings.Contains(fig, `>0 B</text>`) {
+			t.Errorf("%s has no zero on its scale", id)
+		}
+		if !strings.Contains(fig, `<text class="x"`) {
+			t.Errorf("%s has no labels along the bottom", id)
 		}
 	}
 	if !slices.ContainsFunc(data.Closed, func(c closedJSON) bool { return c.Result == "leaked" }) ||
 		!strings.Contains(page, `class="bar leaky"`) {
 		t.Error("the leaky closes are not drawn as leaky")
 	}
+}
+
+// TestChartScale: the close duration chart runs from zero, with ticks in
+// seconds, its bars ordered by generation even when closes finished out of
+// order, the slow one coloured, and a single bar does not fill the chart.
+// The hook sleeps in a synctest bubble: fake time.
+func TestChartScale(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
+		defer root.Close()
+		h := console.Handler(root)
+		first := child(t, root)
+		first.OnClose("flush", func(context.Context) error { time.Sleep(2 * time.Second); return nil })
+		first.Close()
+		one := fetchHTML(t, h, "/")
+		widths := regexp.MustCompile(`<rect class="bar[^"]*" x="[0-9.]+" y="[0-9.]+" width="([0-9.]+)"`).FindAllStringSubmatch(chartOf(one, "chart-duration"), -1)
+		if len(widths) != 1 {
+			t.Fatalf("one close, %d bars", len(widths))
+		}
+		if w, _ := strconv.ParseFloat(widths[0][1], 64); w > 360/10 {
+			t.Errorf("a single bar is %v wide in a chart 360 wide; want it narrow, not filling the chart", w)
+		}
+
+		var gens []*janitor.Janitor
+		for range 4 {
+			gens = append(gens, child(t, root))
+		}
+		gens[2].OnClose("flush", func(context.Context) error { time.Sleep(2 * time.Second); return nil })
+		for _, i := range []int{1, 3, 0, 2} { // out of order
+			gens[i].Close()
+		}
+		fig := chartOf(fetchHTML(t, h, "/"), "chart-duration")
+		var order []string
+		for _, m := range regexp.MustCompile(`<title>(app/gen#\d+): `).FindAllStringSubmatch(fig, -1) {
+			if !slices.Contains(order, m[1]) {
+				order = append(order, m[1])
+			}
+		}
+		want := []string{first.ID(), gens[0].ID(), gens[1].ID(), gens[2].ID(), gens[3].ID()}
+		if !slices.Equal(order, want) {
+			t.Errorf("bars in the order %v; want by generation, %v", order, want)
+		}
+		for _, tick := range []string{">0</text>", ">1s</text>", ">2s</text>"} {
+			if !strings.Contains(fig, tick) {
+				t.Errorf("the duration chart has no tick %s", tick)
+			}
+		}
+		if n := strings.Count(fig, `class="bar slow"`); n != 2 {
+			t.Errorf("%d slow bars; want the 2 slow closes", n)
+		}
+		if !strings.Contains(fig, "#1</text>") || !strings.Contains(fig, "#5</text>") {
+			t.Errorf("the bars are not labelled by generation along the bottom")
+		}
+	})
+}
+
+// chartOf returns the figure of chart id in page.
+func chartOf(page, id string) string {
+	_, fig, _ := strings.Cut(page, `<figure id="`+id+`">`)
+	fig, _, _ = strings.Cut(fig, "</figure>")
+	return fig
 }
 
 // anchorOf is the page's HTML id for a close's row.

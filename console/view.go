@@ -19,22 +19,31 @@ import (
 // never null, optional timestamps are absent until their event happened,
 // and nothing nests with the depth of the tree.
 
+// formatVersion is the version of the JSON's format: it grows when a
+// field changes its meaning or goes away, not when one is added.
+const formatVersion = 2
+
 type pageView struct {
-	Root       string         `json:"root"`
-	Taken      time.Time      `json:"taken"`
-	Goroutines int            `json:"goroutines"`
-	HeapBytes  uint64         `json:"heap_bytes"`
-	CensusErr  string         `json:"census_error"`
-	Summary    string         `json:"summary"`
-	LeaksAlive int64          `json:"leaks_alive"`
-	Reloaders  []reloaderView `json:"reloaders"`
-	Scopes     []scopeView    `json:"scopes"`
-	Closed     []closeView    `json:"closed"`
-	FindLeaks  *findResult    `json:"find_leaks"`
-	FindGone   string         `json:"find_leaks_gone"`
-	Reachable  []string       `json:"reachable"`
+	Version    int             `json:"version"`
+	Root       string          `json:"root"`
+	State      string          `json:"state"`
+	Ready      *bool           `json:"ready"`
+	Attention  []attentionView `json:"attention"`
+	Taken      time.Time       `json:"taken"`
+	Goroutines int             `json:"goroutines"`
+	HeapBytes  uint64          `json:"heap_bytes"`
+	CensusErr  string          `json:"census_error"`
+	Summary    string          `json:"summary"`
+	LeaksAlive int64           `json:"leaks_alive"`
+	Reloaders  []reloaderView  `json:"reloaders"`
+	Scopes     []scopeView     `json:"scopes"`
+	Closed     []closeView     `json:"closed"`
+	FindLeaks  *findResult     `json:"find_leaks"`
+	FindGone   string          `json:"find_leaks_gone"`
+	Reachable  []string        `json:"reachable"`
 
 	slowAbove time.Duration // closes longer than this are slow
+	summary   []summaryPart // Summary, in parts, with the places they link to
 }
 
 type reloaderView struct {
@@ -88,6 +97,8 @@ type scopeView struct {
 	Hook         string    `json:"hook"`
 	HookStart    time.Time `json:"hook_start,omitzero"`
 	HookSeconds  float64   `json:"hook_seconds"`
+	HookDeadline time.Time `json:"hook_deadline,omitzero"`
+	HookStack    string    `json:"hook_stack"`
 }
 
 type closeView struct {
@@ -144,16 +155,18 @@ type leakView struct {
 // result shown.
 func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	now := time.Now()
-	page := pageView{Root: h.root.ID(), Taken: now}
+	page := pageView{Version: formatVersion, Root: h.root.ID(), Taken: now}
 	var counts map[string]int
+	var snap *goroutines.Snapshot
 	census := h.root.Census()
 	if census == nil {
 		census = new(goroutines.Census) // the root has none: a read of the page's own
 	}
-	if snap, err := census.Snapshot(r.Context()); err != nil {
+	if s, err := census.Snapshot(r.Context()); err != nil {
 		page.CensusErr = err.Error()
 		page.Goroutines = runtime.NumGoroutine()
 	} else {
+		snap = s
 		page.Goroutines = snap.Total
 		counts = snap.CountBy(goroutines.ScopeLabel)
 	}
@@ -168,6 +181,11 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 
 	page.Scopes = []scopeView{}
 	flatten(&page.Scopes, h.root.Status(), "", 0, counts, now)
+	for i := range page.Scopes {
+		if page.Scopes[i].Hook != "" {
+			page.Scopes[i].HookStack = hookStack(snap, page.Scopes[i].ID)
+		}
+	}
 
 	history := h.root.History()
 	durations := make([]time.Duration, len(history))
@@ -202,7 +220,17 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	for _, rl := range h.reloaders {
 		page.Reloaders = append(page.Reloaders, reloaderOf(rl, results, now))
 	}
-	page.Summary = summaryOf(page)
+	if h.ready != nil {
+		ready := h.ready()
+		page.Ready = &ready
+	}
+	page.summary = summaryOf(page)
+	page.Summary = summaryText(page.summary)
+	page.Attention = attentionOf(page)
+	page.State = "ok"
+	if len(page.Attention) > 0 {
+		page.State = "attention"
+	}
 	return page
 }
 
@@ -222,6 +250,7 @@ func flatten(scopes *[]scopeView, st janitor.Status, parent string, depth int, c
 		CloseStart:   st.CloseStart,
 		Hook:         st.Hook,
 		HookStart:    st.HookStart,
+		HookDeadline: st.HookDeadline,
 	}
 	if s.PendingHooks == nil {
 		s.PendingHooks = []string{}
@@ -387,48 +416,4 @@ func reloaderOf(rl *httpmw.Reloader, results map[string]string, now time.Time) r
 		d.FailedReloads = append(d.FailedReloads, failedView{f.At, f.Duration.Seconds(), f.Trigger, f.Err})
 	}
 	return d
-}
-
-// summaryOf is the page's one line: "64 closes: 2 leaked, 1 still
-// reachable".
-func summaryOf(p pageView) string {
-	leaked, failed, slow, alive := 0, 0, 0, 0
-	for _, c := range p.Closed {
-		switch c.Result {
-		case janitor.ResultLeaked.String():
-			leaked++
-		case janitor.ResultError.String():
-			failed++
-		}
-		if c.Slow {
-			slow++
-		}
-		alive += c.LeaksAlive
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d closes: %d leaked", len(p.Closed), leaked)
-	if alive > 0 {
-		fmt.Fprintf(&b, " (%d goroutine(s) still running)", alive)
-	}
-	if failed > 0 {
-		fmt.Fprintf(&b, ", %d failed", failed)
-	}
-	if slow > 0 {
-		fmt.Fprintf(&b, ", %d slow", slow)
-	}
-	if p.FindLeaks != nil {
-		fmt.Fprintf(&b, ", %d still reachable", len(p.Reachable))
-	} else {
-		b.WriteString(", reachability not checked")
-	}
-	closing := 0
-	for _, s := range p.Scopes {
-		if s.State == janitor.Closing.String() {
-			closing++
-		}
-	}
-	if closing > 0 {
-		fmt.Fprintf(&b, "; %d closing now", closing)
-	}
-	return b.String()
 }

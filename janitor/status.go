@@ -39,8 +39,13 @@ type Status struct {
 
 	// Hook is the hook of the scope running now, if any, and HookStart
 	// when it started: an 8-second flush is visible while it runs.
-	Hook      string
-	HookStart time.Time
+	// HookDeadline is when its context is done: its hook timeout, or the
+	// close's deadline if that comes first. The close stops waiting for
+	// it then (hooks.Overrun later if the close's deadline cut it),
+	// reports it timed out or abandoned, and goes on without it.
+	Hook         string
+	HookStart    time.Time
+	HookDeadline time.Time
 	// Phase is the phase a closing scope is in, and CloseStart when its
 	// close began.
 	Phase      string
@@ -58,7 +63,16 @@ func (j *Janitor) Status() Status {
 	j.mu.Unlock()
 	st.Tracked = j.group.Running()
 	st.Pending = j.hooks.Pending()
-	st.Hook, st.HookStart, _ = j.hooks.Running()
+	var running bool
+	st.Hook, st.HookStart, running = j.hooks.Running()
+	if running {
+		st.HookDeadline = st.HookStart.Add(j.cfg.hookTimeout)
+		if c != nil {
+			if d, ok := c.ctx.Deadline(); ok && d.Before(st.HookDeadline) {
+				st.HookDeadline = d
+			}
+		}
+	}
 	if c != nil {
 		c.mu.Lock()
 		if !c.done {

@@ -19,6 +19,11 @@
 // reload drains the old generation's requests, then closes it, and its
 // close report (logged, and on /debug/janitor) shows nothing left behind.
 //
+// /debug/janitor and POST /reload answer only requests addressed to the
+// loopback (localhost, 127.0.0.1, [::1]), or to the names -allowhost
+// gives, so that a DNS name an attacker rebinds to 127.0.0.1 cannot reach
+// them from a browser; and no other site's page can post to them.
+//
 // SIGINT or SIGTERM runs the termination sequence of package lifecycle:
 // /readyz answers 503 at once (/livez still 200) while / is still served
 // for -lameduck (0 by default: no lame duck), then the server and the
@@ -67,6 +72,7 @@ type options struct {
 	grace    time.Duration // the time between SIGTERM and SIGKILL
 	tick     time.Duration
 	bare     bool
+	hosts    []string // names besides the loopback's that /debug/janitor and /reload answer
 }
 
 func main() {
@@ -77,6 +83,16 @@ func main() {
 	flag.DurationVar(&o.grace, "grace", 30*time.Second, "how long the process is given after SIGTERM before it is killed (Kubernetes' terminationGracePeriodSeconds, systemd's TimeoutStopSec): the termination sequence must fit")
 	flag.DurationVar(&o.tick, "tick", time.Second, "how often each generation's worker ticks")
 	flag.BoolVar(&o.bare, "bare", false, "serve one generation's handler without the middleware and without reloads (a baseline for scripts/loadtest.sh)")
+	flag.Func("allowhost", "a host name or address besides the loopback's that /debug/janitor and POST /reload answer (repeat for more; *.example.com for every name under it)", func(h string) (err error) {
+		defer func() { // WithAllowedHosts panics on a host that can only be a mistake
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%v", p)
+			}
+		}()
+		console.WithAllowedHosts(h)
+		o.hosts = append(o.hosts, h)
+		return nil
+	})
 	flag.Parse()
 	if err := serve(o, os.Stdout); err != nil {
 		log.Fatal(err) // the shutdown failed, or a second signal: exit status 1 (leaks at exit are logged, not fatal)
@@ -116,20 +132,24 @@ func serve(o options, stdout io.Writer) error {
 	mux.Handle("/readyz", lifecycle.ReadyHandler(proc.Ready))
 	mux.Handle("/livez", lifecycle.LiveHandler())
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	var consoleOpts []console.Option // the console shows the Reloader's generations
+	// The console shows the Reloader's generations, and says when the
+	// process is no longer ready (its lame duck).
+	consoleOpts := []console.Option{console.WithReadiness(proc.Ready), console.WithAllowedHosts(o.hosts...)}
 	if rl, ok := front.Handler.(*httpmw.Reloader); ok {
 		consoleOpts = append(consoleOpts, console.WithReloader(rl))
 	}
 	mux.Handle("/debug/janitor", console.Handler(root, consoleOpts...))
-	// Refused (403) when another site's page posts it, as an
-	// auto-submitting form would: see http.CrossOriginProtection.
-	mux.Handle("POST /reload", http.NewCrossOriginProtection().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Behind the console's own guard: refused (403) when another site's
+	// page posts it, as an auto-submitting form would, or when it is
+	// addressed to a name that is neither the loopback's nor allowed, as a
+	// rebound DNS name would be.
+	mux.Handle("POST /reload", console.Guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := proc.Reload(httpmw.WithTrigger(r.Context(), "POST /reload"), reload); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		fmt.Fprintf(w, "now serving %s\n", front.Current().ID())
-	})))
+	}), o.hosts...))
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

@@ -113,9 +113,18 @@ func startServer(t *testing.T, args string) *server {
 // fetch sends a request to the server and returns its status and body.
 func (s *server) fetch(method, path string) (int, string) {
 	s.t.Helper()
+	return s.fetchHost(method, path, "")
+}
+
+// fetchHost is fetch with the request addressed to host, if not "".
+func (s *server) fetchHost(method, path, host string) (int, string) {
+	s.t.Helper()
 	req, err := http.NewRequestWithContext(s.ctx, method, s.url+path, nil)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -257,6 +266,10 @@ func TestLameDuck(t *testing.T) {
 	if liveCode != http.StatusOK || liveBody != "alive\n" {
 		t.Errorf("GET /livez during the lame duck = %d %q; want 200 alive: a liveness probe must not fail while the process drains", liveCode, liveBody)
 	}
+	if code, body := s.fetch(http.MethodGet, "/debug/janitor?format=json"); code != http.StatusOK || !strings.Contains(body, `"ready":false`) ||
+		!strings.Contains(body, `"kind":"not_ready"`) {
+		t.Errorf("GET /debug/janitor during the lame duck = %d %q; want it to say the process is not ready", code, body)
+	}
 	output, err := s.wait()
 	if err != nil {
 		t.Errorf("server after SIGTERM: %v; want exit status 0", err)
@@ -266,6 +279,35 @@ func TestLameDuck(t *testing.T) {
 	}
 	if output != "shut down\n" {
 		t.Errorf("output after SIGTERM = %q; want it to say it shut down", output)
+	}
+}
+
+// TestRebinding: the console and POST /reload refuse a request addressed
+// to a name that is not the loopback's, as a DNS name rebound to
+// 127.0.0.1 would be, and answer one -allowhost names; the refused reload
+// did not happen.
+func TestRebinding(t *testing.T) {
+	s := startServer(t, "-addr 127.0.0.1:0 -tick 10ms -allowhost ops.example.com")
+	for _, tc := range []struct {
+		method, path, host string
+		code               int
+	}{
+		{http.MethodGet, "/debug/janitor", "rebound.attacker.example", http.StatusForbidden},
+		{http.MethodGet, "/debug/janitor?format=json", "rebound.attacker.example", http.StatusForbidden},
+		{http.MethodPost, "/reload", "rebound.attacker.example", http.StatusForbidden},
+		{http.MethodGet, "/debug/janitor?format=json", "ops.example.com", http.StatusOK},
+		{http.MethodGet, "/", "rebound.attacker.example", http.StatusOK}, // the application itself is the application's business
+	} {
+		if code, body := s.fetchHost(tc.method, tc.path, tc.host); code != tc.code {
+			t.Errorf("%s %s, Host %s = %d %q; want %d", tc.method, tc.path, tc.host, code, body, tc.code)
+		}
+	}
+	if _, body := s.fetch(http.MethodGet, "/debug/janitor?format=json"); !strings.Contains(body, `"reloads":0`) {
+		t.Errorf("after a refused POST /reload the console says %s; want no reload", body)
+	}
+	s.signal(syscall.SIGTERM)
+	if _, err := s.wait(); err != nil {
+		t.Errorf("server after SIGTERM: %v; want exit status 0", err)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const browserEnv = "LEAKPROOF_CHROMIUM"
 
 // screenshotEnv, set to 1, makes TestDebugPage write the README's
-// picture of the page, docs/debugpage.png.
+// picture of the page, docs/debugpage.png. Run the test with -trimpath
+// then, so that the stacks on the picture show no path of this machine:
+//
+//	LEAKPROOF_SCREENSHOT=1 go test -trimpath -run TestDebugPage ./...
 const screenshotEnv = "LEAKPROOF_SCREENSHOT"
+
+// axeEnv names axe-core's axe.min.js, from the npm registry; .ci/run
+// installs it and sets it, and the test fails rather than skips if it is
+// set and the file is missing, or if it is unset in CI.
+const axeEnv = "LEAKPROOF_AXE"
+
+// reboundHost is a name the browser resolves to 127.0.0.1, as an
+// attacker's DNS would after rebinding it.
+const reboundHost = "rebound.attacker.example"
 
 // chromium returns the browser's path, skipping the test if there is none
 // and nothing asked for it.
@@ -61,6 +74,8 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
+		// A name an attacker's DNS answers with 127.0.0.1: DNS rebinding.
+		chromedp.Flag("host-resolver-rules", "MAP "+reboundHost+" 127.0.0.1"),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
@@ -76,13 +91,13 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // eval evaluates a JavaScript expression in the page.
-func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+func eval[T any](t *testing.T, ctx context.Context, expr string, opts ...chromedp.EvaluateOption) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
-		t.Fatalf("evaluating %s: %v", expr, err)
+		t.Fatalf("evaluating %.200s: %v", expr, err)
 	}
 	return v
 }
@@ -152,7 +167,7 @@ func TestDebugPage(t *testing.T) {
 	t.Run("draining with its deadline", func(t *testing.T) {
 		got := text("#now")
 		if !strings.Contains(got, "draining "+f.drainID) || !strings.Contains(got, "deadline") ||
-			!strings.Contains(got, "1 request(s) in flight") {
+			!strings.Contains(got, "1 request in flight") {
 			t.Errorf("the Now section does not show %s draining with its deadline and its request:\n%s", f.drainID, got)
 		}
 	})
@@ -218,9 +233,58 @@ func TestDebugPage(t *testing.T) {
 			t.Errorf("the page loaded %d resource(s); want none", n)
 		}
 	})
+	t.Run("problems first", func(t *testing.T) {
+		if title := eval[string](t, ctx, "document.title"); !strings.HasPrefix(title, "1 stuck close, ") || !strings.Contains(title, "leaking") {
+			t.Errorf("title = %q; want the state first: the stuck close, the leaks", title)
+		}
+		first := eval[string](t, ctx, "document.querySelector('main section').id")
+		got := text("#attention")
+		if first != "attention" || !strings.Contains(got, f.slowID+" has been closing for") || !strings.Contains(got, "What to do:") ||
+			!strings.Contains(got, "newFixture") || !strings.Contains(got, "its time is up at") || !strings.Contains(got, f.leakedID) {
+			t.Errorf("the first section is %q: %s\nwant Needs attention: %s stuck with its stack, deadline and what to do, then the leaks", first, got, f.slowID)
+		}
+		// Every count of the summary is a link to what it counts.
+		if n := eval[int](t, ctx, "document.querySelectorAll('.summary a').length"); n < 4 {
+			t.Errorf("the summary has %d links; want one per count", n)
+		}
+	})
+	t.Run("keyboard", func(t *testing.T) {
+		// The tab stops before the find-leaks button: the summary's,
+		// the nav's and the attention list's links, a few rows' links.
+		n := eval[int](t, ctx, `(() => {
+			const all = Array.from(document.querySelectorAll('a[href], button, summary, [tabindex="0"]'))
+				.filter(e => e.offsetParent !== null || e.getClientRects().length > 0);
+			return all.indexOf(document.querySelector('#find button'));
+		})()`)
+		if n < 0 || n > 30 {
+			t.Errorf("the find-leaks button is tab stop %d; want it within the first 30", n+1)
+		}
+		for range 3 {
+			do(t, ctx, chromedp.KeyEvent("\t"))
+		}
+		if tag := eval[string](t, ctx, "document.activeElement.tagName + ' ' + getComputedStyle(document.activeElement).outlineStyle"); !strings.HasPrefix(tag, "A ") || strings.HasSuffix(tag, " none") {
+			t.Errorf("after three Tabs the focus is on %q; want a link, with a visible outline", tag)
+		}
+	})
+	t.Run("desktop layout", func(t *testing.T) {
+		// At 1,280 px no table is clipped: nothing to scroll sideways.
+		clipped := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('.scroll'))
+			.filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.getAttribute('aria-label'))`)
+		if len(clipped) != 0 {
+			t.Errorf("at 1,280 px these tables are clipped: %v", clipped)
+		}
+	})
+	t.Run("axe at 1280 px", func(t *testing.T) { checkAxe(t, ctx) })
 	t.Run("find leaks after a click", func(t *testing.T) {
 		do(t, ctx, chromedp.Click("#find button"))
 		waitJS(t, ctx, "location.search.includes('leaks=1') && document.getElementById('find-result') !== null")
+		// The redirect lands on the result itself, not above it.
+		if hash := eval[string](t, ctx, "location.hash"); hash != "#find-result" {
+			t.Errorf("after find-leaks the page is at %q; want #find-result", hash)
+		}
+		if top := eval[float64](t, ctx, "document.getElementById('find-result').getBoundingClientRect().top"); top < -1 || top > 100 {
+			t.Errorf("the find-leaks result is %.0f px from the top of the window; want it at the top", top)
+		}
 		got := text("#find-result")
 		for _, want := range []string{"Last ran", "paused the program for", "Still reachable", f.leakedID, "heap profile"} {
 			if !strings.Contains(got, want) {
@@ -235,9 +299,23 @@ func TestDebugPage(t *testing.T) {
 			t.Errorf("the row of %s is not marked still reachable", f.leakedID)
 		}
 		if path := screenshotPath(); path != "" {
-			// From the top to the first leak row: the page as an operator
-			// sees it, without the rest of the closes.
-			bottom := eval[float64](t, ctx, "document.querySelector('details.close.leaked').getBoundingClientRect().bottom + scrollY")
+			// The picture shows no path of this machine: the test and the
+			// demo were built with -trimpath.
+			wd, _ := os.Getwd()
+			module := filepath.Dir(filepath.Dir(wd))
+			goroot, err := exec.Command("go", "env", "GOROOT").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := eval[string](t, ctx, "document.body.innerText")
+			for _, path := range []string{module, strings.TrimSpace(string(goroot))} {
+				if strings.Contains(body, path+"/") {
+					t.Fatalf("the page shows paths of this machine (%s): run the test with -trimpath to take the picture", path)
+				}
+			}
+			// From the top to the pictures: what needs attention, what
+			// serves, find-leaks' result and the charts; not the history.
+			bottom := eval[float64](t, ctx, "document.getElementById('pictures').getBoundingClientRect().bottom + scrollY")
 			shot, err := chromedp.Run(ctx, screenshot(1280, bottom+8))
 			if err != nil {
 				t.Fatal(err)
@@ -268,8 +346,8 @@ func TestDebugPage(t *testing.T) {
 	t.Run("cross-origin find-leaks refused", func(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(f.evil+"/find"))
 		waitJS(t, ctx, "location.href.startsWith("+jsString(f.app)+")")
-		if got := eval[string](t, ctx, "document.body.innerText"); !strings.Contains(got, "cross-origin request detected") {
-			t.Errorf("another site's form posting to find-leaks was answered %q; want a refusal", got)
+		if got := eval[string](t, ctx, "document.title + '\\n' + document.body.innerText"); !strings.Contains(got, "Forbidden (403)") || !strings.Contains(got, "Another site's page asked") {
+			t.Errorf("another site's form posting to find-leaks was answered %q; want the refusal page", got)
 		}
 		var page findJSON
 		pageJSON(t, f.page+"?format=json", &page)
@@ -280,8 +358,8 @@ func TestDebugPage(t *testing.T) {
 	t.Run("cross-origin demo reload refused", func(t *testing.T) {
 		do(t, ctx, chromedp.Navigate(f.evil+"/reload?target="+url.QueryEscape(f.demo+"/reload")))
 		waitJS(t, ctx, "location.href.startsWith("+jsString(f.demo)+")")
-		if got := eval[string](t, ctx, "document.body.innerText"); !strings.Contains(got, "cross-origin request detected") {
-			t.Errorf("another site's form posting to the demo's /reload was answered %q; want a refusal", got)
+		if got := eval[string](t, ctx, "document.body.innerText"); !strings.Contains(got, "Another site's page asked") {
+			t.Errorf("another site's form posting to the demo's /reload was answered %q; want the refusal page", got)
 		}
 		var demo struct {
 			Reloaders []struct {
@@ -296,6 +374,89 @@ func TestDebugPage(t *testing.T) {
 			t.Errorf("the demo's Reloader after another site's post: %+v; want generation 1 serving, no reload", demo.Reloaders)
 		}
 	})
+	t.Run("framing refused", func(t *testing.T) {
+		// A browser of its own: reading what a frame shows means
+		// attaching to it, which leaves its tab unusable afterwards.
+		ctx := newBrowser(t)
+		// The demo's "/" is framed beside it, as a check that frames
+		// load at all.
+		do(t, ctx, chromedp.Navigate(f.evil+"/frame?target="+url.QueryEscape(f.page)+"&control="+url.QueryEscape(f.demo+"/")))
+		waitJS(t, ctx, "document.querySelectorAll('iframe').length === 2")
+		var urls []string
+		deadline := time.Now().Add(time.Minute)
+		for !slices.ContainsFunc(urls, func(u string) bool { return strings.HasPrefix(u, f.demo) }) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the control frame never loaded: frames %q", urls)
+			}
+			time.Sleep(50 * time.Millisecond)
+			// Frames of other sites run in targets of their own.
+			targets, err := chromedp.Targets(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			urls = urls[:0]
+			for _, tg := range targets {
+				if tg.Type == "iframe" {
+					urls = append(urls, tg.URL)
+				}
+			}
+		}
+		// The refused frame is still a target, at the console's URL, but
+		// with an error page in it: attach to each and read what it shows.
+		targets, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := 0
+		for _, tg := range targets {
+			if tg.Type != "iframe" {
+				continue
+			}
+			// Cancelled at the end: cancelling closes the target.
+			fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(tg.TargetID))
+			defer cancel()
+			body, err := chromedp.Run(fctx, chromedp.Evaluate[string]("location.href + ' ' + document.title"))
+			if err == nil && strings.Contains(body, "janitor: ") {
+				t.Errorf("another site's frame shows the console: %q", body)
+			}
+			if err == nil && strings.HasPrefix(body, f.demo) {
+				shown++
+			}
+		}
+		if shown != 1 {
+			t.Errorf("the control frame shows nothing readable: the check checked nothing")
+		}
+	})
+	t.Run("rebound host refused", func(t *testing.T) {
+		// The attacker's name, rebound to 127.0.0.1: its page is the
+		// application's (which answers any host), and its scripts are
+		// same-origin with the console and the demo's /reload.
+		for _, tc := range []struct{ base, path, method string }{
+			{f.app, "/debug/janitor?format=json", "GET"},
+			{f.app, "/debug/janitor", "POST"},
+			{f.demo, "/debug/janitor", "GET"},
+			{f.demo, "/reload", "POST"},
+		} {
+			rebound := strings.Replace(tc.base, "127.0.0.1", reboundHost, 1)
+			do(t, ctx, chromedp.Navigate(rebound+"/"))
+			status := eval[int](t, ctx, fmt.Sprintf("fetch(%q, {method: %q}).then(r => r.status)", tc.path, tc.method), chromedp.EvalAwaitPromise)
+			if status != 403 {
+				t.Errorf("%s %s from %s = %d; want 403", tc.method, tc.path, rebound, status)
+			}
+		}
+		var page findJSON
+		pageJSON(t, f.page+"?format=json", &page)
+		if page.FindLeaks == nil || page.FindLeaks.ID != 1 {
+			t.Errorf("find-leaks results after the rebound POST: %+v; want only #1", page.FindLeaks)
+		}
+		// A browser gets the refusal page, which passes axe too.
+		do(t, ctx, chromedp.Navigate(strings.Replace(f.page, "127.0.0.1", reboundHost, 1)))
+		if got := eval[string](t, ctx, "document.title + '\\n' + document.body.innerText"); !strings.Contains(got, "Forbidden (403)") ||
+			!strings.Contains(got, reboundHost) {
+			t.Errorf("the rebound console answered %q; want the refusal page naming the host", got)
+		}
+		checkAxe(t, ctx)
+	})
 	t.Run("phone layout", func(t *testing.T) {
 		do(t, ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile), chromedp.Navigate(f.page))
 		if w := eval[int](t, ctx, "window.innerWidth"); w != 390 {
@@ -304,7 +465,65 @@ func TestDebugPage(t *testing.T) {
 		if w := eval[int](t, ctx, "document.documentElement.scrollWidth"); w > 390 {
 			t.Errorf("on a 390 px phone the page scrolls sideways, %d px wide", w)
 		}
+		// Long IDs wrap rather than push the layout out.
+		if n := eval[int](t, ctx, `Array.from(document.querySelectorAll('code, h1, summary')).filter(e => !e.closest('.scroll') && e.getBoundingClientRect().right > 391).length`); n != 0 {
+			t.Errorf("on a 390 px phone %d IDs or headings reach past the screen's edge", n)
+		}
+		// A table wider than the screen scrolls, and says so above it.
+		hidden := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('.scroll'))
+			.filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+			.filter(e => { const h = e.previousElementSibling; return !h || !h.classList.contains('hint') || h.offsetParent === null; })
+			.map(e => e.getAttribute('aria-label'))`)
+		if len(hidden) != 0 {
+			t.Errorf("on a 390 px phone these tables hide columns with no hint: %v", hidden)
+		}
+		if n := eval[int](t, ctx, "Array.from(document.querySelectorAll('.scroll')).filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).length"); n == 0 {
+			t.Error("on a 390 px phone no table scrolls: the hint check checked nothing")
+		}
 	})
+	t.Run("axe at 390 px", func(t *testing.T) { checkAxe(t, ctx) })
+}
+
+// checkAxe runs axe-core in the page and fails for every violation, of
+// any impact.
+func checkAxe(t *testing.T, ctx context.Context) {
+	t.Helper()
+	path := os.Getenv(axeEnv)
+	if path == "" {
+		if inCI() {
+			t.Fatalf("%s is not set in CI: .ci/run installs axe-core and sets it", axeEnv)
+		}
+		t.Skipf("%s is not set: npm install axe-core, and set it to node_modules/axe-core/axe.min.js", axeEnv)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s=%s: %v", axeEnv, path, err)
+	}
+	// Evaluated through the DevTools protocol, which the page's policy
+	// (no script at all) does not apply to.
+	eval[bool](t, ctx, string(src)+"\n;true")
+	type violation struct {
+		ID     string `json:"id"`
+		Impact string `json:"impact"`
+		Help   string `json:"help"`
+		Nodes  []struct {
+			Target  []any  `json:"target"`
+			Summary string `json:"failureSummary"`
+		} `json:"nodes"`
+	}
+	res := eval[struct {
+		Violations []violation `json:"violations"`
+		Passes     []struct{}  `json:"passes"`
+	}](t, ctx, "axe.run(document).then(r => ({violations: r.violations, passes: r.passes.map(() => ({}))}))", chromedp.EvalAwaitPromise)
+	if len(res.Passes) < 10 {
+		t.Errorf("axe passed %d rules; want the many it checks: did it run?", len(res.Passes))
+	}
+	vs := res.Violations
+	for _, v := range vs {
+		for _, n := range v.Nodes {
+			t.Errorf("axe: %s (%s): %s at %v: %s", v.ID, v.Impact, v.Help, n.Target, n.Summary)
+		}
+	}
 }
 
 // screenshotPath is where the README's picture goes, if asked for.
@@ -346,3 +565,33 @@ func anchor(id string) string {
 
 // jsString quotes s for JavaScript.
 func jsString(s string) string { return fmt.Sprintf("%q", s) }
+
+// TestShots writes full-page screenshots of the console, at a desktop's
+// and a phone's width, to the folder LEAKPROOF_SHOTS names, for a person
+// to look at.
+func TestShots(t *testing.T) {
+	dir := os.Getenv("LEAKPROOF_SHOTS")
+	if dir == "" {
+		t.Skip("LEAKPROOF_SHOTS names no folder")
+	}
+	ctx := newBrowser(t)
+	f := newFixture(t)
+	do(t, ctx, chromedp.Navigate(f.page))
+	do(t, ctx, chromedp.Click("#find button"))
+	waitJS(t, ctx, "document.getElementById('find-result') !== null")
+	for _, w := range []int64{1280, 390} {
+		opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+		if w < 800 {
+			opts = append(opts, chromedp.EmulateMobile)
+		}
+		do(t, ctx, chromedp.EmulateViewport(w, 900, opts...), chromedp.Navigate(f.page+"?leaks=1"))
+		h := eval[float64](t, ctx, "document.documentElement.scrollHeight")
+		shot, err := chromedp.Run(ctx, screenshot(float64(w), h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("page-%d.png", w)), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

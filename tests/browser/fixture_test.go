@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -255,6 +256,15 @@ func evilSite(debugPage string) http.Handler {
 	}
 	mux.HandleFunc("/find", func(w http.ResponseWriter, r *http.Request) { form(w, debugPage) })
 	mux.HandleFunc("/reload", func(w http.ResponseWriter, r *http.Request) { form(w, r.URL.Query().Get("target")) })
+	// A decoy over a frame of the target: a click on "Claim" would land
+	// on whatever the frame shows there.
+	mux.HandleFunc("/frame", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!DOCTYPE html><html lang="en"><head><link rel="icon" href="data:,"><title>Win a prize</title></head><body>
+<iframe src="%s" title="prize" width="800" height="600"></iframe>
+<iframe src="%s" title="news" width="400" height="300"></iframe></body></html>`,
+			html.EscapeString(r.URL.Query().Get("target")), html.EscapeString(r.URL.Query().Get("control")))
+	})
 	return mux
 }
 
@@ -263,7 +273,7 @@ func evilSite(debugPage string) http.Handler {
 func startDemo(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "reloadserver")
-	build := exec.Command("go", "build", "-o", bin, "./examples/reloadserver")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./examples/reloadserver")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the demo: %v\n%s", err, out)
