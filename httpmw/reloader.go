@@ -281,7 +281,8 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 // build calls runtime.Goexit (t.FailNow in a test), which the Reloader
 // cannot stop: it closes the half-built generation and counts the reload
 // as failed on the way out. Like janitor.Janitor.Do, which runs the build,
-// Reload leaves the calling goroutine without pprof labels.
+// Reload leaves the calling goroutine without pprof labels, or with those
+// the root was given with janitor.WithLabelsOf.
 func (r *Reloader) Reload(ctx context.Context) error {
 	start, err := time.Now(), error(nil) // history
 	ok, swapped := false, false

@@ -69,7 +69,10 @@ type Janitor struct {
 	stats  *counters
 	cfg    config
 
-	ctx    context.Context // carries the scope's pprof labels; done when Close starts
+	ctx context.Context // carries the scope's pprof labels; done when Close starts
+	// base carries the labels Do leaves the calling goroutine with: those
+	// of the root's WithLabelsOf, or none. Set by newScope.
+	base   context.Context
 	cancel context.CancelFunc
 	hooks  *hooks.Scope
 	group  *goroutines.Group
@@ -170,9 +173,15 @@ func checkName(name string) error {
 }
 
 func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
-	path, parentCtx := name, context.Background()
+	path, parentCtx, base := name, context.Background(), context.Background()
 	if parent != nil {
-		path, parentCtx = parent.path+"/"+name, parent.ctx
+		path, parentCtx, base = parent.path+"/"+name, parent.ctx, parent.base
+	}
+	if len(cfg.labels) > 0 {
+		parentCtx = pprof.WithLabels(parentCtx, pprof.Labels(cfg.labels...))
+		if parent == nil {
+			base = pprof.WithLabels(base, pprof.Labels(cfg.labels...))
+		}
 	}
 	stats, gen := t.counterFor(path)
 	j := &Janitor{
@@ -184,6 +193,7 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 		tree:   t,
 		stats:  stats,
 		cfg:    cfg,
+		base:   base,
 		done:   make(chan struct{}),
 	}
 	j.store = ctxlocal.NewStore(j.id)
@@ -408,15 +418,16 @@ func (j *Janitor) adoptedOnce(c io.Closer) *closeOnce {
 // this scope. Use Do to build a generation: to call constructors of
 // third-party code that start goroutines of their own.
 //
-// When fn returns, the calling goroutine is left with no labels. Do does
-// not restore the labels the goroutine had before (the runtime offers no
-// way to read them); call Do from goroutines that carry no scope, such as
-// the one driving reloads. A nil fn is a programming error: Do panics.
+// When fn returns, the calling goroutine is left with no labels, or with
+// those its root was given with WithLabelsOf (a test's). Do does not
+// restore the labels the goroutine had before (the runtime offers no way
+// to read them); call Do from goroutines that carry no scope, such as the
+// one driving reloads. A nil fn is a programming error: Do panics.
 func (j *Janitor) Do(fn func(ctx context.Context)) {
 	if fn == nil {
 		panic("janitor: " + j.id + ": Do(nil)")
 	}
-	defer pprof.SetGoroutineLabels(context.Background())
+	defer pprof.SetGoroutineLabels(j.base)
 	pprof.SetGoroutineLabels(j.ctx)
 	fn(j.ctx)
 }

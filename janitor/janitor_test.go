@@ -296,6 +296,10 @@ func TestBadInput(t *testing.T) {
 		{"WithHookTimeout(-1s)", func() { janitor.WithHookTimeout(-time.Second) }, "must be positive"},
 		{"WithGracePeriod(-1s)", func() { janitor.WithGracePeriod(-time.Second) }, "must not be negative"},
 		{"WithLogger(nil)", func() { janitor.WithLogger(nil) }, "WithLogger(nil)"},
+		{"WithLabelsOf(nil)", func() {
+			var ctx context.Context // nil: the mistake being tested
+			janitor.WithLabelsOf(ctx)
+		}, "WithLabelsOf(nil)"},
 		{"WithOffenders(no remedy)", func() { janitor.WithOffenders(janitor.Offender{Func: "f"}) }, "needs a Func and a Remedy"},
 		{"Child(nil option)", func() { j.Child("x", nil) }, "nil Option"},
 	}

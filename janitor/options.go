@@ -1,8 +1,10 @@
 package janitor
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -40,6 +42,7 @@ type config struct {
 	census      *goroutines.Census // nil: the census is skipped
 	detectOnly  bool               // preventors report instead of undoing
 	offenders   []Offender         // consulted before the built-in catalogue; never appended in place
+	labels      []string           // WithLabelsOf: pprof label pairs the scope's goroutines carry too; never appended in place
 }
 
 func defaultConfig() config {
@@ -119,6 +122,34 @@ func WithCensus(c *goroutines.Census) Option {
 // adopted closers (Adopt) closed, as the caller asked for each of them.
 func WithDetectOnly() Option {
 	return optionFunc(func(c *config) { c.detectOnly = true })
+}
+
+// WithLabelsOf makes the scope's goroutines, and its children's, carry the
+// runtime/pprof labels of ctx besides the scope's own (whose
+// goroutines.ScopeLabel replaces ctx's), and makes Do leave the calling
+// goroutine with ctx's labels rather than none. Cancellation and values
+// of ctx are not kept.
+//
+// Give it to New with the context of janitortest.Check, so that every
+// goroutine of the tree, in every generation, also carries the test's
+// label, and the test's check covers the whole application it built:
+//
+//	ctx := janitortest.Check(t)
+//	root := janitor.New("app", janitor.WithLabelsOf(ctx))
+//
+// A nil ctx panics.
+func WithLabelsOf(ctx context.Context) Option {
+	if ctx == nil {
+		panic("janitor: WithLabelsOf(nil)")
+	}
+	var labels []string
+	pprof.ForLabels(ctx, func(k, v string) bool {
+		if k != goroutines.NameLabel { // a goroutine's own name, not the tree's
+			labels = append(labels, k, v)
+		}
+		return true
+	})
+	return optionFunc(func(c *config) { c.labels = labels })
 }
 
 // WithOffenders adds entries to the catalogue of known offenders that the

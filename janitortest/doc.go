@@ -73,9 +73,12 @@
 //     depth, including the goroutines of subtests started with t.Run and
 //     whatever those start. Goroutines started before Check, or by code
 //     that replaces the goroutine's labels (pprof.Do with a context
-//     without the scope's labels, pprof.SetGoroutineLabels, janitor's Do,
-//     which leaves the goroutine with no labels), are not; pass the
-//     context that Check returns to pprof.Do to keep them.
+//     without the scope's labels, pprof.SetGoroutineLabels, janitor's Do
+//     of a tree built without the test's context, which leaves the
+//     goroutine with no labels), are not; pass the context that Check
+//     returns to pprof.Do to keep them.
+//   - Every goroutine of a janitor tree the test builds with the context
+//     Check returns (janitor.WithLabelsOf): see "The test's subtree".
 //   - t.Parallel: each test has its own scope, so its verdict covers only
 //     its own goroutines, whatever runs beside it.
 //   - A subtest that calls Check gets a scope of its own, which replaces
@@ -86,6 +89,34 @@
 //     all its subtests, parallel ones included, have finished.
 //   - Calling Check twice in one test makes two scopes: goroutines started
 //     between the calls belong to the first.
+//
+// # The test's subtree
+//
+// A test of a whole application builds janitor scopes of its own: a root,
+// a Reloader's generations, tenants' children. Their goroutines carry
+// their own scope's label, which replaces the test's. Build the root
+// from the context Check returns, and the check covers all of them:
+//
+//	ctx := janitortest.Check(t)
+//	root := janitor.New("app", janitor.WithLabelsOf(ctx))
+//	rl, err := httpmw.NewReloader(root, build)
+//	...                      // requests, reloads
+//	rl.Shutdown(ctx)
+//	root.Close()
+//
+// Every scope of that tree then carries, besides its own label, the
+// test's, which no scope replaces; when the test ends, the goroutines
+// still carrying it are the test's leaks, whichever generation or child
+// started them, and the report shows each one's scope
+// (leakproof.scope=app/gen#3). Nothing has to walk root.History(). A
+// generation that leaked a goroutine that exited before the test ended
+// is not reported: like the rest of the check, this is about goroutines
+// still running. Janitor's Do leaves the calling goroutine with the
+// test's labels, so what the test starts after building the application
+// is still the test's.
+//
+// A tree built without the option, by code the test cannot reach, is
+// not seen: give the application a way to take janitor options.
 //
 // # Failing tests and the goroutine's labels
 //

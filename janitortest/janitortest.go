@@ -38,6 +38,13 @@ const retryBackoff = 5 * time.Millisecond
 // reports through t.Errorf, next to the test that leaked.
 var quiet = slog.New(slog.DiscardHandler)
 
+// testLabel is the pprof label key that names the checked test a
+// goroutine belongs to, whatever scope it is in: the context Check
+// returns carries it with the test scope's ID, and so do the goroutines
+// of every janitor tree built with janitor.WithLabelsOf(ctx). Unlike
+// goroutines.ScopeLabel, no scope of that tree replaces it.
+const testLabel = "leakproof.test"
+
 // Check makes a scope for the test t and puts the calling goroutine under
 // its labels, so that every goroutine the test starts from then on, to any
 // depth, carries them. Call it first in the test, from the test's own
@@ -55,7 +62,11 @@ var quiet = slog.New(slog.DiscardHandler)
 // check begins, after the test's later cleanups: give it to code under
 // test that stops its goroutines when its context is done, or to
 // [pprof.Do], which otherwise replaces the goroutine's labels with its
-// context's.
+// context's. Give it to janitor.WithLabelsOf when the test builds a
+// janitor tree (a whole application, its generations, its children): the
+// goroutines of every scope of that tree then carry the test's label
+// beside their scope's, and the check covers them too (see "The test's
+// subtree" in the package documentation).
 //
 // Check panics if t is nil, as the options do for values that can only be
 // mistakes in the code.
@@ -71,9 +82,10 @@ func Check(t TestingT, opts ...Option) context.Context {
 	}
 	c := &check{t: t, name: name, cfg: cfg, self: testFunc(),
 		scope: janitor.New(scopeName(name), janitor.WithLogger(quiet))}
-	pprof.SetGoroutineLabels(c.scope.Context())
+	ctx := pprof.WithLabels(c.scope.Context(), pprof.Labels(testLabel, c.scope.ID()))
+	pprof.SetGoroutineLabels(ctx)
 	t.Cleanup(c.verdict)
-	return c.scope.Context()
+	return ctx
 }
 
 // check is one call of Check: the test and its scope.
@@ -145,16 +157,19 @@ func (c *check) verdict() {
 	// counts it and cleanups that run after this one (those registered
 	// before Check) start nothing in the name of a closed scope.
 	pprof.SetGoroutineLabels(context.Background())
-	start := time.Now()
+	start, before := time.Now(), c.scope.Census().Latest()
 	err := c.scope.Close()
-	if err == nil {
-		return
-	}
-	if !errors.Is(err, janitor.ErrLeaked) {
+	if err != nil && !errors.Is(err, janitor.ErrLeaked) {
 		c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 		return
 	}
-	first := c.scope.Report().Leaks
+	first := slices.Clone(c.scope.Report().Leaks)
+	sub, err := c.subtree(start, before)
+	if err != nil {
+		c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
+		return
+	}
+	first = append(first, sub...)
 	leaks := c.keep(slices.Clone(first))
 	// A goroutine the runtime proves blocked forever never ends: the
 	// grace period is for the others.
@@ -163,20 +178,60 @@ func (c *check) verdict() {
 	for unproven(leaks) && time.Now().Before(deadline) {
 		time.Sleep(min(backoff, time.Until(deadline)))
 		backoff = max(retryBackoff, min(2*backoff, c.cfg.grace/4))
-		found, err := c.scope.Census().Leaks(context.Background(), goroutines.ScopeLabel, c.scope.ID())
+		found, err := c.scope.Census().Leaks(context.Background(), testLabel, c.scope.ID())
 		if err != nil {
 			c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 			return
 		}
 		// Goroutines that were not blocked yet at the close may be now.
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		proven, _ := c.scope.Census().BlockedForever(ctx, goroutines.ScopeLabel, c.scope.ID())
+		proven, _ := c.scope.Census().BlockedForever(ctx, testLabel, c.scope.ID())
 		cancel()
 		leaks = c.keep(again(first, found, proven))
 	}
 	if len(leaks) > 0 {
 		c.fail(leaks, c.describe(leaks, time.Since(start)))
 	}
+}
+
+// subtree returns the goroutines of the test's subtree still running: those
+// carrying the test's label in scopes other than the test's own (the
+// scopes of a tree built with janitor.WithLabelsOf), each diagnosed by
+// the catalogue. The test scope's close has just read the goroutines of
+// every scope: if that read, or a later one, is the census's latest (it
+// was replaced during the close, by a read taken since the check began),
+// it is used, so that a clean test still costs one read; otherwise
+// subtree reads once more.
+func (c *check) subtree(since time.Time, before *goroutines.Snapshot) ([]janitor.Leak, error) {
+	census := c.scope.Census()
+	var found []goroutines.Goroutine
+	if snap := census.Latest(); snap != nil && snap != before && !snap.Taken.Before(since) {
+		for _, g := range snap.Matching(testLabel, c.scope.ID()) {
+			if !goroutines.IsSingleton(g) {
+				found = append(found, g)
+			}
+		}
+	} else {
+		var err error
+		if found, err = census.Leaks(context.Background(), testLabel, c.scope.ID()); err != nil {
+			return nil, err
+		}
+	}
+	var sub []janitor.Leak
+	for _, g := range found {
+		if g.Labels[goroutines.ScopeLabel] == c.scope.ID() {
+			continue // the test scope's own: its close reported them
+		}
+		l := janitor.Leak{Goroutine: g}
+		if o, ok := c.scope.Diagnose(g); ok {
+			l.Offender = &o
+		}
+		if len(g.Stack) > 0 {
+			l.Start = g.Stack[len(g.Stack)-1]
+		}
+		sub = append(sub, l)
+	}
+	return sub, nil
 }
 
 // keep returns the leaks that WithIgnoredFunc does not ignore, without
