@@ -223,7 +223,7 @@ func summaryOf(p pageView) []summaryPart {
 		parts = append(parts, summaryPart{" ", "(" + plural(alive, "goroutine") + " still running)", "#attention"})
 	}
 	if failed > 0 {
-		parts = append(parts, summaryPart{", ", fmt.Sprintf("%d failed", failed), "?closes=failed#closes"})
+		parts = append(parts, summaryPart{", ", plural(failed, "error"), "?closes=error#closes"})
 	}
 	if slow > 0 {
 		parts = append(parts, summaryPart{", ", fmt.Sprintf("%d slow", slow), "?closes=slow#closes"})

@@ -285,8 +285,8 @@ func chartsOf(p pageView) []chart {
 
 	duration := newChart("chart-duration", "Close duration", n)
 	duration.Axis = axis
-	duration.Keys = []key{{"", "clean"}, {"slow", fmt.Sprintf("slow (%d)", slow)}, {"leaky", fmt.Sprintf("leaky (%d)", leaky)}, {"failed", fmt.Sprintf("failed (%d)", failed)}}
-	duration.Note = fmt.Sprintf("Slow: over %s, %d× the median close and at least %s; a slow close that also leaked or failed has an orange dot over its bar.",
+	duration.Keys = []key{{"", "clean"}, {"slow", fmt.Sprintf("slow (%d)", slow)}, {"leaky", fmt.Sprintf("leaky (%d)", leaky)}, {"failed", fmt.Sprintf("error (%d)", failed)}}
+	duration.Note = fmt.Sprintf("Slow: over %s, %d× the median close and at least %s; a slow close that also leaked or erred has an orange dot over its bar.",
 		fmtDuration(p.slowAbove), slowFactor, fmtDuration(slowFloor))
 	if n > 0 {
 		v := values(func(c closeView) float64 { return c.DurationSeconds })
@@ -310,7 +310,7 @@ func chartsOf(p pageView) []chart {
 			}
 		}
 		duration.xLabels(n, name)
-		duration.Label = fmt.Sprintf("Close duration of %s: the longest %s (%s); %d slow, %d leaky, %d failed.",
+		duration.Label = fmt.Sprintf("Close duration of %s: the longest %s (%s); %d slow, %d leaky, %d with errors.",
 			span, fmtSeconds(v[longest]), closes[longest].ID, slow, leaky, failed)
 	}
 

@@ -29,13 +29,13 @@
 // when it last ran, the pause it cost, the closed scopes still reachable,
 // and the next step; Pictures: charts, from zero, in their units, ordered
 // by generation, of the remembered closes' durations (slow, leaky and
-// failed ones coloured), leaked goroutines, labelled goroutines per
+// erring ones coloured), leaked goroutines, labelled goroutines per
 // generation, and the process's goroutines and heap at each close;
 // History: each generation's build, drain, close, lifetime, requests and
 // trigger (the last 8, the older ones folded), and the failed reloads
 // with their errors; Closes: each close's report, 16 a page, newest
 // first, those whose leaks still run opened, with a filter for the slow,
-// leaky and failed ones (?closes=slow, leaky or failed; ?page=2).
+// leaky and erring ones (?closes=slow, leaky or error; ?page=2).
 //
 // # Safety
 //

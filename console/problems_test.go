@@ -276,3 +276,24 @@ func TestClosesPaged(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorFilter: closes whose result is "error" are counted as errors
+// in the summary, linked to ?closes=error, which lists them, as does the
+// filter's former name, ?closes=failed.
+func TestErrorFilter(t *testing.T) {
+	root := newRoot(t)
+	bad := child(t, root)
+	bad.OnClose("flush", func(context.Context) error { return errors.New("disk full") })
+	bad.Close()
+	child(t, root).Close()
+	h := console.Handler(root)
+	if page := fetchJSON(t, h, "/?format=json"); !strings.Contains(page.Summary, "2 closes: 0 leaked, 1 error,") {
+		t.Errorf("summary = %q; want 1 error", page.Summary)
+	}
+	for _, target := range []string{"/?closes=error", "/?closes=failed"} {
+		html := fetchHTML(t, h, target)
+		if n := strings.Count(html, `<details id="close-`); n != 1 || !strings.Contains(html, `id="`+anchorOf(bad.ID())+`"`) {
+			t.Errorf("GET %s lists %d closes; want only %s", target, n, bad.ID())
+		}
+	}
+}

@@ -20,7 +20,7 @@ type htmlPage struct {
 	pageView
 	Title     string        // the page's title: its state, then its root
 	Parts     []summaryPart // the summary line, each count a link
-	Filter    string        // "", "slow", "leaky" or "failed": which closes are listed
+	Filter    string        // "", "slow", "leaky" or "error": which closes are listed
 	Counts    map[string]int
 	Shown     []closeView // the closes listed on this page of them
 	PageNum   int         // which page of the closes, from 1
@@ -37,9 +37,9 @@ const closesPerPage = 16
 // closeFilters are the values of ?closes= that list a subset of the
 // closes.
 var closeFilters = map[string]func(closeView) bool{
-	"slow":   func(c closeView) bool { return c.Slow },
-	"leaky":  func(c closeView) bool { return c.Leaked > 0 },
-	"failed": func(c closeView) bool { return c.Result == janitor.ResultError.String() },
+	"slow":  func(c closeView) bool { return c.Slow },
+	"leaky": func(c closeView) bool { return c.Leaked > 0 },
+	"error": func(c closeView) bool { return c.Result == janitor.ResultError.String() },
 }
 
 func newHTMLPage(p pageView, filter, pageParam string) htmlPage {
@@ -51,6 +51,9 @@ func newHTMLPage(p pageView, filter, pageParam string) htmlPage {
 		attention: map[string]scopeView{},
 	}
 	hp.Title = stateOf(p.Attention) + " · janitor: " + p.Root
+	if filter == "failed" {
+		filter = "error" // its name before the janitor's results were named
+	}
 	keep, ok := closeFilters[filter]
 	if ok {
 		hp.Filter = filter
@@ -382,7 +385,7 @@ then look for the generation's objects among the biggest in-use allocations.</p>
 <p class="filter">Show: <a href="?#closes"{{if eq .Filter ""}} class="on" aria-current="page"{{end}}>all ({{index .Counts ""}})</a>
 <a href="?closes=slow#closes"{{if eq .Filter "slow"}} class="on" aria-current="page"{{end}}>slow ({{index .Counts "slow"}})</a>
 <a href="?closes=leaky#closes"{{if eq .Filter "leaky"}} class="on" aria-current="page"{{end}}>leaky ({{index .Counts "leaky"}})</a>
-<a href="?closes=failed#closes"{{if eq .Filter "failed"}} class="on" aria-current="page"{{end}}>failed ({{index .Counts "failed"}})</a></p>
+<a href="?closes=error#closes"{{if eq .Filter "error"}} class="on" aria-current="page"{{end}}>error ({{index .Counts "error"}})</a></p>
 {{template "pages" .}}
 {{range .Shown}}<details id="{{anchor .ID}}" class="close {{.Result}}"{{if .LeaksAlive}} open{{end}}>
 <summary><time datetime="{{iso .Start}}">{{ts .Start}}</time> <span class="badge {{.Result}}">{{.Result}}</span>{{if .Slow}} <span class="badge slow">slow</span>{{end}}{{if .StillReachable}} <span class="badge reachable">still reachable</span>{{end}}{{if .Leaked}}{{if .LeaksAlive}} <span class="leak">{{.LeaksAlive}} still running</span>{{else}} <span class="muted">leaks ended {{if not .Resolved.IsZero}}by <time datetime="{{iso .Resolved}}">{{ts .Resolved}}</time>{{end}}</span>{{end}}{{end}}
