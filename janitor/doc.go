@@ -90,8 +90,9 @@
 // resources and preventors are undone, caches are sealed, loggers
 // restored, and the census runs. The Report says what each phase did;
 // Stats keeps cumulative counters per path for the metrics package;
-// Status says what a scope is doing now, and History what the last closes
-// did.
+// Status says what a scope is doing now, Blocking what the closes in
+// progress are waiting for (hooks and goroutines, with their stacks and
+// owners), and History what the last closes did.
 //
 // # Deadline
 //

@@ -42,6 +42,16 @@
 // then a quarter of it. Run then returns; exit with status 0 if it
 // returned nil.
 //
+// # What blocks a shutdown
+//
+// A few seconds into the close (WithBlockedAfter, 3s by default), if it
+// has not ended, one WARN line says what it is waiting for across the
+// whole tree: the hooks running and the goroutines of the closing scopes
+// still running, with their stacks and, when the catalogue of known
+// offenders recognises them, their owners and remedies. The same list is
+// janitor.Janitor.Blocking, for an operator's console to show while it
+// happens.
+//
 // # Budget
 //
 // The phases have bounds of their own (WithLameDuck, WithDrainTimeout,

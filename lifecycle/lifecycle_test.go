@@ -492,6 +492,7 @@ func TestBadInput(t *testing.T) {
 		{"WithTimeout(0)", func() { lifecycle.WithTimeout(0) }, "lifecycle: WithTimeout(0s): must be positive"},
 		{"WithSignals(nil)", func() { lifecycle.WithSignals(nil) }, "lifecycle: WithSignals: nil signal"},
 		{"WithLogger(nil)", func() { lifecycle.WithLogger(nil) }, "lifecycle: WithLogger(nil)"},
+		{"WithBlockedAfter(-1s)", func() { lifecycle.WithBlockedAfter(-time.Second) }, "lifecycle: WithBlockedAfter(-1s): must not be negative"},
 		{"OnStopping(nil)", func() { p.OnStopping(nil) }, "lifecycle: OnStopping(nil)"},
 		{"WithCloseTimeout(0)", func() { lifecycle.WithCloseTimeout(0) }, "lifecycle: WithCloseTimeout(0s): must be positive"},
 		{"WithTerminationGracePeriod(-1s)", func() { lifecycle.WithTerminationGracePeriod(-time.Second) }, "lifecycle: WithTerminationGracePeriod(-1s): must be positive"},

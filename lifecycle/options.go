@@ -31,6 +31,9 @@ const (
 	// DefaultCloseTimeout bounds the close of the janitor tree and the
 	// process-wide hooks, once the servers have stopped (WithCloseTimeout).
 	DefaultCloseTimeout = 10 * time.Second
+	// DefaultBlockedAfter is how long the close may run before the
+	// sequence logs what it is waiting for (WithBlockedAfter).
+	DefaultBlockedAfter = 3 * time.Second
 	// DefaultTimeout bounds the whole sequence (WithTimeout): below
 	// Kubernetes' default terminationGracePeriodSeconds, 30s.
 	DefaultTimeout = 25 * time.Second
@@ -48,6 +51,9 @@ type config struct {
 	timeoutSet   bool
 	grace        time.Duration
 	strictBudget bool
+	// blockedAfter is when, into the close, what it waits for is logged;
+	// 0: never.
+	blockedAfter time.Duration
 	signals      []os.Signal
 	logger       *slog.Logger // nil: slog.Default() at the time of each event
 	// fatalLeaks makes leaks found at exit fail Run.
@@ -56,10 +62,11 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		drain:   DefaultDrainTimeout,
-		close:   DefaultCloseTimeout,
-		timeout: DefaultTimeout,
-		signals: []os.Signal{os.Interrupt, syscall.SIGTERM},
+		drain:        DefaultDrainTimeout,
+		close:        DefaultCloseTimeout,
+		timeout:      DefaultTimeout,
+		blockedAfter: DefaultBlockedAfter,
+		signals:      []os.Signal{os.Interrupt, syscall.SIGTERM},
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -204,4 +211,18 @@ func WithLogger(l *slog.Logger) Option {
 // runs that must catch a leak as it is introduced.
 func WithFatalLeaks() Option {
 	return optionFunc(func(c *config) { c.fatalLeaks = true })
+}
+
+// WithBlockedAfter sets how long the close (the janitor tree, then the
+// process-wide hooks) may run before the sequence logs, in one WARN line,
+// what it is waiting for across the whole tree: the hooks running and the
+// goroutines of the closing scopes still running, with their stacks and
+// owners (janitor.Janitor.Blocking, which an operator's console can read
+// too). The default is DefaultBlockedAfter (3s); 0 turns the line off. d
+// must not be negative.
+func WithBlockedAfter(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("lifecycle: WithBlockedAfter(%v): must not be negative", d))
+	}
+	return optionFunc(func(c *config) { c.blockedAfter = d })
 }

@@ -70,9 +70,11 @@ func (p *Process) sequence(ctx context.Context) error {
 	cctx, _, stopLimit := bound.LimitAt(cctx, closeBy.Add(o))
 	defer stopLimit()
 	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
+	stopWatching := p.watchClose(cctx, closeStart)
 	treeErr := p.root.Shutdown(cctx)
 	rep.Tree = p.root.Report()
 	rep.Hooks = hooks.Default.Close(cctx)
+	stopWatching()
 	end := time.Now()
 	rep.Phases = append(rep.Phases, Phase{Name: "close", Planned: cfg.close, Took: end.Sub(closeStart)})
 	rep.Duration = end.Sub(start)
@@ -147,6 +149,50 @@ func (p *Process) notifyStopping(deadline time.Time) (stop func()) {
 	return func() {
 		close(done)
 		<-stopped
+	}
+}
+
+// watchClose logs, once the close has run for the blocked-after period,
+// one WARN line saying what it is waiting for. The returned stop ends the
+// watch and waits for a line being written.
+func (p *Process) watchClose(ctx context.Context, start time.Time) (stop func()) {
+	if p.cfg.blockedAfter <= 0 {
+		return func() {}
+	}
+	done, watched := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watched)
+		t := time.NewTimer(time.Until(start.Add(p.cfg.blockedAfter)))
+		defer t.Stop()
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		blockers, err := p.root.Blocking(context.WithoutCancel(ctx))
+		var lines, stacks []string
+		for _, b := range blockers {
+			lines = append(lines, b.String())
+			if b.Stack != "" {
+				stacks = append(stacks, b.String()+":\n"+b.Stack)
+			}
+			if b.Remedy != "" {
+				lines[len(lines)-1] += "; remedy: " + b.Remedy
+			}
+		}
+		attrs := []any{"closing_for", time.Since(start).Round(time.Millisecond), "blocking", strings.Join(lines, "; "),
+			"stacks", strings.Join(stacks, "\n")}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		if len(blockers) == 0 && err == nil {
+			attrs[3] = "nothing in the janitor tree: the process-wide hooks (hooks.Default)"
+		}
+		p.log(slog.LevelWarn, "lifecycle: the close is taking long", attrs...)
+	}()
+	return func() {
+		close(done)
+		<-watched
 	}
 }
 
