@@ -141,6 +141,21 @@ type findJSON struct {
 	} `json:"find_leaks"`
 }
 
+// waitStuck waits until the console calls the slow close stuck: it has
+// run for over a second.
+func waitStuck(t *testing.T, f *fixture) {
+	t.Helper()
+	waitFor(t, "the slow close to be stuck", func() bool {
+		var page struct {
+			Attention []struct {
+				Kind string `json:"kind"`
+			} `json:"attention"`
+		}
+		pageJSON(t, f.page+"?format=json", &page)
+		return len(page.Attention) > 0 && page.Attention[0].Kind == "stuck"
+	})
+}
+
 // TestDebugPage loads the debug page of a running application in
 // chromium and checks what an operator sees: which generation serves,
 // which drains until when, the hook a close is stuck in, the history of
@@ -152,6 +167,7 @@ func TestDebugPage(t *testing.T) {
 	ctx := newBrowser(t)
 	f := newFixture(t)
 	serving := f.rl.Current().ID()
+	waitStuck(t, f)
 
 	do(t, ctx, chromedp.Navigate(f.page))
 	text := func(sel string) string {
@@ -576,6 +592,7 @@ func TestShots(t *testing.T) {
 	}
 	ctx := newBrowser(t)
 	f := newFixture(t)
+	waitStuck(t, f)
 	do(t, ctx, chromedp.Navigate(f.page))
 	do(t, ctx, chromedp.Click("#find button"))
 	waitJS(t, ctx, "document.getElementById('find-result') !== null")
