@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/leakproof/leakproof/internal/closed"
+	"github.com/leakproof/leakproof/internal/names"
 )
 
 // ScopeLabel is the pprof label key that names the scope a goroutine belongs
@@ -143,8 +144,10 @@ func (g *Group) init() {
 // context with the goroutine's pprof labels applied; goroutines that fn
 // starts inherit those labels.
 //
-// Go returns [ErrClosed] after [Group.Cancel], and an error for an empty
-// name or a nil fn. If Go returns nil, the goroutine is counted by
+// Go returns [ErrClosed] after [Group.Cancel], and an error for a nil fn
+// or a name that cannot be a label value, printed with the goroutine in
+// Go 1.27's tracebacks: empty, longer than 64 bytes, or holding a control
+// character. If Go returns nil, the goroutine is counted by
 // [Group.Running] and waited for by [Group.Wait], even if Cancel races
 // with Go.
 //
@@ -153,8 +156,8 @@ func (g *Group) init() {
 // crash from the runtime's own reporting. A panicking fn crashes the
 // process, as a bare go statement would.
 func (g *Group) Go(name string, fn func(ctx context.Context) error) error {
-	if name == "" {
-		return errors.New("goroutines: Go: empty goroutine name")
+	if err := names.Check(name); err != nil {
+		return fmt.Errorf("goroutines: Go: goroutine %w", err)
 	}
 	if fn == nil {
 		return fmt.Errorf("goroutines: Go(%q): nil func", name)
@@ -196,17 +199,26 @@ func (g *Group) run(l *labelled, fn func(ctx context.Context) error) {
 	// them before fn runs, so fn and all it starts carry the group's.
 	pprof.SetGoroutineLabels(l.ctx)
 	var err error
+	returned := false
 	// Deferred so that runtime.Goexit in fn (t.FailNow in a test) still
 	// counts the goroutine as done.
-	defer g.done(l, &err)
+	defer func() { g.done(l, &err, returned) }()
 	err = fn(l.ctx)
+	returned = true
 }
 
-func (g *Group) done(l *labelled, errp *error) {
+// done counts out a goroutine of the group, whether fn returned or not
+// (a panic, runtime.Goexit).
+func (g *Group) done(l *labelled, errp *error, returned bool) {
 	// The goroutine is about to exit: drop its labels first, so that a
 	// census that reads the profile after Wait returned never finds it on
-	// its way out. (Goroutines fn started keep theirs.)
-	pprof.SetGoroutineLabels(noLabels)
+	// its way out. (Goroutines fn started keep theirs.) Not when fn
+	// panicked: nothing above run can recover, the process is about to
+	// die, and the labels name the goroutine's scope in the crash's
+	// traceback (Go 1.27).
+	if returned {
+		pprof.SetGoroutineLabels(noLabels)
+	}
 	if err := *errp; err != nil {
 		// An fn that returns its context's error after Cancel (or after
 		// the parent context ended) did what it was asked: not a failure.

@@ -50,6 +50,8 @@ func TestGoInvalid(t *testing.T) {
 		want error // nil: any non-nil error
 	}{
 		{"empty name", goroutines.NewGroup(context.Background(), nil), "", nop, nil},
+		{"long name", goroutines.NewGroup(context.Background(), nil), strings.Repeat("x", 65), nop, nil},
+		{"control character", goroutines.NewGroup(context.Background(), nil), "a\nb", nop, nil},
 		{"nil fn", goroutines.NewGroup(context.Background(), nil), "x", nil, nil},
 		{"cancelled", cancelled, "x", nop, goroutines.ErrClosed},
 	} {

@@ -82,6 +82,29 @@
 //     the life of the process", not as a leak. In any other scope it is a
 //     leak: it would add one goroutine per reload.
 //
+// # Labels in tracebacks
+//
+// From Go 1.27 the runtime prints a goroutine's labels in its traceback,
+// a crash's included, so a crash dump names the scope of each goroutine:
+//
+//	goroutine 10 [running] {leakproof.goroutine: refresher, leakproof.scope: "app/gen#2"}:
+//
+// The go command turns this on for main modules whose go.mod says go 1.27
+// or later. A program whose go.mod says go 1.26 (as this module's does)
+// opts in with the directive //go:debug tracebacklabels=1 in its main
+// package, in a file only Go 1.27 builds (//go:build go1.27: Go 1.26
+// rejects the directive), or with GODEBUG=tracebacklabels=1 in its
+// environment, which Go 1.26 honours too. A goroutine that panics under
+// Go keeps its labels while the process dies; code run by Do loses them
+// first, as Do restores the goroutine's labels on its way out.
+//
+// The label values are the scope's ID and the names given to Go,
+// AfterFunc and Every, nothing else: the data a scope handles never
+// becomes a label. Such names, and scopes' names, are at most 64 bytes
+// without control characters (longer is bad input): they are printed with
+// every goroutine they label. Give them the code's names for its parts,
+// never data such as a tenant's token.
+//
 // # Closing
 //
 // Close is idempotent and safe to call concurrently. Its phases are

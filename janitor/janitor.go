@@ -16,6 +16,7 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/internal/closed"
+	"github.com/leakproof/leakproof/internal/names"
 )
 
 // ErrClosed is returned by Child, Go, Adopt and the preventors once the
@@ -141,9 +142,10 @@ func New(name string, opts ...Option) *Janitor {
 // child closes when j closes, before j's own hooks run, or earlier by its
 // own Close.
 //
-// Child returns an error for an invalid name (empty, "*", or containing
-// '/', '#' or '@', which would make paths or IDs ambiguous), and ErrClosed
-// if j has started to close.
+// Child returns an error for an invalid name (empty, "*", containing
+// '/', '#' or '@', which would make paths or IDs ambiguous, longer than 64
+// bytes or holding a control character: see Labels in tracebacks in the
+// package documentation), and ErrClosed if j has started to close.
 func (j *Janitor) Child(name string, opts ...Option) (*Janitor, error) {
 	if err := checkName(name); err != nil {
 		return nil, fmt.Errorf("janitor: %s: Child: %w", j.id, err)
@@ -159,11 +161,14 @@ func (j *Janitor) Child(name string, opts ...Option) (*Janitor, error) {
 	return c, nil
 }
 
-// checkName reports why name cannot name a scope.
+// checkName reports why name cannot name a scope: besides the rules of
+// every name written as a label value (internal/names: short, printable),
+// the characters that separate a path's names and an ID's parts.
 func checkName(name string) error {
+	if err := names.Check(name); err != nil {
+		return err
+	}
 	switch {
-	case name == "":
-		return errors.New("empty name")
 	case strings.ContainsAny(name, "/#@"):
 		return fmt.Errorf("name %q contains '/', '#' or '@'", name)
 	case name == "*":
@@ -255,7 +260,8 @@ func (j *Janitor) Census() *goroutines.Census { return j.cfg.census }
 // recover them itself.
 //
 // Go returns ErrClosed, and does not run fn, once j has started to close,
-// and an error for an empty name or a nil fn.
+// and an error for a nil fn or an invalid name (empty, longer than 64
+// bytes, or holding a control character: it is a label value).
 func (j *Janitor) Go(name string, fn func(ctx context.Context) error) error {
 	// Shutdown cancels the group in the critical section that ends the
 	// open state, so the group itself refuses goroutines from the moment

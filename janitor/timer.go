@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/internal/names"
 )
 
 // AfterFunc is the scoped time.AfterFunc: it calls fn after d, unless the
@@ -33,6 +34,9 @@ import (
 func (j *Janitor) AfterFunc(name string, d time.Duration, fn func(ctx context.Context)) (stop func() bool, err error) {
 	if fn == nil || name == "" {
 		return nil, fmt.Errorf("janitor: %s: AfterFunc(%q) needs a name and a func", j.id, name)
+	}
+	if err := names.Check(name); err != nil {
+		return nil, fmt.Errorf("janitor: %s: AfterFunc: %w", j.id, err)
 	}
 	st := &scopedTimer{j: j, name: name, fn: fn}
 	// st.mu is held until the cleanup is registered, so that a timer
@@ -164,6 +168,9 @@ func (st *scopedTimer) runLate(late lateRun) {
 func (j *Janitor) Every(name string, d time.Duration, fn func(ctx context.Context)) (stop func() bool, err error) {
 	if fn == nil || name == "" {
 		return nil, fmt.Errorf("janitor: %s: Every(%q) needs a name and a func", j.id, name)
+	}
+	if err := names.Check(name); err != nil {
+		return nil, fmt.Errorf("janitor: %s: Every: %w", j.id, err)
 	}
 	if d <= 0 {
 		return nil, fmt.Errorf("janitor: %s: Every(%q) with a non-positive interval %v", j.id, name, d)

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/internal/names"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -337,7 +341,26 @@ func (c *check) describe(leaks []janitor.Leak, after time.Duration) string {
 
 // scopeName makes a test's name a valid scope name: subtests' slashes,
 // and the '#' and '@' a test name may hold, would make the scope's path
-// and ID ambiguous. Reports name the test as it is.
+// and ID ambiguous, and a name longer than a label value may be is cut,
+// its end replaced by a hash of the whole name so that two long names
+// stay two. Reports name the test as it is.
 func scopeName(test string) string {
-	return strings.NewReplacer("/", ".", "#", "_", "@", "_").Replace(test)
+	name := strings.NewReplacer("/", ".", "#", "_", "@", "_").Replace(test)
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return '_'
+		}
+		return r
+	}, name)
+	if len(name) <= names.Max {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(test))
+	sum := fmt.Sprintf("~%08x", h.Sum32())
+	cut := names.Max - len(sum)
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + sum
 }

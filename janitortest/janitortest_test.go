@@ -575,3 +575,20 @@ func TestInvalidOptions(t *testing.T) {
 		}()
 	}
 }
+
+// TestLongTestName: a test whose name is longer than a label value may
+// be (a table test's subtest, say) is checked all the same, and named in
+// full in its report.
+func TestLongTestName(t *testing.T) {
+	t.Parallel()
+	name := "TestTable/" + strings.Repeat("case_with_a_long_description_", 4) + "é"
+	ft := &fakeT{name: name}
+	janitortest.Check(ft, janitortest.WithGracePeriod(0))
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { leakedWorker(release) })
+	ft.end()
+	close(release)
+	wg.Wait()
+	wantReport(t, ft.failures(), name, []string{pkg + "leakedWorker"}, nil)
+}
