@@ -43,8 +43,9 @@
 //
 // [Census.BlockedForever] reads the goroutine leak profile, standard from
 // Go 1.27, to find which of them the runtime proves blocked forever. That
-// read runs a garbage collection, so it is shared too, and spaced so that
-// it takes at most [ProofBudget] of wall time.
+// read runs a garbage collection, so it is shared too, and rate-limited:
+// past a burst of [ProofBurst], it takes at most [ProofBudget] of wall
+// time.
 //
 // All functions and methods of this package are safe for concurrent use.
 //

@@ -3,6 +3,7 @@ package goroutines
 import (
 	"io"
 	"sync/atomic"
+	"time"
 )
 
 // CountReads makes every census read of the process count itself in n and
@@ -49,4 +50,16 @@ func ProofQueued(c *Census) int {
 		return 0
 	}
 	return c.proof.next.waiters
+}
+
+// SetProofBurst sets the size of c's proving-read bucket (ProofBurst by
+// default); call it before c's first proof.
+func SetProofBurst(c *Census, d time.Duration) { c.proof.burst = d }
+
+// ProofWait returns how long c's next proving read would wait for its
+// budget now.
+func ProofWait(c *Census) time.Duration {
+	c.proof.mu.Lock()
+	defer c.proof.mu.Unlock()
+	return c.proof.fillLocked(time.Now())
 }

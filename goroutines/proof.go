@@ -18,13 +18,18 @@ import (
 // GOEXPERIMENT=goroutineleakprofile. From Go 1.27 the profile is standard.
 var ErrNoLeakProfile = errors.New("goroutines: this binary has no goroutine leak profile (Go 1.27 has it; Go 1.26 with GOEXPERIMENT=goroutineleakprofile)")
 
-// ProofBudget is the share of wall time that proving reads (see
-// [Census.BlockedForever]) may take: after a read that took d, the next
-// one starts no sooner than d*(1/ProofBudget-1) after it ended. A read
-// costs a garbage collection, about 2.5ms with 1,000 goroutines in the
-// process and 140ms with 100,000, so the next proof may wait up to nine
-// times that.
-const ProofBudget = 0.1
+// ProofBudget and ProofBurst bound the wall time that proving reads (see
+// [Census.BlockedForever]) take, as a token bucket: reads may take
+// ProofBurst at once, and then ProofBudget of the time, as the bucket
+// refills at that rate. A read costs a garbage collection, about 2.5ms
+// with 1,000 goroutines in the process and 140ms with 100,000: a burst of
+// 400 reads or 7, then a read every 25ms or every 1.4s at most. A read
+// starts only when the bucket is not in debt, and its duration is taken
+// from it when it ends.
+const (
+	ProofBudget = 0.1
+	ProofBurst  = time.Second
+)
 
 // readLeakProfile writes the goroutine leak profile in its debug=1 text
 // form. Writing it first runs a garbage collection that finds the
@@ -43,15 +48,38 @@ var readLeakProfile = func(w io.Writer) error {
 var hasLeakProfile = sync.OnceValue(func() bool { return pprof.Lookup("goroutineleak") != nil })
 
 // prover shares and spaces a Census's proving reads. Its zero value is
-// ready to use.
+// ready to use, with a burst of ProofBurst.
 type prover struct {
 	// mu guards the fields below. Requests set next and start the
 	// reader; the reader takes next, sets notBefore and clears reading
 	// when idle.
-	mu        sync.Mutex
-	reading   bool      // a reader goroutine is running
-	next      *round    // served by the next proving read; nil if none requested
-	notBefore time.Time // the next read starts no sooner (ProofBudget)
+	mu      sync.Mutex
+	reading bool   // a reader goroutine is running
+	next    *round // served by the next proving read; nil if none requested
+	// tokens is the read time the bucket holds (ProofBudget, ProofBurst)
+	// as of filled; negative when the last read took more than it held.
+	tokens time.Duration
+	filled time.Time     // zero: the bucket is full
+	burst  time.Duration // the bucket's size; 0 means ProofBurst (tests set others)
+}
+
+// fillLocked refills the bucket up to now and returns how long to wait before
+// it is out of debt. p.mu must be held.
+func (p *prover) fillLocked(now time.Time) time.Duration {
+	size := p.burst
+	if size == 0 {
+		size = ProofBurst
+	}
+	if p.filled.IsZero() {
+		p.tokens = size
+	} else {
+		p.tokens = min(size, p.tokens+time.Duration(float64(now.Sub(p.filled))*ProofBudget))
+	}
+	p.filled = now
+	if p.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(float64(-p.tokens) / ProofBudget)
 }
 
 // BlockedForever returns the goroutines carrying the pprof label
@@ -62,9 +90,9 @@ type prover struct {
 // returns [ErrNoLeakProfile] in a binary without it.
 //
 // A read runs a garbage collection to find such goroutines, so reads are
-// shared and spaced as [ProofBudget] says: every request made before a
-// read starts is served by it, and a read never starts sooner than the
-// budget allows after the previous one, so a request may wait for it.
+// shared and rate-limited as [ProofBudget] and [ProofBurst] say: every
+// request made before a read starts is served by it, and a read starts
+// only when the budget allows, so past a burst a request may wait for it.
 // BlockedForever returns ctx.Err() if ctx is done first. Requests made
 // inside a [testing/synctest] bubble get a read of their own, at once.
 //
@@ -131,7 +159,7 @@ func (p *prover) reader() {
 	pprof.SetGoroutineLabels(context.Background())
 	for {
 		p.mu.Lock()
-		wait := time.Until(p.notBefore)
+		wait := p.fillLocked(time.Now())
 		p.mu.Unlock()
 		if wait > 0 {
 			// Requests made meanwhile join the round this read serves.
@@ -148,7 +176,8 @@ func (p *prover) reader() {
 		p.mu.Unlock()
 		took := prove(r)
 		p.mu.Lock()
-		p.notBefore = time.Now().Add(time.Duration(float64(took) * (1/ProofBudget - 1)))
+		p.fillLocked(time.Now())
+		p.tokens -= took
 		p.mu.Unlock()
 		close(r.done)
 	}

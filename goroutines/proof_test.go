@@ -23,8 +23,9 @@ const fakeLeakProfile = `goroutineleak profile: total 1
 `
 
 // TestProofShared: requests made while a proving read runs are all
-// served by one read after it, which starts no sooner than the budget
-// allows (nine times the first read's duration after it ended).
+// served by one read after it, which, with no burst left, starts no
+// sooner than the budget allows: 1/ProofBudget times the first read's
+// duration after it ended.
 func TestProofShared(t *testing.T) {
 	var (
 		mu          sync.Mutex
@@ -49,6 +50,7 @@ func TestProofShared(t *testing.T) {
 	})()
 
 	var c goroutines.Census
+	goroutines.SetProofBurst(&c, time.Nanosecond)
 	var wg sync.WaitGroup
 	var found atomic.Int64
 	ask := func() {
@@ -80,9 +82,34 @@ func TestProofShared(t *testing.T) {
 		t.Fatalf("%d reads served %d requests; want 2 reads for %d", len(starts), found.Load(), later+1)
 	}
 	took := end[0].Sub(starts[0])
-	if gap := starts[1].Sub(end[0]); float64(gap) < float64(took)*(1/goroutines.ProofBudget-1) {
+	want := time.Duration(float64(took-time.Nanosecond) / goroutines.ProofBudget)
+	if gap := starts[1].Sub(end[0]); gap < want {
 		t.Errorf("second read started %v after a read of %v; want at least %v (ProofBudget %v)",
-			gap, took, time.Duration(float64(took)*(1/goroutines.ProofBudget-1)), goroutines.ProofBudget)
+			gap, took, want, goroutines.ProofBudget)
+	}
+}
+
+// TestProofBurst: within the burst a proof is read at once, however
+// recent the last read; without one, the next read waits for the budget.
+func TestProofBurst(t *testing.T) {
+	defer goroutines.FakeLeakProfile(func(w io.Writer) error {
+		time.Sleep(20 * time.Millisecond) // a read that costs 20ms, not a timeout
+		_, err := io.WriteString(w, fakeLeakProfile)
+		return err
+	})()
+	var burst, none goroutines.Census
+	goroutines.SetProofBurst(&none, time.Nanosecond)
+	for _, c := range []*goroutines.Census{&burst, &none} {
+		if _, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "proven"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w := goroutines.ProofWait(&burst); w != 0 {
+		t.Errorf("after one read of a full bucket, the next waits %v; want 0 (ProofBurst %v)", w, goroutines.ProofBurst)
+	}
+	// The debt of 20ms is paid back in 200ms: the next read waits.
+	if w := goroutines.ProofWait(&none); w <= 0 {
+		t.Errorf("after one read of 20ms without a burst, the next waits %v; want up to 200ms", w)
 	}
 }
 

@@ -57,7 +57,7 @@ func TestPanicDumpNamesGeneration(t *testing.T) {
 	out := run("")
 	for _, want := range []string{
 		`{leakproof.goroutine: refresher, leakproof.scope: "app/gen#2"}:`, // the panicking goroutine
-		`{leakproof.scope: "app/gen#2"}:`,                                  // the library's, untracked
+		`{leakproof.scope: "app/gen#2"}:`,                                 // the library's, untracked
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("panic dump lacks the header labels %s:\n%s", want, out)

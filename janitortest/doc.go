@@ -52,8 +52,8 @@
 // asking again as it waits for those that block later. A proving read
 // runs a garbage collection (2.5ms with 1,000 goroutines in the process,
 // 140ms with 100,000): it is asked for only when a test leaked, and
-// shared and spaced by the census (see [goroutines.Census.BlockedForever]
-// and [goroutines.ProofBudget]). On Go 1.26 nothing is proven and every
+// shared and rate-limited by the census (see
+// [goroutines.Census.BlockedForever] and [goroutines.ProofBudget]). On Go 1.26 nothing is proven and every
 // leak waits for the grace period, as before.
 //
 // # Evidence for CI

@@ -201,7 +201,7 @@ func TestGoTestEvidence(t *testing.T) {
 	out := runChild(t, "fatal", "-test.artifacts", "-test.outputdir="+t.TempDir())
 	wantOutput(t, out, []string{
 		"=== ATTR  TestChild janitortest.leaked 1",
-		"=== ATTR  TestChild janitortest.proven 0",
+		"=== ATTR  TestChild janitortest.proven ", // 1 on Go 1.27: its channel is unreachable
 		"the full report and every goroutine of the process are in ",
 	}, nil)
 	m := regexp.MustCompile(`are in (\S+)\)`).FindStringSubmatch(out)
