@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // historySize bounds how many generations, and how many failed reloads, a
@@ -63,6 +65,13 @@ type FailedReload struct {
 	Duration time.Duration // how long it took to fail
 	Trigger  string        // what asked for it (WithTrigger), "api" without one
 	Err      string        // the error Reload returned
+	// ID is the half-built generation's janitor ID, "app/gen#4", and
+	// Report its close: Report.Result() and Report.Leaked() are the
+	// verdict on what the failed or interrupted build left behind. Both
+	// are zero when Reload failed before a build began (the Reloader shut
+	// down, a context given up while another reload ran).
+	ID     string
+	Report janitor.Report
 }
 
 // History is what a Reloader remembers of its generations and failed
@@ -112,12 +121,16 @@ func (h *history) add(g *generation, trigger string, start time.Time) {
 }
 
 // failed remembers a Reload that started at start and failed with err;
-// a nil err is a build that called runtime.Goexit.
-func (h *history) failed(ctx context.Context, start time.Time, err error) {
+// a nil err is a build that called runtime.Goexit. half is the
+// half-built generation, closed, if a build began.
+func (h *history) failed(ctx context.Context, start time.Time, err error, half *janitor.Janitor) {
 	f := FailedReload{At: start, Duration: time.Since(start), Trigger: triggerOf(ctx),
 		Err: "httpmw: reload: the build called runtime.Goexit"}
 	if err != nil {
 		f.Err = err.Error()
+	}
+	if half != nil {
+		f.ID, f.Report = half.ID(), half.Report()
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,7 +116,7 @@ func NewReloader(root *janitor.Janitor, build func(gen *janitor.Janitor) (http.H
 	}
 	r.releasePath = release
 	start := time.Now() // history
-	g, err := r.newGeneration()
+	g, err := r.newGeneration(new(*janitor.Janitor))
 	if err != nil {
 		release()
 		return nil, err
@@ -273,7 +274,12 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 // If the build fails, returns a nil handler or panics (the error then wraps
 // ErrBuildPanicked), the half-built generation is closed before Reload
 // returns and the old generation keeps serving; the error wraps the build's
-// error. Concurrent calls are serialised; ctx bounds only the wait for a
+// error. The half-built generation's close is a verdict on what the failed
+// build left behind (a client it dialled, a goroutine it started), as for
+// any generation: logged in the ERROR line that says the build failed
+// (result, leaked, owners), kept in History (FailedReload.ID and
+// FailedReload.Report) and counted by the janitor's counters under the
+// generations' path. Concurrent calls are serialised; ctx bounds only the wait for a
 // Reload already in progress. After Shutdown, or once the root has started
 // to close, Reload returns an error wrapping janitor.ErrClosed.
 //
@@ -286,23 +292,25 @@ func (r *Reloader) Current() *janitor.Janitor { return r.cur.Load().j }
 func (r *Reloader) Reload(ctx context.Context) error {
 	start, err := time.Now(), error(nil) // history
 	ok, swapped := false, false
-	defer func() { // also on runtime.Goexit, which skips the assignment below
+	var half *janitor.Janitor // the half-built generation of a failed build
+	defer func() {            // also on runtime.Goexit, which skips the assignment below
 		if ok || swapped {
 			r.reloads.Add(1)
 		} else {
 			r.failed.Add(1)
-			r.hist.failed(ctx, start, err) // history
+			r.hist.failed(ctx, start, err, half) // history
 		}
 	}()
-	err = r.reload(ctx, &swapped)
+	err = r.reload(ctx, &swapped, &half)
 	ok = err == nil
 	return err
 }
 
 // reload is Reload; it sets *swapped once the new generation is current,
 // so that a callback calling runtime.Goexit after the swap does not count
-// as a failed build.
-func (r *Reloader) reload(ctx context.Context, swapped *bool) error {
+// as a failed build, and *half to the half-built generation of a build
+// that failed, closed, for the history.
+func (r *Reloader) reload(ctx context.Context, swapped *bool, half **janitor.Janitor) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -314,7 +322,7 @@ func (r *Reloader) reload(ctx context.Context, swapped *bool) error {
 		return fmt.Errorf("httpmw: reload: the reloader was shut down: %w", janitor.ErrClosed)
 	}
 	start := time.Now() // history
-	g, err := r.newGeneration()
+	g, err := r.newGeneration(half)
 	if err != nil {
 		return err
 	}
@@ -542,10 +550,13 @@ func (r *Reloader) acquire(ctx context.Context) error {
 func (r *Reloader) release() { <-r.sem }
 
 // newGeneration builds a generation under a new child of the root. If the
-// build fails, it closes the child and returns the error; if the build
-// calls runtime.Goexit, which cannot be stopped, it closes the child on
-// the way out.
-func (r *Reloader) newGeneration() (*generation, error) {
+// build fails, it closes the child, sets *half to it and returns the
+// error; if the build calls runtime.Goexit, which cannot be stopped, it
+// closes the child on the way out, setting *half too. Either way the half-
+// built generation's close, with its verdict on what the build left
+// behind, is logged in the line that says the build failed, kept in the
+// History and counted like any close.
+func (r *Reloader) newGeneration(half **janitor.Janitor) (*generation, error) {
 	gen, err := r.root.Child(r.cfg.genName)
 	if err != nil {
 		return nil, fmt.Errorf("httpmw: reload: %w", err)
@@ -554,10 +565,9 @@ func (r *Reloader) newGeneration() (*generation, error) {
 	built := false
 	defer func() {
 		if !built {
-			r.cfg.log().Error("httpmw: build called runtime.Goexit", "scope", gen.ID(), "kind", "reload",
-				"action", "closed the half-built generation; the old one keeps serving",
+			*half = gen
+			r.closeHalfBuilt(gen, "httpmw: build called runtime.Goexit",
 				"hint", "do not call t.FailNow or runtime.Goexit in a build; return an error")
-			gen.Close() //nolint:errcheck // logged by the janitor and kept in its report
 		}
 	}()
 	h, stack, err := r.runBuild(gen)
@@ -566,18 +576,36 @@ func (r *Reloader) newGeneration() (*generation, error) {
 		err = fmt.Errorf("httpmw: build of %s returned a nil handler", gen.ID())
 	}
 	if err != nil {
-		attrs := []any{"scope", gen.ID(), "kind", "reload", "err", err,
-			"action", "closed the half-built generation; the old one keeps serving",
+		*half = gen
+		attrs := []any{"err", err,
 			"hint", "fix the build; the close report of the half-built generation says what it left behind"}
 		if stack != "" {
 			attrs = append(attrs, "stack", stack)
 		}
-		r.cfg.log().Error("httpmw: build failed", attrs...)
-		gen.Close() //nolint:errcheck // logged by the janitor and kept in its report
+		r.closeHalfBuilt(gen, "httpmw: build failed", attrs...)
 		return nil, err
 	}
 	g.h.Store(&h)
 	return g, nil
+}
+
+// closeHalfBuilt closes gen, whose build failed, and logs msg at ERROR
+// with attrs and the verdict of gen's close: its result, how many
+// goroutines the build left running, and who owns them.
+func (r *Reloader) closeHalfBuilt(gen *janitor.Janitor, msg string, attrs ...any) {
+	gen.Close() //nolint:errcheck // its report is logged below, by the janitor and in the History
+	rep := gen.Report()
+	verdict := []any{"scope", gen.ID(), "kind", "reload",
+		"action", "closed the half-built generation; the old one keeps serving",
+		"result", rep.Result().String(), "leaked", rep.Leaked()}
+	if len(rep.Owners) > 0 {
+		var owners []string
+		for _, o := range rep.Owners {
+			owners = append(owners, o.String())
+		}
+		verdict = append(verdict, "owners", strings.Join(owners, "; "))
+	}
+	r.cfg.log().Error(msg, append(verdict, attrs...)...)
 }
 
 // runBuild runs the build function under gen's labels and turns a panic
