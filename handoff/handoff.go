@@ -100,6 +100,10 @@ type Listener struct {
 	// are raw, not wrapped.
 	returned []net.Conn
 
+	// unwatch takes back the owner's reaction that closes l; set by New
+	// unless l was closed already, called and cleared by closeLocked.
+	unwatch func() bool
+
 	// handedBack counts the connections handed back, for tests.
 	handedBack atomic.Uint64
 }
@@ -131,6 +135,18 @@ func New(owner *janitor.Janitor, ln net.Listener) (*Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("handoff: New: %w", err)
 	}
+	// The socket closes as soon as the owner starts to close: a reaction
+	// of the owner's close, which reports it, and which Close takes back
+	// when l closes first, so that a long-lived owner keeps nothing of l.
+	unwatch := owner.OnCancel("handoff listener", func() { l.Close() })
+	l.mu.Lock()
+	if l.closed { // closed already, by that reaction or by a racing Close
+		l.mu.Unlock()
+		unwatch()
+	} else {
+		l.unwatch = unwatch
+		l.mu.Unlock()
+	}
 	return l, nil
 }
 
@@ -161,6 +177,11 @@ func (l *Listener) Close() error {
 // connections for the caller to close once it has released the lock.
 func (l *Listener) closeLocked(err error) []net.Conn {
 	l.closed, l.err = true, err
+	if l.unwatch != nil {
+		// Takes the owner's lock, never held while l.mu is waited for.
+		l.unwatch() // false when this is the reaction running
+		l.unwatch = nil
+	}
 	close(l.done)
 	l.active = nil
 	clear(l.views)
@@ -184,9 +205,7 @@ func (l *Listener) changedLocked() {
 
 // acceptLoop accepts connections until l closes and hands each to the
 // active view's Accept.
-func (l *Listener) acceptLoop(ctx context.Context) error {
-	stop := context.AfterFunc(ctx, func() { l.Close() })
-	defer stop()
+func (l *Listener) acceptLoop(context.Context) error {
 	var delay time.Duration
 	for {
 		c, err := l.ln.Accept()

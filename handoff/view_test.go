@@ -1,9 +1,12 @@
 package handoff_test
 
 import (
+	"net"
 	"testing"
 
+	"github.com/leakproof/leakproof/handoff"
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // TestClosedViewsLeaveNothing: views opened and closed one after another
@@ -62,5 +65,41 @@ func TestViewRetiredInTheClose(t *testing.T) {
 	}
 	if !reacted || !closed {
 		t.Errorf("report: resources %+v, hooks %+v; want the view's reaction and hook", r.Resources, r.Hooks)
+	}
+}
+
+// TestListenerClosedInOwnersClose: the socket is closed by a reaction of
+// the owner's close, which reports it; a Listener closed before its owner
+// takes the reaction back, so that a long-lived owner keeps nothing of
+// it. (It was a context.AfterFunc of the accept loop's context before.)
+func TestListenerClosedInOwnersClose(t *testing.T) {
+	for _, closedFirst := range []bool{false, true} {
+		owner := janitor.New("owner", janitor.WithLogger(discard))
+		sock, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := handoff.New(owner, sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if closedFirst {
+			l.Close()
+		}
+		if err := owner.Close(); err != nil {
+			t.Fatal(err)
+		}
+		reacted := false
+		for _, res := range owner.Report().Resources {
+			reacted = reacted || res.Kind == "reaction" && res.Name == "handoff listener" && res.Err == nil
+		}
+		if reacted == closedFirst {
+			t.Errorf("Listener closed first: %v; the owner's close reports its reaction: %v; want %v",
+				closedFirst, reacted, !closedFirst)
+		}
+		if c, err := net.Dial("tcp", sock.Addr().String()); err == nil {
+			c.Close()
+			t.Errorf("Listener closed first: %v; the socket accepts after the owner closed", closedFirst)
+		}
 	}
 }
