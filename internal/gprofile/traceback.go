@@ -214,26 +214,26 @@ func (t *tracebackParser) parse() (*Profile, error) {
 		}
 	}
 	for {
-		next, err := t.block()
+		next, more, err := t.block()
 		if err != nil {
 			return nil, err
 		}
 		if err := t.add(); err != nil {
 			return nil, err
 		}
-		if next == nil {
+		if !more {
 			break
 		}
-		t.g = goroutine{header: *next, frames: t.g.frames[:0]}
+		t.g = goroutine{header: next, frames: t.g.frames[:0]}
 	}
 	slices.SortStableFunc(t.p.Records, func(a, b Record) int { return b.Count - a.Count })
 	return &t.p, nil
 }
 
 // block reads the frames of the goroutine whose header was read, up to the
-// empty line that ends it. It returns the header of the next goroutine, or
-// nil at the end of the dump.
-func (t *tracebackParser) block() (*header, error) {
+// empty line that ends it. It returns the header of the next goroutine and
+// true, or false at the end of the dump.
+func (t *tracebackParser) block() (next header, more bool, err error) {
 	s := &t.s
 	g := &t.g
 	var (
@@ -252,33 +252,33 @@ func (t *tracebackParser) block() (*header, error) {
 		case !ok || len(line) == 0:
 			if pending != nil {
 				if !ok && (cut || call || creator) {
-					return nil, t.truncated(pendingStart, "a frame without its file:line at the end of the input")
+					return header{}, false, t.truncated(pendingStart, "a frame without its file:line at the end of the input")
 				}
 				if call || creator {
-					return nil, s.errorf(pendingStart, "a frame without its file:line: %s", excerpt(pending))
+					return header{}, false, s.errorf(pendingStart, "a frame without its file:line: %s", excerpt(pending))
 				}
-				return nil, t.trailer(pendingStart)
+				return header{}, false, t.trailer(pendingStart)
 			}
 			if !any {
 				if !ok {
-					return nil, t.truncated(g.header.start, "a goroutine without frames at the end of the input")
+					return header{}, false, t.truncated(g.header.start, "a goroutine without frames at the end of the input")
 				}
 				// A goroutine the runtime printed no frame for: an empty
 				// stack.
 			}
 			if !ok {
-				return nil, nil
+				return header{}, false, nil
 			}
 			return t.nextHeader()
 		case line[0] == '\t':
 			if cut && s.pos == len(s.data) {
-				return nil, t.truncated(start, "the last line has no newline")
+				return header{}, false, t.truncated(start, "the last line has no newline")
 			}
 			switch {
 			case pending != nil:
 				file, lineNo, good := parseLocation(line[1:])
 				if !good {
-					return nil, s.errorf(start, "bad location line %s", excerpt(line))
+					return header{}, false, s.errorf(start, "bad location line %s", excerpt(line))
 				}
 				switch {
 				case ancestors:
@@ -292,19 +292,19 @@ func (t *tracebackParser) block() (*header, error) {
 			case !any && bytes.Equal(line, []byte("\tgoroutine running on other thread; stack unavailable")):
 				any = true
 			default:
-				return nil, s.errorf(start, "a file:line without its function: %s", excerpt(line))
+				return header{}, false, s.errorf(start, "a file:line without its function: %s", excerpt(line))
 			}
 		default:
 			if pending != nil {
 				if call || creator {
-					return nil, s.errorf(pendingStart, "a frame without its file:line: %s", excerpt(pending))
+					return header{}, false, s.errorf(pendingStart, "a frame without its file:line: %s", excerpt(pending))
 				}
-				return nil, t.trailer(pendingStart)
+				return header{}, false, t.trailer(pendingStart)
 			}
 			if h, ok := parseHeader(line); ok {
 				// A header without the empty line before it.
 				h.start = start
-				return &h, nil
+				return h, true, nil
 			}
 			switch {
 			case bytes.HasPrefix(line, []byte("created by ")):
@@ -339,12 +339,12 @@ func (t *tracebackParser) block() (*header, error) {
 
 // nextHeader skips empty lines after a block and reads the next
 // goroutine's header; what is not one starts the trailer.
-func (t *tracebackParser) nextHeader() (*header, error) {
+func (t *tracebackParser) nextHeader() (next header, more bool, err error) {
 	s := &t.s
 	for {
 		line, start, ok := s.next()
 		if !ok {
-			return nil, nil
+			return header{}, false, nil
 		}
 		line = trimCR(line)
 		if len(line) == 0 {
@@ -352,9 +352,9 @@ func (t *tracebackParser) nextHeader() (*header, error) {
 		}
 		if h, ok := parseHeader(line); ok {
 			h.start = start
-			return &h, nil
+			return h, true, nil
 		}
-		return nil, t.trailer(start)
+		return header{}, false, t.trailer(start)
 	}
 }
 
@@ -510,13 +510,15 @@ func parseLocation(b []byte) (file []byte, line int, ok bool) {
 	if bytes.HasPrefix(b, []byte("pc=0x")) {
 		return nil, 0, true
 	}
-	cut := len(b)
-	for _, sep := range [...]string{" +0x", " fp=", " pc="} {
-		if i := bytes.Index(b[:cut], []byte(sep)); i >= 0 {
-			cut = i
+	if sp := bytes.IndexByte(b, ' '); sp >= 0 { // else a frame the compiler inlined: nothing follows
+		cut := len(b)
+		for _, sep := range [...]string{" +0x", " fp=", " pc="} {
+			if i := bytes.Index(b[sp:cut], []byte(sep)); i >= 0 {
+				cut = sp + i
+			}
 		}
+		b = b[:cut]
 	}
-	b = b[:cut]
 	i := bytes.LastIndexByte(b, ':')
 	if i < 1 {
 		return nil, 0, false
