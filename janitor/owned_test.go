@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -391,4 +392,124 @@ func TestOwnedHolder(t *testing.T) {
 	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("not held: gen.Close() = %v; want ErrLeaked", err)
 	}
+}
+
+// TestLiveLeaksNotOwned: a generation that leaked one goroutine and handed
+// another, of an object the root owns, to the root counts one leak alive,
+// and none once that one has ended, though the owned goroutine, which
+// carries the generation's label too, runs on. (Before, both counted: the
+// record never resolved and the live-leak gauge stayed 1 for as long as
+// the shared value lived.)
+func TestLiveLeaksNotOwned(t *testing.T) {
+	root := ownedRoot()
+	defer root.Close()
+	db := newFakeDB()
+	if err := root.Adopt("db", db); err != nil {
+		t.Fatal(err)
+	}
+	release, exited := make(chan struct{}), make(chan struct{})
+	gen := child(t, root, "gen")
+	gen.Do(func(context.Context) {
+		db.Use()
+		go func() { defer close(exited); <-release }()
+	})
+	gen.Close()
+	if r := gen.Report(); r.Leaked() != 1 || ownedCount(r.Owned) != 1 {
+		t.Fatalf("gen's report: %d leaked, %d owned; want 1 and 1\n%+v", r.Leaked(), ownedCount(r.Owned), r)
+	}
+	alive := func() (int, int64) {
+		t.Helper()
+		if _, err := root.Census().Snapshot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		rec := recordOf(t, root, gen.ID())
+		return rec.LeaksAlive, statsOf(t, root, "app/gen").GoroutinesLeakedAlive
+	}
+	if n, gauge := alive(); n != 1 || gauge != 1 {
+		t.Errorf("while the leak runs: LeaksAlive = %d, GoroutinesLeakedAlive = %d; want 1 and 1", n, gauge)
+	}
+	close(release)
+	<-exited
+	if n, gauge := alive(); n != 0 || gauge != 0 {
+		t.Errorf("once the leak ended, with the owned goroutine running: LeaksAlive = %d, GoroutinesLeakedAlive = %d; want 0 and 0", n, gauge)
+	}
+}
+
+// TestLiveLeaksHandedBack: goroutines the root took back as its leaks (its
+// object's Close did not stop them) carry the generation's label, not the
+// root's; they count alive under the root's close until they end.
+func TestLiveLeaksHandedBack(t *testing.T) {
+	root := ownedRoot()
+	db := newFakeDB()
+	db.broken = true
+	defer db.end()
+	root.Adopt("db", db)
+	gen := child(t, root, "gen")
+	gen.Do(func(context.Context) { db.Use() })
+	gen.Close()
+	root.Close()
+	if r := root.Report(); r.Leaked() != 1 {
+		t.Fatalf("root's report: %d leaked; want the cleaner it took back\n%+v", r.Leaked(), r)
+	}
+	alive := func() int {
+		t.Helper()
+		if _, err := root.Census().Snapshot(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return recordOf(t, root, root.ID()).LeaksAlive
+	}
+	if n := alive(); n != 1 {
+		t.Errorf("while the cleaner runs: root's LeaksAlive = %d; want 1", n)
+	}
+	db.end()
+	waitGone(t, root, fakeCleaner.Func)
+	if n := alive(); n != 0 {
+		t.Errorf("once the cleaner ended: root's LeaksAlive = %d; want 0", n)
+	}
+}
+
+// recordOf returns the record of the closed scope id in j's History.
+func recordOf(t *testing.T, j *janitor.Janitor, id string) janitor.Record {
+	t.Helper()
+	for _, r := range j.History() {
+		if r.Report.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("%s is not in History", id)
+	return janitor.Record{}
+}
+
+// statsOf returns the Stats of path in j's tree.
+func statsOf(t *testing.T, j *janitor.Janitor, path string) janitor.Stats {
+	t.Helper()
+	for _, s := range j.Stats() {
+		if s.Path == path {
+			return s
+		}
+	}
+	t.Fatalf("no Stats for %s", path)
+	return janitor.Stats{}
+}
+
+// waitGone waits until no goroutine runs fn, as the census sees it.
+func waitGone(t *testing.T, j *janitor.Janitor, fn string) {
+	t.Helper()
+	for range 1000 {
+		snap, err := j.Census().Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, g := range snap.Goroutines {
+			for _, f := range g.Stack {
+				found = found || f.Func == fn
+			}
+		}
+		if !found {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("%s still runs", fn)
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
 )
 
@@ -255,10 +256,46 @@ type tree struct {
 	refreshed time.Time
 }
 
-// A leak is what the tree knows of a closed scope's leaked goroutines.
+// A leak is what the tree knows of a closed scope's leaked goroutines:
+// how many are alive, and the records its census reported, by the label
+// they carry and their stack. Only goroutines of those records count as
+// alive: not others of the scope's label that it handed to a longer-lived
+// owner (Report.Owned), which live as long as their object; and the
+// goroutines an owner took back as its leaks are followed under the label
+// of the scope that started them, which is the label they carry.
 type leak struct {
-	path  string
-	alive int
+	path    string
+	alive   int
+	records []liveRecord
+}
+
+// A liveRecord is one leak record of a closed scope, as refresh looks for
+// it in a census read.
+type liveRecord struct {
+	label string // the ScopeLabel value the goroutines carry
+	stack string // their stack, as stackKey writes it
+	count int    // how many the census reported: the most that can be alive
+}
+
+// newLeak returns what the tree follows of r's leaks.
+func newLeak(r Report) *leak {
+	l := &leak{path: r.Path, alive: r.Leaked()}
+	for _, g := range r.Leaks {
+		l.records = append(l.records, liveRecord{label: g.Labels[goroutines.ScopeLabel], stack: stackKey(g.Stack), count: g.Count})
+	}
+	return l
+}
+
+// stackKey identifies a stack by its functions and lines.
+func stackKey(stack []goroutines.Frame) string {
+	var b strings.Builder
+	for _, f := range stack {
+		b.WriteString(f.Func)
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(f.Line))
+		b.WriteByte(';')
+	}
+	return b.String()
 }
 
 // maxClosedPaths bounds how many paths without an open scope keep

@@ -145,7 +145,7 @@ func (t *tree) remember(j *Janitor, r Report) {
 		if t.leaky == nil {
 			t.leaky = make(map[string]*leak)
 		}
-		t.leaky[r.ID] = &leak{path: r.Path, alive: n}
+		t.leaky[r.ID] = newLeak(r)
 	}
 }
 
@@ -164,13 +164,7 @@ func (t *tree) refresh(census *goroutines.Census) {
 		return
 	}
 	t.refreshed = snap.Taken
-	alive := make(map[string]int, len(t.leaky))
-	for _, g := range snap.Goroutines {
-		id := g.Labels[goroutines.ScopeLabel]
-		if _, ok := t.leaky[id]; ok && !goroutines.IsSingleton(g) && !inShutdown(g) {
-			alive[id] += g.Count
-		}
-	}
+	alive := t.aliveLocked(snap)
 	for id, l := range t.leaky {
 		l.alive = alive[id]
 		if l.alive == 0 {
@@ -192,4 +186,36 @@ func (t *tree) refresh(census *goroutines.Census) {
 	for i := range t.lingering {
 		t.lingering[i].LeaksAlive = alive[t.lingering[i].Report.ID]
 	}
+}
+
+// aliveLocked counts, in snap, the goroutines of each leaky scope's leak
+// records that are still alive, by scope ID. A record counts at most the
+// goroutines it reported: more of the same label and stack are others of
+// the scope (objects it handed to their owner) that look the same.
+func (t *tree) aliveLocked(snap *goroutines.Snapshot) map[string]int {
+	labels := make(map[string]bool)
+	for _, l := range t.leaky {
+		for _, r := range l.records {
+			labels[r.label] = true
+		}
+	}
+	type key struct{ label, stack string }
+	running := make(map[key]int)
+	for _, g := range snap.Goroutines {
+		label, ok := g.Labels[goroutines.ScopeLabel]
+		if !ok || !labels[label] || goroutines.IsSingleton(g) || inShutdown(g) {
+			continue
+		}
+		running[key{label, stackKey(g.Stack)}] += g.Count
+	}
+	alive := make(map[string]int, len(t.leaky))
+	for id, l := range t.leaky {
+		for _, r := range l.records {
+			k := key{r.label, r.stack}
+			n := min(r.count, running[k])
+			running[k] -= n
+			alive[id] += n
+		}
+	}
+	return alive
 }
