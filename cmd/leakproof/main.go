@@ -174,8 +174,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 // check validates the flags and the number of positional arguments.
 func (o *options) check(got, want int) error {
 	switch {
+	case got != want && want == 1:
+		return fmt.Errorf("want one dump (FILE, URL or -), got %d arguments", got)
 	case got != want:
-		return fmt.Errorf("want %d argument(s), got %d", want, got)
+		return fmt.Errorf("want two dumps, BEFORE and AFTER, got %d", got)
 	case o.top < 0:
 		return errors.New("-top must not be negative")
 	case o.debug != 1 && o.debug != 2:

@@ -193,9 +193,9 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"no command", nil, "usage:"},
 		{"unknown command", []string{"inspect", debug1}, `unknown command "inspect"`},
-		{"no file", []string{"diagnose"}, "want 1 argument(s), got 0"},
-		{"two files", []string{"diagnose", debug1, debug2}, "want 1 argument(s), got 2"},
-		{"diff one file", []string{"diff", debug1}, "want 2 argument(s), got 1"},
+		{"no file", []string{"diagnose"}, "want one dump (FILE, URL or -), got 0 arguments"},
+		{"two files", []string{"diagnose", debug1, debug2}, "want one dump (FILE, URL or -), got 2 arguments"},
+		{"diff one file", []string{"diff", debug1}, "want two dumps, BEFORE and AFTER, got 1"},
 		{"unknown flag", []string{"diagnose", "-frobnicate", debug1}, "flag provided but not defined"},
 		{"negative top", []string{"diagnose", "-top", "-1", debug1}, "-top must not be negative"},
 		{"debug 3", []string{"diagnose", "-debug", "3", debug1}, "-debug must be 1 or 2"},
