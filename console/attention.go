@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -168,28 +167,6 @@ func stateOf(attention []attentionView) string {
 		}
 	}
 	return strings.Join(words, ", ")
-}
-
-// hookStack returns the stacks of the goroutines running scope id's hooks
-// now, from snap: those carrying its label that run inside the janitor's
-// hook wrapper.
-func hookStack(snap *goroutines.Snapshot, id string) string {
-	if snap == nil {
-		return ""
-	}
-	var stacks []string
-	for _, g := range snap.Matching(goroutines.ScopeLabel, id) {
-		// The wrapper's name depends on inlining:
-		// "janitor.(*Janitor).hook.func1", or
-		// "janitor.(*Janitor).OnClose.(*Janitor).hook.func3".
-		if slices.ContainsFunc(g.Stack, func(f goroutines.Frame) bool {
-			return strings.HasPrefix(f.Func, "github.com/leakproof/leakproof/janitor.") &&
-				strings.Contains(f.Func, "(*Janitor).hook.func")
-		}) {
-			stacks = append(stacks, g.String())
-		}
-	}
-	return strings.Join(stacks, "\n")
 }
 
 // A summaryPart is a piece of the page's one-line summary: the

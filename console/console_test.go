@@ -29,6 +29,7 @@ type pageJSON struct {
 	State      string          `json:"state"`
 	Ready      *bool           `json:"ready"`
 	Attention  []attentionJSON `json:"attention"`
+	Blocking   []blockerJSON   `json:"blocking"`
 	Root       string          `json:"root"`
 	Taken      time.Time       `json:"taken"`
 	Goroutines int             `json:"goroutines"`
@@ -40,6 +41,15 @@ type pageJSON struct {
 	FindLeaks  *findJSON       `json:"find_leaks"`
 	FindGone   string          `json:"find_leaks_gone"`
 	Reachable  []string        `json:"reachable"`
+}
+
+type blockerJSON struct {
+	Scope string `json:"scope"`
+	Phase string `json:"phase"`
+	Kind  string `json:"kind"`
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+	Stack string `json:"stack"`
 }
 
 type attentionJSON struct {

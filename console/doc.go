@@ -125,8 +125,19 @@
 //	  hook_seconds       how long it has been running
 //	  hook_deadline      when the close stops waiting for it: its hook timeout, or the
 //	                     close's deadline if sooner (absent if none runs)
-//	  hook_stack         the stacks of the goroutines running the scope's hooks, from
-//	                     the census; "" if none runs
+//	  hook_stack         the stack of the goroutine running that hook, from the census
+//	                     (as in blocking); "" if none runs or the census has none
+//	blocking             what the closes in progress wait for now (janitor Blocking);
+//	                     empty when nothing is closing:
+//	  scope              the closing scope's ID
+//	  phase              the phase its close is in
+//	  kind               "hook" or "goroutine"
+//	  name               the hook's name, or the name a goroutine was started with (Go)
+//	  since              when the hook started, or, for goroutines, when the close began
+//	  count              how many goroutines have this stack; 1 for a hook
+//	  owner              the kind of object that runs them, if a known offender; "" if not
+//	  remedy             what closes it; "" if not known
+//	  stack              where it is; "" without a census
 //	closed               the closes remembered, newest first (janitor History): the last
 //	                     64, then the older ones whose leaked goroutines still run
 //	  id                 the scope's ID

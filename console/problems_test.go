@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,7 +28,7 @@ import (
 // stack. The hook waits in a synctest bubble: fake time.
 func TestStuckHook(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		root := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithHookTimeout(time.Minute))...)
+		root := janitor.New("app", quiet(janitor.WithHookTimeout(time.Minute))...)
 		defer root.Close()
 		gen := child(t, root)
 		release := make(chan struct{})
@@ -73,6 +74,41 @@ func TestStuckHook(t *testing.T) {
 		}
 		if attention, now := strings.Index(html, `id="attention"`), strings.Index(html, `id="now"`); attention < 0 || attention > now {
 			t.Error("the attention list is not at the top of the page")
+		}
+	})
+}
+
+// TestStuckGoroutine: a close stuck waiting for a goroutine started with
+// Go that ignores its context shows that goroutine, by name, with its
+// stack, in the JSON's blocking list and at the top of the page. Fake
+// time in a synctest bubble.
+func TestStuckGoroutine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("app", quiet(janitor.WithGracePeriod(time.Minute))...)
+		defer root.Close()
+		gen := child(t, root)
+		release := make(chan struct{})
+		gen.Go("poller", func(context.Context) error { <-release; return nil }) // ignores its context
+		closed := make(chan struct{})
+		go func() { defer close(closed); gen.Close() }()
+		defer func() { close(release); <-closed }()
+		time.Sleep(3 * time.Second)
+		h := console.Handler(root)
+		page := fetchJSON(t, h, "/?format=json")
+		if len(page.Attention) == 0 || page.Attention[0].Kind != "stuck" {
+			t.Fatalf("attention = %+v; want %s stuck first", page.Attention, gen.ID())
+		}
+		i := slices.IndexFunc(page.Blocking, func(b blockerJSON) bool { return b.Kind == "goroutine" && b.Name == "poller" })
+		if i < 0 || page.Blocking[i].Scope != gen.ID() || page.Blocking[i].Phase != "goroutines" || !strings.Contains(page.Blocking[i].Stack, "TestStuckGoroutine") {
+			t.Fatalf("blocking = %+v; want the poller of %s in phase goroutines, with its stack", page.Blocking, gen.ID())
+		}
+		html := fetchHTML(t, h, "/")
+		_, attention, _ := strings.Cut(html, `id="attention"`)
+		attention, _, _ = strings.Cut(attention, `id="now"`)
+		for _, want := range []string{"It is in phase goroutines", "1 goroutine <code>poller</code>", "TestStuckGoroutine"} {
+			if !strings.Contains(attention, want) {
+				t.Errorf("the attention list does not show %s", want)
+			}
 		}
 	})
 }

@@ -405,9 +405,13 @@ then look for the generation's objects among the biggest in-use allocations.</p>
 {{if lt .PageNum .Pages}}<a href="{{.PageHref (add .PageNum 1)}}">older</a>{{end}}</nav>{{end}}{{end -}}
 {{define "stuck"}}{{$p := .Page}}{{with .Scope}}<p>{{if .Hook}}Hook <code>{{.Hook}}</code> started <time datetime="{{iso .HookStart}}">{{ts .HookStart}}</time>{{if not .HookDeadline.IsZero}}; its time is up at <time datetime="{{iso .HookDeadline}}">{{ts .HookDeadline}}</time> ({{$p.Until .HookDeadline}}, its timeout: {{secs (sub .HookDeadline .HookStart)}}): the close then stops waiting for it, reports it timed out and goes on without it; its goroutine is left running, as Go cannot stop it.{{else}}; it has no deadline.{{end}}{{with .PendingHooks}} Hooks still to run after it: {{range $i, $h := .}}{{if $i}}, {{end}}<code>{{$h}}</code>{{end}}.{{end}}</p>
 <p><b>What to do:</b> the stack below shows where the hook waits. A hook must return when its context is done; this one has not: make it watch <code>ctx.Done()</code>, or make what it waits for finish (a server to drain, a peer to answer). Give the hook a timeout that fits it (janitor.WithHookTimeout) if it is only slow.</p>
-{{with .HookStack}}<pre>{{.}}</pre>{{else}}<p class="muted">Its stack is not in the census read of this page.</p>{{end}}
-{{else}}<p>It is in phase {{.Phase}}: {{if eq .Phase "goroutines"}}waiting for {{plural .Tracked "goroutine"}} started with Go to return after their context was cancelled; their stacks are in the scope's census (goroutines labelled with its ID).{{else}}see the scope's report when it ends.{{end}}</p>
-{{end}}{{end}}{{end -}}
+{{else}}<p>It is in phase {{.Phase}}{{if eq .Phase "goroutines"}}, waiting for {{plural .Tracked "goroutine"}} started with Go to return after their context was cancelled{{end}}.</p>
+<p><b>What to do:</b> what it waits for is below, with stacks: make each return when its context is done, or close what runs it.</p>
+{{end}}{{with $p.BlockersOf .ID}}<p>What the close waits for now:</p>
+<ul>{{range .}}<li>{{if eq .Kind "hook"}}hook <code>{{.Name}}</code>, running since <time datetime="{{iso .Since}}">{{ts .Since}}</time>{{else}}{{plural .Count "goroutine"}}{{with .Name}} <code>{{.}}</code>{{end}}, running since the close began{{end}}{{with .Owner}}, owned by a {{.}}{{end}}{{with .Remedy}}; remedy: {{.}}{{end}}
+{{with .Stack}}<pre>{{.}}</pre>{{end}}</li>
+{{end}}</ul>{{else}}<p class="muted">The census read of this page has no stack of what it waits for.</p>{{end}}
+{{end}}{{end -}}
 {{define "genhead"}}<thead><tr><th>generation</th><th>state</th><th>close result</th><th>trigger</th><th>built</th><th class="num">build</th><th class="num">drain</th><th class="num">close</th><th class="num">lifetime</th><th class="num">requests</th></tr></thead>{{end -}}
 {{define "generation"}}{{$p := .Page}}{{with .Gen}}<tr><td><code>{{id .ID}}</code></td><td>{{.State}}</td><td>{{if .Result}}<a class="{{.Result}}" href="{{$p.CloseHref .ID}}">{{.Result}}</a>{{end}}</td><td>{{.Trigger}}</td><td><time datetime="{{iso .Built}}" title="{{ts .Built}}">{{clock .Built}}</time></td><td class="num">{{secs .BuildSeconds}}</td><td class="num">{{if not .Retired.IsZero}}{{secs .DrainSeconds}}{{end}}</td><td class="num">{{if not .Drained.IsZero}}{{secs .CloseSeconds}}{{end}}</td><td class="num">{{secs .LifetimeSeconds}}</td><td class="num">{{.Requests}}</td></tr>{{end}}{{end -}}
 `))
@@ -426,6 +430,17 @@ func (p htmlPage) Row(g generationView) genRow { return genRow{p, g} }
 type stuckView struct {
 	Page  htmlPage
 	Scope scopeView
+}
+
+// BlockersOf returns what the close of scope id waits for now.
+func (p htmlPage) BlockersOf(id string) []blockerView {
+	var out []blockerView
+	for _, b := range p.Blocking {
+		if b.Scope == id {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Stuck returns the stuck close of scope id.

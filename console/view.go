@@ -37,6 +37,7 @@ type pageView struct {
 	LeaksAlive int64           `json:"leaks_alive"`
 	Reloaders  []reloaderView  `json:"reloaders"`
 	Scopes     []scopeView     `json:"scopes"`
+	Blocking   []blockerView   `json:"blocking"`
 	Closed     []closeView     `json:"closed"`
 	FindLeaks  *findResult     `json:"find_leaks"`
 	FindGone   string          `json:"find_leaks_gone"`
@@ -151,13 +152,49 @@ type leakView struct {
 	Stack          string `json:"stack"`
 }
 
+// A blockerView is one thing a close in progress waits for
+// (janitor.Blocker).
+type blockerView struct {
+	Scope  string    `json:"scope"`
+	Phase  string    `json:"phase"`
+	Kind   string    `json:"kind"`
+	Name   string    `json:"name"`
+	Since  time.Time `json:"since"`
+	Count  int       `json:"count"`
+	Owner  string    `json:"owner"`
+	Remedy string    `json:"remedy"`
+	Stack  string    `json:"stack"`
+}
+
+// blocking reads what the closes in progress wait for, if any scope is
+// closing (janitor.Janitor.Blocking reads the goroutine profile), and
+// gives each closing scope its running hook's stack.
+func (h *handler) blocking(r *http.Request, page *pageView) []blockerView {
+	out := []blockerView{}
+	if !slices.ContainsFunc(page.Scopes, func(s scopeView) bool { return s.State != "open" }) {
+		return out
+	}
+	bs, err := h.root.Blocking(r.Context())
+	if err != nil && page.CensusErr == "" {
+		page.CensusErr = err.Error()
+	}
+	for _, b := range bs {
+		out = append(out, blockerView{b.Scope, b.Phase, b.Kind, b.Name, b.Since, b.Count, b.Owner, b.Remedy, b.Stack})
+		for i := range page.Scopes {
+			if s := &page.Scopes[i]; s.ID == b.Scope && b.Kind == "hook" && b.Name == s.Hook && s.HookStack == "" {
+				s.HookStack = b.Stack
+			}
+		}
+	}
+	return out
+}
+
 // collect reads the page's facts now; leaksParam selects the find-leaks
 // result shown.
 func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	now := time.Now()
 	page := pageView{Version: formatVersion, Root: h.root.ID(), Taken: now}
 	var counts map[string]int
-	var snap *goroutines.Snapshot
 	census := h.root.Census()
 	if census == nil {
 		census = new(goroutines.Census) // the root has none: a read of the page's own
@@ -166,9 +203,8 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 		page.CensusErr = err.Error()
 		page.Goroutines = runtime.NumGoroutine()
 	} else {
-		snap = s
-		page.Goroutines = snap.Total
-		counts = snap.CountBy(goroutines.ScopeLabel)
+		page.Goroutines = s.Total
+		counts = s.CountBy(goroutines.ScopeLabel)
 	}
 	heap := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	if metrics.Read(heap); heap[0].Value.Kind() == metrics.KindUint64 {
@@ -181,11 +217,7 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 
 	page.Scopes = []scopeView{}
 	flatten(&page.Scopes, h.root.Status(), "", 0, counts, now)
-	for i := range page.Scopes {
-		if page.Scopes[i].Hook != "" {
-			page.Scopes[i].HookStack = hookStack(snap, page.Scopes[i].ID)
-		}
-	}
+	page.Blocking = h.blocking(r, &page)
 
 	history := h.root.History()
 	durations := make([]time.Duration, len(history))
