@@ -545,6 +545,7 @@ func (c *closer) finish() {
 	}
 	j.mu.Unlock()
 	j.tree.remember(j, rep)
+	j.tree.watch(j)
 	j.tree.refresh(j.cfg.census)
 	j.tree.closed(j.path)
 	if j.parent != nil {

@@ -112,7 +112,11 @@
 // close, hooks run (last registered first), goroutines are waited for,
 // resources and preventors are undone, caches are sealed, loggers
 // restored, and the census runs. The Report says what each phase did;
-// Stats keeps cumulative counters per path for the metrics package;
+// Stats keeps cumulative counters per path for the metrics package, and
+// counts the closed scopes that something still keeps alive two garbage
+// collections after their close (GenerationsRetained, watched through
+// weak pointers: Java's class-loader leak check, without forcing a
+// collection);
 // Status says what a scope is doing now, Blocking what the closes in
 // progress are waiting for (hooks and goroutines, with their stacks and
 // owners), and History what the last closes did.

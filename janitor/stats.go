@@ -42,6 +42,15 @@ type Stats struct {
 	// History.
 	GoroutinesLeakedAlive int64
 	Stragglers            uint64 // tracked goroutines still running after the grace period
+	// GenerationsRetained is how many closed scopes of the path are still
+	// reachable two garbage collections after they closed (a gauge):
+	// something keeps a closed generation alive, its Janitor or a context
+	// derived from its Context (a collector left in a global registry, a
+	// context kept in a package-level map), and with it all it
+	// references. It counts the collections the program runs anyway:
+	// reading Stats never runs one, so the count can lag while the program
+	// allocates too little to collect.
+	GenerationsRetained int64
 
 	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
 	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
@@ -243,6 +252,13 @@ type tree struct {
 	// path made again after it was folded numbers its generations above
 	// it, so that no two scopes of the process ever share an ID.
 	foldedGens uint64
+	// watched are the closed scopes watched for being retained, oldest
+	// first, and retainedLost counts, by path, those no longer watched
+	// that were still reachable then (see retained.go). Written by watch,
+	// when a scope has closed, and pruned when read.
+	watched      []watched
+	pruneAt      int // watch prunes when watched reaches it (or minPrune)
+	retainedLost map[string]int64
 	// history holds the last closed scopes, oldest first, weakly, and
 	// lingering the older ones whose leaks were alive at the last refresh,
 	// oldest first, at most lingerSize; both written by remember when a
@@ -414,6 +430,15 @@ func (j *Janitor) Stats() []Stats {
 		}
 	}
 	t.mu.Unlock()
+	for path, n := range t.retained() {
+		s := byScope[path]
+		if s == nil { // folded since
+			s = byScope[t.rootPath+"/*"]
+		}
+		if s != nil {
+			s.GenerationsRetained += n
+		}
+	}
 	root.addLive(byScope)
 	slices.SortFunc(out, func(a, b Stats) int { return strings.Compare(a.Path, b.Path) })
 	return out

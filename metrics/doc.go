@@ -27,6 +27,7 @@
 //	janitor_ctxlocal_cleared_total{scope}
 //	janitor_closes_total{scope,result="clean|leaked|error"}
 //	janitor_close_duration_seconds{scope}              histogram
+//	janitor_generations_retained{scope}                closed scopes still reachable (gauge)
 //
 // and, for a tree that has or had an httpmw.Reloader:
 //
@@ -45,7 +46,13 @@
 // paths are folded (see janitor.Stats). kind is one of the preventor kinds
 // of janitor.Resource. The live gauge janitor_goroutines_leaked follows
 // the census reads that closes and the debug page make anyway; the
-// counter keeps every verdict.
+// counter keeps every verdict. The gauge janitor_generations_retained
+// counts the closed scopes still reachable two garbage collections after
+// they closed (janitor.Stats.GenerationsRetained): a generation kept
+// alive by a collector registered on a global registry instead of through
+// Registerer, or by its context kept in a package-level map. It follows
+// the collections the program runs; a scrape never runs one. If it grows
+// with reloads, every reload leaks a whole generation.
 //
 // The folder monitoring/ of the module holds alerting rules, their tests
 // and a Grafana dashboard over these families.

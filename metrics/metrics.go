@@ -85,6 +85,9 @@ var (
 		kindLabel, nil)
 	detectedDesc = prometheus.NewDesc("janitor_preventors_detected_total",
 		"Preventors left in place under WithDetectOnly, by kind.", kindLabel, nil)
+	retainedDesc = prometheus.NewDesc("janitor_generations_retained",
+		"Closed scopes still reachable two garbage collections after they closed, kept alive by a forgotten reference (the program's own collections; scrapes never run one).",
+		scopeLabel, nil)
 
 	// The families of the trees' httpmw.Reloaders.
 	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
@@ -99,7 +102,7 @@ var (
 	allDescs = []*prometheus.Desc{
 		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc, leakedAliveDesc,
 		resourcesDesc, clearedDesc, closesDesc, closeDurationDesc, stragglersDesc, undoneDesc, detectedDesc,
-		reloadsDesc, inflightDesc, drainingDesc, drainTimeoutsDesc,
+		retainedDesc, reloadsDesc, inflightDesc, drainingDesc, drainTimeoutsDesc,
 	}
 )
 
@@ -158,6 +161,7 @@ func collectStats(ch chan<- prometheus.Metric, s janitor.Stats) {
 	for kind, n := range s.Detected {
 		counter(detectedDesc, n, s.Path, kind)
 	}
+	gauge(retainedDesc, s.GenerationsRetained)
 }
 
 // histogram converts a janitor.Histogram, which counts per bucket, into a

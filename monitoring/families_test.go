@@ -41,6 +41,7 @@ var families = map[string][]string{
 	"janitor_preventors_detected_total":   {"scope", "kind"},
 	"janitor_closes_total":                {"scope", "result"},
 	"janitor_close_duration_seconds":      {"scope"}, // a histogram
+	"janitor_generations_retained":        {"scope"},
 	"janitor_reloads_total":               {"result"},
 	"janitor_http_requests_inflight":      {"scope"},
 	"janitor_generations_draining":        {"scope"},
