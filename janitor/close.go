@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"sync"
 	"time"
@@ -111,6 +112,7 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 	}
 	j.state = Closing
 	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{})}
+	c.ctx, c.endTask = traceClose(ctx, j.id)
 	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}
 	c.children = slices.Clone(j.children)
 	j.closing = c
@@ -209,6 +211,12 @@ type closer struct {
 	released    bool
 	abandoned   []string
 	deadlineErr error
+	// traceDone receives the result of writing the flight recorder
+	// snapshot the close took, if it took one (overrunLocked).
+	traceDone chan error
+	// endTask ends the close's trace task (traceClose); set before the
+	// close starts.
+	endTask func()
 }
 
 // phases are the names of the close's phases, in order.
@@ -230,6 +238,7 @@ func (c *closer) run(own bool) {
 		c.phase, c.left = i, nil
 		c.mu.Unlock()
 		start := time.Now()
+		region := trace.StartRegion(c.ctx, phaseRegions[i])
 		c.safely(name, func() {
 			switch name {
 			case "cancel":
@@ -252,6 +261,7 @@ func (c *closer) run(own bool) {
 				c.census()
 			}
 		})
+		region.End()
 		c.mu.Lock()
 		c.report.Phases = append(c.report.Phases, Phase{Name: name, Duration: time.Since(start)})
 		c.mu.Unlock()
@@ -351,6 +361,9 @@ func (c *closer) runHooks() {
 		close(c.hooksReturned)
 	}
 	c.mu.Unlock()
+	if slices.ContainsFunc(results, func(r hooks.Result) bool { return r.Outcome == hooks.Timeout || r.Outcome == hooks.Abandoned }) {
+		c.overrun("hook timeout")
+	}
 	for _, r := range results {
 		j.stats.hook(r)
 		j.logHook(c, r)
@@ -393,6 +406,9 @@ func (c *closer) stopGoroutines() {
 	c.report.Stragglers = stragglers
 	c.report.GoroutineErr = err
 	c.mu.Unlock()
+	if len(stragglers) > 0 {
+		c.overrun("grace period")
+	}
 	for _, s := range stragglers {
 		j.stats.stragglers.Add(uint64(s.Count))
 		j.log(c, slog.LevelWarn, "janitor: goroutine did not stop within the grace period",
@@ -483,14 +499,19 @@ func (c *closer) release() {
 		return
 	}
 	c.released = true
-	rep := c.report
+	snapshot := ""
 	if !c.done {
 		c.abandoned = c.abandonedLocked()
 		c.deadlineErr = context.Cause(c.ctx)
+		snapshot = c.overrunLocked()
+	}
+	rep := c.report
+	if !c.done {
 		rep.Duration = time.Since(c.start)
 		rep.Abandoned, rep.DeadlineErr = c.abandoned, c.deadlineErr
 	}
 	c.mu.Unlock()
+	c.logOverrun("deadline", snapshot)
 	j.mu.Lock()
 	j.report = rep
 	j.closeErr = rep.Err()
@@ -521,6 +542,8 @@ func (c *closer) abandonedLocked() []string {
 // line, the history, and the scope's removal from its parent.
 func (c *closer) finish() {
 	j := c.j
+	defer c.endTask()
+	c.awaitTrace()
 	goroutines, heap := processNow()
 	c.mu.Lock()
 	c.done = true

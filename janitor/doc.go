@@ -121,6 +121,20 @@
 // progress are waiting for (hooks and goroutines, with their stacks and
 // owners), and History what the last closes did.
 //
+// # Traces
+//
+// While the program is traced (runtime/trace), each close is a task of
+// the execution trace, "janitor.Close", logged with the scope's ID, with a
+// region per phase ("janitor.hooks", ...); a child's close is a subtask
+// of its parent's. Untraced, a close pays one check and a disabled region
+// per phase, a few nanoseconds in all. WithFlightRecorder gives the scope
+// the program's trace.FlightRecorder: a close that overruns (a hook timed
+// out, goroutines outlived the grace period, Shutdown returned at its
+// deadline) writes the recorder's window, the seconds before, to a file
+// named in Report.Trace, at most once per FlightInterval. The janitor
+// never starts a recorder: only one can run in a process, and it is the
+// program's.
+//
 // # Deadline
 //
 // Shutdown(ctx) returns no later than hooks.Overrun (100ms) after ctx is

@@ -29,6 +29,7 @@ import (
 //	                  "1 goroutine(s) owned by app#1 (shared db)", when there are some
 //	expected          goroutines expected for the life of the process (Expected)
 //	abandoned         what the deadline cut short, when it did
+//	trace             the flight recorder snapshot of an overrun (Report.Trace)
 //	children          how many children closed with it (each logs its own close)
 //	err               the close's own error, children aside, when it has one
 //
@@ -92,6 +93,9 @@ func (r Report) LogValue() slog.Value {
 	}
 	if len(r.Abandoned) > 0 {
 		attrs = append(attrs, slog.String("abandoned", strings.Join(r.Abandoned, ", ")))
+	}
+	if r.Trace != "" {
+		attrs = append(attrs, slog.String("trace", r.Trace))
 	}
 	if len(r.Children) > 0 {
 		attrs = append(attrs, slog.Int("children", len(r.Children)))

@@ -42,6 +42,7 @@ type config struct {
 	census      *goroutines.Census // nil: the census is skipped
 	detectOnly  bool               // preventors report instead of undoing
 	offenders   []Offender         // consulted before the built-in catalogue; never appended in place
+	flight      *flight            // WithFlightRecorder; shared by the scopes of one option
 	labels      []string           // WithLabelsOf: pprof label pairs the scope's goroutines carry too; never appended in place
 }
 

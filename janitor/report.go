@@ -67,6 +67,12 @@ type Report struct {
 	Abandoned   []string
 	DeadlineErr error
 
+	// Trace is the file the close wrote the program's flight recorder to
+	// when it overran (WithFlightRecorder): open it with go tool trace.
+	// Empty if it wrote none: no recorder, no overrun, or another snapshot
+	// was taken less than FlightInterval before.
+	Trace string
+
 	// ProcessGoroutines and ProcessHeap are the whole process's goroutines
 	// and live heap (bytes of heap objects, as runtime/metrics counts them)
 	// when the close finished: read cheaply at every close, so that a trend
@@ -342,6 +348,9 @@ func (r Report) detail(w io.Writer, indent string) {
 	}
 	for _, f := range r.Faults {
 		p("  fault: %v", f)
+	}
+	if r.Trace != "" {
+		p("  trace of the overrun: %s (go tool trace)", r.Trace)
 	}
 	for _, o := range r.Owners {
 		p("  LEAKED: %s; remedy: %s", o, o.Remedy)
