@@ -130,8 +130,16 @@ func (p *Process) notifyStopping(deadline time.Time) (stop func()) {
 	if p.notify == nil {
 		return func() {}
 	}
-	extend := func() string { return extendTimeout(min(2*p.extendEvery, time.Until(deadline)+time.Second)) }
-	p.sendNotify("STOPPING=1", extend())
+	// Twice the period, never past a second after the deadline: once
+	// that has passed (the sequence goes on after a second signal), no
+	// more extensions.
+	extend := func() []string {
+		if d := min(2*p.extendEvery, time.Until(deadline)+time.Second); d > 0 {
+			return []string{extendTimeout(d)}
+		}
+		return nil
+	}
+	p.sendNotify(append([]string{"STOPPING=1"}, extend()...)...)
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -140,7 +148,9 @@ func (p *Process) notifyStopping(deadline time.Time) (stop func()) {
 		for {
 			select {
 			case <-t.C:
-				p.sendNotify(extend())
+				if e := extend(); e != nil {
+					p.sendNotify(e...)
+				}
 			case <-done:
 				return
 			}
