@@ -15,6 +15,7 @@ import (
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // A libCase verifies catalogue entries against one kind of object of one
@@ -51,13 +52,13 @@ func quiet() []janitor.Option {
 }
 
 // builtin returns the built-in entry with Func f.
-func builtin(f string) (janitor.Offender, bool) {
-	for _, o := range janitor.Offenders() {
+func builtin(f string) (known.Offender, bool) {
+	for _, o := range known.Offenders() {
 		if o.Func == f {
 			return o, true
 		}
 	}
-	return janitor.Offender{}, false
+	return known.Offender{}, false
 }
 
 func TestCatalogue(t *testing.T) {

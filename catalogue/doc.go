@@ -1,5 +1,5 @@
 // Package catalogue verifies leakproof's built-in catalogue of known
-// offenders (janitor.Offenders) against the real libraries, at the
+// offenders (known.Offenders) against the real libraries, at the
 // versions pinned in this module's go.mod. It has no code of its own: its
 // tests build each library's object in a generation, forget it and check
 // that the leak is diagnosed with the right entry and remedy, then close it

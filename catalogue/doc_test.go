@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 var update = flag.Bool("update", false, "rewrite the generated part of ../docs/catalogue.md")
@@ -24,7 +24,7 @@ const (
 
 // TestDoc fails if docs/catalogue.md does not list every built-in entry
 // with the library version it was verified on and how, as rendered from
-// janitor.Offenders() and this module's cases and go.mod.
+// known.Offenders() and this module's cases and go.mod.
 func TestDoc(t *testing.T) {
 	data, err := os.ReadFile(docFile)
 	if err != nil {
@@ -101,10 +101,10 @@ func renderDoc(t *testing.T) string {
 		module[c.entry] = c.module
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d entries. Type: the Go type of the object, which ties its goroutines to the scope that owns it (janitor's Ownership rule). Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies). Extent never stops: the library cannot stop the goroutine; owned by the root it is expected for the life of the process.\n\n", len(janitor.Offenders()))
+	fmt.Fprintf(&b, "\n%d entries. Type: the Go type of the object, which ties its goroutines to the scope that owns it (janitor's Ownership rule). Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies). Extent never stops: the library cannot stop the goroutine; owned by the root it is expected for the life of the process.\n\n", len(known.Offenders()))
 	b.WriteString("| # | Func | Object | Type | Per object | What | Extent | Remedy | Verified on | Verified by |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
-	for i, o := range janitor.Offenders() {
+	for i, o := range known.Offenders() {
 		perObject := ""
 		if o.PerObject > 0 {
 			perObject = strconv.Itoa(o.PerObject)

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // sourceVerified are entries verified from the library's source at the
@@ -37,14 +37,12 @@ var sourceVerified = []struct {
 
 // TestSourceVerified: each source-verified entry diagnoses its stack.
 func TestSourceVerified(t *testing.T) {
-	j := janitor.New("catalogue", quiet()...)
-	defer j.Close()
 	for _, c := range sourceVerified {
 		g := goroutines.Goroutine{Count: 1}
 		for _, f := range c.stack {
 			g.Stack = append(g.Stack, goroutines.Frame{Func: f, File: "x.go", Line: 1})
 		}
-		if o, ok := j.Diagnose(g); !ok || o.Func != c.entry {
+		if o, ok := known.Diagnose(g); !ok || o.Func != c.entry {
 			t.Errorf("Diagnose(%v) = %q, %v; want %q", c.stack, o.Func, ok, c.entry)
 		}
 	}
@@ -67,7 +65,7 @@ func TestEveryEntryVerified(t *testing.T) {
 	for _, c := range sourceVerified {
 		verified[c.entry] = true
 	}
-	for _, o := range janitor.Offenders() {
+	for _, o := range known.Offenders() {
 		if !verified[o.Func] {
 			t.Errorf("built-in entry %s has no verifying case", o.Func)
 		}
@@ -79,7 +77,7 @@ func TestEveryEntryVerified(t *testing.T) {
 	for f := range verified {
 		t.Errorf("case verifies %s, which is not a built-in entry", f)
 	}
-	if n := len(janitor.Offenders()); n < 40 {
+	if n := len(known.Offenders()); n < 40 {
 		t.Errorf("the catalogue has %d entries; want at least 40", n)
 	}
 }

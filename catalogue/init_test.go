@@ -6,7 +6,7 @@ import (
 
 	_ "github.com/golang/glog" // starts its flush daemon in init
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 	_ "github.com/panjf2000/ants/v2" // starts its default pool in init
 	_ "go.opencensus.io/stats/view"  // starts its default worker in init
 )
@@ -29,8 +29,6 @@ var initGoroutines = []struct {
 // carry no labels (so the census never blames a generation for them) and
 // are diagnosed as their catalogue entry.
 func TestInitGoroutines(t *testing.T) {
-	j := janitor.New("catalogue", quiet()...)
-	defer j.Close()
 	snap, err := goroutines.DefaultCensus.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +36,7 @@ func TestInitGoroutines(t *testing.T) {
 	for _, c := range initGoroutines {
 		found := 0
 		for _, g := range snap.Goroutines {
-			o, ok := j.Diagnose(g)
+			o, ok := known.Diagnose(g)
 			if !ok || o.Func != c.entry {
 				continue
 			}

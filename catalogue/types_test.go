@@ -28,7 +28,7 @@ import (
 	"google.golang.org/grpc"
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // objectTypes are, by Offender.Object, values of the real types that
@@ -65,7 +65,7 @@ var objectTypes = map[string]any{
 // listed here has its Type set.
 func TestEntryTypes(t *testing.T) {
 	seen := make(map[string]bool)
-	for _, o := range janitor.Offenders() {
+	for _, o := range known.Offenders() {
 		v, ok := objectTypes[o.Object]
 		if !ok {
 			if o.Type != "" {

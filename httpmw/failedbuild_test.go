@@ -13,6 +13,7 @@ import (
 
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // lockedBuffer is a log's output, safe for concurrent writes.
@@ -54,7 +55,7 @@ func TestFailedBuildVerdict(t *testing.T) {
 				defer close(stop)
 				var logs lockedBuffer
 				rootName := strings.NewReplacer(", ", "", " ", "").Replace(name)
-				root := janitor.New(rootName, janitor.WithLogger(discard), janitor.WithOffenders(janitor.Offender{
+				root := janitor.New(rootName, janitor.WithLogger(discard), janitor.WithOffenders(known.Offender{
 					Func: "github.com/leakproof/leakproof/httpmw_test.halfBuiltPoller", Object: "test client", PerObject: 1,
 					Remedy: "Adopt it"}))
 				defer root.Close()

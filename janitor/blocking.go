@@ -26,8 +26,8 @@ type Blocker struct {
 	Since time.Time
 	Count int    // goroutines with this stack; 1 for a hook
 	Stack string // where it is, as goroutines.Goroutine.String prints it; "" without a census
-	// Owner and Remedy are the known offender's (Offender.Object and
-	// Offender.Remedy) when the stack matches one: the kind of object
+	// Owner and Remedy are the known offender's (known.Offender.Object and
+	// known.Offender.Remedy) when the stack matches one: the kind of object
 	// that runs the goroutine, and what closes it.
 	Owner, Remedy string
 }
@@ -107,7 +107,7 @@ func (j *Janitor) Blocking(ctx context.Context) ([]Blocker, error) {
 			} else {
 				b.Kind, b.Name, b.Since = "goroutine", g.Labels[goroutines.NameLabel], st.CloseStart
 			}
-			if o, ok := j.Diagnose(g); ok {
+			if o, ok := j.offender(g); ok {
 				b.Owner, b.Remedy = o.Object, o.Remedy
 				if b.Owner == "" {
 					b.Owner = o.What

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // stuckPoller stands for a library goroutine a generation started and
@@ -27,7 +28,7 @@ func flushForever(entered chan<- struct{}, release <-chan struct{}) error {
 // the hook running with its stack, and the goroutines still running with
 // their names, stacks and owners; nothing once the close has ended.
 func TestBlocking(t *testing.T) {
-	root := janitor.New("blocked", quiet(janitor.WithHookTimeout(time.Minute), janitor.WithOffenders(janitor.Offender{
+	root := janitor.New("blocked", quiet(janitor.WithHookTimeout(time.Minute), janitor.WithOffenders(known.Offender{
 		Func: "github.com/leakproof/leakproof/janitor_test.stuckPoller", Object: "stuck poller", PerObject: 1,
 		Remedy: "stop the poller",
 	}))...)

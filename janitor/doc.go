@@ -57,12 +57,12 @@
 //     and whatever the Holders it adopted hold (a shared.Pool's values).
 //     It owns them for longer than its descendants live.
 //   - A catalogue entry names the Go type of the object that runs its
-//     goroutine (Offender.Type, "*sql.DB"). When a scope closes, its
+//     goroutine (known.Offender.Type, "*sql.DB"). When a scope closes, its
 //     leaks whose entry names a type that an ancestor owns are moved from
 //     Report.Leaks to Report.Owned, naming the owner and what holds the
 //     object there ("owned by app#1 (shared db)"), within a bound: for an
 //     entry that runs a fixed number of goroutines per object
-//     (Offender.PerObject), no more than the owned objects run, less
+//     (known.Offender.PerObject), no more than the owned objects run, less
 //     those of that entry running elsewhere (without labels, under the
 //     owner's labels or those of a scope under it still open, or handed
 //     over before and still running); an entry whose number varies per
@@ -76,7 +76,7 @@
 //     (its resources phase; a shared.Pool closes its values there): a
 //     goroutine still running then is the owner's leak, in its Report.
 //   - At a root, which lives as long as the process, a goroutine whose
-//     entry says it can never be stopped (Offender.Unstoppable:
+//     entry says it can never be stopped (known.Offender.Unstoppable:
 //     lumberjack's mill, an expirable LRU's) and that the root owns,
 //     built or handed over, is listed in Report.Expected, "expected for
 //     the life of the process", not as a leak. In any other scope it is a
@@ -205,7 +205,7 @@
 // is garbage are not blamed: the census collects garbage and retries
 // before reporting. Each element of Report.Leaks is one group of leaked
 // goroutines with its diagnosis (Leak): the known offender its stack
-// matches (Offenders, WithOffenders), with its remedy; whether the runtime
+// matches (package known, and WithOffenders), with its remedy; whether the runtime
 // proves it blocked forever (Go 1.27's goroutine leak profile, read only
 // when there are leaks); and the function it started in. Leaks of objects
 // a longer-lived scope owns are that scope's (see Ownership).

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/ctxlocal"
-	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -296,26 +295,6 @@ func ExampleJanitor_Store() {
 	// Output:
 	// 42
 	// false 1
-}
-
-// The catalogue of known offenders names a leaked goroutine and its
-// remedy; WithOffenders adds entries.
-func ExampleJanitor_Diagnose() {
-	j := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)),
-		janitor.WithOffenders(janitor.Offender{
-			Func:   "example.com/queue.(*Consumer).poll",
-			What:   "a queue consumer",
-			Remedy: "call consumer.Stop()",
-		}))
-	defer j.Close()
-	for _, top := range []string{"database/sql.(*DB).connectionOpener", "example.com/queue.(*Consumer).poll"} {
-		g := goroutines.Goroutine{Count: 1, Stack: []goroutines.Frame{{Func: "runtime.gopark"}, {Func: top}}}
-		o, _ := j.Diagnose(g)
-		fmt.Printf("%s (%s): %s\n", o.What, o.Extent, o.Remedy)
-	}
-	// Output:
-	// a *sql.DB that was never closed (per-instance): close the *sql.DB with the scope that owns it: gen.Adopt("db", db) for one per generation; one that generations share goes in a shared.Pool, or is adopted by the root, which closes it (never close a shared one from a generation)
-	// a queue consumer (per-instance): call consumer.Stop()
 }
 
 // Detect-only mode reports what the preventors would undo and leaves it.

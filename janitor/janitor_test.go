@@ -22,6 +22,7 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // testMainOptions are goleak's options for the whole test binary: empty
@@ -300,7 +301,7 @@ func TestBadInput(t *testing.T) {
 			var ctx context.Context // nil: the mistake being tested
 			janitor.WithLabelsOf(ctx)
 		}, "WithLabelsOf(nil)"},
-		{"WithOffenders(no remedy)", func() { janitor.WithOffenders(janitor.Offender{Func: "f"}) }, "needs a Func and a Remedy"},
+		{"WithOffenders(no remedy)", func() { janitor.WithOffenders(known.Offender{Func: "f"}) }, "needs a Func and a Remedy"},
 		{"Child(nil option)", func() { j.Child("x", nil) }, "nil Option"},
 	}
 	for _, tt := range panics {

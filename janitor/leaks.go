@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/known"
 )
 
 // A Leak is one group of goroutines that outlived their scope (the
@@ -17,8 +18,9 @@ import (
 type Leak struct {
 	goroutines.Goroutine
 	// Offender is the entry of the catalogue of known offenders that the
-	// stack matches (see Diagnose), with its remedy; nil if none does.
-	Offender *Offender
+	// stack matches (see known.Diagnose and WithOffenders), with its
+	// remedy; nil if none does.
+	Offender *known.Offender
 	// BlockedForever says the runtime proves these goroutines blocked
 	// forever: blocked on a channel or lock that no running goroutine can
 	// reach any more, so nothing will ever wake them (the goroutine leak
@@ -38,10 +40,10 @@ type Leak struct {
 // as the catalogue of known offenders groups them: "1 gRPC ClientConn: 5
 // goroutines" rather than five records of three functions.
 type Owner struct {
-	Object string // the kind of object: Offender.Object, or Offender.What if the entry has none
+	Object string // the kind of object: known.Offender.Object, or its What if the entry has none
 	// Objects is how many objects of that kind the leaks count, from the
 	// entries whose number of goroutines per object is fixed
-	// (Offender.PerObject); 0 if none of them counts objects.
+	// (known.Offender.PerObject); 0 if none of them counts objects.
 	Objects    int
 	Goroutines int    // goroutines leaked by those objects
 	Remedy     string // the remedy of the first of their entries
@@ -66,12 +68,18 @@ func (o Owner) String() string {
 	return fmt.Sprintf("%d %s: %d %s", o.Objects, o.Object, o.Goroutines, g)
 }
 
-// kind is the Owner.Object that groups the leaks of entry o.
-func (o *Offender) kind() string {
+// kindOf is the Owner.Object that groups the leaks of entry o.
+func kindOf(o *known.Offender) string {
 	if o.Object == "" {
 		return o.What
 	}
 	return o.Object
+}
+
+// offender returns the catalogue entry g matches: of the scope's own
+// (WithOffenders), then the built-in ones.
+func (j *Janitor) offender(g goroutines.Goroutine) (known.Offender, bool) {
+	return known.Diagnose(g, j.cfg.offenders...)
 }
 
 // diagnose makes the census's records leaks: each with the catalogue
@@ -80,7 +88,7 @@ func (j *Janitor) diagnose(found []goroutines.Goroutine) []Leak {
 	leaks := make([]Leak, 0, len(found))
 	for _, g := range found {
 		l := Leak{Goroutine: g}
-		if o, ok := j.Diagnose(g); ok {
+		if o, ok := j.offender(g); ok {
 			l.Offender = &o
 		}
 		if len(g.Stack) > 0 {
@@ -100,11 +108,11 @@ func owners(leaks []Leak) []Owner {
 		if o == nil {
 			continue
 		}
-		k, seen := index[o.kind()]
+		k, seen := index[kindOf(o)]
 		if !seen {
 			k = len(out)
-			index[o.kind()] = k
-			out = append(out, Owner{Object: o.kind(), Remedy: o.Remedy})
+			index[kindOf(o)] = k
+			out = append(out, Owner{Object: kindOf(o), Remedy: o.Remedy})
 		}
 		w := &out[k]
 		w.Goroutines += l.Count
@@ -173,7 +181,7 @@ func (c *closer) logLeaks(leaks []Leak, owners []Owner) {
 		var tops []string
 		proven := false
 		for _, l := range leaks {
-			if l.Offender != nil && l.Offender.kind() == o.Object {
+			if l.Offender != nil && kindOf(l.Offender) == o.Object {
 				tops = append(tops, top(l.Goroutine))
 				proven = proven || l.BlockedForever
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/known"
 )
 
 // An Option configures a Janitor. Options given to Child override the
@@ -41,7 +42,7 @@ type config struct {
 	logger      *slog.Logger       // nil: slog.Default() at the time of each event
 	census      *goroutines.Census // nil: the census is skipped
 	detectOnly  bool               // preventors report instead of undoing
-	offenders   []Offender         // consulted before the built-in catalogue; never appended in place
+	offenders   []known.Offender   // consulted before the built-in catalogue; never appended in place
 	flight      *flight            // WithFlightRecorder; shared by the scopes of one option
 	labels      []string           // WithLabelsOf: pprof label pairs the scope's goroutines carry too; never appended in place
 }
@@ -153,12 +154,12 @@ func WithLabelsOf(ctx context.Context) Option {
 	return optionFunc(func(c *config) { c.labels = labels })
 }
 
-// WithOffenders adds entries to the catalogue of known offenders that the
-// census consults to diagnose a leak (see Offender and Diagnose). Entries
-// given here take precedence over the built-in ones and are inherited by
-// child scopes. An entry without Func or Remedy is a programming error:
-// WithOffenders panics.
-func WithOffenders(o ...Offender) Option {
+// WithOffenders adds entries to the catalogue of known offenders (package
+// known) that the census consults to diagnose a leak (Leak.Offender).
+// Entries given here take precedence over the built-in ones and are
+// inherited by child scopes. An entry without Func or Remedy is a
+// programming error: WithOffenders panics.
+func WithOffenders(o ...known.Offender) Option {
 	for _, e := range o {
 		if e.Func == "" || e.Remedy == "" {
 			panic(fmt.Sprintf("janitor: WithOffenders: entry %q needs a Func and a Remedy", e.Func))
@@ -170,3 +171,8 @@ func WithOffenders(o ...Offender) Option {
 		c.offenders = append(slices.Clip(c.offenders), o...)
 	})
 }
+
+// Offenders returns a copy of the built-in catalogue of known offenders.
+//
+// Deprecated: the catalogue is package known; use known.Offenders.
+func Offenders() []known.Offender { return known.Offenders() }

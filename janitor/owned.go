@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/leakproof/leakproof/goroutines"
+	"github.com/leakproof/leakproof/known"
 )
 
 // A Holder is an io.Closer that keeps objects open for the scope that
@@ -38,7 +39,7 @@ type Holder interface {
 // closed what it owns, and any still running then are its own leaks.
 //
 // Report.Expected uses the same record for the goroutines a root owned
-// that can never be stopped (Offender.Unstoppable): they run as long as
+// that can never be stopped (known.Offender.Unstoppable): they run as long as
 // the process, as expected.
 type Owned struct {
 	Owner string // the ID of the scope that owns the object ("app#1")
@@ -46,7 +47,7 @@ type Owned struct {
 	// Holder that holds it ("shared db"); empty if Owner built it without
 	// adopting it.
 	Resource  string
-	Offender  Offender             // the catalogue entry that ties the goroutines to the object's Type
+	Offender  known.Offender       // the catalogue entry that ties the goroutines to the object's Type
 	Goroutine goroutines.Goroutine // the profile record; Count is how many of its goroutines this is
 }
 
@@ -68,7 +69,7 @@ func (o Owned) String() string {
 // the entry they match and how many they are.
 type handed struct {
 	label    string
-	entry    Offender
+	entry    known.Offender
 	count    int
 	resource string
 }
@@ -89,13 +90,16 @@ func stripTypeArgs(s string) string {
 		return s
 	}
 	var b strings.Builder
-	for i := 0; i < len(s); {
-		if s[i] == '[' {
-			i = skipTypeParams(s, i)
-			continue
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '[':
+			depth++
+		case s[i] == ']' && depth > 0:
+			depth--
+		case depth == 0:
+			b.WriteByte(s[i])
 		}
-		b.WriteByte(s[i])
-		i++
 	}
 	return b.String()
 }
@@ -169,7 +173,7 @@ func (j *Janitor) openBelow(skip *Janitor, ids map[string]bool) {
 // A candidate is a leak whose entry names an object Type.
 type candidate struct {
 	leak  int
-	entry Offender
+	entry known.Offender
 	left  int // goroutines of the record not moved yet
 }
 
@@ -185,7 +189,7 @@ func (c *closer) handOver(leaks []goroutines.Goroutine) ([]goroutines.Goroutine,
 	var cands []*candidate
 	types := make(map[string]bool)
 	for i, g := range leaks {
-		if o, ok := j.Diagnose(g); ok && o.Type != "" {
+		if o, ok := j.offender(g); ok && o.Type != "" {
 			cands = append(cands, &candidate{leak: i, entry: o, left: g.Count})
 			types[stripTypeArgs(o.Type)] = true
 		}
@@ -296,13 +300,13 @@ func (c *closer) handOver(leaks []goroutines.Goroutine) ([]goroutines.Goroutine,
 // the closing scope skip: those carrying no label, j's, or that of a
 // scope under j still open, and those descendants handed to j that still
 // run.
-func (j *Janitor) elsewhere(snap *goroutines.Snapshot, skip *Janitor) func(Offender) int {
+func (j *Janitor) elsewhere(snap *goroutines.Snapshot, skip *Janitor) func(known.Offender) int {
 	ids := map[string]bool{"": true, j.id: true}
 	j.openBelow(skip, ids)
 	j.mu.Lock()
 	recs := append([]handed(nil), j.handed...)
 	j.mu.Unlock()
-	return func(e Offender) int {
+	return func(e known.Offender) int {
 		n := 0
 		for _, g := range snap.Goroutines {
 			if ids[g.Labels[goroutines.ScopeLabel]] && j.is(g, e) {
@@ -319,14 +323,14 @@ func (j *Janitor) elsewhere(snap *goroutines.Snapshot, skip *Janitor) func(Offen
 }
 
 // is reports whether g is a goroutine of entry e, as j diagnoses it.
-func (j *Janitor) is(g goroutines.Goroutine, e Offender) bool {
-	o, ok := j.Diagnose(g)
+func (j *Janitor) is(g goroutines.Goroutine, e known.Offender) bool {
+	o, ok := j.offender(g)
 	return ok && o.Func == e.Func
 }
 
 // countIn returns how many goroutines of entry e carry the label id in
 // snap.
-func (j *Janitor) countIn(snap *goroutines.Snapshot, id string, e Offender) int {
+func (j *Janitor) countIn(snap *goroutines.Snapshot, id string, e known.Offender) int {
 	n := 0
 	for _, g := range snap.Goroutines {
 		if g.Labels[goroutines.ScopeLabel] == id && j.is(g, e) {
@@ -409,7 +413,7 @@ func (c *closer) ownership(leaks []goroutines.Goroutine) []goroutines.Goroutine 
 	if j.parent == nil && len(leaks) > 0 {
 		var left []goroutines.Goroutine
 		for i, g := range leaks {
-			o, ok := j.Diagnose(g)
+			o, ok := j.offender(g)
 			if !ok || !o.Unstoppable {
 				left = append(left, g)
 				continue

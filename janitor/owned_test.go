@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // fakeDB stands in for a *sql.DB: it starts an opener when it is made (on
@@ -68,11 +69,11 @@ func (l *fakeLog) Close() error { return nil }
 const fakePkg = "github.com/leakproof/leakproof/janitor_test."
 
 var (
-	fakeOpener = janitor.Offender{Func: fakePkg + "(*fakeDB).openerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
+	fakeOpener = known.Offender{Func: fakePkg + "(*fakeDB).openerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
 		PerObject: 1, What: "a fake DB never closed (opener)", Remedy: "close the fake DB"}
-	fakeCleaner = janitor.Offender{Func: fakePkg + "(*fakeDB).cleanerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
+	fakeCleaner = known.Offender{Func: fakePkg + "(*fakeDB).cleanerLoop", Object: "fake DB", Type: "*janitor_test.fakeDB",
 		What: "a fake DB never closed (cleaner)", Remedy: "close the fake DB"}
-	fakeMill = janitor.Offender{Func: fakePkg + "(*fakeLog).millLoop", Object: "fake log", Type: "*janitor_test.fakeLog",
+	fakeMill = known.Offender{Func: fakePkg + "(*fakeLog).millLoop", Object: "fake log", Type: "*janitor_test.fakeLog",
 		PerObject: 1, Unstoppable: true, What: "a fake log's mill, which nothing stops", Remedy: "make one fake log in the root"}
 )
 

@@ -55,7 +55,7 @@ type Report struct {
 	// Expected are goroutines a root owned (its own, or handed over by
 	// descendants) that still run after it closed everything it owns,
 	// and whose catalogue entry says they can never be stopped
-	// (Offender.Unstoppable): they run as long as the process. Listed,
+	// (known.Offender.Unstoppable): they run as long as the process. Listed,
 	// not counted as leaks.
 	Expected []Owned
 

@@ -91,12 +91,8 @@ type sharedTransport struct {
 // diagnosed it.
 func (j *Janitor) idleConnLeaks(leaks []goroutines.Goroutine) bool {
 	for _, g := range leaks {
-		for _, catalogue := range [...][]Offender{j.cfg.offenders, offenders[:]} {
-			for _, o := range catalogue {
-				if o.IdleConn && slices.ContainsFunc(g.Stack, func(f goroutines.Frame) bool { return MatchFunc(f.Func, o.Func) }) {
-					return true
-				}
-			}
+		if o, ok := j.offender(g); ok && o.IdleConn {
+			return true
 		}
 	}
 	return false

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // keepAlive makes one request through tr under gen's labels and reads the
@@ -173,7 +174,7 @@ func TestSharedTransportLeftAlone(t *testing.T) {
 func TestSharedTransportOwnEntry(t *testing.T) {
 	srv, tr := newServer(t)
 	shared := &countingTransport{Transport: tr}
-	own := []janitor.Offender{
+	own := []known.Offender{
 		{Func: "net/http.(*persistConn).readLoop", Object: "API connection", Remedy: "close the API client's pool"},
 		{Func: "net/http.(*persistConn).writeLoop", Object: "API connection", Remedy: "close the API client's pool"},
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/internal/names"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // TestingT is the part of [testing.TB] that [Check] uses; *testing.T,
@@ -227,7 +228,7 @@ func (c *check) subtree(since time.Time, before *goroutines.Snapshot) ([]janitor
 			continue // the test scope's own: its close reported them
 		}
 		l := janitor.Leak{Goroutine: g}
-		if o, ok := c.scope.Diagnose(g); ok {
+		if o, ok := known.Diagnose(g); ok {
 			l.Offender = &o
 		}
 		if len(g.Stack) > 0 {

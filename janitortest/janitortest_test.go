@@ -476,7 +476,7 @@ type genericPool[T any] struct{ release <-chan T }
 func (p *genericPool[T]) worker() { <-p.release }
 
 // TestIgnoredFuncMatchesAsOffender: WithIgnoredFunc matches a frame with
-// janitor.MatchFunc, as janitor.Offender.Func is matched, so a name
+// known.MatchFunc, as known.Offender.Func is matched, so a name
 // written as people write it matches a generic method, printed with
 // "[...]", and a function of a package whose path has a dot, printed
 // "%2e". Its own matcher knew only "fn.funcN" before, and reported both.

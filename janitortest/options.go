@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // DefaultGracePeriod is how long after a test ends Check keeps looking
@@ -60,7 +60,7 @@ func WithGracePeriod(d time.Duration) Option {
 // WithIgnoredFunc makes [Check] ignore goroutines whose stack has a frame in
 // function fn, given fully qualified as a goroutine profile prints it
 // ("example.com/lib.(*Pool).worker"). Frames are matched by
-// [janitor.MatchFunc], as janitor.Offender.Func is: closures, go and defer
+// [known.MatchFunc], as known.Offender.Func is: closures, go and defer
 // wrappers and method values inside fn ("fn.func1", "fn.gowrap1",
 // "fn-fm") match, type parameters are ignored ("(*Pool[...]).worker" is
 // "(*Pool).worker") and "%2e" is a dot. Use it for a goroutine a test
@@ -80,7 +80,7 @@ func WithIgnoredFunc(fn string) Option {
 func (c *config) ignores(g goroutines.Goroutine) bool {
 	for _, fn := range c.ignored {
 		for _, f := range g.Stack {
-			if janitor.MatchFunc(f.Func, fn) {
+			if known.MatchFunc(f.Func, fn) {
 				return true
 			}
 		}

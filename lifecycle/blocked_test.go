@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 	"github.com/leakproof/leakproof/lifecycle"
 )
 
@@ -69,7 +70,7 @@ func (w warnWatcher) Handle(ctx context.Context, r slog.Record) error {
 // owners, across the tree.
 func TestBlockedWarningStacks(t *testing.T) {
 	root := janitor.New("stacks", janitor.WithLogger(discard), janitor.WithHookTimeout(time.Minute),
-		janitor.WithOffenders(janitor.Offender{Func: "github.com/leakproof/leakproof/lifecycle_test.poll", Object: "test poller",
+		janitor.WithOffenders(known.Offender{Func: "github.com/leakproof/leakproof/lifecycle_test.poll", Object: "test poller",
 			PerObject: 1, Remedy: "close its stop channel"}))
 	gen, err := root.Child("gen")
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 	"github.com/leakproof/leakproof/lifecycle"
 )
 
@@ -123,7 +124,7 @@ func poll(stop <-chan struct{}) { <-stop }
 func TestLeaksAtExitNamesOwners(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
-	root := janitor.New("owners", janitor.WithLogger(discard), janitor.WithOffenders(janitor.Offender{
+	root := janitor.New("owners", janitor.WithLogger(discard), janitor.WithOffenders(known.Offender{
 		Func: "github.com/leakproof/leakproof/lifecycle_test.poll", Object: "test poller", PerObject: 1,
 		What: "a poller", Remedy: "close its stop channel",
 	}))

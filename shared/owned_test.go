@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 	"github.com/leakproof/leakproof/shared"
 )
 
@@ -28,7 +29,7 @@ func (w *lazyWriter) Close() error {
 	return nil
 }
 
-var lazyEntry = janitor.Offender{
+var lazyEntry = known.Offender{
 	Func:   "github.com/leakproof/leakproof/shared_test.(*lazyWriter).flushLoop",
 	Object: "lazy writer", Type: "*shared_test.lazyWriter", PerObject: 1,
 	What: "a lazy writer never closed", Remedy: "close the writer",

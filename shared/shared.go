@@ -39,7 +39,7 @@
 //     owner's janitor which values it holds (janitor.Holder), so when the
 //     generation closes, the census hands such goroutines to the owner
 //     when the catalogue ties them to the value's Go type
-//     (janitor.Offender.Type): the generation's Report lists them under
+//     (known.Offender.Type): the generation's Report lists them under
 //     Owned ("owned by app#1 (shared db)"), not as leaks. The owner checks
 //     them again when it has closed the pool: any still running then are
 //     the owner's leaks (or, at a root, expected for the life of the

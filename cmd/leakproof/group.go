@@ -2,7 +2,6 @@ package main
 
 import (
 	"cmp"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -10,7 +9,7 @@ import (
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/internal/gprofile"
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // A frame is one call of a stack, as the JSON output shows it.
@@ -67,21 +66,15 @@ type offender struct {
 	PerObject int    `json:"per_object,omitempty"`
 }
 
-// A matcher names the offender of a stack with the janitor's own matcher,
-// once per distinct stack.
+// A matcher names the offender of a stack with the catalogue the janitor
+// diagnoses with (package known), once per distinct stack.
 type matcher struct {
-	j     *janitor.Janitor
 	cache map[string]*offender // by group key; nil when none matches
 }
 
 func newMatcher() *matcher {
-	return &matcher{
-		j:     janitor.New("leakproof", janitor.WithLogger(slog.New(slog.DiscardHandler))),
-		cache: make(map[string]*offender),
-	}
+	return &matcher{cache: make(map[string]*offender)}
 }
-
-func (m *matcher) close() { m.j.Close() }
 
 // match returns the offender of the stack whose key is key.
 func (m *matcher) match(key string, stack []gprofile.Frame) *offender {
@@ -93,7 +86,7 @@ func (m *matcher) match(key string, stack []gprofile.Frame) *offender {
 		g.Stack[i] = goroutines.Frame{Func: f.Func, File: f.File, Line: f.Line}
 	}
 	var o *offender
-	if e, ok := m.j.Diagnose(g); ok {
+	if e, ok := known.Diagnose(g); ok {
 		o = &offender{Func: e.Func, Object: e.Object, What: e.What, Extent: e.Extent.String(),
 			Remedy: e.Remedy, PerObject: e.PerObject}
 	}

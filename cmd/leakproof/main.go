@@ -12,7 +12,7 @@
 // the generations (leakproof.scope labels) of a process that uses
 // leakproof, any other pprof labels, and the labels Go 1.27 prints in
 // tracebacks. It names the groups that match the catalogue of known
-// offenders (janitor.Offenders, the matcher the janitor itself uses), with
+// offenders (known.Offenders, the matcher the janitor itself uses), with
 // their counts, the objects that own them ("1 gRPC ClientConn: 5
 // goroutines") and their remedies, then lists the unknown groups, largest
 // first.
@@ -150,7 +150,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	m := newMatcher()
-	defer m.close()
 	var found bool
 	if cmd == "diagnose" {
 		r := diagnose(dumps[0], m)

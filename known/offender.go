@@ -1,4 +1,22 @@
-package janitor
+// Package known is the catalogue of known offenders: the goroutines that
+// well-known libraries start and that outlive a generation unless
+// something is called, each with what it is and the remedy. Use it to name
+// what a leaked goroutine is and what to do about it, rather than read
+// its stack and guess: package janitor diagnoses every leak of a close
+// with it (janitor.Leak.Offender), and tools that read goroutine profiles
+// themselves (cmd/leakproof, package janitortest) name what they find
+// the same way.
+//
+// The catalogue depends on none of these libraries: entries are matched
+// by function name only (see Offender and MatchFunc). Offenders returns
+// the built-in entries; docs/catalogue.md lists them with the library
+// version each was verified on, by the tests of the catalogue module.
+// Entries of one's own are given to Diagnose, or to a janitor with
+// janitor.WithOffenders, and take precedence over the built-in ones.
+//
+// Everything in the package is safe for concurrent use: the built-in
+// catalogue is never changed in place.
+package known
 
 import (
 	"strings"
@@ -31,8 +49,8 @@ func (e Extent) String() string {
 
 // An Offender is a catalogue entry: a goroutine function that well-known
 // libraries start and that outlives a generation unless something is
-// called, what it is, and the remedy. The janitor depends on none of these
-// libraries: entries are matched by function name only.
+// called, what it is, and the remedy. Entries are matched by function
+// name only.
 //
 // Func is matched against every frame of a leaked goroutine's stack as
 // the runtime prints it, with these equivalences, so that an entry may be
@@ -60,8 +78,8 @@ type Offender struct {
 	// it ("*sql.DB", "*grpc.ClientConn", "*lumberjack.Logger"; type
 	// arguments are ignored, as in Func), when the object is a value
 	// people hold; empty otherwise. It ties the goroutine to objects that
-	// a longer-lived scope owns (see Holder and the package
-	// documentation's Ownership): a scope that adopted a *sql.DB owns the
+	// a longer-lived scope owns (see janitor.Holder and the janitor
+	// package's Ownership): a scope that adopted a *sql.DB owns the
 	// goroutines of this entry that its descendants run for it.
 	Type   string
 	What   string // what the goroutine is, for people
@@ -80,18 +98,18 @@ type Offender struct {
 	// closing its object does not end it, so it runs as long as the
 	// process. Owned by a root scope (built there or adopted there, as
 	// the remedy says), it is reported at the root's close as expected
-	// for the life of the process (Report.Expected), not as a leak; in
+	// for the life of the process (janitor.Report.Expected), not as a leak; in
 	// any other scope it is a leak, one more at every reload.
 	Unstoppable bool
 	// IdleConn marks the loop of an idle keep-alive connection, which
 	// ends when its transport closes its idle connections
-	// (CloseIdleConnections): when the census finds such a goroutine, it
-	// closes the idle connections of the transports registered with
-	// ShareTransport and looks again. The built-in entries of net/http's
+	// (CloseIdleConnections): when a janitor's census finds such a
+	// goroutine, it closes the idle connections of the transports the
+	// scope shares and looks again. The built-in entries of net/http's
 	// and golang.org/x/net/http2's loops set it, and their mark holds
-	// whichever entry diagnoses the leak: an entry of WithOffenders for
-	// the same function, worded otherwise, does not turn it off. Set it
-	// on an entry of your own for the loops of another transport.
+	// whichever entry diagnoses the leak (Diagnose): an entry of one's own
+	// for the same function, worded otherwise, does not turn it off. Set
+	// it on an entry of your own for the loops of another transport.
 	IdleConn bool
 }
 
@@ -270,32 +288,58 @@ var offenders = [...]Offender{
 }
 
 // Offenders returns a copy of the built-in catalogue of known offenders.
-// Add entries with WithOffenders. docs/catalogue.md lists them with the
-// library version each was verified on.
+// docs/catalogue.md lists them with the library version each was verified
+// on.
 func Offenders() []Offender {
 	return append([]Offender(nil), offenders[:]...)
 }
 
 // Diagnose reports whether g's stack matches a known offender: first the
-// entries given with WithOffenders, then the built-in catalogue. The
-// census calls it for every leak; it is exported so that tools reading a
-// goroutine profile themselves can use the same catalogue.
-func (j *Janitor) Diagnose(g goroutines.Goroutine) (Offender, bool) {
-	if o, ok := match(j.cfg.offenders, g); ok {
+// entries of first, in order, then the built-in catalogue. The entry
+// returned is a copy, with IdleConn set if an entry marked IdleConn, of
+// first or built in, matches g too (see Offender.IdleConn).
+func Diagnose(g goroutines.Goroutine, first ...Offender) (Offender, bool) {
+	if o, ok := match(first, g); ok {
+		if !o.IdleConn {
+			o.IdleConn = idleConn(offenders[:], g)
+		}
 		return o, true
 	}
+	// The built-in catalogue lists its IdleConn entries first: one that
+	// matches is the one returned.
 	return match(offenders[:], g)
 }
 
 func match(catalogue []Offender, g goroutines.Goroutine) (Offender, bool) {
 	for _, o := range catalogue {
-		for _, f := range g.Stack {
-			if MatchFunc(f.Func, o.Func) {
-				return o, true
-			}
+		if matches(o, g) {
+			return o, true
 		}
 	}
 	return Offender{}, false
+}
+
+// idleConn reports whether an entry of catalogue marked IdleConn matches
+// g, for a catalogue that lists those first.
+func idleConn(catalogue []Offender, g goroutines.Goroutine) bool {
+	for _, o := range catalogue {
+		if !o.IdleConn {
+			return false
+		}
+		if matches(o, g) {
+			return true
+		}
+	}
+	return false
+}
+
+func matches(o Offender, g goroutines.Goroutine) bool {
+	for _, f := range g.Stack {
+		if MatchFunc(f.Func, o.Func) {
+			return true
+		}
+	}
+	return false
 }
 
 // MatchFunc reports whether frame, a function name as a goroutine profile
