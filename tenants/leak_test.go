@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 	"github.com/leakproof/leakproof/tenants"
 )
 
@@ -47,7 +48,7 @@ func TestWithoutSetTheDroppedTenantRuns(t *testing.T) {
 // is clean; one its open started and forgot (ignoring every context) is
 // the close's verdict: leaked, named by the catalogue.
 func TestSetClosesTheDroppedTenant(t *testing.T) {
-	root := janitor.New("leaky", janitor.WithLogger(discard), janitor.WithOffenders(janitor.Offender{
+	root := janitor.New("leaky", janitor.WithLogger(discard), janitor.WithOffenders(known.Offender{
 		Func: "github.com/leakproof/leakproof/tenants_test.forgottenPoller", Object: "forgotten poller", PerObject: 1,
 		Remedy: "start it with scope.Go"}))
 	defer root.Close()

@@ -28,7 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/known"
 )
 
 // reloads is how many reloads TestServiceUnderLoad makes: 100 in CI (about
@@ -527,7 +527,7 @@ func TestPlantedLeaks(t *testing.T) {
 	status := p.stop()
 
 	remedies := make(map[string]string)
-	for _, o := range janitor.Offenders() {
+	for _, o := range known.Offenders() {
 		remedies[o.Func] = o.Remedy
 	}
 	events := p.logs.events(t)
