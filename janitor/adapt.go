@@ -2,7 +2,6 @@ package janitor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -31,7 +30,8 @@ func (j *Janitor) AdoptFunc(name string, fn func() error) error {
 	if fn == nil || name == "" {
 		return fmt.Errorf("janitor: %s: AdoptFunc(%q) needs a name and a func", j.id, name)
 	}
-	return j.adoptContext(name, func(context.Context) error { return fn() })
+	_, err := j.Defer(Undo{Name: name, Func: func(context.Context) error { return fn() }})
+	return err
 }
 
 // AdoptContext is AdoptFunc for a clean-up that takes a context, such as
@@ -55,18 +55,8 @@ func (j *Janitor) AdoptContext(name string, fn func(ctx context.Context) error) 
 	if fn == nil || name == "" {
 		return fmt.Errorf("janitor: %s: AdoptContext(%q) needs a name and a func", j.id, name)
 	}
-	return j.adoptContext(name, fn)
-}
-
-// adoptContext registers fn as an adopted closer, or calls it at once if
-// the scope has started to close.
-func (j *Janitor) adoptContext(name string, fn func(context.Context) error) error {
-	_, err := j.addCleanup(cleanup{phase: phaseResources, kind: kindCloser, name: name,
-		undo: func() undone { return undoErr(j.callAdopted(j.closeContext(), fn)) }})
-	if err != nil {
-		return errors.Join(err, safely(func() undone { return undoErr(j.callAdopted(context.Background(), fn)) }).err)
-	}
-	return nil
+	_, err := j.Defer(Undo{Name: name, Func: fn})
+	return err
 }
 
 // callAdopted calls fn with a context cut to the hook timeout, the bound

@@ -2,13 +2,136 @@ package janitor
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/leakproof/leakproof/internal/names"
 )
+
+// An Undo is one clean-up that a scope performs when it closes: the seam
+// through which a preventor ties what it changed to a scope (package
+// scoped's preventors, and any of your own), registered with Defer. Each
+// is listed in the Report as a Resource of its Kind and Name, counted in
+// Stats.Undone by Kind, and logged like every other clean-up.
+type Undo struct {
+	// Phase is the close phase that runs it (see Shutdown's phases):
+	//
+	//   - "cancel": first, right after the scope's context is cancelled,
+	//     before the children close and the hooks run: stop routing work
+	//     to the scope (OnCancel's reactions are such undos);
+	//   - "resources", the default (""): after the hooks ran and the
+	//     goroutines stopped, with the adopted closers (AdoptContext's
+	//     clean-ups are such undos);
+	//   - "caches": after the resources, with the context-local caches;
+	//   - "loggers": last of the clean-ups, so that the others can still
+	//     log (package scoped's loggers);
+	//   - "census": only if the census finds goroutines of the scope that
+	//     a catalogue entry marks as an idle keep-alive connection's loop
+	//     (known.Offender.IdleConn); the census then looks again. For a
+	//     transport the scope shares with others (scoped.ShareTransport),
+	//     whose idle connections are closed only if some are the scope's.
+	//
+	// Within a phase, undos run one at a time, last registered first.
+	Phase string
+	// Kind says what the undo undoes, as the Report, the logs and
+	// Stats.Undone name it: "signal", "tempfile", "global", ... "closer"
+	// if empty. Give each kind of preventor one Kind (a label value of
+	// the metrics: at most 64 bytes, printable), and each undo a Name
+	// that says which one ("SIGHUP relay", a file's path).
+	Kind, Name string
+	// Func undoes it. It is called at most once, outside every lock of
+	// the janitor, under the hook timeout, on a goroutine of the close:
+	// its context carries the values of the context given to Shutdown
+	// and is done when the hook timeout has passed or Shutdown's deadline
+	// passes, whichever comes first; a Func that ignores it is left
+	// behind at the hook timeout, reported, and the close goes on. A
+	// panic is an error. An error wrapping ErrLeftAsIs is not a failure:
+	// see ErrLeftAsIs.
+	Func func(ctx context.Context) error
+	// Preventor marks what the scope undoes on the program's behalf (a
+	// signal subscription, a swapped global), as opposed to what the
+	// program asked the scope to close (an adopted closer): under
+	// WithDetectOnly a preventor's Func is not called, and the Report
+	// lists it with Resource.Detected set.
+	Preventor bool
+	// Leave, if not nil, is called instead of Func when WithDetectOnly
+	// leaves a preventor in place, so that it drops what it holds of the
+	// scope (a Global forgets the swap) and the scope pins nothing.
+	Leave func()
+}
+
+// ErrLeftAsIs, wrapped by the error an Undo's Func returns, says that it
+// left things as they are on purpose rather than failed: a newer owner is
+// in charge (a newer swap of the same Global), or someone else changed
+// them since. The close counts the undo as handled, not as undone nor
+// failed, and the Report shows the error's text as Resource.Note.
+var ErrLeftAsIs = errors.New("left as it is")
+
+// Defer registers u with the scope: u.Func runs when the scope closes, in
+// u.Phase (see Undo). It is how a preventor ties what it changed to the
+// scope; AdoptContext and OnCancel are Defer with a phase and kind of
+// their own.
+//
+// The returned remove unregisters u without running it, and reports
+// whether it did: false means u has run, is running or was removed
+// before. Call it when what u undoes ended before the scope (a
+// subscription stopped early), so that a long-lived scope keeps nothing
+// for it.
+//
+// If the scope has already started to close, Defer calls u.Func at once,
+// on the calling goroutine, with a context done after the hook timeout,
+// and returns ErrClosed joined with Func's error or panic: an undo is
+// never dropped.
+// An unknown Phase, an empty Name, a nil Func or a Kind that cannot be a
+// label value is an error, and registers nothing.
+func (j *Janitor) Defer(u Undo) (remove func() bool, err error) {
+	ph, ok := undoPhases[u.Phase]
+	switch kind := cmp.Or(u.Kind, kindCloser); {
+	case !ok:
+		return nil, fmt.Errorf("janitor: %s: Defer(%q): unknown phase %q", j.id, u.Name, u.Phase)
+	case u.Func == nil || u.Name == "":
+		return nil, fmt.Errorf("janitor: %s: Defer(%q) needs a name and a func", j.id, u.Name)
+	case names.Check(kind) != nil:
+		return nil, fmt.Errorf("janitor: %s: Defer(%q): kind: %w", j.id, u.Name, names.Check(kind))
+	default:
+		u.Kind = kind
+	}
+	id, err := j.addCleanup(j.cleanupOf(ph, u))
+	if err != nil {
+		late := safely(func() undone { return undoneBy(j.callAdopted(context.Background(), u.Func)) })
+		return func() bool { return false }, errors.Join(err, late.err)
+	}
+	return func() bool { return j.removeCleanup(id) }, nil
+}
+
+// undoPhases are the phases an Undo may name.
+var undoPhases = map[string]cleanupPhase{
+	"cancel": phaseTimers, "": phaseResources, "resources": phaseResources,
+	"caches": phaseCaches, "loggers": phaseLoggers, "census": phaseCensus,
+}
+
+// cleanupOf is the cleanup that undoes u in phase ph.
+func (j *Janitor) cleanupOf(ph cleanupPhase, u Undo) cleanup {
+	cl := cleanup{phase: ph, kind: u.Kind, name: u.Name, preventor: u.Preventor,
+		undo: func() undone { return undoneBy(j.callAdopted(j.closeContext(), u.Func)) }}
+	if u.Leave != nil {
+		cl.leave = func() undone { u.Leave(); return undone{} }
+	}
+	return cl
+}
+
+// undoneBy is what an Undo's Func did, given its error.
+func undoneBy(err error) undone {
+	if errors.Is(err, ErrLeftAsIs) {
+		return undone{note: err.Error()}
+	}
+	return undone{err: err}
+}
 
 // A cleanupPhase is the close phase in which a cleanup is undone. Within a
 // phase, cleanups are undone last registered first.
@@ -220,11 +343,11 @@ func (c *closer) bounded(fn func() undone) undone {
 // account1 counts and logs one undone resource.
 func (c *closer) account1(r Resource) {
 	j := c.j
-	i := kindIndex(r.Kind)
+	counted := r.Kind != kindReaction // a reaction undoes nothing
 	switch {
 	case r.Detected:
-		if i >= 0 {
-			j.stats.detected[i].Add(1)
+		if counted {
+			j.stats.count(r.Kind, 1, 1)
 		}
 		j.log(c, slog.LevelWarn, "janitor: left in place (detect-only)", "kind", r.Kind,
 			"name", r.Name, "count", r.Count, "action", "reported, not undone",
@@ -243,8 +366,8 @@ func (c *closer) account1(r Resource) {
 				"action", r.Note)
 			return
 		}
-		if i >= 0 {
-			j.stats.undone[i].Add(uint64(r.Count))
+		if counted {
+			j.stats.count(r.Kind, 0, uint64(r.Count))
 		}
 		j.log(c, slog.LevelDebug, "janitor: undone", "kind", r.Kind, "name", r.Name, "count", r.Count)
 	}

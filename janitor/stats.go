@@ -58,6 +58,9 @@ type Stats struct {
 	// Undone counts what the preventors undid, by Resource.Kind ("timer",
 	// "signal", "tracked", ...): one per resource, or per object for
 	// "tracked" and per entry for "ctxlocal". Kinds never undone are absent.
+	// Besides the janitor's own kinds, those of the undos registered with
+	// Defer are counted, the first 32 of each path by name, the others
+	// together under "other", so that the number of kinds stays bounded.
 	Undone map[string]uint64
 	// Detected counts the preventors left in place under WithDetectOnly,
 	// by kind, as Undone does.
@@ -126,6 +129,12 @@ type counters struct {
 	resourcesFailed atomic.Uint64
 	undone          [len(undoneKinds)]atomic.Uint64
 	detected        [len(undoneKinds)]atomic.Uint64
+	// othersMu guards others: the undone and detected counts of the kinds
+	// of Defer's undos that are not among undoneKinds, at most
+	// maxOtherKinds of them, then under otherKind. Written by account1 and
+	// foldInto.
+	othersMu sync.Mutex
+	others   map[string]*[2]uint64
 
 	cleared atomic.Uint64
 
@@ -156,6 +165,12 @@ func (c *counters) foldInto(dst *counters) {
 	for i := range c.closeCounts {
 		add(&dst.closeCounts[i], &c.closeCounts[i])
 	}
+	c.othersMu.Lock()
+	for kind, n := range c.others {
+		dst.countOther(kind, 0, n[0])
+		dst.countOther(kind, 1, n[1])
+	}
+	c.othersMu.Unlock()
 	for _, f := range [...][2]*atomic.Uint64{
 		{&dst.hooksRemoved, &c.hooksRemoved}, {&dst.started, &c.started}, {&dst.cancelled, &c.cancelled},
 		{&dst.leaked, &c.leaked}, {&dst.stragglers, &c.stragglers}, {&dst.resourcesClosed, &c.resourcesClosed},
@@ -195,6 +210,18 @@ func (c *counters) snapshot() Stats {
 	}
 	s.Undone = byKind(&c.undone)
 	s.Detected = byKind(&c.detected)
+	c.othersMu.Lock()
+	for kind, n := range c.others {
+		for i, m := range [...]*map[string]uint64{&s.Undone, &s.Detected} {
+			if n[i] > 0 {
+				if *m == nil {
+					*m = make(map[string]uint64)
+				}
+				(*m)[kind] += n[i]
+			}
+		}
+	}
+	c.othersMu.Unlock()
 	h := Histogram{Bounds: slices.Clone(closeBuckets[:]), Counts: make([]uint64, len(c.closeCounts))}
 	for i := range c.closeCounts {
 		h.Counts[i] = c.closeCounts[i].Load()
@@ -203,6 +230,40 @@ func (c *counters) snapshot() Stats {
 	h.Sum = float64(c.closeSumNs.Load()) / float64(time.Second)
 	s.CloseDuration = h
 	return s
+}
+
+// Kinds of Defer's undos beyond maxOtherKinds per path are counted
+// together under otherKind.
+const (
+	maxOtherKinds = 32
+	otherKind     = "other"
+)
+
+// count adds n to the undone (i 0) or detected (i 1) count of kind.
+func (c *counters) count(kind string, i int, n uint64) {
+	if k := kindIndex(kind); k >= 0 {
+		[...]*[len(undoneKinds)]atomic.Uint64{&c.undone, &c.detected}[i][k].Add(n)
+		return
+	}
+	c.countOther(kind, i, n)
+}
+
+func (c *counters) countOther(kind string, i int, n uint64) {
+	if n == 0 {
+		return
+	}
+	c.othersMu.Lock()
+	defer c.othersMu.Unlock()
+	if c.others == nil {
+		c.others = make(map[string]*[2]uint64)
+	}
+	if _, ok := c.others[kind]; !ok && len(c.others) >= maxOtherKinds {
+		kind = otherKind
+	}
+	if c.others[kind] == nil {
+		c.others[kind] = new([2]uint64)
+	}
+	c.others[kind][i] += n
 }
 
 // byKind returns the non-zero counts of counts by kind, nil if none.
