@@ -570,6 +570,7 @@ func (c *closer) finish() {
 	j.tree.remember(j, rep)
 	j.tree.watch(j)
 	j.tree.refresh(j.cfg.census)
+	j.unlistAll()
 	j.tree.closed(j.path)
 	if j.parent != nil {
 		j.parent.forget(j)

@@ -107,6 +107,10 @@ type Janitor struct {
 	// pruned as they end; taken by j's own census, which checks them
 	// again once j has closed what it owns.
 	handed []handed
+	// switches are the generation switches listed on j, by the name of
+	// the children they build (AddSwitch); each leaves it by its remove
+	// func, or when j has closed.
+	switches map[string]*listedSwitch
 	// closing is the close in progress or done; set by Shutdown.
 	closing *closer
 	// done is closed when Shutdown returns for the first time; closeErr is

@@ -78,6 +78,12 @@ type Stats struct {
 	CloseDuration Histogram // seconds per Close
 
 	Faults uint64 // panics of loggers contained by the janitor (Report.Faults)
+
+	// Switch sums the counters of the generation switches (AddSwitch)
+	// that build, or built, the scopes of this path: those listed now,
+	// read now, and those that left the tree. It is nil for a path no
+	// switch ever built.
+	Switch *SwitchStats
 }
 
 // Closes returns how many closes had result r: ClosesClean, ClosesLeaked
@@ -144,6 +150,21 @@ type counters struct {
 	closeSumNs  atomic.Int64
 
 	faults atomic.Uint64
+
+	// switched is set once a switch has built scopes of this path (see
+	// AddSwitch); swReloads, swFailed and swDrainTimeouts keep the
+	// counters of the switches that left the tree.
+	switched                             atomic.Bool
+	swReloads, swFailed, swDrainTimeouts atomic.Uint64
+}
+
+// keepSwitch keeps the counters of a switch of c's path that leaves the
+// tree; its gauges are dropped.
+func (c *counters) keepSwitch(s SwitchStats) {
+	c.switched.Store(true)
+	c.swReloads.Add(s.Reloads)
+	c.swFailed.Add(s.Failed)
+	c.swDrainTimeouts.Add(s.DrainTimeouts)
 }
 
 func (c *counters) hook(r hooks.Result) {
@@ -177,10 +198,14 @@ func (c *counters) foldInto(dst *counters) {
 		{&dst.resourcesFailed, &c.resourcesFailed}, {&dst.cleared, &c.cleared}, {&dst.faults, &c.faults},
 		{&dst.closes[ResultClean], &c.closes[ResultClean]}, {&dst.closes[ResultLeaked], &c.closes[ResultLeaked]},
 		{&dst.closes[ResultError], &c.closes[ResultError]},
+		{&dst.swReloads, &c.swReloads}, {&dst.swFailed, &c.swFailed}, {&dst.swDrainTimeouts, &c.swDrainTimeouts},
 	} {
 		add(f[0], f[1])
 	}
 	dst.closeSumNs.Add(c.closeSumNs.Load())
+	if c.switched.Load() {
+		dst.switched.Store(true)
+	}
 }
 
 func (c *counters) observeClose(d time.Duration) {
@@ -229,6 +254,9 @@ func (c *counters) snapshot() Stats {
 	}
 	h.Sum = float64(c.closeSumNs.Load()) / float64(time.Second)
 	s.CloseDuration = h
+	if c.switched.Load() {
+		s.Switch = &SwitchStats{Reloads: c.swReloads.Load(), Failed: c.swFailed.Load(), DrainTimeouts: c.swDrainTimeouts.Load()}
+	}
 	return s
 }
 
@@ -421,6 +449,29 @@ func (t *tree) counterFor(path string) (*counters, uint64) {
 	return c, c.gens
 }
 
+// holdPath returns the counters of path, held in Stats, as an open scope
+// holds them, until closed(path) is called: a switch listed for it (see
+// AddSwitch) holds the path of the generations it builds. It counts no
+// generation.
+func (t *tree) holdPath(path string) *counters {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byScope == nil {
+		t.byScope = make(map[string]*counters)
+	}
+	c, ok := t.byScope[path]
+	if !ok {
+		c = &counters{path: path, gens: t.foldedGens}
+		t.byScope[path] = c
+	}
+	if c.open == 0 {
+		t.closedPaths = slices.DeleteFunc(t.closedPaths, func(p string) bool { return p == path })
+	}
+	c.open++
+	c.switched.Store(true)
+	return c
+}
+
 // closed records that a scope of path has closed. When the last one of a
 // path closes, the path joins the closed paths, and the oldest closed path
 // past maxClosedPaths is folded into the aggregate.
@@ -507,7 +558,8 @@ func (j *Janitor) Stats() []Stats {
 
 // addLive adds the goroutine figures of j and its descendants: started for
 // the open ones (closed ones were added to their counters when they
-// closed), running for every one still in the tree.
+// closed), running for every one still in the tree; and the counters of
+// the switches listed on them, to their generations' paths.
 func (j *Janitor) addLive(byScope map[string]*Stats) {
 	j.mu.Lock()
 	isOpen := j.state == Open
@@ -519,6 +571,11 @@ func (j *Janitor) addLive(byScope map[string]*Stats) {
 			s.GoroutinesStarted += started
 		}
 		s.GoroutinesRunning += int64(j.group.Running())
+	}
+	for _, ls := range j.listed() {
+		if s := byScope[ls.stats.path]; s != nil && s.Switch != nil {
+			s.Switch.add(ls.s.SwitchStats(), true)
+		}
 	}
 	for _, c := range children {
 		c.addLive(byScope)

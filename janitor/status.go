@@ -52,6 +52,9 @@ type Status struct {
 	CloseStart time.Time
 
 	Children []Status // the child scopes not closed yet, oldest first
+	// Switches are the generation switches that build j's children
+	// (AddSwitch), in no particular order.
+	Switches []Switch
 }
 
 // Status returns what j and its descendants are doing now.
@@ -82,6 +85,9 @@ func (j *Janitor) Status() Status {
 	}
 	for _, ch := range children {
 		st.Children = append(st.Children, ch.Status())
+	}
+	for _, ls := range j.listed() {
+		st.Switches = append(st.Switches, ls.s)
 	}
 	return st
 }
