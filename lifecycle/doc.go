@@ -72,8 +72,11 @@
 // shutdown (they die with the process): they are logged in one WARN line
 // naming the scopes and the objects that own them, counted by the
 // janitor's metrics, and kept in Process.Report, but Run returns nil
-// unless WithFatalLeaks makes them fail it (smoke tests, CI). Report also
-// shows each phase's planned time against the time it took.
+// unless WithFatalLeaks makes them fail it (smoke tests, CI). That holds
+// for the leaks of every close the sequence made, the root's and those a
+// server's stop made (a Reloader's Shutdown closing its last generation):
+// a stop whose error only says that goroutines leaked has not failed.
+// Report also shows each phase's planned time against the time it took.
 //
 // # Signals
 //

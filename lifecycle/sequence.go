@@ -98,7 +98,7 @@ func (p *Process) sequence(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("lifecycle: process-wide hook %q: %s: %w", r.Name, r.Outcome, r.Err))
 		}
 	}
-	if leaked, where := leaksOf(rep.Tree); leaked > 0 {
+	if leaked, where := leaksAtExit(p.root, rep.Tree, start); leaked > 0 {
 		rep.Leaked = leaked
 		consequence := "none: reported, not a failed shutdown (WithFatalLeaks makes it one)"
 		if cfg.fatalLeaks {
@@ -223,20 +223,29 @@ func (p *Process) logCuts(stops []ServerStop) {
 		"hint", "if clients must not see it, give the drain more time (WithDrainTimeout) or end long streams when the sequence starts (OnStopping)")
 }
 
-// withoutLeaks returns err, the error of a janitor close, without the
-// parts that only say goroutines leaked: nil if that is all it says.
+// withoutLeaks returns err, the error of a janitor close or of a stop that
+// closed scopes, without the parts that only say goroutines leaked: nil
+// if that is all it says. A wrapping error whose wrapped error says more
+// than that is kept whole.
 func withoutLeaks(err error) error {
-	if err == nil {
+	switch e := err.(type) {
+	case nil:
 		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
+	case interface{ Unwrap() []error }:
 		var kept []error
-		for _, e := range j.Unwrap() {
+		for _, e := range e.Unwrap() {
 			if e := withoutLeaks(e); e != nil {
 				kept = append(kept, e)
 			}
 		}
 		return errors.Join(kept...)
+	case interface{ Unwrap() error }:
+		if inner := e.Unwrap(); inner != nil {
+			if withoutLeaks(inner) == nil {
+				return nil
+			}
+			return err
+		}
 	}
 	if errors.Is(err, janitor.ErrLeaked) {
 		return nil
@@ -244,37 +253,67 @@ func withoutLeaks(err error) error {
 	return err
 }
 
-// leaksOf returns how many goroutines the closes of r's tree found
-// leaked, and where: one "app/gen#3: 5 goroutine(s) (1 gRPC ClientConn: 5
-// goroutines)" per scope that leaked.
-func leaksOf(r janitor.Report) (leaked int, where []string) {
+// leaksAtExit returns how many goroutines the closes of the termination
+// sequence found leaked, and where: one "app/gen#3: 5 goroutine(s) (1
+// gRPC ClientConn: 5 goroutines)" per scope that leaked. Those are the
+// closes of tree, the root's report, and the closes of root's tree that
+// began since the sequence started without being part of it: generations
+// a server's stop closed (a Reloader's Shutdown), which the root's close
+// found closed already.
+func leaksAtExit(root *janitor.Janitor, tree janitor.Report, since time.Time) (leaked int, where []string) {
+	seen := make(map[string]bool)
+	var walk func(r janitor.Report)
+	walk = func(r janitor.Report) {
+		seen[r.ID] = true
+		n, w := leaksOf(r)
+		leaked += n
+		where = append(where, w...)
+		for _, ch := range r.Children {
+			walk(ch)
+		}
+	}
+	walk(tree)
+	// History is newest first, and keeps every close whose leaks still
+	// run however old it is: none of the sequence's leaky closes is
+	// missing from it.
+	for _, rec := range root.History() {
+		if rec.Report.Start.Before(since) {
+			break
+		}
+		if !seen[rec.Report.ID] {
+			seen[rec.Report.ID] = true
+			n, w := leaksOf(rec.Report)
+			leaked += n
+			where = append(where, w...)
+		}
+	}
+	return leaked, where
+}
+
+// leaksOf returns how many goroutines the close r found leaked, its
+// children's aside, and where, if any: "app/gen#3: 5 goroutine(s) (1
+// gRPC ClientConn: 5 goroutines)".
+func leaksOf(r janitor.Report) (int, []string) {
+	r.Children = nil
 	n := r.Leaked()
-	own := r
-	own.Children = nil
-	if n == 0 && errors.Is(own.Err(), janitor.ErrLeaked) {
+	if n == 0 && errors.Is(r.Err(), janitor.ErrLeaked) {
 		// No census checked them: the stragglers are the leaks.
 		for _, s := range r.Stragglers {
 			n += s.Count
 		}
 	}
-	if n > 0 {
-		w := fmt.Sprintf("%s: %d goroutine(s)", r.ID, n)
-		if len(r.Owners) > 0 {
-			var owners []string
-			for _, o := range r.Owners {
-				owners = append(owners, o.String())
-			}
-			w += " (" + strings.Join(owners, ", ") + ")"
+	if n == 0 {
+		return 0, nil
+	}
+	w := fmt.Sprintf("%s: %d goroutine(s)", r.ID, n)
+	if len(r.Owners) > 0 {
+		var owners []string
+		for _, o := range r.Owners {
+			owners = append(owners, o.String())
 		}
-		where = append(where, w)
+		w += " (" + strings.Join(owners, ", ") + ")"
 	}
-	leaked += n
-	for _, ch := range r.Children {
-		m, w := leaksOf(ch)
-		leaked += m
-		where = append(where, w...)
-	}
-	return leaked, where
+	return n, []string{w}
 }
 
 // stopServers calls every server's stop in parallel with ctx and waits for
@@ -323,9 +362,14 @@ func (p *Process) stopServers(ctx context.Context, limitAt time.Time) []ServerSt
 				stops[e.i].Cut = e.err
 				continue
 			}
-			if e.err != nil {
-				stops[e.i].Err = fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, e.err)
-				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", e.err)
+			// A stop that closed generations (a Reloader's Shutdown) says
+			// so if they leaked: those leaks are reported with the others
+			// at exit, not as a failed stop.
+			if err := withoutLeaks(e.err); err != nil {
+				stops[e.i].Err = fmt.Errorf("lifecycle: server %q: %w", servers[e.i].name, err)
+				p.log(slog.LevelWarn, "lifecycle: server did not stop cleanly", "server", servers[e.i].name, "err", err)
+			} else if e.err != nil {
+				p.log(slog.LevelDebug, "lifecycle: server stopped; what it closed leaked", "server", servers[e.i].name, "err", e.err)
 			}
 		case <-limit.Done():
 			for i, s := range servers {
