@@ -331,13 +331,17 @@ func (b *batch) freezeLocked(now time.Time) {
 		b.waiting = append(b.waiting, h)
 		b.cur = nil
 	}
+	overrun := Overrun // what the limit allowed past the context: less under LimitAt
+	if !b.ctxDone.IsZero() && b.limitAt.After(b.ctxDone) {
+		overrun = b.limitAt.Sub(b.ctxDone).Round(time.Millisecond)
+	}
 	for _, h := range b.waiting {
 		h.state = given
 		res := &b.results[h.idx]
 		res.Duration = now.Sub(res.Start)
 		res.Outcome = Abandoned
 		res.Err = fmt.Errorf("hooks: %s/%s abandoned: still running %v after the close's context was done: %w",
-			s.name, h.name, Overrun, cause)
+			s.name, h.name, overrun, cause)
 	}
 	b.frozen = true
 	if b.single != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/hooks"
+	"github.com/leakproof/leakproof/internal/bound"
 )
 
 // TestTimeoutPanicError checks that a hook that hangs, panics or fails is
@@ -409,6 +410,34 @@ func TestNotStartedByTheLimitStartInTheBackground(t *testing.T) {
 		<-inner.Done()
 		if order, done := st.get(); !slices.Equal(order, []string{"y", "x"}) || !slices.Equal(done, []bool{true, true}) {
 			t.Errorf("started %v with done contexts %v; want [y x] in the background, both done", order, done)
+		}
+	})
+}
+
+// TestAbandonedUnderAShorterLimit: a caller that splits a short deadline
+// between stages of its own (lifecycle under WithTimeout(20ms)) gives a
+// close less than Overrun past its context; a hung hook is abandoned at
+// that limit, and its error says how long it was given, not Overrun.
+// (Before, the error said 100ms for a hook abandoned after 5ms, and the
+// hooks' shares of the overrun were computed from 100ms.)
+func TestAbandonedUnderAShorterLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := hooks.NewScope("gen", time.Second)
+		release := make(chan struct{})
+		defer close(release)
+		mustAdd(t, s, "hung", func(context.Context) error { <-release; return nil })
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+		defer cancel()
+		ctx, _, stop := bound.LimitAt(ctx, time.Now().Add(25*time.Millisecond))
+		defer stop()
+
+		start := time.Now()
+		rs := s.Close(ctx)
+		if got, want := time.Since(start), 25*time.Millisecond; got != want {
+			t.Errorf("Close took %v; want %v, the limit", got, want)
+		}
+		if len(rs) != 1 || rs[0].Outcome != hooks.Abandoned || !strings.Contains(rs[0].Err.Error(), "still running 5ms after") {
+			t.Errorf("Close() = %v; want the hook abandoned, still running 5ms after the context was done", rs)
 		}
 	})
 }

@@ -73,13 +73,14 @@ func Limit(ctx context.Context) (withLimit, limitCtx context.Context, stop func(
 	return context.WithValue(ctx, limitKey{}, l), l, stop
 }
 
-// At returns when limitCtx, a limit returned by Limit, is done: Overrun
-// after its close's context was done. It returns false while that context
-// is not done yet, and for a limit that can never be done.
+// At returns when limitCtx, a limit returned by Limit or LimitAt, is
+// done: Overrun after its close's context was done, or LimitAt's time. It
+// returns false while a Limit's context is not done yet, and for a limit
+// that can never be done.
 func At(limitCtx context.Context) (time.Time, bool) {
 	st, ok := limitCtx.Value(limitKey{}).(*limit)
 	if !ok {
-		return time.Time{}, false
+		return limitCtx.Deadline() // LimitAt's, or none
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
