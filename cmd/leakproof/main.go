@@ -20,7 +20,13 @@
 // diff compares a dump taken before some reloads with one taken after,
 // stack group by stack group (labels aside: each generation has its own),
 // and shows what grew, with the offenders named; -reloads N divides the
-// growth by the number of reloads between the two.
+// growth by the number of reloads between the two. A known offender grew
+// when its catalogue entry counts more goroutines in AFTER than in
+// BEFORE, over all the stack groups it matches: a goroutine that only
+// changed state between the dumps (a keep-alive connection idle in one,
+// serving a request in the other) or whose lines moved (two builds of the
+// program) leaves one group for another but did not grow. Its owner shows
+// the growth of its entries and the generations where they grew.
 //
 // A dump is a file (or - for the standard input) holding any text form of
 // the goroutine profile: debug=1 (records with counts and labels), debug=2
