@@ -111,6 +111,9 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 		}
 	}
 	j.state = Closing
+	if j.origin != 0 {
+		forgetOrigin(j.origin)
+	}
 	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{})}
 	c.ctx, c.endTask = traceClose(ctx, j.id)
 	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}

@@ -66,6 +66,7 @@ type Janitor struct {
 	gen    uint64   // this scope's number among the scopes of its path in its tree, from 1
 	id     string   // path#gen, plus @k for the k-th tree of its root's name; the pprof label value
 	parent *Janitor // nil for a root
+	origin uint64   // a root's key in Unclosed's list, forgotten when it starts to close; 0 for a child
 	tree   *tree    // shared by the whole tree
 	stats  *counters
 	cfg    config
@@ -133,12 +134,17 @@ type Janitor struct {
 //
 // The first root janitor of the process warms up process-wide singletons
 // (see goroutines.Preinit) so that no generation is ever blamed for them.
+// New records where the root was made, until it starts to close: Unclosed
+// lists the roots nobody closed, which janitortest fails a test for.
 func New(name string, opts ...Option) *Janitor {
 	if err := checkName(name); err != nil {
 		panic("janitor: New: " + err.Error())
 	}
 	goroutines.Preinit()
-	return newScope(nil, newTree(name), name, defaultConfig().with(opts))
+	cfg := defaultConfig().with(opts)
+	j := newScope(nil, newTree(name), name, cfg)
+	j.origin = recordOrigin(j.id, cfg)
+	return j
 }
 
 // Child returns a new scope under j, typically one generation of a

@@ -67,6 +67,19 @@
 // directory, and names it in the failure. Both use the testing package's
 // T.Attr and T.ArtifactDir, when the TestingT given to Check has them.
 //
+// # Forgotten janitors
+//
+// A root janitor nobody closes never runs its hooks, and what it owns
+// stays. The check also fails a test that made a root (janitor.New) and
+// did not close it by the time the check runs, naming the root and where
+// it was made, from janitor.Unclosed. A root is the test's if it was made
+// after Check, and either with the test's labels (janitor.WithLabelsOf
+// with Check's context, on any goroutine) or with the test's function,
+// or a closure in it, on the stack of the call to New. Table-driven
+// parallel subtests share one function: a root one of them forgot may
+// be reported by a sibling; the message still says where it was made. A
+// root made before Check (in TestMain, say) is not the test's.
+//
 // # Which goroutines are the test's
 //
 //   - Every goroutine the test's goroutine starts after Check, to any

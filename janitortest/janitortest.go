@@ -85,7 +85,7 @@ func Check(t TestingT, opts ...Option) context.Context {
 	if name == "" {
 		name = "test"
 	}
-	c := &check{t: t, name: name, cfg: cfg, self: testFunc(),
+	c := &check{t: t, name: name, cfg: cfg, self: testFunc(), made: time.Now(),
 		scope: janitor.New(scopeName(name), janitor.WithLogger(quiet))}
 	ctx := pprof.WithLabels(c.scope.Context(), pprof.Labels(testLabel, c.scope.ID()))
 	pprof.SetGoroutineLabels(ctx)
@@ -102,6 +102,7 @@ type check struct {
 	// self is the test function the goroutine that called Check runs
 	// (see testFunc); "" if it is not a test's goroutine.
 	self string
+	made time.Time // when Check was called: roots made before are not the test's
 }
 
 // tRunner is how a stack names the testing package's function that runs
@@ -167,6 +168,9 @@ func (c *check) verdict() {
 	if err != nil && !errors.Is(err, janitor.ErrLeaked) {
 		c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 		return
+	}
+	if roots := c.forgotten(); len(roots) > 0 {
+		c.t.Errorf("%s", c.describeForgotten(roots))
 	}
 	first := slices.Clone(c.scope.Report().Leaks)
 	sub, err := c.subtree(start, before)

@@ -90,10 +90,10 @@ func runChild(t *testing.T, mode string, args ...string) string {
 	return string(out)
 }
 
-// markedLine returns the line of this file that ends with marker.
-func markedLine(t *testing.T, marker string) int {
+// markedLine returns the line of file that ends with marker.
+func markedLine(t *testing.T, file, marker string) int {
 	t.Helper()
-	f, err := os.Open("subprocess_test.go")
+	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestGoTestNamesTheLeakingTest(t *testing.T) {
 		"cleanWorker",
 	})
 	line := regexp.MustCompile(`(?m)^\s+subprocess_test\.go:(\d+): janitortest: TestChild/leaks leaked`).FindStringSubmatch(out)
-	if want := markedLine(t, "// reported here"); line == nil || line[1] != strconv.Itoa(want) {
+	if want := markedLine(t, "subprocess_test.go", "// reported here"); line == nil || line[1] != strconv.Itoa(want) {
 		t.Errorf("the leak is reported at %v; want subprocess_test.go:%d, the Check call", line, want)
 	}
 }
