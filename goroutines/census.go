@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
+
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -338,10 +338,11 @@ func newSnapshot(taken time.Time, p *gprofile.Profile) *Snapshot {
 // except known process-wide singletons (see [IsSingleton]).
 //
 // A goroutine is blamed only if it is still there after bounded retries:
-// while a read finds any, Leaks runs [runtime.GC] (so that goroutines
-// stopped by finalizers or cleanups get to exit) and waits 1ms, 2ms, 4ms,
-// 8ms before reading again, for at most 5 reads (about 15ms plus the
-// collections). A Leaks that finds nothing costs one shared read.
+// while a read finds any, Leaks runs [runtime.GC], waits (up to 50ms) for
+// the finalizers and cleanups that collection queued to have run (so that
+// goroutines they stop get to exit, even on a busy process), and waits
+// 1ms, 2ms, 4ms, 8ms before reading again, for at most 5 reads (about
+// 15ms plus the collections and their finalizers). A Leaks that finds nothing costs one shared read.
 //
 // The calling goroutine is included if it carries key=value itself.
 func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, error) {
@@ -363,7 +364,7 @@ func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, err
 		if len(leaks) == 0 || attempt == leakAttempts {
 			return leaks, nil
 		}
-		runtime.GC()
+		collect()
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
