@@ -89,7 +89,7 @@ type Reloader struct {
 // OnClose, Adopt) and return the generation's handler. The handler serves
 // each request under gen's labels, counted in flight in gen, as Wrap
 // would. Like every scope, each generation shares http.DefaultTransport
-// (janitor.Janitor.ShareTransport): keep-alive connections it opened
+// (see scoped.ShareTransport): keep-alive connections it opened
 // through it are closed when it closes, so that their read and write loops
 // do not outlive it.
 //

@@ -158,26 +158,19 @@ var phaseNames = [...]string{"cancel", "resources", "caches", "loggers", "census
 
 func (p cleanupPhase) String() string { return phaseNames[p] }
 
-// Resource kinds: what the Report, logs and Stats.Undone call each kind
-// of cleanup. undoneKinds fixes the set, so the counters stay bounded.
+// Resource kinds of the janitor's own cleanups: what the Report, logs and
+// Stats.Undone call them. Stats counts these in fixed slots, and the
+// kinds of Defer's other undos in a bounded map (counters.count).
 const (
-	kindCloser    = "closer"    // Adopt
+	kindCloser    = "closer"    // Adopt, AdoptContext, Defer without a Kind
 	kindTimer     = "timer"     // AfterFunc
 	kindTicker    = "ticker"    // Every
-	kindSignal    = "signal"    // Notify
-	kindTempFile  = "tempfile"  // CreateTemp
-	kindTempDir   = "tempdir"   // MkdirTemp
-	kindGlobal    = "global"    // Swap
-	kindLogger    = "logger"    // SetDefaultLogger, SetLogOutput
-	kindIdleConns = "idleconns" // AdoptTransport
+	kindIdleConns = "idleconns" // the process's transports, shared by every scope
 	kindTracked   = "tracked"   // Track
 	kindCtxlocal  = "ctxlocal"  // SealOnClose and the scope's Store
 )
 
-var undoneKinds = [...]string{
-	kindCloser, kindTimer, kindTicker, kindSignal, kindTempFile, kindTempDir,
-	kindGlobal, kindLogger, kindIdleConns, kindTracked, kindCtxlocal,
-}
+var undoneKinds = [...]string{kindCloser, kindTimer, kindTicker, kindIdleConns, kindTracked, kindCtxlocal}
 
 func kindIndex(kind string) int { return slices.Index(undoneKinds[:], kind) }
 
@@ -382,15 +375,4 @@ func safely(fn func() undone) (u undone) {
 		}
 	}()
 	return fn()
-}
-
-// ignore returns err unless it is one of targets: closing what the owner
-// already closed, or removing what is already gone, is not a failure.
-func ignore(err error, targets ...error) error {
-	for _, t := range targets {
-		if errors.Is(err, t) {
-			return nil
-		}
-	}
-	return err
 }

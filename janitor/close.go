@@ -47,13 +47,13 @@ func (j *Janitor) Close() error {
 //     rest still run.
 //  4. goroutines: goroutines started with Go are waited for, up to the
 //     grace period; those still running are stragglers.
-//  5. resources: adopted resources and preventors (signal subscriptions,
-//     temporary files, swapped globals, idle connections, tracked
-//     objects) are undone, last registered first, each under the hook
-//     timeout.
+//  5. resources: adopted resources and preventors (tracked objects, and
+//     what package scoped's preventors changed: signal subscriptions,
+//     temporary files, swapped globals, idle connections) are undone,
+//     last registered first, each under the hook timeout.
 //  6. caches: context-local caches are sealed: those registered with
 //     SealOnClose, last first, then the scope's own Store.
-//  7. loggers: swapped loggers (SetDefaultLogger, SetLogOutput) are
+//  7. loggers: swapped loggers (scoped.SetDefaultLogger) are
 //     restored, last of all, so that every clean-up before could still
 //     log.
 //  8. census: goroutines still carrying the scope's labels, tracked or
@@ -565,7 +565,7 @@ func (c *closer) finish() {
 	// What the close undid is gone: a closed scope that is still
 	// reachable (a Record's weak pointer aside, someone's reference)
 	// must not keep it alive.
-	j.cleanups, j.adopted, j.shared = nil, nil, nil
+	j.cleanups, j.adopted = nil, nil
 	if released {
 		j.report = rep
 	}

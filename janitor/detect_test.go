@@ -15,7 +15,38 @@ import (
 
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
+
+// delivered sends SIGUSR1 to the process and reports whether c received
+// it. A sentinel subscription keeps the signal handled throughout (a Go
+// program ignores an unsubscribed SIGUSR1 anyway); signal.Stop on the
+// sentinel returns only once the signal loop has finished delivering to
+// every subscriber, so c's state is final when it is read.
+func delivered(t *testing.T, c chan os.Signal) bool {
+	t.Helper()
+	sentinel := make(chan os.Signal, 1)
+	signal.Notify(sentinel, syscall.SIGUSR1)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sentinel:
+	case <-time.After(10 * time.Second): // a safety bound, never reached when the test passes
+		t.Fatal("SIGUSR1 was not delivered")
+	}
+	signal.Stop(sentinel)
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+var handler = "default"
+
+var handlerGlobal = scoped.NewGlobal("handler", func() string { return handler }, func(v string) { handler = v })
 
 // TestDetectOnly: under WithDetectOnly every preventor is reported and
 // left in place, while what the scope owns outright (goroutines, hooks,
@@ -32,11 +63,11 @@ func TestDetectOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := make(chan os.Signal, 1)
-	gen.Notify("usr1", c, syscall.SIGUSR1)
+	scoped.Notify(gen, "usr1", c, syscall.SIGUSR1)
 	defer signal.Stop(c)
-	f, _ := gen.CreateTemp(dir, "x-*")
+	f, _ := scoped.CreateTemp(gen, dir, "x-*")
 	f.Close()
-	janitor.Swap(gen, handlerGlobal, "gen")
+	scoped.Swap(gen, handlerGlobal, "gen")
 	cache := ctxlocal.NewCache[string, int]("cache")
 	cache.Set("k", 1)
 	gen.SealOnClose(cache)

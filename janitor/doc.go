@@ -187,19 +187,17 @@
 //
 //   - timers and periodic jobs: AfterFunc and Every, whose callbacks run
 //     under the scope's labels (a time.AfterFunc callback carries none);
-//   - signal subscriptions: Notify, stopped with signal.Stop;
-//   - temporary files and directories: CreateTemp and MkdirTemp, removed;
-//   - swapped process globals: Swap with a Global, and SetDefaultLogger and
-//     SetLogOutput, restored (loggers last of all), in the right order when
-//     generations overlap;
-//   - idle keep-alive connections: AdoptTransport, closed so that their
-//     read and write loops exit; those of http.DefaultTransport, which
-//     every scope shares (ShareTransport), when the census finds the
-//     scope's own among them;
 //   - many short-lived closers: Track, held weakly and closed if still
 //     open;
-//   - context-local caches: SealOnClose and the scope's own Store (see
-//     package ctxlocal), sealed and counted in Report.Cleared.
+//   - context-local caches: SealOnClose and the scope's own store (see
+//     package ctxlocal), sealed and counted in Report.Cleared;
+//   - idle keep-alive connections of http.DefaultTransport, which every
+//     scope shares, closed when the census finds the scope's own among
+//     them;
+//   - everything registered with Defer, the clean-up seam: package
+//     scoped's preventors (signal subscriptions, temporary files, swapped
+//     globals and loggers, idle connections of other transports), and
+//     preventors of your own, written the same way.
 //
 // Goroutines that a finalizer or runtime.AddCleanup stops once their object
 // is garbage are not blamed: the census collects garbage and retries

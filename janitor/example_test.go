@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"runtime"
 	"time"
 
@@ -155,89 +153,6 @@ func ExampleJanitor_Every() {
 	// ticker "poll-config" undone in the cancel phase
 }
 
-// A signal subscription lives as long as the generation that made it.
-func ExampleJanitor_Notify() {
-	root := quietRoot()
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	reload := make(chan os.Signal, 1)
-	gen.Notify("reload", reload, os.Interrupt)
-	gen.Close() // signal.Stop(reload)
-	printResources(gen.Report())
-	// Output: signal "reload" undone in the resources phase
-}
-
-// Temporary files and directories go when the generation goes, not at
-// process exit.
-func ExampleJanitor_CreateTemp() {
-	root := quietRoot()
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	f, _ := gen.CreateTemp("", "spool-*.json")
-	dir, _ := gen.MkdirTemp("", "unpacked-*")
-	fmt.Fprintln(f, "{}")
-	gen.Close()
-	_, ferr := os.Stat(f.Name())
-	_, derr := os.Stat(dir)
-	fmt.Println(errors.Is(ferr, os.ErrNotExist), errors.Is(derr, os.ErrNotExist))
-	// Output: true true
-}
-
-// hook is a process global that each generation replaces.
-var hook = "none"
-
-var hookGlobal = janitor.NewGlobal("hook", func() string { return hook }, func(v string) { hook = v })
-
-// Overlapping generations swap a global in reload order; closing the old
-// one never puts its value back.
-func ExampleSwap() {
-	root := quietRoot()
-	defer root.Close()
-	gen1, _ := root.Child("gen")
-	janitor.Swap(gen1, hookGlobal, "gen-1")
-	gen2, _ := root.Child("gen") // the reload builds the next generation...
-	janitor.Swap(gen2, hookGlobal, "gen-2")
-	gen1.Close() // ...then closes the previous one
-	fmt.Println(hook)
-	gen2.Close()
-	fmt.Println(hook)
-	// Output:
-	// gen-2
-	// none
-}
-
-// The default logger is the generation's while it lives, and restored
-// after every other clean-up, so those still log through it.
-func ExampleJanitor_SetDefaultLogger() {
-	before := slog.Default()
-	root := quietRoot()
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	gen.SetDefaultLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	fmt.Println(slog.Default() == before)
-	gen.Close()
-	fmt.Println(slog.Default() == before)
-	// Output:
-	// false
-	// true
-}
-
-// transport stands for an *http.Transport or *http.Client.
-type transport struct{}
-
-func (transport) CloseIdleConnections() { fmt.Println("idle connections closed") }
-
-// Idle keep-alive connections a generation opened are closed with it, so
-// their read and write loops do not outlive it.
-func ExampleJanitor_AdoptTransport() {
-	root := quietRoot()
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	gen.AdoptTransport("api client", transport{}) // e.g. http.DefaultTransport.(janitor.IdleCloser)
-	gen.Close()
-	// Output: idle connections closed
-}
-
 type conn struct{ id int }
 
 func (c *conn) Close() error { fmt.Println("closed conn", c.id); return nil }
@@ -297,17 +212,46 @@ func ExampleJanitor_Store() {
 	// false 1
 }
 
+// level is a process-wide setting that a generation changes.
+var level = "info"
+
+// setLevel is a preventor of one's own, written as package scoped's are:
+// change something process-wide, then Defer what puts it back.
+func setLevel(j *janitor.Janitor, l string) error {
+	prev := level
+	level = l
+	_, err := j.Defer(janitor.Undo{Kind: "level", Name: "log level", Preventor: true,
+		Func: func(context.Context) error { level = prev; return nil }})
+	return err
+}
+
+// What a generation changes in the process is put back when it closes.
+func ExampleJanitor_Defer() {
+	root := quietRoot()
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	setLevel(gen, "debug")
+	fmt.Println(level)
+	gen.Close()
+	fmt.Println(level)
+	printResources(gen.Report())
+	// Output:
+	// debug
+	// info
+	// level "log level" undone in the resources phase
+}
+
 // Detect-only mode reports what the preventors would undo and leaves it.
 func ExampleWithDetectOnly() {
 	root := quietRoot()
 	defer root.Close()
 	gen, _ := root.Child("gen", janitor.WithDetectOnly())
-	janitor.Swap(gen, hookGlobal, "gen")
+	setLevel(gen, "debug")
 	gen.Close()
-	fmt.Println(hook)
+	fmt.Println(level)
 	fmt.Println(gen.Report().Resources[0].Detected)
-	hook = "none"
+	level = "info"
 	// Output:
-	// gen
+	// debug
 	// true
 }

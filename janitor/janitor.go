@@ -95,9 +95,6 @@ type Janitor struct {
 	// that fired) and taken by Close, phase by phase.
 	cleanups   map[uint64]cleanup
 	cleanupSeq uint64
-	// shared are the transports registered with ShareTransport; taken by
-	// the census when it finds the scope's idle connections.
-	shared []sharedTransport
 	// adopted are the closers adopted so far, by identity, so that one
 	// adopted twice (or adopted and tracked) is closed once. Only
 	// comparable closers are in it. Added by Adopt; dropped when the

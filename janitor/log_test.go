@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 // logLines returns a logger writing text lines at DEBUG and above into
@@ -38,9 +39,9 @@ func TestLogsOfARoutineReload(t *testing.T) {
 	root := janitor.New("app", janitor.WithLogger(logLines(&buf)), janitor.WithCensus(nil))
 	defer root.Close()
 	gen1, _ := root.Child("gen")
-	gen1.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	scoped.SetDefaultLogger(gen1, slog.New(slog.DiscardHandler))
 	gen2, _ := root.Child("gen")
-	gen2.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	scoped.SetDefaultLogger(gen2, slog.New(slog.DiscardHandler))
 	defer gen2.Close()
 	buf.Reset()
 	if err := gen1.Close(); err != nil {

@@ -11,11 +11,12 @@ import (
 
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 var counter atomic.Int64
 
-var counterGlobal = janitor.NewGlobal("counter", counter.Load, counter.Store)
+var counterGlobal = scoped.NewGlobal("counter", counter.Load, counter.Store)
 
 // TestPreventorsRaceClose hammers the preventors against a concurrent
 // Close: each registration is either accepted and undone by Close, or
@@ -50,7 +51,7 @@ func TestPreventorsRaceClose(t *testing.T) {
 							}
 						})
 					case 2:
-						janitor.Swap(j, counterGlobal, int64(w*1000+i+1))
+						scoped.Swap(j, counterGlobal, int64(w*1000+i+1))
 					case 3:
 						s := ctxlocal.NewStore("s")
 						sealersMu.Lock()
@@ -104,10 +105,10 @@ func TestPreventorsDoNotPinClosedScope(t *testing.T) {
 		}
 		gen.AfterFunc("t", time.Hour, func(context.Context) {})
 		gen.Every("e", time.Hour, func(context.Context) {})
-		janitor.Swap(gen, counterGlobal, 1)
+		scoped.Swap(gen, counterGlobal, 1)
 		gen.SealOnClose(cache)
 		janitor.Track(gen, "survivor", survivor)
-		f, _ := gen.CreateTemp(t.TempDir(), "x")
+		f, _ := scoped.CreateTemp(gen, t.TempDir(), "x")
 		f.Close()
 		refs = append(refs, weak.Make(gen))
 		gen.Close()

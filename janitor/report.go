@@ -98,16 +98,16 @@ type Phase struct {
 
 // A Resource is one adopted resource or preventor that Close undid.
 //
-// Kind is "closer" for Adopt and, for the preventors, "timer" (AfterFunc),
-// "ticker" (Every), "signal" (Notify), "tempfile" (CreateTemp), "tempdir"
-// (MkdirTemp), "global" (Swap), "logger" (SetDefaultLogger, SetLogOutput),
-// "idleconns" (AdoptTransport), "tracked" (Track: one Resource per name,
-// Count objects) or "ctxlocal" (SealOnClose and the scope's Store); a
-// reaction to the close (OnCancel) is a "reaction".
+// Kind is "closer" for Adopt and AdoptContext, "timer" (AfterFunc),
+// "ticker" (Every), "tracked" (Track: one Resource per name, Count
+// objects), "ctxlocal" (SealOnClose and the scope's own store),
+// "idleconns" (http.DefaultTransport's idle connections), "reaction"
+// (OnCancel), or the Kind of an Undo given to Defer: package scoped's are
+// "signal", "tempfile", "tempdir", "global", "logger" and "idleconns".
 type Resource struct {
 	Kind     string
 	Name     string
-	Phase    string // the close phase that undid it: "cancel", "resources", "caches" or "loggers"
+	Phase    string // the close phase that undid it: "cancel", "resources", "caches", "loggers" or "census"
 	Count    int    // 1, or the tracked objects closed, or the context-local entries dropped (maybe 0)
 	Err      error
 	Duration time.Duration

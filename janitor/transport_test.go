@@ -9,11 +9,9 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
-	"github.com/leakproof/leakproof/known"
 )
 
 // keepAlive makes one request through tr under gen's labels and reads the
@@ -63,133 +61,6 @@ func TestIdleConnsLeak(t *testing.T) {
 	}
 	if full := fmt.Sprintf("%+v", r); !strings.Contains(full, "AdoptTransport") {
 		t.Errorf("%%+v report does not show the remedy:\n%s", full)
-	}
-}
-
-// TestIdleConnsNoLeak: with the transport adopted, Close closes its idle
-// connections and their goroutines exit.
-func TestIdleConnsNoLeak(t *testing.T) {
-	srv, tr := newServer(t)
-	root := janitor.New("app", quiet()...)
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	if err := gen.AdoptTransport("api client", tr); err != nil {
-		t.Fatal(err)
-	}
-	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
-		t.Fatalf("Close() = %v; want nil: %+v", err, gen.Report())
-	}
-	if findResource(gen.Report(), "idleconns", "api client") == nil {
-		t.Errorf("Report().Resources = %+v; want idleconns \"api client\"", gen.Report().Resources)
-	}
-}
-
-// countingTransport counts CloseIdleConnections calls on a transport.
-type countingTransport struct {
-	*http.Transport
-	closes atomic.Int32
-}
-
-func (c *countingTransport) CloseIdleConnections() {
-	c.closes.Add(1)
-	c.Transport.CloseIdleConnections()
-}
-
-// TestSharedTransportNoLeak is the no-leak half of TestIdleConnsLeak for a
-// transport the scope shares with the process (http.DefaultTransport, as
-// a Reloader's generations do): the census finds the generation's idle
-// connections, closes the shared transport's idle connections, looks
-// again and finds nothing.
-func TestSharedTransportNoLeak(t *testing.T) {
-	srv, tr := newServer(t)
-	shared := &countingTransport{Transport: tr}
-	root := janitor.New("app", quiet()...)
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	if err := gen.ShareTransport("shared", shared); err != nil {
-		t.Fatal(err)
-	}
-	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
-		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
-	}
-	r := gen.Report()
-	if res := findResource(r, "idleconns", "shared"); res == nil || res.Phase != "census" || shared.closes.Load() != 1 {
-		t.Errorf("resources %+v, %d closes; want the shared transport closed once, in the census phase", r.Resources, shared.closes.Load())
-	}
-}
-
-// TestShareDefaultTransportOnce: a scope that shares http.DefaultTransport
-// itself (as code written before every scope did) has it closed once,
-// under the name it gave.
-func TestShareDefaultTransportOnce(t *testing.T) {
-	srv, _ := newServer(t)
-	defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
-	j := janitor.New("app", quiet()...)
-	if err := j.ShareTransport("default", http.DefaultTransport.(janitor.IdleCloser)); err != nil {
-		t.Fatal(err)
-	}
-	defaultClientGet(t, j, srv.URL)
-	if err := j.Close(); err != nil {
-		t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
-	}
-	var names []string
-	for _, res := range j.Report().Resources {
-		names = append(names, res.Kind+" "+res.Name)
-	}
-	if want := []string{"idleconns default"}; !slices.Equal(names, want) {
-		t.Errorf("Report().Resources = %q; want %q", names, want)
-	}
-}
-
-// TestSharedTransportLeftAlone: a generation that opened no connection
-// through the shared transport leaves the other scopes' idle connections
-// alone.
-func TestSharedTransportLeftAlone(t *testing.T) {
-	srv, tr := newServer(t)
-	shared := &countingTransport{Transport: tr}
-	root := janitor.New("app", quiet()...)
-	defer root.Close()
-	other, _ := root.Child("other")
-	defer other.Close()
-	keepAlive(t, other, tr, srv.URL) // another scope's idle connection
-	gen, _ := root.Child("gen")
-	gen.ShareTransport("shared", shared)
-	if err := gen.Close(); err != nil {
-		t.Fatalf("Close() = %v; want nil", err)
-	}
-	if n := shared.closes.Load(); n != 0 || len(gen.Report().Resources) != 0 {
-		t.Errorf("closed the shared transport %d times (resources %v); want 0: the generation owned no connection", n, gen.Report().Resources)
-	}
-	tr.CloseIdleConnections()
-}
-
-// TestSharedTransportOwnEntry: a catalogue entry of the user's own
-// (WithOffenders) for a keep-alive connection's loop, worded otherwise,
-// still lets the census close the shared transport's idle connections:
-// whether a leak is an idle connection is a property of the built-in
-// entry (Offender.IdleConn), not of the remedy's wording. The census
-// compared the remedy's text before, and reported the 2 loops.
-func TestSharedTransportOwnEntry(t *testing.T) {
-	srv, tr := newServer(t)
-	shared := &countingTransport{Transport: tr}
-	own := []known.Offender{
-		{Func: "net/http.(*persistConn).readLoop", Object: "API connection", Remedy: "close the API client's pool"},
-		{Func: "net/http.(*persistConn).writeLoop", Object: "API connection", Remedy: "close the API client's pool"},
-	}
-	root := janitor.New("app", quiet(janitor.WithOffenders(own...))...)
-	defer root.Close()
-	gen, _ := root.Child("gen")
-	if err := gen.ShareTransport("shared", shared); err != nil {
-		t.Fatal(err)
-	}
-	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
-		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
-	}
-	if n := shared.closes.Load(); n != 1 {
-		t.Errorf("closed the shared transport's idle connections %d times; want 1", n)
 	}
 }
 

@@ -115,7 +115,7 @@ type Offender struct {
 
 // Remedies shared by several entries.
 const (
-	remedyTransport = "call CloseIdleConnections on the transport or client, or register it with Janitor.AdoptTransport"
+	remedyTransport = "call CloseIdleConnections on the transport or client, or register it with scoped.AdoptTransport(gen, name, t)"
 	remedyHTTPSrv   = "call srv.Shutdown(ctx) in an OnClose hook, or Adopt the *http.Server (Close closes its connections too)"
 	remedySQL       = "close the *sql.DB with the scope that owns it: gen.Adopt(\"db\", db) for one per generation; one that generations share goes in a shared.Pool, or is adopted by the root, which closes it (never close a shared one from a generation)"
 	remedyExec      = "call cmd.Wait() (kill the process first if it may still run), e.g. in an OnClose hook"

@@ -17,6 +17,7 @@ import (
 	"github.com/leakproof/leakproof/ctxlocal"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/metrics"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 // stateSize is the memory every generation holds. It is at least 1 MiB,
@@ -56,10 +57,10 @@ type genState struct {
 
 // currentState is a process-wide variable that each generation points at
 // itself, as a generation would install its logger or its config in a
-// package-level variable; current describes it for janitor.Swap.
+// package-level variable; current describes it for scoped.Swap.
 var (
 	currentState atomic.Pointer[genState]
-	current      = janitor.NewGlobal("soak.current", currentState.Load, currentState.Store)
+	current      = scoped.NewGlobal("soak.current", currentState.Load, currentState.Store)
 )
 
 // A session is a short-lived object made per request (the seed's
@@ -230,15 +231,15 @@ func (s janitorScope) OnClose(name string, fn func(ctx context.Context) error) {
 func (s janitorScope) Adopt(name string, c io.Closer) error { return s.gen.Adopt(name, c) }
 
 func (s janitorScope) Notify(name string, c chan<- os.Signal, sig os.Signal) error {
-	_, err := s.gen.Notify(name, c, sig)
+	_, err := scoped.Notify(s.gen, name, c, sig)
 	return err
 }
 
 func (s janitorScope) CreateTemp(pattern string) (*os.File, error) {
-	return s.gen.CreateTemp(s.dir, pattern)
+	return scoped.CreateTemp(s.gen, s.dir, pattern)
 }
 func (s janitorScope) SealOnClose(c ctxlocal.Sealer) error { return s.gen.SealOnClose(c) }
-func (s janitorScope) SwapCurrent(st *genState) error      { return janitor.Swap(s.gen, current, st) }
+func (s janitorScope) SwapCurrent(st *genState) error      { return scoped.Swap(s.gen, current, st) }
 func (s janitorScope) Registerer() prometheus.Registerer   { return metrics.Registerer(s.gen, s.reg) }
 func (s janitorScope) Track(sess *session) (io.Closer, error) {
 	return janitor.Track(s.gen, "session", sess)

@@ -1,4 +1,4 @@
-package janitor_test
+package scoped_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 // TestTempFileLeak: a temporary file a generation creates stays on disk
@@ -40,16 +41,16 @@ func TestTempFileNoLeak(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")
-	open, err := gen.CreateTemp(dir, "open-*.tmp")
+	open, err := scoped.CreateTemp(gen, dir, "open-*.tmp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closed, err := gen.CreateTemp(dir, "closed-*.tmp")
+	closed, err := scoped.CreateTemp(gen, dir, "closed-*.tmp")
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed.Close()
-	sub, err := gen.MkdirTemp(dir, "work-*")
+	sub, err := scoped.MkdirTemp(gen, dir, "work-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +69,10 @@ func TestTempFileNoLeak(t *testing.T) {
 	if findResource(r, "tempfile", open.Name()) == nil || findResource(r, "tempdir", sub) == nil {
 		t.Errorf("Report().Resources = %+v; want the files and the directory", r.Resources)
 	}
-	if _, err := gen.CreateTemp(dir, "late-*"); !errors.Is(err, janitor.ErrClosed) {
+	if _, err := scoped.CreateTemp(gen, dir, "late-*"); !errors.Is(err, janitor.ErrClosed) {
 		t.Errorf("CreateTemp() after Close = %v; want ErrClosed", err)
 	}
-	if _, err := gen.MkdirTemp(dir, "late-*"); !errors.Is(err, janitor.ErrClosed) {
+	if _, err := scoped.MkdirTemp(gen, dir, "late-*"); !errors.Is(err, janitor.ErrClosed) {
 		t.Errorf("MkdirTemp() after Close = %v; want ErrClosed", err)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -82,7 +83,7 @@ func TestTempFileNoLeak(t *testing.T) {
 // TestTempFileRemovedEarly: a file its owner removed is not an error.
 func TestTempFileRemovedEarly(t *testing.T) {
 	j := janitor.New("app", quiet()...)
-	f, err := j.CreateTemp(t.TempDir(), "x-*")
+	f, err := scoped.CreateTemp(j, t.TempDir(), "x-*")
 	if err != nil {
 		t.Fatal(err)
 	}

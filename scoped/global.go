@@ -1,13 +1,15 @@
-package janitor
+package scoped
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
 	"slices"
 	"sync"
+
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // A Global is a process-wide variable that scopes may replace for their
@@ -21,7 +23,7 @@ import (
 //     now, but hands its own previous value to the newer swap, so that a
 //     closed generation's value is never put back;
 //   - if the value was replaced outside Swap since, it is left as it is
-//     and the Report says so (Resource.Note).
+//     and the Report says so (janitor.Resource.Note).
 //
 // Declare a Global once, as a package-level variable, and share it: two
 // Globals over the same variable do not know about each other. A Global is
@@ -31,8 +33,8 @@ type Global[T any] struct {
 	get   func() T
 	set   func(T)
 	equal func(a, b T) bool
-	phase cleanupPhase
-	kind  string
+	phase string // the janitor.Undo's Phase
+	kind  string // and Kind
 
 	// mu serialises the swaps of this global. get, set and equal are
 	// called with it held, a deliberate exception to calling user code
@@ -63,7 +65,7 @@ func NewGlobal[T comparable](name string, get func() T, set func(T)) *Global[T] 
 // NewGlobalFunc is NewGlobal for any type, with equal deciding whether the
 // variable still holds the value a scope installed.
 func NewGlobalFunc[T any](name string, get func() T, set func(T), equal func(a, b T) bool) *Global[T] {
-	return &Global[T]{name: name, get: get, set: set, equal: equal, phase: phaseResources, kind: kindGlobal}
+	return &Global[T]{name: name, get: get, set: set, equal: equal, phase: "resources", kind: "global"}
 }
 
 // Swap installs v into g for the life of scope j: it sets g to v now and,
@@ -71,25 +73,21 @@ func NewGlobalFunc[T any](name string, get func() T, set func(T), equal func(a, 
 // overlapping swaps restore). The Report lists it as a "global" named
 // after g (loggers: "logger").
 //
-// Swap returns ErrClosed, and changes nothing, once j has started to
-// close; it returns an error for an incomplete Global (nil get, set or
-// equal).
-func Swap[T any](j *Janitor, g *Global[T], v T) error {
+// Swap returns an error wrapping janitor.ErrClosed, and leaves g as it
+// was, once j has started to close; it returns an error for an
+// incomplete Global (nil get, set or equal).
+func Swap[T any](j *janitor.Janitor, g *Global[T], v T) error {
 	if g == nil || g.get == nil || g.set == nil || g.equal == nil {
-		return fmt.Errorf("janitor: %s: Swap needs a Global with get, set and equal", j.id)
+		return fmt.Errorf("scoped: %s: Swap needs a Global with get, set and equal", j.ID())
 	}
-	if !j.isOpen() {
-		return fmt.Errorf("janitor: %s: cannot swap %q: %w", j.id, g.name, ErrClosed)
+	if j.State() != janitor.Open {
+		return fmt.Errorf("scoped: %s: cannot swap %q: %w", j.ID(), g.name, janitor.ErrClosed)
 	}
-	e := g.install(v, j.id)
-	_, err := j.addCleanup(cleanup{phase: g.phase, kind: g.kind, name: g.name, preventor: true,
-		undo:  func() undone { return g.restore(e) },
-		leave: func() undone { g.forget(e); return undone{} }})
-	if err != nil {
-		// Close began in between: undo at once, as Close would have.
-		return errors.Join(err, g.restore(e).err)
-	}
-	return nil
+	e := g.install(v, j.ID())
+	_, err := j.Defer(janitor.Undo{Phase: g.phase, Kind: g.kind, Name: g.name, Preventor: true,
+		Func:  func(context.Context) error { return g.restore(e) },
+		Leave: func() { g.forget(e) }})
+	return err // closing: Defer restored it at once
 }
 
 func (g *Global[T]) install(v T, scope string) *swapEntry[T] {
@@ -101,13 +99,14 @@ func (g *Global[T]) install(v T, scope string) *swapEntry[T] {
 	return e
 }
 
-// restore undoes the swap e, as described on Global.
-func (g *Global[T]) restore(e *swapEntry[T]) undone {
+// restore undoes the swap e, as described on Global. Left as it is, it
+// says why in an error wrapping janitor.ErrLeftAsIs.
+func (g *Global[T]) restore(e *swapEntry[T]) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	i := slices.Index(g.swaps, e)
 	if i < 0 {
-		return undone{skip: true}
+		return nil
 	}
 	g.swaps = slices.Delete(g.swaps, i, i+1)
 	if i < len(g.swaps) {
@@ -118,17 +117,17 @@ func (g *Global[T]) restore(e *swapEntry[T]) undone {
 		if same, err := g.compare(next.prev, e.v); err == nil && same {
 			next.prev = e.prev
 		}
-		return undone{note: "superseded by a newer swap (" + next.scope + "), which will restore the earlier value"}
+		return fmt.Errorf("superseded by a newer swap (%s), which will restore the earlier value: %w", next.scope, janitor.ErrLeftAsIs)
 	}
 	same, err := g.compare(g.get(), e.v)
 	switch {
 	case err != nil:
-		return undone{err: err}
+		return err
 	case !same:
-		return undone{note: "left as it is: replaced outside Swap since this scope swapped it"}
+		return fmt.Errorf("replaced outside Swap since this scope swapped it: %w", janitor.ErrLeftAsIs)
 	}
 	g.set(e.prev)
-	return undone{}
+	return nil
 }
 
 // forget drops e without restoring anything (detect-only mode). A newer
@@ -147,7 +146,7 @@ func (g *Global[T]) forget(e *swapEntry[T]) {
 func (g *Global[T]) compare(a, b T) (same bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("janitor: global %q: cannot compare its values (%v); left as it is", g.name, p)
+			err = fmt.Errorf("scoped: global %q: cannot compare its values (%v); left as it is", g.name, p)
 		}
 	}()
 	return g.equal(a, b), nil
@@ -176,8 +175,8 @@ var defaultLogger = &Global[slogState]{
 			log.SetFlags(s.flags)
 		}
 	},
-	phase: phaseLoggers,
-	kind:  kindLogger,
+	phase: "loggers",
+	kind:  "logger",
 }
 
 var logOutput = &Global[io.Writer]{
@@ -185,29 +184,30 @@ var logOutput = &Global[io.Writer]{
 	get:   log.Writer,
 	set:   log.SetOutput,
 	equal: func(a, b io.Writer) bool { return a == b },
-	phase: phaseLoggers,
-	kind:  kindLogger,
+	phase: "loggers",
+	kind:  "logger",
 }
 
-// SetDefaultLogger is slog.SetDefault(l) for the life of the scope: when
-// the scope closes, the previous default logger is restored, and with it
-// the output and flags of package log, which slog.SetDefault also changes.
-// Loggers are restored in the last clean-up phase, so everything undone
-// before can still log through l. See Global for overlapping scopes.
-func (j *Janitor) SetDefaultLogger(l *slog.Logger) error {
+// SetDefaultLogger is slog.SetDefault(l) for the life of scope j: when j
+// closes, the previous default logger is restored, and with it the output
+// and flags of package log, which slog.SetDefault also changes. Loggers
+// are restored in the last clean-up phase ("loggers"), so everything
+// undone before can still log through l. See Global for overlapping
+// scopes.
+func SetDefaultLogger(j *janitor.Janitor, l *slog.Logger) error {
 	if l == nil {
-		return fmt.Errorf("janitor: %s: SetDefaultLogger(nil)", j.id)
+		return fmt.Errorf("scoped: %s: SetDefaultLogger(nil)", j.ID())
 	}
 	return Swap(j, defaultLogger, slogState{logger: l})
 }
 
-// SetLogOutput is log.SetOutput(w) for the life of the scope: when the
-// scope closes, the previous output of package log's standard logger is
+// SetLogOutput is log.SetOutput(w) for the life of scope j: when j
+// closes, the previous output of package log's standard logger is
 // restored, in the last clean-up phase. Use one of SetDefaultLogger and
 // SetLogOutput per scope: slog.SetDefault redirects package log too.
-func (j *Janitor) SetLogOutput(w io.Writer) error {
+func SetLogOutput(j *janitor.Janitor, w io.Writer) error {
 	if w == nil {
-		return fmt.Errorf("janitor: %s: SetLogOutput(nil)", j.id)
+		return fmt.Errorf("scoped: %s: SetLogOutput(nil)", j.ID())
 	}
 	return Swap(j, logOutput, w)
 }

@@ -1,4 +1,4 @@
-package janitor_test
+package scoped_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 // delivered sends SIGUSR1 to the process and reports whether c received
@@ -58,7 +59,7 @@ func TestNotifyNoLeak(t *testing.T) {
 	defer root.Close()
 	gen, _ := root.Child("gen")
 	c := make(chan os.Signal, 1)
-	if _, err := gen.Notify("reload", c, syscall.SIGUSR1); err != nil {
+	if _, err := scoped.Notify(gen, "reload", c, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
 	defer signal.Stop(c) // only matters if the test fails
@@ -79,7 +80,7 @@ func TestNotifyNoLeak(t *testing.T) {
 func TestNotifyStop(t *testing.T) {
 	j := janitor.New("app", quiet()...)
 	c := make(chan os.Signal, 1)
-	stop, err := j.Notify("reload", c, syscall.SIGUSR1)
+	stop, err := scoped.Notify(j, "reload", c, syscall.SIGUSR1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestNotifyStop(t *testing.T) {
 	if n := len(j.Report().Resources); n != 0 {
 		t.Errorf("a stopped subscription is reported at Close: %+v", j.Report().Resources)
 	}
-	if _, err := j.Notify("late", c, syscall.SIGUSR1); err == nil {
+	if _, err := scoped.Notify(j, "late", c, syscall.SIGUSR1); err == nil {
 		t.Error("Notify() after Close = nil; want ErrClosed")
 	}
 }

@@ -1,4 +1,4 @@
-package janitor_test
+package scoped_test
 
 import (
 	"bytes"
@@ -10,13 +10,14 @@ import (
 	"testing"
 
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/scoped"
 )
 
 // handler is a process global of the kind Swap is for: a package-level
 // hook that a generation installs.
 var handler = "default"
 
-var handlerGlobal = janitor.NewGlobal("handler", func() string { return handler }, func(v string) { handler = v })
+var handlerGlobal = scoped.NewGlobal("handler", func() string { return handler }, func(v string) { handler = v })
 
 // TestSwapLeak: a global a generation replaces keeps the generation's value
 // after it closed.
@@ -38,7 +39,7 @@ func TestSwapNoLeak(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")
-	if err := janitor.Swap(gen, handlerGlobal, "gen-1"); err != nil {
+	if err := scoped.Swap(gen, handlerGlobal, "gen-1"); err != nil {
 		t.Fatal(err)
 	}
 	if handler != "gen-1" {
@@ -62,9 +63,9 @@ func TestSwapOverlappingGenerations(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen1, _ := root.Child("gen")
-	janitor.Swap(gen1, handlerGlobal, "gen-1")
+	scoped.Swap(gen1, handlerGlobal, "gen-1")
 	gen2, _ := root.Child("gen")
-	janitor.Swap(gen2, handlerGlobal, "gen-2")
+	scoped.Swap(gen2, handlerGlobal, "gen-2")
 	gen1.Close()
 	if handler != "gen-2" {
 		t.Errorf("handler = %q after the old generation closed; want gen-2", handler)
@@ -83,7 +84,7 @@ func TestSwapOverlappingGenerations(t *testing.T) {
 func TestSwapReplacedOutside(t *testing.T) {
 	defer func() { handler = "default" }()
 	j := janitor.New("app", quiet()...)
-	janitor.Swap(j, handlerGlobal, "mine")
+	scoped.Swap(j, handlerGlobal, "mine")
 	handler = "theirs"
 	if err := j.Close(); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
@@ -100,9 +101,9 @@ func TestSwapReplacedOutside(t *testing.T) {
 // is left as it is and reported as an error, never a panic.
 func TestSwapIncomparable(t *testing.T) {
 	var v any = "start"
-	g := janitor.NewGlobal("any", func() any { return v }, func(x any) { v = x })
+	g := scoped.NewGlobal("any", func() any { return v }, func(x any) { v = x })
 	j := janitor.New("app", quiet()...)
-	janitor.Swap(j, g, any([]int{1}))
+	scoped.Swap(j, g, any([]int{1}))
 	if err := j.Close(); err == nil || !strings.Contains(err.Error(), "cannot compare") {
 		t.Errorf("Close() = %v; want a comparison error", err)
 	}
@@ -137,10 +138,10 @@ func TestSetDefaultLoggerNoLeak(t *testing.T) {
 	genLogger := slog.New(slog.NewTextHandler(&buf, nil))
 	// Registered first, so that LIFO alone would restore the logger last
 	// among the resources; the loggers phase makes it last of all.
-	if err := gen.SetDefaultLogger(genLogger); err != nil {
+	if err := scoped.SetDefaultLogger(gen, genLogger); err != nil {
 		t.Fatal(err)
 	}
-	gen.Adopt("db", closerFunc(func() error { slog.Info("closing db"); return nil }))
+	gen.AdoptContext("db", func(context.Context) error { slog.Info("closing db"); return nil })
 	gen.SealOnClose(&testSealer{"cache", func() int { slog.Info("sealing cache"); return 0 }})
 	if err := gen.Close(); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
@@ -163,7 +164,7 @@ func TestSetLogOutput(t *testing.T) {
 	defer log.SetOutput(origOut)
 	j := janitor.New("app", quiet()...)
 	var buf bytes.Buffer
-	if err := j.SetLogOutput(&buf); err != nil {
+	if err := scoped.SetLogOutput(j, &buf); err != nil {
 		t.Fatal(err)
 	}
 	log.Print("during")
