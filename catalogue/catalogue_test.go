@@ -146,15 +146,15 @@ func noLeakHalf(t *testing.T, c libCase) {
 	var remedy func() error
 	if c.rootOnly {
 		root.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
-		if err := root.AdoptFunc("remedy", remedy); err != nil {
+		if err := root.Adopt("remedy", janitor.CloserFunc(remedy)); err != nil {
 			t.Fatal(err)
 		}
 	} else {
 		gen.Do(func(ctx context.Context) { remedy = c.start(t, ctx) })
-		// Where the remedy says: adopted (gen.Adopt, gen.AdoptFunc: after
+		// Where the remedy says: adopted (gen.Adopt, also of a CloserFunc: after
 		// the generation's goroutines stopped) or in a hook.
 		if adopted(c) {
-			gen.AdoptFunc("remedy", remedy)
+			gen.Adopt("remedy", janitor.CloserFunc(remedy))
 		} else {
 			gen.OnClose("remedy", func(context.Context) error { return remedy() })
 		}

@@ -38,7 +38,7 @@ func stderrPipe(t *testing.T) (*os.File, func() string) {
 
 // TestZapRemedy: zap's BufferedWriteSyncer over stderr, through which the
 // janitor logs its events. Stopped in an OnClose hook (the catalogue's
-// former remedy, and the AdoptFunc doc's former example), every close
+// former remedy, and the former AdoptFunc doc's example), every close
 // fails with "sync |1: invalid argument" and the close's own log lines are
 // dropped; made and first written in main and stopped after the root's
 // close, over a writer whose Sync cannot fail (the remedy now), every close

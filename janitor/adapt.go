@@ -5,36 +5,28 @@ import (
 	"fmt"
 )
 
-// AdoptFunc is Adopt for a resource whose clean-up is a function rather
-// than an io.Closer: a Close method that returns nothing (ristretto's
-// Cache.Close: pass func() error { c.Close(); return nil }, the
+// A CloserFunc is a clean-up function as an io.Closer, for Adopt: a
+// Close method that returns nothing (ristretto's Cache.Close:
+// janitor.CloserFunc(func() error { c.Close(); return nil }), the
 // catalogue's remedy), a Stop method (a ttlcache's Stop, a cron's), a
-// cancel function. fn is called once,
-// when j closes, as an adopted closer is: in the resources phase, after
-// the hooks ran and the goroutines stopped, last adopted first, under the
-// hook timeout. The Report lists it as a "closer".
+// cancel function. Adopted, it is called once, when the scope closes, as
+// any adopted closer is: in the resources phase, after the hooks ran and
+// the goroutines stopped, last adopted first, under the hook timeout. The
+// Report lists it as a "closer". Functions cannot be compared, so Adopt
+// cannot see that it was given the same one twice: each Adopt registers it
+// once more.
 //
-// Adopt with AdoptFunc only what the scope's code, not the janitor, writes
-// to: a log writer the janitor logs its events through (zap's
+// Adopt a CloserFunc only for what the scope's code, not the janitor,
+// writes to: a log writer the janitor logs its events through (zap's
 // BufferedWriteSyncer under WithLogger or slog.Default) must outlive the
 // close it logs, so stop it after the root's close, as the catalogue's
 // remedy says; stopped here, it would drop the close's own log lines.
-//
-// Functions cannot be compared, so unlike Adopt, AdoptFunc cannot see that
-// it was given the same one twice: each call registers fn once more.
-//
-// If j has already started to close, AdoptFunc calls fn at once and
-// returns ErrClosed joined with fn's error, if any, or with its panic,
-// turned into an error. An empty name or a nil fn is an error.
-func (j *Janitor) AdoptFunc(name string, fn func() error) error {
-	if fn == nil || name == "" {
-		return fmt.Errorf("janitor: %s: AdoptFunc(%q) needs a name and a func", j.id, name)
-	}
-	_, err := j.Defer(Undo{Name: name, Func: func(context.Context) error { return fn() }})
-	return err
-}
+type CloserFunc func() error
 
-// AdoptContext is AdoptFunc for a clean-up that takes a context, such as
+// Close calls f.
+func (f CloserFunc) Close() error { return f() }
+
+// AdoptContext is Adopt for a clean-up that takes a context, such as
 // http.Server.Shutdown or a client's Close(ctx): fn is called once, when j
 // closes, in the resources phase, last adopted first. Its context carries
 // the values of the context given to Shutdown and is done when the hook

@@ -16,10 +16,10 @@ import (
 	"github.com/leakproof/leakproof/janitor"
 )
 
-// TestAdoptFuncOrder: functions adopted with AdoptFunc and AdoptContext
+// TestCloserFuncOrder: functions adopted with CloserFunc and AdoptContext
 // are closed with the adopted closers, once, in the resources phase,
 // after the goroutines stopped, last adopted first.
-func TestAdoptFuncOrder(t *testing.T) {
+func TestCloserFuncOrder(t *testing.T) {
 	var rec recorder
 	gen := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	if err := gen.Go("worker", func(ctx context.Context) error {
@@ -30,8 +30,8 @@ func TestAdoptFuncOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := []error{
-		gen.Adopt("closer", closerFunc(func() error { rec.add("closer"); return nil })),
-		gen.AdoptFunc("func", func() error { rec.add("func"); return nil }),
+		gen.Adopt("closer", janitor.CloserFunc(func() error { rec.add("closer"); return nil })),
+		gen.Adopt("func", janitor.CloserFunc(func() error { rec.add("func"); return nil })),
 		gen.AdoptContext("ctx", func(context.Context) error { rec.add("ctx"); return nil }),
 	}
 	for i, err := range steps {
@@ -54,12 +54,12 @@ func TestAdoptFuncOrder(t *testing.T) {
 	}
 }
 
-// TestAdoptFuncError: an adopted func's error is the close's error and
+// TestCloserFuncError: an adopted func's error is the close's error and
 // the resource's, as a Close method's would be.
-func TestAdoptFuncError(t *testing.T) {
+func TestCloserFuncError(t *testing.T) {
 	boom := errors.New("flush failed")
 	gen := janitor.New("app", quiet(janitor.WithCensus(nil))...)
-	gen.AdoptFunc("syncer", func() error { return boom })
+	gen.Adopt("syncer", janitor.CloserFunc(func() error { return boom }))
 	if err := gen.Close(); !errors.Is(err, boom) {
 		t.Errorf("Close() = %v; want it to wrap %v", err, boom)
 	}
@@ -68,9 +68,9 @@ func TestAdoptFuncError(t *testing.T) {
 	}
 }
 
-// TestAdoptFuncAfterClose: adopted after close, a func is called at once,
+// TestCloserFuncAfterClose: adopted after close, a func is called at once,
 // and its error comes back with ErrClosed.
-func TestAdoptFuncAfterClose(t *testing.T) {
+func TestCloserFuncAfterClose(t *testing.T) {
 	boom := errors.New("stop failed")
 	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	j.Close()
@@ -78,8 +78,8 @@ func TestAdoptFuncAfterClose(t *testing.T) {
 		name  string
 		adopt func(fn func(context.Context) error) error
 	}{
-		{"AdoptFunc", func(fn func(context.Context) error) error {
-			return j.AdoptFunc("late", func() error { return fn(context.Background()) })
+		{"CloserFunc", func(fn func(context.Context) error) error {
+			return j.Adopt("late", janitor.CloserFunc(func() error { return fn(context.Background()) }))
 		}},
 		{"AdoptContext", func(fn func(context.Context) error) error { return j.AdoptContext("late", fn) }},
 	} {
@@ -97,25 +97,25 @@ func TestAdoptFuncAfterClose(t *testing.T) {
 			t.Errorf("AdoptContext after Close: the func's context has no deadline; want the hook timeout")
 		}
 	}
-	err := j.AdoptFunc("late", func() error { panic("stop exploded") })
+	err := j.Adopt("late", janitor.CloserFunc(func() error { panic("stop exploded") }))
 	if !errors.Is(err, janitor.ErrClosed) || !strings.Contains(err.Error(), "stop exploded") {
-		t.Errorf("AdoptFunc(panicking) after Close = %v; want ErrClosed and the panic", err)
+		t.Errorf("CloserFunc(panicking) after Close = %v; want ErrClosed and the panic", err)
 	}
 }
 
-func TestAdoptFuncBadInput(t *testing.T) {
+func TestCloserFuncBadInput(t *testing.T) {
 	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	defer j.Close()
 	for _, tt := range []struct {
 		name string
 		err  error
 	}{
-		{"AdoptFunc(nil)", j.AdoptFunc("x", nil)},
-		{`AdoptFunc("")`, j.AdoptFunc("", func() error { return nil })},
+		{"Adopt(CloserFunc(nil))", j.Adopt("x", janitor.CloserFunc(nil))},
+		{`Adopt("", CloserFunc)`, j.Adopt("", janitor.CloserFunc(func() error { return nil }))},
 		{"AdoptContext(nil)", j.AdoptContext("x", nil)},
 		{`AdoptContext("")`, j.AdoptContext("", func(context.Context) error { return nil })},
 	} {
-		if tt.err == nil || !strings.HasPrefix(tt.err.Error(), "janitor: ") || !strings.Contains(tt.err.Error(), "needs a name and a func") {
+		if tt.err == nil || !strings.HasPrefix(tt.err.Error(), "janitor: ") || !strings.Contains(tt.err.Error(), "needs a name and a") {
 			t.Errorf("%s = %v; want a janitor: error naming the mistake", tt.name, tt.err)
 		}
 	}
@@ -254,10 +254,10 @@ func (c *libCache) Close() {
 	<-c.done
 }
 
-// TestAdoptFuncLeak is the pair: a cache whose Close returns nothing
+// TestCloserFuncLeak is the pair: a cache whose Close returns nothing
 // leaks its goroutine past the generation unless its Close is adopted,
-// which AdoptFunc makes one line.
-func TestAdoptFuncLeak(t *testing.T) {
+// which CloserFunc makes one line.
+func TestCloserFuncLeak(t *testing.T) {
 	for _, adopt := range []bool{false, true} {
 		root := janitor.New("app", quiet()...)
 		gen, err := root.Child("gen")
@@ -267,7 +267,7 @@ func TestAdoptFuncLeak(t *testing.T) {
 		var c *libCache
 		gen.Do(func(context.Context) { c = newLibCache() })
 		if adopt {
-			if err := gen.AdoptFunc("cache", func() error { c.Close(); return nil }); err != nil {
+			if err := gen.Adopt("cache", janitor.CloserFunc(func() error { c.Close(); return nil })); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -277,9 +277,9 @@ func TestAdoptFuncLeak(t *testing.T) {
 		root.Close()
 		switch {
 		case !adopt && (leaked != 1 || !errors.Is(err, janitor.ErrLeaked)):
-			t.Errorf("without AdoptFunc: Close() = %v, %d leaked; want the cache's goroutine leaked", err, leaked)
+			t.Errorf("without CloserFunc: Close() = %v, %d leaked; want the cache's goroutine leaked", err, leaked)
 		case adopt && (leaked != 0 || err != nil):
-			t.Errorf("with AdoptFunc: Close() = %v, %d leaked; want a clean close", err, leaked)
+			t.Errorf("with CloserFunc: Close() = %v, %d leaked; want a clean close", err, leaked)
 		}
 	}
 }

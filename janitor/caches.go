@@ -34,15 +34,6 @@ func (j *Janitor) SealOnClose(s ctxlocal.Sealer) error {
 	return nil
 }
 
-// Store returns the scope's own context-local store, named after the
-// scope's ID. Context carries it, and so do the contexts of the scope's
-// goroutines (Go, AfterFunc, Every) and of Do, so code deep in a call
-// chain finds it with ctxlocal.FromContext or a ctxlocal.Slot. It is
-// sealed last in the caches phase: values stored in it live exactly as
-// long as the scope. A child scope has a store of its own, which shadows
-// its parent's in the child's context.
-func (j *Janitor) Store() *ctxlocal.Store { return j.store }
-
 // clearCaches is the caches phase: the registered sealers, last first,
 // then the scope's own store. The store is listed in the Report only if it
 // held something.

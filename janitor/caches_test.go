@@ -87,14 +87,15 @@ func TestScopeStore(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Slot.Load in a scope goroutine = %v; want nil", err)
 	}
-	if s, ok := ctxlocal.FromContext(gen.Context()); !ok || s != gen.Store() || gen.Store().Len() != 1 {
-		t.Fatalf("Context() carries %v, %v; want the scope's store holding the value", s, ok)
+	store, ok := ctxlocal.FromContext(gen.Context())
+	if !ok || store.Name() != gen.ID() || store.Len() != 1 {
+		t.Fatalf("Context() carries %v, %v; want the scope's store, named after its ID, holding the value", store, ok)
 	}
-	if s, _ := ctxlocal.FromContext(root.Context()); s != root.Store() || s == gen.Store() {
+	if s, _ := ctxlocal.FromContext(root.Context()); s == nil || s.Name() != root.ID() || s == store {
 		t.Error("the root's context does not carry its own store")
 	}
 	gen.Close()
-	if _, ok := tenant.Get(gen.Context()); ok || !gen.Store().Sealed() {
+	if _, ok := tenant.Get(gen.Context()); ok || !store.Sealed() {
 		t.Error("the scope's store still holds the value after Close")
 	}
 	if r := gen.Report(); r.Cleared != 1 || findResource(r, "ctxlocal", gen.ID()) == nil {

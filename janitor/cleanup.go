@@ -167,7 +167,7 @@ const (
 	kindTicker    = "ticker"    // Every
 	kindIdleConns = "idleconns" // the process's transports, shared by every scope
 	kindTracked   = "tracked"   // Track
-	kindCtxlocal  = "ctxlocal"  // SealOnClose and the scope's Store
+	kindCtxlocal  = "ctxlocal"  // SealOnClose and the scope's own store
 )
 
 var undoneKinds = [...]string{kindCloser, kindTimer, kindTicker, kindIdleConns, kindTracked, kindCtxlocal}

@@ -52,7 +52,7 @@ func (j *Janitor) Close() error {
 //     temporary files, swapped globals, idle connections) are undone,
 //     last registered first, each under the hook timeout.
 //  6. caches: context-local caches are sealed: those registered with
-//     SealOnClose, last first, then the scope's own Store.
+//     SealOnClose, last first, then the scope's own store.
 //  7. loggers: swapped loggers (scoped.SetDefaultLogger) are
 //     restored, last of all, so that every clean-up before could still
 //     log.

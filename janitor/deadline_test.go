@@ -306,7 +306,7 @@ func TestPanickingLoggerDoesNotWedge(t *testing.T) {
 // during a close and when Adopt closes it at once because the scope has
 // closed; it never escapes to the caller.
 func TestAdoptPanickingCloser(t *testing.T) {
-	bad := closerFunc(func() error { panic("close exploded") })
+	bad := janitor.CloserFunc(func() error { panic("close exploded") })
 	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	j.Adopt("bad", bad)
 	if err := j.Close(); err == nil || !strings.Contains(err.Error(), "close exploded") {

@@ -75,7 +75,7 @@ func TestDetectOnly(t *testing.T) {
 	b := &bean{closed: &closed}
 	tracked, _ := janitor.Track(gen, "bean", b)
 	adopted := false
-	gen.Adopt("db", closerFunc(func() error { adopted = true; return nil }))
+	gen.Adopt("db", janitor.CloserFunc(func() error { adopted = true; return nil }))
 	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 
 	if err := gen.Close(); err != nil {

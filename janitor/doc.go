@@ -11,16 +11,16 @@
 // process; Child makes a scope under it. A generation is a scope that
 // replaces an earlier one of the same path: each reload builds a Child
 // named like the last ("gen") and closes the previous one. Every scope has
-// a Name ("gen"), a Path from its root ("app/gen", the metrics label, shared
+// a name ("gen", given to Child), a Path from its root ("app/gen", the metrics label, shared
 // by all its generations), a Generation number (1, 2, ... per path and
 // tree) and an ID unique in the process ("app/gen#3", the pprof label and
 // how reports and logs name it).
 //
 // Everything a scope starts is registered with it: goroutines (Go),
 // shutdown hooks (OnClose), reactions to the start of its close
-// (OnCancel) and resources (Adopt an io.Closer, AdoptFunc a
-// func() error, AdoptContext a func(ctx) error bounded by the close), and
-// the preventors below.
+// (OnCancel) and resources (Adopt an io.Closer, or a CloserFunc,
+// AdoptContext a func(ctx) error bounded by the close), and the
+// preventors below.
 // Ownership is explicit: a janitor never stops or closes what was not
 // registered with it.
 //

@@ -194,8 +194,9 @@ func ExampleJanitor_SealOnClose() {
 
 var requestCount = ctxlocal.NewSlot[int]("requests")
 
-// Each scope has a store that its contexts carry, sealed when it closes.
-func ExampleJanitor_Store() {
+// Each scope has a context-local store that its contexts carry, sealed
+// when it closes.
+func ExampleJanitor_Context() {
 	root := quietRoot()
 	defer root.Close()
 	gen, _ := root.Child("gen")

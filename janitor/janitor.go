@@ -219,9 +219,6 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 	return j
 }
 
-// Name returns the name j was created with.
-func (j *Janitor) Name() string { return j.name }
-
 // Path returns the names from the root to j, "app/gen": what the scopes
 // that replace one another share, and the metrics scope label.
 func (j *Janitor) Path() string { return j.path }
@@ -245,8 +242,14 @@ func (j *Janitor) Root() *Janitor {
 	return j
 }
 
-// Context returns the scope's context. It carries the scope's pprof labels
-// and its Store, and is done as soon as Close starts.
+// Context returns the scope's context, done as soon as Close starts. It
+// carries the scope's pprof labels and its own context-local store, named
+// after its ID, which ctxlocal.FromContext returns, here and in the
+// contexts of the scope's goroutines (Go, AfterFunc, Every) and of Do, so
+// that code deep in a call chain finds it (a ctxlocal.Slot does). The
+// store is sealed last in the caches phase: values stored in it live
+// exactly as long as the scope. A child scope has a store of its own,
+// which shadows its parent's in the child's context.
 func (j *Janitor) Context() context.Context { return j.ctx }
 
 // Census returns the census the scope looks for leaks with (WithCensus),
@@ -362,7 +365,7 @@ func (j *Janitor) hook(fn func(ctx context.Context) error) hooks.Func {
 //
 // An empty name or a nil c is an error.
 func (j *Janitor) Adopt(name string, c io.Closer) error {
-	if c == nil || name == "" {
+	if f, ok := c.(CloserFunc); c == nil || ok && f == nil || name == "" {
 		return fmt.Errorf("janitor: %s: Adopt(%q) needs a name and an io.Closer", j.id, name)
 	}
 	once, fresh := j.adopt(c)

@@ -77,7 +77,7 @@ func BenchmarkClose(b *testing.B) {
 					}
 					gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 					gen.OnClose("hook", func(context.Context) error { return nil })
-					gen.Adopt("resource", closerFunc(func() error { return nil }))
+					gen.Adopt("resource", janitor.CloserFunc(func() error { return nil }))
 					if err := gen.Close(); err != nil {
 						b.Fatal(err)
 					}

@@ -63,10 +63,6 @@ func (r *recorder) hook(name string) func(context.Context) error {
 	return func(context.Context) error { r.add("hook " + name); return nil }
 }
 
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
-
 func TestCloseOrder(t *testing.T) {
 	var rec recorder
 	root := janitor.New("app", quiet()...)
@@ -84,8 +80,8 @@ func TestCloseOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	gen.Adopt("res-1", closerFunc(func() error { rec.add("close res-1"); return nil }))
-	gen.Adopt("res-2", closerFunc(func() error { rec.add("close res-2"); return nil }))
+	gen.Adopt("res-1", janitor.CloserFunc(func() error { rec.add("close res-1"); return nil }))
+	gen.Adopt("res-2", janitor.CloserFunc(func() error { rec.add("close res-2"); return nil }))
 	// A hook proves the context is done before any hook runs.
 	gen.OnClose("ctx-check", func(context.Context) error {
 		if gen.Context().Err() == nil {
@@ -171,7 +167,7 @@ func TestRegistrationRacesClose(t *testing.T) {
 						j.OnClose("h", func(context.Context) error { hookRuns.Add(1); return nil })
 					case 1:
 						adopted.Add(1)
-						err := j.Adopt("c", closerFunc(func() error { closes.Add(1); return nil }))
+						err := j.Adopt("c", janitor.CloserFunc(func() error { closes.Add(1); return nil }))
 						if err != nil && !errors.Is(err, janitor.ErrClosed) {
 							t.Errorf("Adopt() = %v; want nil or ErrClosed", err)
 						}
@@ -229,7 +225,7 @@ func TestRefusedAfterClose(t *testing.T) {
 		t.Errorf("Go() after Close = %v; want ErrClosed", err)
 	}
 	closed := false
-	err := j.Adopt("late", closerFunc(func() error { closed = true; return nil }))
+	err := j.Adopt("late", janitor.CloserFunc(func() error { closed = true; return nil }))
 	if !errors.Is(err, janitor.ErrClosed) || !closed {
 		t.Errorf("Adopt() after Close = %v, closed %v; want ErrClosed, closed at once", err, closed)
 	}

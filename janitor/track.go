@@ -52,7 +52,7 @@ func Track[T any, P interface {
 		return nil, fmt.Errorf("janitor: %s: Track(%q) needs a name and an object", j.id, name)
 	}
 	if once := j.adoptedOnce(obj); once != nil {
-		return closerFunc(func() error { return once.close(obj) }), nil
+		return CloserFunc(func() error { return once.close(obj) }), nil
 	}
 	ref := weak.Make((*T)(obj))
 	e := &trackEntry{name: name, key: ref, ref: func() io.Closer {
@@ -70,11 +70,6 @@ func Track[T any, P interface {
 	}
 	return &trackedCloser{t: t, e: e, obj: obj}, nil
 }
-
-// closerFunc is a func as an io.Closer.
-type closerFunc func() error
-
-func (f closerFunc) Close() error { return f() }
 
 // The states of a tracked object.
 const (

@@ -128,7 +128,7 @@ const (
 	remedyRedisSub  = "call Close() on the *redis.PubSub (closing the client does not close it), or Adopt it"
 	remedyFsnotify  = "call w.Close(), or Adopt the *fsnotify.Watcher"
 	remedyZap       = "make one per output in main, before the root, and log through it there first (its flush loop then carries no labels); defer ws.Stop() before janitor.New, so that it stops after the root's close and flushes that close's log lines (stopped in a hook, it drops them); over stderr or a pipe give it zapcore.AddSync(struct{ io.Writer }{os.Stderr}), whose Sync cannot fail with EINVAL"
-	remedyRistretto = "call cache.Close() once the goroutines that use it stopped: gen.AdoptFunc(\"cache\", func() error { cache.Close(); return nil })"
+	remedyRistretto = "call cache.Close() once the goroutines that use it stopped: gen.Adopt(\"cache\", janitor.CloserFunc(func() error { cache.Close(); return nil }))"
 )
 
 // offenders is the built-in catalogue, each entry verified against the

@@ -38,12 +38,12 @@ func Register(reg prometheus.Registerer, roots ...*janitor.Janitor) error {
 			return fmt.Errorf("metrics: Register: janitor %d is nil", i)
 		}
 		r := j.Root()
-		switch other, ok := names[r.Name()]; {
+		switch other, ok := names[r.Path()]; {
 		case !ok:
-			names[r.Name()] = r
+			names[r.Path()] = r
 			c.roots = append(c.roots, r)
 		case other != r:
-			return fmt.Errorf("metrics: Register: two roots named %q would export the same series", r.Name())
+			return fmt.Errorf("metrics: Register: two roots named %q would export the same series", r.Path())
 		}
 	}
 	return reg.Register(c)

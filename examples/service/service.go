@@ -169,7 +169,7 @@ func (s *service) build(j *janitor.Janitor) (http.Handler, error) {
 	if g.hot, err = ristretto.NewCache(&ristretto.Config[string, string]{NumCounters: 1e4, MaxCost: 1 << 20, BufferItems: 64}); err != nil {
 		return nil, err
 	}
-	if err := j.AdoptFunc("ristretto", func() error { g.hot.Close(); return nil }); err != nil {
+	if err := j.Adopt("ristretto", janitor.CloserFunc(func() error { g.hot.Close(); return nil })); err != nil {
 		return nil, err
 	}
 	g.counts = gocache.New(time.Minute, time.Minute)
