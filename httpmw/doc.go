@@ -45,10 +45,16 @@
 //	// on SIGHUP: rl.Reload(ctx)
 //	// on exit: srv.Shutdown(ctx), rl.Shutdown(ctx), root.Shutdown(ctx)
 //
-// A Reloader counts its reloads, requests in flight and drains (Stats);
-// metrics.Register exports them with its janitor tree. OnActivate and OnRetire let other
-// protocols switch generations with it: a gRPC server serving the active
-// generation's view of a handoff.Listener, say.
+// A Reloader is a generation.Switch of the generations' handlers: the
+// switch builds, swaps, retires, drains and remembers the generations,
+// and the Reloader serves requests with them, tracks the connections they
+// hijack and answers 503 once it is shut down. Use generation.Switch
+// itself for what is not HTTP (a gRPC server with a generation per
+// configuration, say). A Reloader counts its reloads, requests in flight
+// and drains (Stats); its root's tree lists it (janitor.AddSwitch), and
+// metrics.Register exports them with that tree. OnActivate and OnRetire
+// let other protocols switch generations with it: a gRPC server serving
+// the active generation's view of a handoff.Listener, say.
 //
 // A Reloader remembers its last 64 generations and failed reloads
 // (History): when each was built and how long the build took, what

@@ -8,17 +8,26 @@ import (
 	"weak"
 
 	"github.com/leakproof/leakproof/httpmw"
-	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
 
 // notFound is a build whose generations serve 404.
 func notFound(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil }
 
-// TestListedReloaderNotPinned: the list metrics.Register reads holds a
-// Reloader until its Shutdown has waited for every generation, and no
-// longer, or every Reloader ever made would stay in memory; what it
-// counted stays listed.
+// switchStats returns the Switch counters of path in root's tree.
+func switchStats(root *janitor.Janitor, path string) *janitor.SwitchStats {
+	for _, s := range root.Stats() {
+		if s.Path == path {
+			return s.Switch
+		}
+	}
+	return nil
+}
+
+// TestListedReloaderNotPinned: the tree, where metrics.Register finds a
+// Reloader's counters, holds the Reloader until its Shutdown has waited
+// for every generation, and no longer, or every Reloader ever made would
+// stay in memory; what it counted stays in the tree's Stats.
 func TestListedReloaderNotPinned(t *testing.T) {
 	root := newRoot(t)
 	rl, err := httpmw.NewReloader(root, notFound, httpmw.WithLogger(discard))
@@ -35,20 +44,22 @@ func TestListedReloaderNotPinned(t *testing.T) {
 	rl = nil
 	runtime.GC()
 	if w.Value() != nil {
-		t.Error("a Reloader that was shut down is still reachable: the list pins it")
+		t.Error("a Reloader that was shut down is still reachable: the tree pins it")
 	}
-	counts := reloaders.Of(root.ID())
-	if len(counts) != 1 || counts[0].Reloads != 1 {
-		t.Errorf("listed after Shutdown: %+v; want app/gen with its 1 reload", counts)
+	if s := switchStats(root, root.Path()+"/gen"); s == nil || s.Reloads != 1 {
+		t.Errorf("the tree's counters after Shutdown: %+v; want %s/gen with its 1 reload", s, root.Path())
 	}
 }
 
-// TestListForgetsGarbageTrees: what the list keeps of a tree goes when
-// the tree's root is garbage, so that roots made and dropped (one per
-// test, one per tenant) do not grow the process.
-func TestListForgetsGarbageTrees(t *testing.T) {
-	ids := make([]string, 20)
-	for i := range ids {
+// TestNothingKeptOutsideTheTree: a tree knows its Reloaders through its
+// own scopes (janitor.AddSwitch), so a root and its Reloaders dropped
+// together are garbage together: roots made and dropped (one per test,
+// one per tenant) do not grow the process. A process-global list kept
+// what it knew of each tree until a cleanup on its root ran.
+func TestNothingKeptOutsideTheTree(t *testing.T) {
+	var roots []weak.Pointer[janitor.Janitor]
+	var rls []weak.Pointer[httpmw.Reloader]
+	for range 20 {
 		root := janitor.New("tmp", janitor.WithLogger(discard))
 		rl, err := httpmw.NewReloader(root, notFound, httpmw.WithLogger(discard))
 		if err != nil {
@@ -56,24 +67,14 @@ func TestListForgetsGarbageTrees(t *testing.T) {
 		}
 		rl.Close()
 		root.Close()
-		ids[i] = root.ID()
+		roots, rls = append(roots, weak.Make(root)), append(rls, weak.Make(rl))
 	}
-	// Cleanups run on their own goroutine after the collection that finds
-	// the root unreachable: give them a bounded number of collections.
-	for range 100 {
-		runtime.GC()
-		left := 0
-		for _, id := range ids {
-			if reloaders.Of(id) != nil {
-				left++
-			}
+	runtime.GC()
+	for i := range roots {
+		if roots[i].Value() != nil || rls[i].Value() != nil {
+			t.Fatalf("root %d or its Reloader is still reachable after both were dropped", i)
 		}
-		if left == 0 {
-			return
-		}
-		runtime.Gosched()
 	}
-	t.Error("the list still keeps trees whose roots are garbage")
 }
 
 // TestReloaderChurnBounded: Reloaders made and shut down one after another

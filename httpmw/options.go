@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/leakproof/leakproof/generation"
+	"github.com/leakproof/leakproof/janitor"
 )
 
 // DefaultDrainTimeout is how long a Reloader lets a retired generation
 // finish its in-flight requests, and keep its hijacked connections, before
 // it closes the generation anyway.
-const DefaultDrainTimeout = 30 * time.Second
+const DefaultDrainTimeout = generation.DefaultDrainTimeout
 
 // A ReloaderOption configures NewReloader. Every WrapOption is one too:
 // a Reloader serves each generation's requests as Wrap would.
@@ -56,15 +59,14 @@ func newWrapConfig(opts []WrapOption) wrapConfig {
 
 // config is what the ReloaderOptions set.
 type config struct {
-	wrapConfig   // how generations serve their requests
-	drainTimeout time.Duration
-	genName      string
-	logger       *slog.Logger // nil: slog.Default() at the time of each event
-	switches                  // OnActivate and OnRetire callbacks (switch.go)
+	wrapConfig              // how generations serve their requests
+	logger     *slog.Logger // nil: slog.Default() at the time of each event
+	// switchOpts are the options of the Reloader's generation.Switch.
+	switchOpts []generation.Option
 }
 
 func newConfig(opts []ReloaderOption) config {
-	c := config{drainTimeout: DefaultDrainTimeout, genName: "gen"}
+	c := config{switchOpts: []generation.Option{generation.WithName("httpmw")}}
 	for _, o := range opts {
 		if o == nil {
 			panic("httpmw: nil ReloaderOption")
@@ -79,6 +81,12 @@ func (c *config) log() *slog.Logger {
 		return c.logger
 	}
 	return slog.Default()
+}
+
+// switchOption is a ReloaderOption that passes o to the Reloader's
+// generation.Switch.
+func switchOption(o generation.Option) ReloaderOption {
+	return optionFunc(func(c *config) { c.switchOpts = append(c.switchOpts, o) })
 }
 
 // WithRequestStore gives every request a fresh ctxlocal.Store in its
@@ -104,7 +112,7 @@ func WithDrainTimeout(d time.Duration) ReloaderOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("httpmw: WithDrainTimeout(%v): must be positive", d))
 	}
-	return optionFunc(func(c *config) { c.drainTimeout = d })
+	return switchOption(generation.WithDrainTimeout(d))
 }
 
 // WithGenerationName names the child janitor a Reloader builds for each
@@ -116,7 +124,7 @@ func WithGenerationName(name string) ReloaderOption {
 	if name == "" {
 		panic("httpmw: WithGenerationName(\"\")")
 	}
-	return optionFunc(func(c *config) { c.genName = name })
+	return switchOption(generation.WithGenerationName(name))
 }
 
 // WithLogger sends a Reloader's events (failed builds, drain timeouts,
@@ -126,7 +134,10 @@ func WithLogger(l *slog.Logger) ReloaderOption {
 	if l == nil {
 		panic("httpmw: WithLogger(nil)")
 	}
-	return optionFunc(func(c *config) { c.logger = l })
+	return optionFunc(func(c *config) {
+		c.logger = l
+		c.switchOpts = append(c.switchOpts, generation.WithLogger(l))
+	})
 }
 
 // WithContextLabels puts the generation's pprof labels on each request's
@@ -144,4 +155,47 @@ func WithLogger(l *slog.Logger) ReloaderOption {
 // reason.
 func WithContextLabels() WrapOption {
 	return wrapOptionFunc(func(c *wrapConfig) { c.ctxLabels = true })
+}
+
+// OnActivate makes a Reloader call fn with a generation's janitor as soon
+// as the generation becomes the one new requests go to: the first one, in
+// NewReloader, and each one a Reload swaps in, right after the swap and
+// before the generation it replaced is retired (OnRetire). Use it to move
+// what is not HTTP to the same generation at the same moment, such as the
+// generation's view of a handoff.Listener for its gRPC server:
+//
+//	httpmw.OnActivate(func(gen *janitor.Janitor) { front.Activate(gen) })
+//
+// Callbacks run as generation.OnActivate documents: one at a time, in
+// the order of the generations, on the goroutine calling NewReloader or
+// Reload, under no lock and without the generation's labels; they must
+// not call Reload or Shutdown. A panic in fn is logged with its stack and
+// does not undo the swap; a fn that calls runtime.Goexit ends the calling
+// goroutine, but the switch still finishes on the way out. A nil fn is a
+// programming error: OnActivate panics.
+func OnActivate(fn func(gen *janitor.Janitor)) ReloaderOption {
+	if fn == nil {
+		panic("httpmw: OnActivate(nil)")
+	}
+	return switchOption(generation.OnActivate(fn))
+}
+
+// OnRetire makes a Reloader call fn with a generation's janitor when the
+// generation stops being the one new requests go to: swapped out by a
+// Reload, right after its successor's OnActivate callbacks, or retired by
+// Shutdown. It runs before the generation's drain begins, while its
+// janitor is still open, so that fn can start draining what the
+// generation serves besides HTTP (grpc.Server.GracefulStop, say) alongside
+// its in-flight requests. A generation whose janitor closes some other
+// way (its root closing) is not retired: register with its janitor
+// (OnClose) for what must happen in every case.
+//
+// Callbacks run as OnActivate's do, and a panic or runtime.Goexit is
+// handled the same way: the generation still drains and closes. A nil fn
+// is a programming error: OnRetire panics.
+func OnRetire(fn func(gen *janitor.Janitor)) ReloaderOption {
+	if fn == nil {
+		panic("httpmw: OnRetire(nil)")
+	}
+	return switchOption(generation.OnRetire(fn))
 }

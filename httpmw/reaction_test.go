@@ -23,12 +23,13 @@ func reactions(r janitor.Report, prefix string) []janitor.Resource {
 }
 
 // TestReactionsInTheReport: what a Reloader does when a generation, or its
-// root, starts to close (stop taking requests, close hijacked
-// connections, let go of the handler, leave the list, free the path)
-// runs inside that close, as janitor.OnCancel reactions its Report lists
-// in the cancel phase, bounded by the close's timeouts and deadline. They
-// ran as context.AfterFunc on the janitors' contexts before: outside every
-// close, in no report, under no bound.
+// root, starts to close (stop taking requests, let go of the handler, tell
+// the drain to close hijacked connections) runs inside that close, as
+// janitor.OnCancel reactions its Report lists in the cancel phase, bounded
+// by the close's timeouts and deadline. They ran as context.AfterFunc on
+// the janitors' contexts before: outside every close, in no report, under
+// no bound. The root lists its Reloaders itself (janitor.AddSwitch): it
+// needs no reaction to take one off a list or free its path.
 func TestReactionsInTheReport(t *testing.T) {
 	root := janitor.New("test", quiet(janitor.WithCensus(nil))...)
 	rl, err := httpmw.NewReloader(root, notFound, httpmw.WithLogger(discard))
@@ -50,8 +51,8 @@ func TestReactionsInTheReport(t *testing.T) {
 	if rec := get(rl); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("request after the root closed: %d; want 503", rec.Code)
 	}
-	if rs := reactions(root.Report(), "httpmw "); len(rs) != 2 {
-		t.Errorf("the root's report: resources %+v; want the Reloader's two reactions (its listing, its path)", root.Report().Resources)
+	if rs := reactions(root.Report(), "httpmw "); len(rs) != 1 {
+		t.Errorf("the root's report: resources %+v; want the Reloader's reaction (its serving generation stops taking requests)", root.Report().Resources)
 	}
 	if rs := reactions(serving.Report(), "httpmw generation"); len(rs) != 1 {
 		t.Errorf("the serving generation's report: resources %+v; want its reaction", serving.Report().Resources)

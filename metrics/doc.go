@@ -7,10 +7,12 @@
 //
 // # Exporting the counters
 //
-// Register adds a collector that reads, at scrape time, janitor.Janitor.Stats
-// and the httpmw.Reloader.Stats of the Reloaders of the same trees: the
-// janitor and the Reloader keep their counters as plain atomics, nothing
-// here is program state, and a scrape never reads the goroutine profile.
+// Register adds a collector that reads, at scrape time, janitor.Janitor.Stats,
+// which carry the counters of the trees' Reloaders and other generation
+// switches (Stats.Switch: each tree lists its own, janitor.AddSwitch): the
+// janitor and the switches keep their counters as plain atomics, nothing
+// here is program state, nothing is kept outside the trees, and a scrape
+// never reads the goroutine profile.
 // The families are:
 //
 //	janitor_hooks_run_total{scope,result="ok|error|panic|timeout|abandoned"}
@@ -29,15 +31,18 @@
 //	janitor_close_duration_seconds{scope}              histogram
 //	janitor_generations_retained{scope}                closed scopes still reachable (gauge)
 //
-// and, for a tree that has or had an httpmw.Reloader:
+// and, for a tree that has or had an httpmw.Reloader or another
+// generation.Switch:
 //
-//	janitor_reloads_total{result="ok|failed"}          every Reloader's, summed
+//	janitor_reloads_total{result="ok|failed"}          every switch's, summed
 //	janitor_http_requests_inflight{scope}              gauge
 //	janitor_generations_draining{scope}                gauge
 //	janitor_http_drain_timeouts_total{scope}
 //
-// A Reloader that was shut down leaves its counters behind, so they never
-// go back, and a Reloader that replaces it on the same path continues them.
+// A Reloader that was shut down leaves its counters behind in its tree, so
+// they never go back, and a Reloader that replaces it on the same path
+// continues them; janitor_http_requests_inflight counts a generation
+// switch's work in flight, whatever it serves.
 //
 // The scope label is a scope's path from its root ("app/gen"), without the
 // generation number, so counters add up across reloads. Its values stay

@@ -7,14 +7,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/leakproof/leakproof/hooks"
-	"github.com/leakproof/leakproof/internal/reloaders"
 	"github.com/leakproof/leakproof/janitor"
 )
 
 // Register registers with reg a collector that exports the counters of the
 // janitor trees of roots, read from janitor.Janitor.Stats at every scrape,
-// and those of the trees' HTTP Reloaders, read from httpmw.Reloader.Stats
-// (reloads, requests in flight, drains), as client_golang's database
+// with those of the trees' generation switches (httpmw.Reloader,
+// generation.Switch: reloads, requests in flight, drains), which the
+// trees list and count in Stats.Switch, as client_golang's database
 // collector reads sql.DB.Stats. A janitor that is not a root stands for its
 // whole tree; each tree is exported once, and two trees must not have roots
 // of the same name, since their series would collide.
@@ -89,15 +89,15 @@ var (
 		"Closed scopes still reachable two garbage collections after they closed, kept alive by a forgotten reference (the program's own collections; scrapes never run one).",
 		scopeLabel, nil)
 
-	// The families of the trees' httpmw.Reloaders.
+	// The families of the trees' generation switches (janitor.Stats.Switch).
 	reloadsDesc = prometheus.NewDesc("janitor_reloads_total",
 		"Reloads of generations, by result.", []string{"result"}, nil)
 	inflightDesc = prometheus.NewDesc("janitor_http_requests_inflight",
-		"Requests being served by a Reloader's generations.", scopeLabel, nil)
+		"Requests (or other work) being served by a Reloader's, or a generation switch's, generations.", scopeLabel, nil)
 	drainingDesc = prometheus.NewDesc("janitor_generations_draining",
-		"Generations a Reloader retired that have not closed yet.", scopeLabel, nil)
+		"Generations a Reloader, or a generation switch, retired that have not closed yet.", scopeLabel, nil)
 	drainTimeoutsDesc = prometheus.NewDesc("janitor_http_drain_timeouts_total",
-		"Drains that ended at the drain timeout with requests or hijacked connections left.", scopeLabel, nil)
+		"Drains that ended at the drain timeout with requests, hijacked connections or other work left.", scopeLabel, nil)
 
 	allDescs = []*prometheus.Desc{
 		hooksRunDesc, hooksRemovedDesc, startedDesc, cancelledDesc, runningDesc, leakedDesc, leakedAliveDesc,
@@ -121,12 +121,32 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	var reloads [2]uint64 // ok, failed
+	switched := false
 	for _, root := range c.roots {
 		for _, s := range root.Stats() {
 			collectStats(ch, s)
+			if sw := s.Switch; sw != nil {
+				switched = true
+				reloads[0] += sw.Reloads
+				reloads[1] += sw.Failed
+				collectSwitch(ch, s.Path, *sw)
+			}
 		}
 	}
-	c.collectReloaders(ch)
+	// Reloads have no scope label: they are summed over every switch of
+	// every tree, and sent only if some tree has or had one.
+	if switched {
+		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(reloads[0]), "ok")
+		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(reloads[1]), "failed")
+	}
+}
+
+// collectSwitch sends the per-path series of the switches of path.
+func collectSwitch(ch chan<- prometheus.Metric, path string, s janitor.SwitchStats) {
+	ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(s.Inflight), path)
+	ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, float64(s.Draining), path)
+	ch <- prometheus.MustNewConstMetric(drainTimeoutsDesc, prometheus.CounterValue, float64(s.DrainTimeouts), path)
 }
 
 // collectStats sends the series of one scope path. The label values always
@@ -185,26 +205,4 @@ func histogram(scope string, h janitor.Histogram) prometheus.Metric {
 		return prometheus.NewInvalidMetric(closeDurationDesc, fmt.Errorf("metrics: scope %q: %w", scope, err))
 	}
 	return m
-}
-
-// collectReloaders sends the series of the Reloaders of c's trees.
-// Reloads have no scope label: they are summed over every Reloader of
-// every tree, and sent only if some tree has or had a Reloader.
-func (c *collector) collectReloaders(ch chan<- prometheus.Metric) {
-	var ok, failed uint64
-	seen := false
-	for _, root := range c.roots {
-		for _, s := range reloaders.Of(root.ID()) {
-			seen = true
-			ok += s.Reloads
-			failed += s.Failed
-			ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(s.Inflight), s.Path)
-			ch <- prometheus.MustNewConstMetric(drainingDesc, prometheus.GaugeValue, float64(s.Draining), s.Path)
-			ch <- prometheus.MustNewConstMetric(drainTimeoutsDesc, prometheus.CounterValue, float64(s.DrainTimeouts), s.Path)
-		}
-	}
-	if seen {
-		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(ok), "ok")
-		ch <- prometheus.MustNewConstMetric(reloadsDesc, prometheus.CounterValue, float64(failed), "failed")
-	}
 }
