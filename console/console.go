@@ -35,7 +35,8 @@ const findsKept = 16
 // The page reads the janitor (Status, History, Census) and, for the
 // generation facts only a Reloader knows (build and drain times,
 // requests served, what triggered each reload, failed reloads), the
-// Reloaders given with WithReloader. It is a view: reading it changes
+// Reloaders and other generation switches its tree lists
+// (janitor.Status.Switches), and those given with WithReloader. It is a view: reading it changes
 // nothing, and collects no garbage.
 //
 // Its "find leaks" action is a POST: it runs the garbage collector twice

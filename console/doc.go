@@ -3,16 +3,18 @@
 // what it is stuck on, what each generation left behind, and which closed
 // generation something still keeps alive. Use it to look at a running
 // process instead of reading logs and goroutine dumps: it reads the
-// janitor's status, history and census (and the history of the
-// httpmw.Reloaders it is given), which nothing else puts side by side.
+// janitor's status, history and census (and the history of the tree's
+// httpmw.Reloaders and other generation switches), which nothing else puts
+// side by side.
 //
 // # Mounting
 //
 // Handler is opt-in, like net/http/pprof without its init-time
-// registration: nothing is mounted on http.DefaultServeMux, ever. Give it
-// the Reloaders whose generations it should describe (WithReloader):
+// registration: nothing is mounted on http.DefaultServeMux, ever. It finds
+// the Reloaders and generation switches of its tree by itself, through the
+// tree (janitor.Status.Switches), for as long as they are listed there:
 //
-//	mux.Handle("/debug/janitor", console.Handler(root, console.WithReloader(rl)))
+//	mux.Handle("/debug/janitor", console.Handler(root))
 //
 // # The page
 //
@@ -80,7 +82,8 @@
 //	summary              the page's one line, "15 closes: 4 leaked, 1 still reachable"
 //	leaks_alive          leaked goroutines of closed scopes still running, as of the latest
 //	                     census read: the janitor_goroutines_leaked gauge, summed
-//	reloaders            one per WithReloader, in the order given:
+//	reloaders            one per WithReloader, in the order given, then one per
+//	                     other generation switch of the tree (parents first):
 //	  path               the generations' path, "app/gen"
 //	  serving            the ID of the generation serving; "" once shut down
 //	  reloads            reloads that swapped a new generation in (Stats)

@@ -44,8 +44,11 @@ func newConfig(opts []Option) config {
 // per Reloader whose generations live under the page's root; giving the
 // same one twice shows it once.
 //
-// The page holds rl, which holds its current generation: mount the page
-// for as long as the Reloader serves. A nil rl is a programming error:
+// The page finds the Reloaders of its tree by itself, while they are
+// listed there (until their Shutdown has waited for every generation): a
+// Reloader given with WithReloader comes first, and stays on the page
+// after its Shutdown. The page holds rl, which holds its current
+// generation: mount the page for as long as the Reloader serves. A nil rl is a programming error:
 // WithReloader panics; so does Handler, given a Reloader whose
 // generations are not in the page's tree.
 //

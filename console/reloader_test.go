@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/leakproof/leakproof/console"
+	"github.com/leakproof/leakproof/generation"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -102,5 +103,70 @@ func TestHandlerReloaderInSubtree(t *testing.T) {
 	page := fetchJSON(t, console.Handler(root, console.WithReloader(rl), console.WithReloader(rl)), "/?format=json")
 	if len(page.Reloaders) != 1 || page.Reloaders[0].Serving != rl.Current().ID() {
 		t.Errorf("reloaders on the page = %+v; want one, serving %s", page.Reloaders, rl.Current().ID())
+	}
+}
+
+// TestHandlerFindsTheTreesSwitches: the page finds the Reloaders and other
+// generation switches of its tree by itself, through the tree
+// (janitor.Status.Switches): no WithReloader needed, and one given is
+// shown once, first. Only those given with WithReloader were shown
+// before.
+func TestHandlerFindsTheTreesSwitches(t *testing.T) {
+	root := newRoot(t)
+	admin, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
+		httpmw.WithLogger(discard), httpmw.WithGenerationName("admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	tenant, err := root.Child("tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	workers, err := generation.New(tenant, func(*janitor.Janitor) (int, error) { return 4, nil },
+		generation.WithLogger(discard), generation.WithGenerationName("workers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer workers.Close()
+	if err := workers.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	app, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) { return http.NotFoundHandler(), nil },
+		httpmw.WithLogger(discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+
+	for _, tc := range []struct {
+		name string
+		opts []console.Option
+		want []string
+	}{
+		{"found", nil, []string{admin.Stats().Path, app.Stats().Path, workers.Path()}},
+		{"given and found", []console.Option{console.WithReloader(app)}, []string{app.Stats().Path, admin.Stats().Path, workers.Path()}},
+	} {
+		page := fetchJSON(t, console.Handler(root, tc.opts...), "/?format=json")
+		var got []string
+		for _, r := range page.Reloaders {
+			got = append(got, r.Path)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("%s: reloaders on the page: %v; want %v", tc.name, got, tc.want)
+		}
+		for _, r := range page.Reloaders {
+			if r.Path == workers.Path() && (r.Serving != workers.Current().Janitor().ID() || r.Reloads != 1 || len(r.Generations) != 2) {
+				t.Errorf("%s: the generation switch on the page = %+v; want %s serving, 1 reload, 2 generations",
+					tc.name, r, workers.Current().Janitor().ID())
+			}
+		}
+	}
+	if err := app.Close(); err != nil {
+		t.Fatal(err)
+	}
+	page := fetchJSON(t, console.Handler(root, console.WithReloader(app)), "/?format=json")
+	if len(page.Reloaders) != 3 || page.Reloaders[0].Path != app.Stats().Path || page.Reloaders[0].Serving != "" {
+		t.Errorf("after the given Reloader's Shutdown: %+v; want it still shown first, serving nothing", page.Reloaders)
 	}
 }

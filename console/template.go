@@ -378,7 +378,7 @@ then look for the generation's objects among the biggest in-use allocations.</p>
 <div class="scroll" role="region" aria-label="Failed reloads" tabindex="0"><table class="failed-reloads"><thead><tr><th>at</th><th>trigger</th><th class="num">took</th><th>error</th></tr></thead><tbody>
 {{range .}}<tr><td><time datetime="{{iso .At}}" title="{{ts .At}}">{{clock .At}}</time></td><td>{{.Trigger}}</td><td class="num">{{secs .Seconds}}</td><td class="failed">{{.Error}}</td></tr>
 {{end}}</tbody></table></div>{{else}}<p class="muted">None.</p>{{end}}
-{{else}}<p class="muted">No Reloader was given to this page (console.WithReloader): the closes below are its history.</p>
+{{else}}<p class="muted">No Reloader, nor other generation switch, builds generations in this tree: the closes below are its history.</p>
 {{end}}</section>
 
 <section id="closes" aria-labelledby="closes-h"><h2 id="closes-h">Closes</h2>

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leakproof/leakproof/generation"
 	"github.com/leakproof/leakproof/goroutines"
-	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -216,7 +216,8 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	}
 
 	page.Scopes = []scopeView{}
-	flatten(&page.Scopes, h.root.Status(), "", 0, counts, now)
+	status := h.root.Status()
+	flatten(&page.Scopes, status, "", 0, counts, now)
 	page.Blocking = h.blocking(r, &page)
 
 	history := h.root.History()
@@ -248,9 +249,13 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 		}
 	}
 
-	page.Reloaders = make([]reloaderView, 0, len(h.reloaders))
-	for _, rl := range h.reloaders {
-		page.Reloaders = append(page.Reloaders, reloaderOf(rl, results, now))
+	open := make(map[string]bool, len(page.Scopes))
+	for _, sc := range page.Scopes {
+		open[sc.ID] = sc.State == janitor.Open.String()
+	}
+	page.Reloaders = []reloaderView{}
+	for _, rl := range h.switches(status) {
+		page.Reloaders = append(page.Reloaders, reloaderOf(rl, open, results, now))
 	}
 	if h.ready != nil {
 		ready := h.ready()
@@ -380,7 +385,55 @@ func closedOf(c janitor.Record, slowAbove time.Duration) closeView {
 	return d
 }
 
-func reloaderOf(rl *httpmw.Reloader, results map[string]string, now time.Time) reloaderView {
+// A reloadable is what the page reads of a Reloader, or of another
+// generation switch: httpmw.Reloader and generation.Switch are.
+type reloadable interface {
+	Stats() generation.Stats
+	History() generation.History
+}
+
+// switches returns the Reloaders given with WithReloader, in the order
+// given, then the other generation switches listed in the tree of
+// status (janitor.Status.Switches), scopes first, parents before their
+// children, each scope's by path.
+func (h *handler) switches(status janitor.Status) []reloadable {
+	out := make([]reloadable, 0, len(h.reloaders))
+	given := make(map[string]bool, len(h.reloaders))
+	for _, rl := range h.reloaders {
+		out = append(out, rl)
+		given[newest(rl)] = true
+	}
+	var walk func(st janitor.Status)
+	walk = func(st janitor.Status) {
+		var here []reloadable
+		for _, s := range st.Switches {
+			// A switch given with WithReloader is known by its newest
+			// generation: a generation ID is the process's only one.
+			if rl, ok := s.(reloadable); ok && !given[newest(rl)] {
+				here = append(here, rl)
+			}
+		}
+		slices.SortFunc(here, func(a, b reloadable) int { return strings.Compare(a.Stats().Path, b.Stats().Path) })
+		out = append(out, here...)
+		for _, c := range st.Children {
+			walk(c)
+		}
+	}
+	walk(status)
+	return out
+}
+
+// newest returns the ID of rl's newest generation.
+func newest(rl reloadable) string {
+	if gens := rl.History().Generations; len(gens) > 0 {
+		return gens[0].ID
+	}
+	return ""
+}
+
+// reloaderOf returns the view of rl; open tells the IDs of the open
+// scopes of the page's tree.
+func reloaderOf(rl reloadable, open map[string]bool, results map[string]string, now time.Time) reloaderView {
 	st := rl.Stats()
 	d := reloaderView{
 		Path:          st.Path,
@@ -390,11 +443,13 @@ func reloaderOf(rl *httpmw.Reloader, results map[string]string, now time.Time) r
 		Draining:      st.Draining,
 		DrainTimeouts: st.DrainTimeouts,
 	}
-	// Current is the Reloader's root once it is shut down, not a generation.
-	if cur := rl.Current(); cur.Path() == st.Path && cur.State() == janitor.Open {
-		d.Serving = cur.ID()
-	}
 	hist := rl.History()
+	// The generation serving is the newest not retired, if it is open: a
+	// Reloader shut down has none, and neither has one whose root closed
+	// its generations under it.
+	if gens := hist.Generations; len(gens) > 0 && gens[0].Serving() && open[gens[0].ID] {
+		d.Serving = gens[0].ID
+	}
 	d.Generations = make([]generationView, 0, len(hist.Generations))
 	for _, g := range hist.Generations {
 		dg := generationView{
