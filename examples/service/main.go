@@ -29,10 +29,10 @@
 //     (lumberjack). Their goroutines are the root's, not the generation's
 //     that used them first.
 //   - Per generation, closed with it: a ristretto cache, a go-cache (let go
-//     of with the handler), a zap logger and a zerolog diode writer on the
-//     shared log file, a robfig/cron scheduler, an OpenTelemetry tracer
-//     provider with a batch span processor, a gRPC client connection to an
-//     upstream the root runs.
+//     of with the handler and the gRPC service), a zap logger and a
+//     zerolog diode writer on the shared log file, a robfig/cron
+//     scheduler, an OpenTelemetry tracer provider with a batch span
+//     processor, a gRPC client connection to an upstream the root runs.
 //
 // -leak plants the classic leak of each library in every generation
 // (a comma-separated list, or "all": see leaks.go): each close then

@@ -127,7 +127,7 @@ type gen struct {
 	j      *janitor.Janitor
 	db     *sql.DB
 	hot    *ristretto.Cache[string, string] // closed with the generation
-	counts *gocache.Cache                   // stops when garbage: let go of with the handler
+	counts *gocache.Cache                   // stops when garbage: let go of with the handler and the gRPC service (store)
 	log    *zap.Logger
 	zlog   zerolog.Logger
 	tracer trace.Tracer
@@ -292,7 +292,9 @@ func (s *service) serveGRPC(j *janitor.Janitor, g *gen) error {
 	srv := grpc.NewServer(grpc.StatsHandler(&gg.calls))
 	gg.srv = srv
 	grpc_health_v1.RegisterHealthServer(srv, s.health)
-	srv.RegisterService(&storeDesc, g)
+	st := new(store)
+	st.g.Store(g)
+	srv.RegisterService(&storeDesc, st)
 	s.mu.Lock()
 	s.gens[j] = gg
 	s.mu.Unlock()
@@ -301,6 +303,7 @@ func (s *service) serveGRPC(j *janitor.Janitor, g *gen) error {
 	j.OnClose("grpc server", func(ctx context.Context) error {
 		defer s.forget(j)
 		err := gg.stop(ctx)
+		st.g.Store(nil) // the server has stopped: see store
 		if errors.Is(err, lifecycle.ErrDrainCut) {
 			s.logger.Info("gRPC drain cut at its deadline", "scope", j.ID(), "err", err)
 			return nil
