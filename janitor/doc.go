@@ -12,8 +12,8 @@
 // replaces an earlier one of the same path: each reload builds a Child
 // named like the last ("gen") and closes the previous one. Every scope has
 // a name ("gen", given to Child), a Path from its root ("app/gen", the metrics label, shared
-// by all its generations), a Generation number (1, 2, ... per path and
-// tree) and an ID unique in the process ("app/gen#3", the pprof label and
+// by all its generations), a generation number (1, 2, ... per path and
+// tree, Status.Generation) and an ID unique in the process ("app/gen#3", the pprof label and
 // how reports and logs name it).
 //
 // Everything a scope starts is registered with it: goroutines (Go),

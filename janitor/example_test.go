@@ -99,13 +99,13 @@ func ExampleJanitor_ID() {
 	defer root.Close()
 	for range 3 {
 		gen, _ := root.Child("gen")
-		fmt.Println(gen.Path(), gen.Generation(), gen.ID())
+		fmt.Println(gen.Path(), gen.Status().Generation, gen.ID())
 		gen.Close()
 	}
 	other := janitor.New("billing", janitor.WithLogger(slog.New(slog.DiscardHandler)))
 	defer other.Close()
 	gen, _ := other.Child("gen") // numbered in its own tree, told apart by "@2"
-	fmt.Println(gen.Path(), gen.Generation(), gen.ID())
+	fmt.Println(gen.Path(), gen.Status().Generation, gen.ID())
 	// Output:
 	// billing/gen 1 billing/gen#1
 	// billing/gen 2 billing/gen#2

@@ -223,11 +223,6 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 // that replace one another share, and the metrics scope label.
 func (j *Janitor) Path() string { return j.path }
 
-// Generation returns j's number among the scopes of its path in its
-// tree: 1 for the first "app/gen", 2 for the one that replaced it, and so
-// on. A root is generation 1.
-func (j *Janitor) Generation() uint64 { return j.gen }
-
 // ID returns the scope's identity, unique in the process: "path#generation"
 // ("app/gen#3"), suffixed "@k" in the k-th tree whose root has the same
 // name. It is the value of the scope's goroutines.ScopeLabel label, and how

@@ -30,8 +30,11 @@ func (j *Janitor) isOpen() bool { return j.State() == Open }
 // debug handler) reads to see which scopes exist, what they run and where
 // a close in progress is.
 type Status struct {
-	ID         string
-	Path       string
+	ID   string
+	Path string
+	// Generation is the scope's number among the scopes of its path in
+	// its tree: 1 for the first "app/gen", 2 for the one that replaced
+	// it, and so on; a root is generation 1.
 	Generation uint64
 	State      State
 	Tracked    int      // goroutines started with Go that are running

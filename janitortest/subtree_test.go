@@ -73,7 +73,7 @@ func TestSubtreeLeakReported(t *testing.T) {
 	t.Parallel()
 	ft := &fakeT{name: "TestWholeApp"}
 	ctx := janitortest.Check(ft, janitortest.WithGracePeriod(0))
-	a := newApp(t, ctx, func(gen *janitor.Janitor) bool { return gen.Generation() == 3 })
+	a := newApp(t, ctx, func(gen *janitor.Janitor) bool { return gen.Status().Generation == 3 })
 	a.run(t, 5)
 	ft.end()
 	close(a.release)

@@ -68,7 +68,7 @@ func Registerer(j *janitor.Janitor, reg prometheus.Registerer) prometheus.Regist
 		s.closed, s.why = true, fmt.Errorf("metrics: %s: Registerer with a nil prometheus.Registerer", j.ID())
 	default:
 		s.scope = j.ID()
-		s.lineage, s.gen = j.Root().ID()+" "+j.Path(), j.Generation()
+		s.lineage, s.gen = j.Root().ID()+" "+j.Path(), j.Status().Generation
 		// If j has already started to close, OnClose runs the hook at once.
 		j.OnClose("metrics.Registerer", s.unregisterAll)
 	}

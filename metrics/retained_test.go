@@ -21,7 +21,7 @@ func generationGauge(gen *janitor.Janitor) prometheus.Collector {
 		Name:        "leakproof_test_generation",
 		Help:        "The generation serving.",
 		ConstLabels: prometheus.Labels{"id": gen.ID()},
-	}, func() float64 { return float64(gen.Generation()) })
+	}, func() float64 { return float64(gen.Status().Generation) })
 }
 
 // retainedAfterReloads reloads three generations, each registering its
