@@ -82,8 +82,8 @@ func TestShutdownDeadlineHungHooks(t *testing.T) {
 		if len(final.Hooks) != 3 || len(final.Abandoned) == 0 || len(final.Phases) != 8 {
 			t.Errorf("finished report: %d hooks, abandoned %q, %d phases; want 3, the same names, 8", len(final.Hooks), final.Abandoned, len(final.Phases))
 		}
-		if st := statsFor(root, "app"); st.HooksRun[hooks.Abandoned] != 3 || st.ClosesFailed != 1 {
-			t.Errorf("stats: %d hooks abandoned, %d failed closes; want 3, 1", st.HooksRun[hooks.Abandoned], st.ClosesFailed)
+		if st := statsFor(root, "app"); st.HooksRun[hooks.Abandoned] != 3 || st.ClosesError != 1 {
+			t.Errorf("stats: %d hooks abandoned, %d failed closes; want 3, 1", st.HooksRun[hooks.Abandoned], st.ClosesError)
 		}
 		close(release)
 	})

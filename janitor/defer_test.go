@@ -132,7 +132,7 @@ func TestDeferLeftAsIs(t *testing.T) {
 	if res := findResource(root.Report(), "global", "g"); res == nil || res.Err != nil || res.Note != "replaced since: left as it is" {
 		t.Errorf("Resource = %+v; want the note, no error", res)
 	}
-	if s := root.Stats()[0]; s.ResourcesClosed != 1 || s.ResourcesCloseFailed != 0 || s.Undone["global"] != 0 {
+	if s := root.Stats()[0]; s.ResourcesClosed != 1 || s.ResourcesCloseError != 0 || s.Undone["global"] != 0 {
 		t.Errorf("Stats = %+v; want one resource handled, none failed, none undone", s)
 	}
 }

@@ -156,7 +156,7 @@
 //     still closing, the phases not reached. The close finishes in the
 //     background, in order, each step bounded by its own timeout; then
 //     Report returns the finished report, and the counters count the close
-//     once, as failed.
+//     once, with the result "error".
 //   - A scope's hooks never start while a child's close is in progress,
 //     even one another goroutine started (a Reloader's drain), unless the
 //     deadline has passed; then they wait in the background instead.

@@ -562,8 +562,8 @@ func TestDoneContextStillTakesCensus(t *testing.T) {
 	if r := gen.Report(); r.Leaked() != 1 || !errors.Is(r.Err(), janitor.ErrLeaked) {
 		t.Errorf("finished report: %d leaked, err %v; want 1, ErrLeaked", r.Leaked(), r.Err())
 	}
-	if st := statsFor(root, "app/gen"); st.GoroutinesLeaked != 1 || st.ClosesLeaked+st.ClosesFailed != 1 {
-		t.Errorf("goroutines leaked %d, closes leaked %d, failed %d; want 1, and the close counted once", st.GoroutinesLeaked, st.ClosesLeaked, st.ClosesFailed)
+	if st := statsFor(root, "app/gen"); st.GoroutinesLeaked != 1 || st.ClosesLeaked+st.ClosesError != 1 {
+		t.Errorf("goroutines leaked %d, closes leaked %d, failed %d; want 1, and the close counted once", st.GoroutinesLeaked, st.ClosesLeaked, st.ClosesError)
 	}
 }
 

@@ -5,7 +5,7 @@ import "strconv"
 // A Result is the verdict on one close, for the scope itself (each child
 // closed with it has its own). It is decided once, by Report.Result, and
 // every reader of a close uses it: Stats counts closes by it (ClosesClean,
-// ClosesLeaked, ClosesFailed; Stats.Closes), the metrics package exports
+// ClosesLeaked, ClosesError; Stats.Closes), the metrics package exports
 // it as the result label of janitor_closes_total, the close's log line
 // carries it (attribute "result"), and the console page and its JSON show
 // it.

@@ -65,7 +65,7 @@ func TestOneResultPerClose(t *testing.T) {
 				}
 				if got := st.Closes(res); got != want {
 					t.Errorf("Stats.Closes(%v) = %d; want %d (clean %d, leaked %d, failed %d)",
-						res, got, want, st.ClosesClean, st.ClosesLeaked, st.ClosesFailed)
+						res, got, want, st.ClosesClean, st.ClosesLeaked, st.ClosesError)
 				}
 			}
 			var line string

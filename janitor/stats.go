@@ -52,8 +52,12 @@ type Stats struct {
 	// allocates too little to collect.
 	GenerationsRetained int64
 
-	ResourcesClosed      uint64 // adopted resources and preventors handled without error (Report.Resources): undone, or left to a newer owner (Resource.Note)
-	ResourcesCloseFailed uint64 // adopted resources and preventors whose undo failed
+	// Adopted resources and preventors (Report.Resources) by the result
+	// label of janitor_resources_closed_total: "ok", handled without error
+	// (undone, or left to a newer owner: Resource.Note), or "error", their
+	// undo returned an error, panicked or hung past the hook timeout.
+	ResourcesClosed     uint64
+	ResourcesCloseError uint64
 
 	// Undone counts what the preventors undid, by Resource.Kind ("timer",
 	// "signal", "tracked", ...): one per resource, or per object for
@@ -73,7 +77,7 @@ type Stats struct {
 	// Result.
 	ClosesClean  uint64 // ResultClean: closes that found nothing wrong
 	ClosesLeaked uint64 // ResultLeaked: closes that found leaked goroutines and no other failure
-	ClosesFailed uint64 // ResultError: closes with a hook, goroutine or resource error, a census that could not run, cut short by their deadline, or with faults; leaks or not
+	ClosesError  uint64 // ResultError: closes with a hook, goroutine or resource error, a census that could not run, cut short by their deadline, or with faults; leaks or not
 
 	CloseDuration Histogram // seconds per Close
 
@@ -87,7 +91,7 @@ type Stats struct {
 }
 
 // Closes returns how many closes had result r: ClosesClean, ClosesLeaked
-// or ClosesFailed; 0 for a Result that is none of the three.
+// or ClosesError; 0 for a Result that is none of the three.
 func (s Stats) Closes(r Result) uint64 {
 	switch r {
 	case ResultClean:
@@ -95,7 +99,7 @@ func (s Stats) Closes(r Result) uint64 {
 	case ResultLeaked:
 		return s.ClosesLeaked
 	case ResultError:
-		return s.ClosesFailed
+		return s.ClosesError
 	}
 	return 0
 }
@@ -216,19 +220,19 @@ func (c *counters) observeClose(d time.Duration) {
 
 func (c *counters) snapshot() Stats {
 	s := Stats{
-		Path:                 c.path,
-		HooksRemoved:         c.hooksRemoved.Load(),
-		GoroutinesStarted:    c.started.Load(),
-		GoroutinesCancelled:  c.cancelled.Load(),
-		GoroutinesLeaked:     c.leaked.Load(),
-		Stragglers:           c.stragglers.Load(),
-		ResourcesClosed:      c.resourcesClosed.Load(),
-		ResourcesCloseFailed: c.resourcesFailed.Load(),
-		CtxlocalCleared:      c.cleared.Load(),
-		ClosesClean:          c.closes[ResultClean].Load(),
-		ClosesLeaked:         c.closes[ResultLeaked].Load(),
-		ClosesFailed:         c.closes[ResultError].Load(),
-		Faults:               c.faults.Load(),
+		Path:                c.path,
+		HooksRemoved:        c.hooksRemoved.Load(),
+		GoroutinesStarted:   c.started.Load(),
+		GoroutinesCancelled: c.cancelled.Load(),
+		GoroutinesLeaked:    c.leaked.Load(),
+		Stragglers:          c.stragglers.Load(),
+		ResourcesClosed:     c.resourcesClosed.Load(),
+		ResourcesCloseError: c.resourcesFailed.Load(),
+		CtxlocalCleared:     c.cleared.Load(),
+		ClosesClean:         c.closes[ResultClean].Load(),
+		ClosesLeaked:        c.closes[ResultLeaked].Load(),
+		ClosesError:         c.closes[ResultError].Load(),
+		Faults:              c.faults.Load(),
 	}
 	for i := range c.hooksRun {
 		s.HooksRun[i] = c.hooksRun[i].Load()

@@ -168,7 +168,7 @@ func collectStats(ch chan<- prometheus.Metric, s janitor.Stats) {
 	counter(leakedDesc, s.GoroutinesLeaked, s.Path)
 	gauge(leakedAliveDesc, s.GoroutinesLeakedAlive)
 	counter(resourcesDesc, s.ResourcesClosed, s.Path, "ok")
-	counter(resourcesDesc, s.ResourcesCloseFailed, s.Path, "error")
+	counter(resourcesDesc, s.ResourcesCloseError, s.Path, "error")
 	counter(clearedDesc, s.CtxlocalCleared, s.Path)
 	for _, r := range [...]janitor.Result{janitor.ResultClean, janitor.ResultLeaked, janitor.ResultError} {
 		counter(closesDesc, s.Closes(r), s.Path, r.String())

@@ -266,11 +266,11 @@ func checkStats(t *testing.T, root *janitor.Janitor, gens int) {
 		if s.Path != "soak/gen" {
 			continue
 		}
-		if got := s.ClosesClean + s.ClosesLeaked + s.ClosesFailed; got != uint64(gens) {
+		if got := s.ClosesClean + s.ClosesLeaked + s.ClosesError; got != uint64(gens) {
 			t.Errorf("%d generations closed; want %d", got, gens)
 		}
-		if s.ClosesLeaked != 0 || s.ClosesFailed != 0 || s.GoroutinesLeaked != 0 {
-			t.Errorf("closes: %d leaked, %d failed, %d goroutines leaked; want 0", s.ClosesLeaked, s.ClosesFailed, s.GoroutinesLeaked)
+		if s.ClosesLeaked != 0 || s.ClosesError != 0 || s.GoroutinesLeaked != 0 {
+			t.Errorf("closes: %d leaked, %d failed, %d goroutines leaked; want 0", s.ClosesLeaked, s.ClosesError, s.GoroutinesLeaked)
 		}
 		for _, kind := range []string{"closer", "timer", "ticker", "signal", "tempfile", "global", "tracked", "ctxlocal"} {
 			if s.Undone[kind] == 0 {
