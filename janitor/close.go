@@ -115,7 +115,7 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 		forgetOrigin(j.origin)
 	}
 	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{})}
-	c.ctx, c.endTask = traceClose(ctx, j.id)
+	c.ctx, c.task = traceClose(ctx, j.id)
 	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}
 	c.children = slices.Clone(j.children)
 	j.closing = c
@@ -217,9 +217,9 @@ type closer struct {
 	// traceDone receives the result of writing the flight recorder
 	// snapshot the close took, if it took one (overrunLocked).
 	traceDone chan error
-	// endTask ends the close's trace task (traceClose); set before the
-	// close starts.
-	endTask func()
+	// task is the close's trace task, nil if the program was not traced
+	// when the close began (traceClose); set before the close starts.
+	task *trace.Task
 }
 
 // phases are the names of the close's phases, in order.
@@ -241,7 +241,10 @@ func (c *closer) run(own bool) {
 		c.phase, c.left = i, nil
 		c.mu.Unlock()
 		start := time.Now()
-		region := trace.StartRegion(c.ctx, phaseRegions[i])
+		var region *trace.Region
+		if c.task != nil {
+			region = trace.StartRegion(c.ctx, phaseRegions[i])
+		}
 		c.safely(name, func() {
 			switch name {
 			case "cancel":
@@ -264,7 +267,9 @@ func (c *closer) run(own bool) {
 				c.census()
 			}
 		})
-		region.End()
+		if region != nil {
+			region.End()
+		}
 		c.mu.Lock()
 		c.report.Phases = append(c.report.Phases, Phase{Name: name, Duration: time.Since(start)})
 		c.mu.Unlock()
@@ -545,7 +550,9 @@ func (c *closer) abandonedLocked() []string {
 // line, the history, and the scope's removal from its parent.
 func (c *closer) finish() {
 	j := c.j
-	defer c.endTask()
+	if c.task != nil {
+		defer c.task.End()
+	}
 	c.awaitTrace()
 	goroutines, heap := processNow()
 	c.mu.Lock()

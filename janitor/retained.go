@@ -42,8 +42,9 @@ type watched struct {
 // gcCycles returns how many garbage collections the program has
 // completed, from a read that stops nothing.
 func gcCycles() uint64 {
-	s := []metrics.Sample{{Name: gcCyclesSample}}
-	metrics.Read(s)
+	var s [1]metrics.Sample
+	s[0].Name = gcCyclesSample
+	metrics.Read(s[:])
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
