@@ -53,6 +53,11 @@ func load(ctx context.Context, src string, debug int) (*dump, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parse(src, data)
+}
+
+// parse parses data, the dump read from src.
+func parse(src string, data []byte) (*dump, error) {
 	p, format, err := gprofile.ParseDump(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", src, trimPkg(err))

@@ -43,6 +43,20 @@
 // offender was found (diff: none grew), 1 when some were, so that a CI job
 // fails on them, and 2 on bad usage or bad input: not a dump, a truncated
 // dump, an unknown format, an unreachable URL.
+//
+// A dump cut short on its way (a copy, a read, a terminal's scrollback) is
+// refused as truncated wherever its form shows it: a debug=1 profile whose
+// records do not add up to the total in its header, or whose last record
+// stops before the last of the PCs it lists; a traceback whose last
+// goroutine stops before the "created by" line that ends every goroutine
+// but the main one (whose stack ends with main.main); a SIGQUIT traceback
+// without the registers printed after its goroutines; a last line without
+// its newline. What cannot be told: a debug=2 profile or a panic cut
+// exactly between two goroutines reads as a dump of fewer goroutines, as
+// nothing in these forms counts them, and a cut inside a goroutine locked
+// to its thread reads as whole, since the goroutine of a C thread calling
+// into Go has no creator. The debug=1 profile, which checks itself, is the
+// form to keep when a dump travels.
 package main
 
 import (

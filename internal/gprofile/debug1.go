@@ -2,6 +2,8 @@ package gprofile
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -26,8 +28,11 @@ const (
 // parseDebug1 parses a debug=1 profile, giving ErrFormat if data does not
 // start with either header. With filter set, only records whose labels
 // contain key are parsed in full and returned; the frames of the others
-// are skipped unread.
-func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
+// are skipped unread. With whole set, it also checks that the input was
+// not cut inside its last record (see lastRecordWhole), which a total
+// that adds up does not show: ParseDump reads dumps from anywhere, the
+// census reads what runtime/pprof just wrote in full.
+func parseDebug1(data []byte, key string, filter, whole bool) (*Profile, error) {
 	s := &scanner{data: data}
 	header, start, _ := s.next()
 	var digits []byte
@@ -53,6 +58,7 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 	var slab frameSlab
 	var frames []Frame // scratch, reused across records
 	sum := 0
+	last := -1 // offset of the last record
 	for {
 		line, start, ok := s.next()
 		if !ok {
@@ -65,6 +71,7 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 		if !ok {
 			return nil, s.errorf(start, "bad record header %s", excerpt(line))
 		}
+		last = start
 		if count > total-sum {
 			return nil, s.errorf(start, "record counts exceed the header's total %d", total)
 		}
@@ -109,7 +116,85 @@ func parseDebug1(data []byte, key string, filter bool) (*Profile, error) {
 	if sum != total {
 		return nil, &truncatedError{total: total, sum: sum}
 	}
+	if whole && last >= 0 {
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			return nil, fmt.Errorf("%w: line %d: the last line has no newline", ErrTruncated, bytes.Count(data, []byte{'\n'})+1)
+		}
+		if err := s.lastRecordWhole(last); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// lastRecordWhole checks that the record at offset start, the last one,
+// has all its frames: a dump cut inside it has every record's count, so
+// its total adds up. The "@" line lists one PC per frame, the frame lines
+// print each PC less one (runtime.CallersFrames gives the call's PC, not
+// the return address), from the first frame outside the runtime to the
+// last, leaving out only runtime.goexit, where every goroutine's stack
+// ends. So the frames must reach the last PC or the one before it,
+// counted from where the first frame is: a cut inside a recursion, whose
+// PCs repeat, is caught too. A record without frames has at most one PC,
+// that of runtime.goexit (a goroutine that has not started yet). Frames
+// whose first PC is not in the list (hand-written input) are checked no
+// further.
+func (s *scanner) lastRecordWhole(start int) error {
+	rec := scanner{data: s.data[start:]}
+	line, _, _ := rec.next()
+	_, list, _ := splitCountLine(line)
+	var pcs []uint64
+	for _, w := range bytes.Fields(list) {
+		pc, _ := parseHex(w[len("0x"):]) // validated by validPCs or skipped
+		pcs = append(pcs, pc)
+	}
+	frames, first := 0, uint64(0)
+	lastLine := start
+	for {
+		line, at, ok := rec.next()
+		if !ok || len(line) == 0 {
+			break
+		}
+		lastLine = start + at
+		if pc, ok := bytes.CutPrefix(line, []byte("#\t0x")); ok {
+			if frames == 0 {
+				first, _ = parseHex(pc[:hexPrefix(pc)])
+			}
+			frames++
+		}
+	}
+	whole := true
+	if frames == 0 {
+		whole = len(pcs) <= 1
+	} else if i := slices.IndexFunc(pcs, func(pc uint64) bool { return pc == first || pc == first+1 }); i >= 0 {
+		end := i + frames - 1
+		whole = end == len(pcs)-1 || end == len(pcs)-2
+	}
+	if !whole {
+		return fmt.Errorf("%w: line %d: the last record stops after %d of the frames of its %d PCs",
+			ErrTruncated, bytes.Count(s.data[:lastLine], []byte{'\n'})+1, frames, len(pcs))
+	}
+	return nil
+}
+
+// parseHex parses a non-empty run of lower-case hex digits, rejecting
+// overflow.
+func parseHex(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 16 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		switch {
+		case isDigit(c):
+			n = n<<4 | uint64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | uint64(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // skipRecord advances past the frames of the current record: to its ending

@@ -98,7 +98,7 @@ func (e *SyntaxError) Error() string {
 // them, and their counts must add up to the header's total ([ErrTruncated]
 // otherwise). Other malformed input gives a [*SyntaxError].
 func Parse(data []byte) (*Profile, error) {
-	return parseDebug1(data, "", false)
+	return parseDebug1(data, "", false, false)
 }
 
 // ParseLabelled is Parse restricted to the records whose labels contain key:
@@ -112,7 +112,7 @@ func Parse(data []byte) (*Profile, error) {
 // ParseLabelled returns exactly Parse's records that carry key.
 // Profile.Total still counts every goroutine.
 func ParseLabelled(data []byte, key string) (*Profile, error) {
-	return parseDebug1(data, key, true)
+	return parseDebug1(data, key, true, false)
 }
 
 // scanner hands out the lines of data without copying them. Line numbers

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // The traceback format, one block per goroutine, as runtime.Stack(buf,
@@ -88,6 +89,16 @@ func (e *formatError) Unwrap() error { return ErrFormat }
 // [ParseTraceback] does. Other input gives an error that wraps
 // [ErrFormat] and says what it was when it can tell (empty, the protobuf
 // of debug=0, another profile).
+//
+// A dump may have been cut short on its way (a read or a copy that
+// stopped), so ParseDump checks more of a debug=1 profile than Parse,
+// whose callers read profiles runtime/pprof wrote in full. The header's
+// total shows a dump cut before its last record; one cut inside the last
+// record gives [ErrTruncated] too: its last line must end with a newline,
+// and its frames must reach the end of the PCs its "@" line lists (one
+// frame per PC, from the first outside the runtime to the one before
+// runtime.goexit). A cut after the last frame, before the empty line that
+// ends the record, leaves the whole dump.
 func ParseDump(data []byte) (*Profile, Format, error) {
 	switch {
 	case len(bytes.TrimSpace(data)) == 0:
@@ -95,7 +106,7 @@ func ParseDump(data []byte) (*Profile, Format, error) {
 	case bytes.HasPrefix(data, gzipMagic):
 		return nil, 0, &formatError{"unknown format: a gzip-compressed protobuf profile (debug=0), not a text goroutine dump; take it with debug=1 or debug=2"}
 	case bytes.HasPrefix(data, []byte(goroutineHeader)), bytes.HasPrefix(data, []byte(leakHeader)):
-		p, err := Parse(data)
+		p, err := parseDebug1(data, "", false, true)
 		return p, Debug1, err
 	}
 	p, err := ParseTraceback(data)
@@ -127,10 +138,37 @@ func ParseDump(data []byte) (*Profile, Format, error) {
 // skipped.
 //
 // Input without any goroutine header gives an error wrapping [ErrFormat];
-// a dump cut short (a goroutine without frames or a frame without its
-// location at the end, a last line without its newline, or the 64 MiB at
-// which runtime/pprof cuts a debug=2 profile) gives one wrapping
-// [ErrTruncated]; other malformed input gives a [*SyntaxError].
+// a dump cut short gives one wrapping [ErrTruncated]; other malformed
+// input gives a [*SyntaxError].
+//
+// # Truncation
+//
+// A dump is cut short when it ends with a goroutine without frames, a
+// frame without its location, a last line without its newline, or at the
+// 64 MiB at which runtime/pprof cuts a debug=2 profile. A cut at a line
+// boundary is caught where the format shows it:
+//
+//   - the runtime ends the traceback of every goroutine but the main one
+//     with the "created by" pair of the go statement that started it (an
+//     ancestor's too), so the last goroutine must end with it;
+//   - the main goroutine (1) has none: its stack must end with main.main
+//     (runtime.main or runtime.goexit at GOTRACEBACK=system), a package
+//     initializer (pkg.init, pkg.init.N) while init runs, or say that it is
+//     unavailable;
+//   - after the goroutines of a fatal signal's traceback (SIGQUIT: its
+//     preamble has a "PC=0x... m=N sigcode=N" line) the runtime prints the
+//     registers, so such a dump must go on past its goroutines.
+//
+// Text after the last goroutine, such as that register dump or "exit
+// status 2", shows that the runtime printed them all. What no check can
+// tell: nothing in a traceback counts its goroutines, so a dump cut
+// between two goroutines reads as a dump of fewer; a goroutine whose
+// header says it is locked to its thread may be the one a C thread runs
+// while it calls into Go, which has no creator, so a cut after any of its
+// frames reads as whole; the main goroutine at GOTRACEBACK=system cut
+// between main.main and runtime.goexit reads as whole; and a dump cut at
+// its start reads as a traceback whose preamble is the rest of a
+// goroutine.
 func ParseTraceback(data []byte) (*Profile, error) {
 	t := &tracebackParser{s: scanner{data: data}, in: interner{}, index: map[string]int{}, creators: map[creator]bool{}, labels: map[string]*labelSet{}}
 	if len(data) == pprofStackLimit {
@@ -154,6 +192,9 @@ type tracebackParser struct {
 	labels map[string]*labelSet
 	key    []byte    // scratch
 	g      goroutine // scratch: the goroutine being read
+	// trailed is set when text that is not part of a traceback follows
+	// the last goroutine: a register dump, "exit status 2".
+	trailed bool
 }
 
 // labelSet is a parsed label set and its canonical form, which keys the
@@ -187,6 +228,54 @@ type goroutine struct {
 	createdBy Frame
 	hasCreate bool
 	elided    bool
+
+	// What tells whether the block is whole (see whole): the ID of the
+	// goroutine whose frames were read last (the block's, or that of the
+	// ancestor being read), the function of the last frame, whether a
+	// "created by" pair ended the block so far, and whether the runtime
+	// said the stack was unavailable.
+	who         int
+	last        []byte
+	created     bool
+	unavailable bool
+}
+
+// whole reports whether the goroutine just read ends as the runtime ends
+// a goroutine's traceback, so that the dump was not cut inside it: with
+// the "created by" pair the runtime prints for every goroutine but the
+// main one; for the main goroutine (1) with its outermost frame, main.main
+// (or, at GOTRACEBACK=system and above, runtime.main or runtime.goexit),
+// or a package initializer while init runs, or with its stack unavailable.
+// A goroutine whose header says it is locked to its thread counts as
+// whole too: the goroutine of a C thread calling into Go (cgo) has no
+// creator to print.
+func (g *goroutine) whole() bool {
+	switch {
+	case g.created:
+		return true
+	case g.who == 1:
+		return g.unavailable || outermost(g.last)
+	}
+	return g.header.locked
+}
+
+// outermost reports whether fn may be the outermost frame of the main
+// goroutine's stack.
+func outermost(fn []byte) bool {
+	switch string(fn) {
+	case "main.main", "runtime.main", "runtime.goexit":
+		return true
+	}
+	// A package initializer: pkg.init or pkg.init.N.
+	i := bytes.LastIndex(fn, []byte(".init"))
+	if i <= 0 {
+		return false
+	}
+	rest := fn[i+len(".init"):]
+	if len(rest) == 0 {
+		return true
+	}
+	return rest[0] == '.' && len(rest) > 1 && digitsPrefix(rest[1:]) == len(rest)-1
 }
 
 // header is a parsed goroutine header line.
@@ -194,6 +283,7 @@ type header struct {
 	id      int
 	state   []byte
 	minutes int
+	locked  bool   // ", locked to thread"
 	labels  []byte // the label set, braces included, in either form; nil if none
 	start   int    // offset of the line, for errors
 }
@@ -209,7 +299,7 @@ func (t *tracebackParser) parse() (*Profile, error) {
 		if h, ok := parseHeader(trimCR(line)); ok {
 			t.p.Preamble = string(bytes.Trim(s.data[:start], "\r\n"))
 			h.start = start
-			t.g.header = h
+			t.g = goroutine{header: h, who: h.id}
 			break
 		}
 	}
@@ -224,7 +314,10 @@ func (t *tracebackParser) parse() (*Profile, error) {
 		if !more {
 			break
 		}
-		t.g = goroutine{header: next, frames: t.g.frames[:0]}
+		t.g = goroutine{header: next, frames: t.g.frames[:0], who: next.id}
+	}
+	if err := t.complete(); err != nil {
+		return nil, err
 	}
 	slices.SortStableFunc(t.p.Records, func(a, b Record) int { return b.Count - a.Count })
 	return &t.p, nil
@@ -281,16 +374,21 @@ func (t *tracebackParser) block() (next header, more bool, err error) {
 					return header{}, false, s.errorf(start, "bad location line %s", excerpt(line))
 				}
 				switch {
-				case ancestors:
 				case creator:
-					g.createdBy = Frame{Func: t.in.str(pending), File: t.in.str(file), Line: lineNo}
-					g.hasCreate = true
+					g.created = true
+					if !ancestors {
+						g.createdBy = Frame{Func: t.in.str(pending), File: t.in.str(file), Line: lineNo}
+						g.hasCreate = true
+					}
+				case ancestors:
+					g.last = pending
 				default:
 					g.frames = append(g.frames, Frame{Func: t.in.str(pending), File: t.in.str(file), Line: lineNo})
+					g.last = pending
 				}
 				pending, call, creator, any = nil, false, false, true
 			case !any && bytes.Equal(line, []byte("\tgoroutine running on other thread; stack unavailable")):
-				any = true
+				any, g.unavailable = true, true
 			default:
 				return header{}, false, s.errorf(start, "a file:line without its function: %s", excerpt(line))
 			}
@@ -316,7 +414,12 @@ func (t *tracebackParser) block() (next header, more bool, err error) {
 				}
 				pending, pendingStart, creator = name, start, true
 			case bytes.HasPrefix(line, []byte("[originating from goroutine ")):
+				// An ancestor (GODEBUG=tracebackancestors): its frames,
+				// then its creator unless it is the main goroutine.
 				ancestors, any = true, true
+				id := line[len("[originating from goroutine "):]
+				g.who, _ = parseInt(id[:digitsPrefix(id)])
+				g.created, g.last = false, nil
 			case bytes.HasPrefix(line, []byte("...")) && bytes.HasSuffix(line, []byte("elided...")):
 				g.elided = !ancestors || g.elided
 			case bytes.HasPrefix(line, []byte("non-Go function at pc=")):
@@ -369,6 +472,7 @@ func (t *tracebackParser) trailer(start int) error {
 	for {
 		line, lstart, ok := s.next()
 		if !ok {
+			t.trailed = true
 			return nil
 		}
 		line = trimCR(line)
@@ -380,6 +484,44 @@ func (t *tracebackParser) trailer(start int) error {
 			return t.truncated(lstart, "a goroutine header cut short at the end of the input")
 		}
 	}
+}
+
+// complete checks, once every goroutine was read, that the dump was not
+// cut at a line boundary inside the last one, or before the register
+// dump that ends the traceback of a signal. Text after the last
+// goroutine (a trailer) shows that the runtime finished printing them.
+func (t *tracebackParser) complete() error {
+	if t.signal() && !t.trailed {
+		return t.truncated(t.lastLine(), "the traceback of a signal (PC=...) ends without the register dump that follows its goroutines")
+	}
+	if !t.trailed && !t.g.whole() {
+		why := "the last goroutine ends without the \"created by\" line the runtime prints for every goroutine but the main one"
+		if t.g.who == 1 {
+			why = "the main goroutine's stack ends before main.main"
+		}
+		return t.truncated(t.lastLine(), why)
+	}
+	return nil
+}
+
+// signal reports whether the preamble is that of a fatal signal, such
+// as SIGQUIT, whose second line is "PC=0x... m=N sigcode=N": after the
+// goroutines, the runtime prints the registers.
+func (t *tracebackParser) signal() bool {
+	for rest := t.p.Preamble; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if strings.HasPrefix(line, "PC=0x") && strings.Contains(line, " m=") && strings.Contains(line, " sigcode=") {
+			return true
+		}
+	}
+	return false
+}
+
+// lastLine returns the offset of the last line of the input.
+func (t *tracebackParser) lastLine() int {
+	data := bytes.TrimSuffix(t.s.data, []byte("\n"))
+	return bytes.LastIndexByte(data, '\n') + 1
 }
 
 // truncated returns ErrTruncated for the line at offset start.
@@ -498,6 +640,7 @@ func parseHeader(line []byte) (header, bool) {
 				h.minutes = v
 			}
 		}
+		h.locked = h.locked || bytes.Equal(part, []byte("locked to thread"))
 	}
 	return h, true
 }

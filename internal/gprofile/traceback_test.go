@@ -245,6 +245,15 @@ var handwrittenTracebacks = []struct {
 		},
 	},
 	{
+		name:  "the main goroutine during init, and with its stack unavailable",
+		input: "goroutine 1 [running]:\nmain.init.0()\n\t/x.go:3 +0x1\n\ngoroutine 1 [running]:\n\tgoroutine running on other thread; stack unavailable\n",
+		want: []gprofile.Record{
+			{Count: 1, Stack: []gprofile.Frame{{Func: "main.init.0", File: "/x.go", Line: 3}},
+				Detail: &gprofile.Detail{States: map[string]int{"running": 1}, IDs: []int{1}}},
+			{Count: 1, Detail: &gprofile.Detail{States: map[string]int{"running": 1}, IDs: []int{1}}},
+		},
+	},
+	{
 		name: "trailer: register dump and exit status",
 		input: "goroutine 1 [running]:\nmain.main()\n\t/x.go:5 +0x1d fp=0x1 sp=0x2 pc=0x3\nexit status 2\n\n" +
 			"rax    0x0\nrbx    0x0\n",
@@ -291,6 +300,22 @@ var malformedTracebacks = []struct {
 	{name: "function cut", input: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1\nmain.ma", sentinel: gprofile.ErrTruncated, contains: "line 4"},
 	{name: "location cut", input: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1", sentinel: gprofile.ErrTruncated, contains: "line 3"},
 	{name: "next header cut", input: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1\n\ngoroutine 2 [runn", sentinel: gprofile.ErrTruncated, contains: "line 5"},
+	{name: "goroutine cut before its creator", input: "goroutine 1 [running]:\nmain.main()\n\t/x.go:1\n\ngoroutine 7 [select]:\nmain.f()\n\t/x.go:9 +0x1\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 7: the last goroutine ends without the \"created by\" line"},
+	{name: "main goroutine cut before main.main", input: "goroutine 1 [running]:\nmain.f()\n\t/x.go:1 +0x1\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 3: the main goroutine's stack ends before main.main"},
+	{name: "ancestor cut before its creator", input: "goroutine 7 [select]:\nmain.f()\n\t/x.go:9 +0x1\ncreated by main.g in goroutine 3\n\t/x.go:2 +0x1\n" +
+		"[originating from goroutine 3]:\nmain.g(...)\n\t/x.go:4 +0x1\n", sentinel: gprofile.ErrTruncated, contains: "created by"},
+	{name: "signal without its register dump", input: "SIGQUIT: quit\nPC=0x4881da m=5 sigcode=0\n\ngoroutine 1 [running]:\nmain.main()\n\t/x.go:1 +0x1\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 6: the traceback of a signal (PC=...) ends without the register dump"},
+	{name: "debug=1, last record cut", input: "goroutine profile: total 1\n1 @ 0x11 0x21 0x31\n#\t0x10\tmain.f+0x0\t/x.go:1\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 3: the last record stops after 1 of the frames of its 3 PCs"},
+	{name: "debug=1, last record cut in a recursion", input: "goroutine profile: total 1\n1 @ 0x11 0x11 0x11 0x21 0x31\n#\t0x10\tmain.f+0x0\t/x.go:1\n#\t0x10\tmain.f+0x0\t/x.go:1\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 4"},
+	{name: "debug=1, last record cut after its labels", input: "goroutine profile: total 1\n1 @ 0x11 0x21\n# labels: {\"a\":\"b\"}\n",
+		sentinel: gprofile.ErrTruncated, contains: "line 3"},
+	{name: "debug=1, last line without newline", input: "goroutine profile: total 1\n1 @ 0x11 0x21\n#\t0x10\tmain.f+0x0\t/x.go:1",
+		sentinel: gprofile.ErrTruncated, contains: "line 3: the last line has no newline"},
 	{name: "the size runtime/pprof cuts at", input: "goroutine 1 [running]:\n" + strings.Repeat("main.main()\n\t/x.go:1\n", (64<<20-23)/21) + strings.Repeat("\n", (64<<20-23)%21), sentinel: gprofile.ErrTruncated, contains: "64 MiB"},
 
 	{name: "location without function", input: "goroutine 1 [running]:\n\t/x.go:1\n", line: 2, contains: "without its function"},
@@ -408,7 +433,10 @@ func checkDetails(t *testing.T, p *gprofile.Profile, format gprofile.Format) {
 }
 
 // formatTraceback writes p as the runtime would print its goroutines, in
-// the Go 1.27 form with every label quoted.
+// the Go 1.27 form with every label quoted. The goroutines come record by
+// record, not in the order of the dump, so the last one need not be one
+// that ends a whole dump: a trailer follows them, as "exit status 2"
+// follows a crash under go run, which shows the dump whole.
 func formatTraceback(p *gprofile.Profile) []byte {
 	var b strings.Builder
 	if p.Preamble != "" {
@@ -463,5 +491,6 @@ func formatTraceback(p *gprofile.Profile) []byte {
 			b.WriteString("\n")
 		}
 	}
+	b.WriteString("exit status 2\n")
 	return []byte(b.String())
 }
