@@ -23,8 +23,10 @@ const maxDump = 256 << 20
 type dump struct {
 	Source string `json:"source"` // the file name, "-" or the URL read
 	Form   string `json:"form"`   // "debug=1 goroutine profile", "panic traceback"...
-	// Reason is the first line of what a traceback printed before its
-	// goroutines: "panic: boom", "SIGQUIT: quit".
+	// Reason is why the runtime printed a traceback, the line of its
+	// preamble that says it: "panic: boom", "fatal error: concurrent map
+	// writes", "SIGQUIT: quit"; empty if none does (the lines a program
+	// logged before it are not the reason).
 	Reason     string `json:"reason,omitempty"`
 	Goroutines int    `json:"goroutines"`
 
@@ -63,8 +65,8 @@ func parse(src string, data []byte) (*dump, error) {
 		return nil, fmt.Errorf("%s: %s", src, trimPkg(err))
 	}
 	d := &dump{Source: src, Goroutines: p.Total, profile: p}
-	d.Reason, _, _ = strings.Cut(p.Preamble, "\n")
-	d.Reason = strings.TrimSpace(d.Reason)
+	var kind string
+	d.Reason, kind = reason(p.Preamble)
 	switch {
 	case format == gprofile.Debug1 && bytes.HasPrefix(data, []byte("goroutineleak")):
 		d.Form = "debug=1 goroutineleak profile"
@@ -72,16 +74,40 @@ func parse(src string, data []byte) (*dump, error) {
 		d.Form = "debug=1 goroutine profile"
 	case p.Preamble == "":
 		d.Form = "debug=2 goroutine profile"
-	case strings.HasPrefix(d.Reason, "panic: "):
-		d.Form = "panic traceback"
-	case strings.HasPrefix(d.Reason, "SIGQUIT"):
-		d.Form = "SIGQUIT traceback"
-	case strings.HasPrefix(d.Reason, "fatal error: "):
-		d.Form = "fatal error traceback"
+	case kind != "":
+		d.Form = kind + " traceback"
 	default:
 		d.Form = "traceback"
 	}
 	return d, nil
+}
+
+// reason returns the line of a traceback's preamble that says why the
+// runtime printed it, and its kind: "panic: boom" and "panic", "fatal
+// error: all goroutines are asleep - deadlock!" and "fatal error",
+// "SIGQUIT: quit" and "SIGQUIT" (any signal the runtime names). The
+// runtime prints it at the start of a line, after whatever the program
+// wrote before (its log lines), so the last such line is the one: a
+// nested panic's "panic: ... [recovered]" comes first, the later panics
+// indented under it.
+func reason(preamble string) (line, kind string) {
+	for rest := preamble; rest != ""; {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\n")
+		l = strings.TrimRight(l, "\r")
+		switch {
+		case strings.HasPrefix(l, "panic: "):
+			line, kind = l, "panic"
+		case strings.HasPrefix(l, "fatal error: "):
+			line, kind = l, "fatal error"
+		default:
+			if sig, _, ok := strings.Cut(l, ": "); ok && len(sig) > 3 && strings.HasPrefix(sig, "SIG") &&
+				strings.Trim(sig[3:], "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == "" {
+				line, kind = l, sig
+			}
+		}
+	}
+	return line, kind
 }
 
 // fetch GETs a goroutine dump from a net/http/pprof handler. It completes
