@@ -134,10 +134,11 @@ func (w *work) leave()  { w.w.Add(servedUnit - 1) } // one fewer in flight, one 
 func (w *work) inflight() int64 { return w.w.Load() & (servedUnit - 1) }
 func (w *work) served() uint64  { return uint64(w.w.Load()) >> 24 }
 
-// closeResult is how a generation's janitor closed.
+// closeResult is how a generation drained and its janitor closed.
 type closeResult struct {
-	done chan struct{} // closed by the drain goroutine when the janitor has closed
-	err  error         // the close error, set before done is closed
+	done     chan struct{} // closed by the drain goroutine when the janitor has closed
+	err      error         // the close error, set before done is closed
+	drainErr error         // its Drainer's error, if it returned one in the drain; set before done is closed
 }
 
 // drainer runs a Drainer's Drain once per generation.

@@ -251,10 +251,12 @@ func (s *Switch[T]) reload(ctx context.Context, swapped *bool, half **janitor.Ja
 // first, the generations still draining are closed at once, under their
 // work, and Shutdown returns once their closes have, which janitor's
 // deadline rule bounds to hooks.Overrun after ctx is done. It returns the
-// last generation's close error, joined, if ctx cut the drain short, with
-// an error wrapping lifecycle.ErrDrainCut and ctx's error: as a stop
-// function of a lifecycle.Process, a drain cut at the deadline is
-// reported, not a failed shutdown. It does not close the parent. A nil
+// last generation's close error, joined with what its Drainer's Drain
+// returned, if it is one (lifecycle.ErrDrainCut when it cut calls or
+// connections at the drain timeout), and, if ctx cut the drain short,
+// with an error wrapping lifecycle.ErrDrainCut and ctx's error: as a stop
+// function of a lifecycle.Process, a drain cut at a deadline is reported,
+// not a failed shutdown. It does not close the parent. A nil
 // ctx is context.Background().
 //
 // Later and concurrent calls wait the same way and return the same close
@@ -304,7 +306,7 @@ func (s *Switch[T]) Shutdown(ctx context.Context) error {
 	}
 	<-final.done
 	s.unlist()
-	return errors.Join(final.err, ctxErr)
+	return errors.Join(final.err, final.drainErr, ctxErr)
 }
 
 // Close is Shutdown with a context that is never done: it waits for every
@@ -609,6 +611,9 @@ func (s *Switch[T]) drain(g *Generation[T], deadline time.Time) {
 	}
 	timedOut := outcome == deadlinePassed
 	if g.drainDone() {
+		if g.j.Context().Err() == nil { // else the close that cut it says so
+			g.res.drainErr = g.drainer.err
+		}
 		if g.drainer.cutSomething() {
 			timedOut = true
 		} else if err := g.drainer.err; err != nil {

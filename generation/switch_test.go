@@ -546,3 +546,32 @@ func TestValueLetGo(t *testing.T) {
 		t.Errorf("Shutdown() after the root closed = %v", err)
 	}
 }
+
+// TestShutdownReportsDrainCut: what the last generation's Drainer cut at
+// the drain timeout is in Shutdown's error, as lifecycle.ErrDrainCut, so
+// that a lifecycle.Process reports it (a WARN line, not a failed
+// shutdown); a Drain that finished in time makes Shutdown return nil.
+// Shutdown returned nil either way before: what the drain cut was only
+// counted.
+func TestShutdownReportsDrainCut(t *testing.T) {
+	for _, done := range []bool{true, false} {
+		t.Run(fmt.Sprintf("done=%v", done), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				root := newRoot(t, janitor.WithCensus(nil))
+				d := &drainer{release: make(chan struct{}), called: make(chan time.Time, 1)}
+				if done {
+					close(d.release)
+				}
+				sw, err := generation.New(root, func(*janitor.Janitor) (*drainer, error) { return d, nil },
+					generation.WithLogger(discard), generation.WithDrainTimeout(time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = sw.Shutdown(context.Background())
+				if cut := errors.Is(err, lifecycle.ErrDrainCut); cut == done || done != (err == nil) {
+					t.Errorf("Shutdown() = %v; want ErrDrainCut: %v", err, !done)
+				}
+			})
+		})
+	}
+}

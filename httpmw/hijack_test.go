@@ -3,6 +3,8 @@ package httpmw_test
 import (
 	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +17,7 @@ import (
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
+	"github.com/leakproof/leakproof/lifecycle"
 )
 
 // pipeWriter is a ResponseWriter whose connection is one end of a
@@ -172,5 +175,36 @@ func TestReloaderPlainRequestUnwrapped(t *testing.T) {
 	}
 	if _, ok := got[1].(http.Hijacker); !ok {
 		t.Errorf("upgrade request served with %T; want an http.Hijacker", got[1])
+	}
+}
+
+// TestShutdownReportsClosedConns: a Shutdown whose last generation's drain
+// closed hijacked connections at the drain timeout says so, as
+// lifecycle.ErrDrainCut, which a lifecycle.Process reports without
+// failing; with the connection closed by its handler in time, Shutdown
+// returns nil. It returned nil either way before.
+func TestShutdownReportsClosedConns(t *testing.T) {
+	for _, closeItself := range []bool{true, false} {
+		t.Run(fmt.Sprintf("closeItself=%v", closeItself), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				root := newRoot(t, janitor.WithCensus(nil))
+				a := &wsApp{conns: make(chan net.Conn, 1), gens: make(chan *janitor.Janitor, 1)}
+				rl, err := httpmw.NewReloader(root, a.build, httpmw.WithDrainTimeout(10*time.Second), httpmw.WithLogger(discard))
+				if err != nil {
+					t.Fatal(err)
+				}
+				<-a.gens
+				client := upgrade(rl)
+				defer client.Close()
+				serverConn := <-a.conns
+				if closeItself {
+					serverConn.Close()
+				}
+				err = rl.Shutdown(context.Background())
+				if cut := errors.Is(err, lifecycle.ErrDrainCut); cut == closeItself || closeItself != (err == nil) {
+					t.Errorf("Shutdown() = %v; want ErrDrainCut: %v", err, !closeItself)
+				}
+			})
+		})
 	}
 }

@@ -166,10 +166,12 @@ func (r *Reloader) Reload(ctx context.Context) error { return r.sw.Reload(ctx) }
 // generations still draining are closed at once, under their requests,
 // and Shutdown returns once their closes have, which janitor's deadline
 // rule bounds to hooks.Overrun after ctx is done. It returns the last
-// generation's close error, joined, if ctx cut the drain short, with an
-// error wrapping lifecycle.ErrDrainCut and ctx's error: as a stop
-// function of a lifecycle.Process, a drain cut at the deadline is
-// reported, not a failed shutdown. It does not close the root. A nil ctx
+// generation's close error, joined with an error wrapping
+// lifecycle.ErrDrainCut if its drain closed hijacked connections at the
+// drain timeout, and, if ctx cut the drain short, with one wrapping
+// lifecycle.ErrDrainCut and ctx's error: as a stop function of a
+// lifecycle.Process, a drain cut at a deadline is reported, not a failed
+// shutdown. It does not close the root. A nil ctx
 // is context.Background().
 //
 // Later and concurrent calls wait the same way and return the same close

@@ -14,24 +14,27 @@
 // /count?n=N (N lines, one every 100ms, from one generation), /readyz and
 // /livez.
 //
-// It puts three of leakproof's packages together:
+// It puts four of leakproof's packages together:
 //
 //   - handoff: the root owns the gRPC socket; each generation's
 //     grpc.Server serves its own view of it, and new connections go to
 //     the active generation's view, so none is refused in a reload.
-//   - httpmw: a Reloader builds each generation (its gRPC server, its own
-//     grpc.ClientConn to an upstream (-upstream; by default a health
-//     server the root starts in-process), its HTTP handler) as a child
-//     janitor of the root, and switches HTTP and gRPC together
-//     (OnActivate). The generation it replaces drains its HTTP requests
-//     and its gRPC calls at once (OnRetire starts gRPC's GracefulStop),
-//     bounded by -drain, then closes; its close report is logged.
+//   - generation: a Switch builds each generation (its gRPC server, its
+//     own grpc.ClientConn to an upstream (-upstream; by default a health
+//     server the root starts in-process), its HTTP handler, under
+//     httpmw.Wrap) as a child janitor of the root, and switches HTTP and
+//     gRPC together: HTTP requests enter the current generation through
+//     the switch, new gRPC connections go to it through OnActivate. The
+//     generation it replaces drains its HTTP requests and its gRPC calls
+//     at once (the generation's value is a generation.Drainer: gRPC's
+//     GracefulStop, then Stop at the deadline), bounded by -drain, then
+//     closes; its close report is logged.
 //   - lifecycle: SIGINT or SIGTERM runs the termination sequence. /readyz
 //     and the gRPC health service answer NOT_SERVING at once (OnStopping),
-//     /livez goes on answering 200; then, in parallel, the gRPC socket
-//     stops accepting and the serving generation's gRPC server drains
-//     (lifecycle.GracefulStopFunc), as do the HTTP server and the
-//     Reloader's last generation; the drains overlap instead of adding
+//     /livez goes on answering 200; then, in parallel, the HTTP server
+//     drains, the gRPC socket stops accepting and the switch's last
+//     generation drains its HTTP requests and its gRPC calls
+//     (lifecycle.GracefulStopFunc); the drains overlap instead of adding
 //     up. Streams still open at the drain's deadline (a Health/Watch) are
 //     cut there, on purpose, and said in one WARN line, not an error. The
 //     tree closes, and the process exits 0. SIGHUP reloads through
@@ -105,7 +108,7 @@ func serve(o options, stdout io.Writer) error {
 	proc.OnStopping(s.health.Shutdown)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", s.rl)
+	mux.Handle("/", s)
 	mux.Handle("/readyz", lifecycle.ReadyHandler(proc.Ready))
 	mux.Handle("/livez", lifecycle.LiveHandler())
 	httpLn, err := net.Listen("tcp", o.http)
@@ -115,8 +118,7 @@ func serve(o options, stdout io.Writer) error {
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	// Stopped in parallel: the drains overlap.
 	proc.AddServer("http", func() error { return httpSrv.Serve(httpLn) }, lifecycle.ShutdownFunc(httpSrv))
-	proc.AddServer("generations", nil, s.rl.Shutdown) // the last generation's HTTP requests; retiring it starts its gRPC drain
-	proc.AddServer("grpc", nil, s.stopGRPC)           // the socket stops accepting; the serving generation's calls drain
+	proc.AddServer("grpc", nil, s.stop) // the socket stops accepting; the serving generation drains its calls and requests
 	fmt.Fprintf(stdout, "listening on %s (gRPC) and http://%s, serving %s\n", s.Addr(), httpLn.Addr(), s.Current().ID())
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/stats"
 
+	"github.com/leakproof/leakproof/generation"
 	"github.com/leakproof/leakproof/handoff"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
@@ -25,25 +25,16 @@ import (
 )
 
 // service is the reloadable service: a gRPC socket that the root owns,
-// handed from generation to generation (handoff), and an HTTP Reloader
-// that builds each generation, gRPC server and HTTP handler together, and
-// switches both at once.
+// handed from generation to generation (handoff), and a generation switch
+// that builds each generation, gRPC server and HTTP handler together,
+// and switches both at once.
 type service struct {
 	root     *janitor.Janitor
-	front    *handoff.Listener // the gRPC socket
-	rl       *httpmw.Reloader  // builds, activates, retires and drains the generations
-	health   *health.Server    // shared by every generation's gRPC server
-	upstream string            // the address each generation dials
-	drain    time.Duration     // how long a retired generation's calls may take
+	front    *handoff.Listener               // the gRPC socket
+	sw       *generation.Switch[*servingGen] // builds, activates, retires and drains the generations
+	health   *health.Server                  // shared by every generation's gRPC server
+	upstream string                          // the address each generation dials
 	logger   *slog.Logger
-
-	mu sync.Mutex
-	// gens are the gRPC sides of the generations not closed yet: added by
-	// build, removed by the generation's close.
-	gens map[*janitor.Janitor]*grpcGen
-	// cur is the generation activated last: the one the process's stop
-	// drains. Written by OnActivate.
-	cur *grpcGen
 }
 
 // newService listens on addr for root's gRPC generations and builds the
@@ -63,10 +54,12 @@ func newService(root *janitor.Janitor, addr, upstream string, drain time.Duratio
 			return nil, err
 		}
 	}
-	s := &service{root: root, front: front, health: health.NewServer(), upstream: upstream, drain: drain,
-		logger: logger, gens: make(map[*janitor.Janitor]*grpcGen)}
-	s.rl, err = httpmw.NewReloader(root, s.build, httpmw.WithDrainTimeout(drain), httpmw.WithLogger(logger),
-		httpmw.OnActivate(s.activate), httpmw.OnRetire(s.retire))
+	s := &service{root: root, front: front, health: health.NewServer(), upstream: upstream, logger: logger}
+	// New connections go to the generation the switch activates; the one
+	// it retires drains its calls (servingGen.Drain) and its HTTP
+	// requests at once, bounded by drain, then closes.
+	s.sw, err = generation.New(root, s.build, generation.WithDrainTimeout(drain), generation.WithLogger(logger),
+		generation.OnActivate(s.activate))
 	if err != nil {
 		return nil, err
 	}
@@ -77,19 +70,31 @@ func newService(root *janitor.Janitor, addr, upstream string, drain time.Duratio
 func (s *service) Addr() net.Addr { return s.front.Addr() }
 
 // Current returns the generation serving.
-func (s *service) Current() *janitor.Janitor { return s.rl.Current() }
+func (s *service) Current() *janitor.Janitor { return s.sw.Current().Janitor() }
 
 // reload builds a generation and, if that worked, makes it the one new
 // HTTP requests and gRPC connections go to; the one it replaced drains
 // both at once, then closes. If the build fails, the half-built generation
 // is closed and the old one keeps serving.
-func (s *service) reload(ctx context.Context) error { return s.rl.Reload(ctx) }
+func (s *service) reload(ctx context.Context) error { return s.sw.Reload(ctx) }
+
+// ServeHTTP serves an HTTP request with the current generation's handler,
+// counted in flight in the generation, whose drain waits for it.
+func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g, gen, ok := s.sw.Enter()
+	if !ok {
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	defer g.Leave()
+	gen.http.ServeHTTP(w, r)
+}
 
 // build starts a generation: a connection of its own to the upstream,
 // checked before it takes traffic, a grpc.Server with the health and
 // Greeter services on the generation's view of the socket, and the HTTP
 // handler.
-func (s *service) build(gen *janitor.Janitor) (http.Handler, error) {
+func (s *service) build(gen *janitor.Janitor) (*servingGen, error) {
 	ln, err := s.front.View(gen) // closed with gen
 	if err != nil {
 		return nil, err
@@ -105,27 +110,12 @@ func (s *service) build(gen *janitor.Janitor) (http.Handler, error) {
 		return nil, fmt.Errorf("upstream %s: %w", s.upstream, err)
 	}
 
-	g := &grpcGen{drain: s.drain, done: make(chan struct{})}
-	srv := grpc.NewServer(grpc.StatsHandler(&g.calls))
-	g.srv = srv
-	grpc_health_v1.RegisterHealthServer(srv, s.health)
-	srv.RegisterService(&greeterDesc, &greeter{gen: gen, upstream: upstream})
-	s.mu.Lock()
-	s.gens[gen] = g
-	s.mu.Unlock()
-	// The generation's last word on gRPC: its drain, if retiring it did
-	// not start it (the root closing), and the wait for its end. A drain
-	// cut at its deadline is what the deadline is for: said, not failed.
-	gen.OnClose("grpc server", func(ctx context.Context) error {
-		defer s.forget(gen)
-		err := g.stop(ctx)
-		if errors.Is(err, lifecycle.ErrDrainCut) {
-			s.logger.Info("gRPC drain cut at its deadline", "scope", gen.ID(), "err", err)
-			return nil
-		}
-		return err
-	})
-	if err := gen.Go("grpc serve", func(context.Context) error { return srv.Serve(ln) }); err != nil { // nil once stopped
+	g := &servingGen{}
+	g.srv = grpc.NewServer(grpc.StatsHandler(&g.calls))
+	grpc_health_v1.RegisterHealthServer(g.srv, s.health)
+	g.srv.RegisterService(&greeterDesc, &greeter{gen: gen, upstream: upstream})
+	// Serve returns once the generation's drain has stopped the server.
+	if err := gen.Go("grpc serve", func(context.Context) error { return g.srv.Serve(ln) }); err != nil {
 		return nil, err
 	}
 
@@ -151,92 +141,40 @@ func (s *service) build(gen *janitor.Janitor) (http.Handler, error) {
 			}
 		}
 	})
-	return mux, nil
+	g.http = httpmw.Wrap(gen, mux) // each request under gen's labels
+	return g, nil
 }
 
 // activate makes gen's view of the socket the one new gRPC connections go
-// to, as the Reloader makes gen the one new HTTP requests go to.
+// to, as the switch makes gen the one new HTTP requests go to.
 func (s *service) activate(gen *janitor.Janitor) {
 	if _, err := s.front.Activate(gen); err != nil {
 		s.logger.Error("gRPC: activating the new generation's view", "scope", gen.ID(), "err", err)
 	}
-	s.mu.Lock()
-	s.cur = s.gens[gen]
-	s.mu.Unlock()
 }
 
-// retire starts draining gen's gRPC server as its HTTP requests start to
-// drain, so that the two drains overlap instead of adding up.
-func (s *service) retire(gen *janitor.Janitor) {
-	s.mu.Lock()
-	g := s.gens[gen]
-	s.mu.Unlock()
-	if g != nil {
-		g.start()
-	}
-}
-
-func (s *service) forget(gen *janitor.Janitor) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.gens, gen)
-}
-
-// stopGRPC is the process's stop function for gRPC: the socket stops
-// accepting, and the generation serving drains, alongside the HTTP
-// server's drain and the Reloader's; its error wraps
+// stop is the process's stop function for gRPC and the generations: the
+// socket stops accepting, and the generation serving drains its calls and
+// its HTTP requests, alongside the HTTP server's drain; its error wraps
 // lifecycle.ErrDrainCut if the drain's deadline cut calls still open.
-func (s *service) stopGRPC(ctx context.Context) error {
-	closeErr := s.front.Close()
-	s.mu.Lock()
-	g := s.cur
-	s.mu.Unlock()
-	if g == nil {
-		return closeErr
-	}
-	return errors.Join(closeErr, g.stop(ctx))
+func (s *service) stop(ctx context.Context) error {
+	return errors.Join(s.front.Close(), s.sw.Shutdown(ctx))
 }
 
-// grpcGen is one generation's gRPC server and its drain, which starts
-// once: when the generation is retired (a reload, or the process
-// stopping), when the process stops its gRPC server, or when the
-// generation closes, whichever comes first.
-type grpcGen struct {
+// servingGen is what one generation serves with: its gRPC server, which
+// counts its calls, and its HTTP handler. It is a generation.Drainer: when
+// the generation is retired, its gRPC server stops gracefully, while its
+// HTTP requests drain, and is stopped when the drain's deadline comes.
+type servingGen struct {
 	srv   *grpc.Server
 	calls openCalls
-	drain time.Duration
-
-	once   sync.Once
-	cancel context.CancelFunc // cuts the drain short
-	done   chan struct{}      // closed when the drain has ended
-	err    error              // lifecycle.GracefulStopFunc's, once done is closed
+	http  http.Handler
 }
 
-// start starts the drain, bounded by the drain timeout from now.
-func (g *grpcGen) start() {
-	g.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), g.drain)
-		g.cancel = cancel
-		stop := lifecycle.GracefulStopFunc(counted{g.srv, &g.calls})
-		go func() {
-			defer close(g.done)
-			defer cancel()
-			g.err = stop(ctx)
-		}()
-	})
-}
-
-// stop starts the drain if it has not started, waits for it to end, and
-// cuts it if ctx is done first.
-func (g *grpcGen) stop(ctx context.Context) error {
-	g.start()
-	select {
-	case <-g.done:
-	case <-ctx.Done():
-		g.cancel()
-		<-g.done
-	}
-	return g.err
+// Drain stops the gRPC server gracefully until ctx is done, then at once,
+// saying how many calls that cut (lifecycle.ErrDrainCut).
+func (g *servingGen) Drain(ctx context.Context) error {
+	return lifecycle.GracefulStopFunc(counted{g.srv, &g.calls})(ctx)
 }
 
 // counted is a *grpc.Server that says how many calls it has in flight,
