@@ -8,6 +8,15 @@
 //	leakproof diagnose [flags] FILE|URL|-
 //	leakproof diff [flags] BEFORE AFTER
 //
+// Install it with
+//
+//	go install github.com/leakproof/leakproof/cmd/leakproof@latest
+//
+// or build it (go build -o bin/leakproof github.com/leakproof/leakproof/cmd/leakproof)
+// wherever its exit status matters, as in CI: go run prints a program's
+// non-zero status ("exit status 2") and exits 1 itself, so that under go run
+// bad input looks like known offenders.
+//
 // diagnose reads one dump and groups its goroutines by stack and by labels:
 // the generations (leakproof.scope labels) of a process that uses
 // leakproof, any other pprof labels, and the labels Go 1.27 prints in

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -417,5 +418,24 @@ func TestOwnerString(t *testing.T) {
 		if got := ownerString(tt.objects, "gRPC ClientConn", tt.goroutines); got != tt.want {
 			t.Errorf("ownerString(%d, %d) = %q; want %q", tt.objects, tt.goroutines, got, tt.want)
 		}
+	}
+}
+
+// TestGoRunHidesExitStatus holds the claim the README and the command's
+// doc make to say why CI must install or build the command: under go run,
+// bad input (2) exits 1, like known offenders.
+func TestGoRunHidesExitStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command with the go command")
+	}
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	cmd := exec.Command(gocmd, "run", ".", "diagnose", "main.go")
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !bytes.Contains(out, []byte("exit status 2")) {
+		t.Errorf("go run . diagnose main.go: %v\n%s\nwant exit status 1 and \"exit status 2\" printed: the docs say so", err, out)
 	}
 }
