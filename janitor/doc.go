@@ -121,6 +121,13 @@
 // progress are waiting for (hooks and goroutines, with their stacks and
 // owners), and History what the last closes did.
 //
+// A scope knows the generation switches that build its children
+// (package generation; httpmw's Reloader is one): AddSwitch lists one, and
+// the tree then carries its counters in Stats.Switch, at the path of its
+// generations, and lists it in Status.Switches, which is how the metrics
+// package and the operator console find them, with no registry outside
+// the tree.
+//
 // # Traces
 //
 // While the program is traced (runtime/trace), each close is a task of
