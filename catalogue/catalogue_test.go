@@ -89,7 +89,7 @@ func leakHalf(t *testing.T, c libCase) {
 			t.Errorf("remedy after the census: %v", err)
 		}
 	}()
-	err = gen.Close()
+	err = closeWait(t, gen)
 	r := gen.Report()
 	capture(t, c.name, gen.ID())
 	if !errors.Is(err, janitor.ErrLeaked) {
@@ -159,7 +159,7 @@ func noLeakHalf(t *testing.T, c libCase) {
 			gen.OnClose("remedy", func(context.Context) error { return remedy() })
 		}
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("closed as the remedy says: Close() = %v; want nil\n%+v", err, gen.Report())
 	}
 	if r := gen.Report(); !r.Clean() || len(r.Leaks) != 0 {
@@ -167,7 +167,7 @@ func noLeakHalf(t *testing.T, c libCase) {
 	}
 	// What the root built is the root's: it closes clean too, listing
 	// what can never be stopped as expected for the life of the process.
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatalf("the root that built it: Close() = %v; want nil\n%+v", err, root.Report())
 	}
 	if r := root.Report(); c.rootOnly && len(r.Expected) == 0 {

@@ -122,7 +122,7 @@ func captureChild(t *testing.T, mode, dir string) {
 		})
 		next.Go("poller", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		if gen != nil {
-			gen.Close() // the reload: the previous generation closes, leaking
+			closeWait(t, gen) // the reload: the previous generation closes, leaking
 		}
 		gen = next
 	}

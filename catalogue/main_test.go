@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/leakproof/leakproof/janitor"
 )
 
 func TestMain(m *testing.M) {
@@ -23,4 +25,12 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreTopFunction("github.com/hashicorp/golang-lru/v2/expirable.NewLRU[...].func1"),
 		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
 	)
+}
+
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict): the error Close returned, and the leaks.
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
 }

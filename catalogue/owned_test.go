@@ -97,7 +97,7 @@ func TestSharedLumberjack(t *testing.T) {
 	gen1.Do(func(context.Context) { fmt.Fprintln(l, "gen1 serving") }) // starts the mill
 	gen2 := mustChild(t, root)
 	mustGet(t, logs, gen2, "app.log")
-	if err := gen1.Close(); err != nil {
+	if err := closeWait(t, gen1); err != nil {
 		t.Fatalf("shared, first written by gen1: gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
 	}
 	r := gen1.Report()
@@ -109,7 +109,7 @@ func TestSharedLumberjack(t *testing.T) {
 	own := &lumberjack.Logger{Filename: filepath.Join(dir, "own.log")}
 	defer own.Close()
 	gen2.Do(func(context.Context) { fmt.Fprintln(l, "gen2 serving"); fmt.Fprintln(own, "gen2's own") })
-	if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("a Logger made per generation: gen2.Close() = %v; want ErrLeaked", err)
 	}
 	if r := gen2.Report(); !mapsEqual(leakedBy(r), map[string]int{millRun: 1}) || len(r.Owned) != 0 {
@@ -118,7 +118,7 @@ func TestSharedLumberjack(t *testing.T) {
 
 	// The pool closed the shared Logger with gen2, its last holder; its
 	// mill can never stop. At the root's close, that is expected.
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 	}
 	if r := root.Report(); funcs(r.Expected)[millRun] != 1 || len(r.Leaks) != 0 {
@@ -140,13 +140,14 @@ func TestRootLumberjack(t *testing.T) {
 	for i := range 3 {
 		gen := mustChild(t, root)
 		gen.Do(func(context.Context) { fmt.Fprintln(l, "generation", i) })
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("generation %d: Close() = %v; want nil\n%+v", i+1, err, gen.Report())
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := root.Shutdown(ctx); err != nil {
+	root.Shutdown(ctx)
+	if err := root.Verdict(ctx); err != nil {
 		t.Fatalf("root.Shutdown() = %v; want nil\n%+v", err, root.Report())
 	}
 	r := root.Report()
@@ -199,7 +200,7 @@ func TestSharedSQL(t *testing.T) {
 	})
 	gen2 := mustChild(t, root)
 	mustGet(t, dbs, gen2, addr)
-	if err := gen1.Close(); err != nil {
+	if err := closeWait(t, gen1); err != nil {
 		t.Fatalf("shared, first used by gen1: gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
 	}
 	if r := gen1.Report(); !mapsEqual(funcs(r.Owned), map[string]int{sqlCleaner: 1, sqlWatcher: 1}) {
@@ -221,7 +222,7 @@ func TestSharedSQL(t *testing.T) {
 	})
 	gen3 := mustChild(t, root)
 	mustGet(t, dbs, gen3, addr)
-	if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("a *sql.DB made per generation: gen2.Close() = %v; want ErrLeaked", err)
 	}
 	r := gen2.Report()
@@ -236,7 +237,7 @@ func TestSharedSQL(t *testing.T) {
 	}
 	// The root closes gen3, the last holder, then the pool: the shared
 	// DB's goroutines stop, including those gen1 handed over.
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 	}
 }
@@ -312,7 +313,7 @@ func TestSharedGRPC(t *testing.T) {
 	gen3 := mustChild(t, root)
 	mustGet(t, conns, gen3, upstream)
 	for _, gen := range []*janitor.Janitor{gen1, gen2} {
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("shared, reconnected by a generation: %s.Close() = %v; want nil\n%+v", gen.ID(), err, gen.Report())
 		}
 	}
@@ -333,7 +334,7 @@ func TestSharedGRPC(t *testing.T) {
 	defer own.Close()
 	gen4 := mustChild(t, root)
 	mustGet(t, conns, gen4, upstream)
-	if err := gen3.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen3); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("a ClientConn made per generation: gen3.Close() = %v; want ErrLeaked", err)
 	}
 	r := gen3.Report()
@@ -350,7 +351,7 @@ func TestSharedGRPC(t *testing.T) {
 	if err := own.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 	}
 }

@@ -53,7 +53,7 @@ func TestReloaderRootCloseGoCache(t *testing.T) {
 			}
 		}
 	}
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Errorf("root.Close() = %v; want nil", err)
 	}
 	for _, g := range gens {

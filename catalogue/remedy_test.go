@@ -59,7 +59,7 @@ func TestZapRemedy(t *testing.T) {
 		gen, _ := root.Child("gen")
 		gen.Do(func(context.Context) { slog.New(slog.NewTextHandler(ws, nil)).Info("serving") })
 		gen.OnClose("log", func(context.Context) error { return ws.Stop() })
-		err := gen.Close()
+		err := closeWait(t, gen)
 		if !errors.Is(err, syscall.EINVAL) {
 			t.Fatalf("gen.Close() = %v; want the pipe's EINVAL (what this half shows)", err)
 		}
@@ -85,11 +85,11 @@ func TestZapRemedy(t *testing.T) {
 		for range 3 {
 			gen, _ := root.Child("gen")
 			gen.Do(func(context.Context) { logger.Info("serving") })
-			if err := gen.Close(); err != nil {
+			if err := closeWait(t, gen); err != nil {
 				t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
 			}
 		}
-		if err := root.Close(); err != nil {
+		if err := closeWait(t, root); err != nil {
 			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 		}
 		stopped = true

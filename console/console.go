@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/httpmw"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -68,14 +69,18 @@ func Handler(root *janitor.Janitor, opts ...Option) http.Handler {
 			panic(fmt.Sprintf("console: WithReloader: the Reloader builds its generations at %s, outside the page's root %s", rl.Stats().Path, root.ID()))
 		}
 	}
-	h := &handler{root: root, reloaders: cfg.reloaders, ready: cfg.ready}
+	h := &handler{root: root, reloaders: cfg.reloaders, ready: cfg.ready, census: root.Census()}
+	if h.census == nil {
+		h.census = new(goroutines.Census) // the root has none: reads of the page's own, paced the same way
+	}
 	return newGuard(h, checkHosts("WithAllowedHosts", cfg.hosts))
 }
 
 type handler struct {
 	root      *janitor.Janitor
 	reloaders []*httpmw.Reloader
-	ready     func() bool // WithReadiness's; nil without
+	ready     func() bool        // WithReadiness's; nil without
+	census    *goroutines.Census // the root's, or the page's own if it has none
 
 	mu sync.Mutex
 	// finds are the last find-leaks results, oldest first, at most
@@ -194,6 +199,12 @@ func (h *handler) findLeaks() findResult {
 	res.Checked = len(history)
 	res.Reachable = []string{}
 	for _, c := range history {
+		if c.Report.VerdictPending {
+			// The census holds a scope until its verdict lands: not
+			// checked, it would be reachable for that reason alone.
+			res.Checked--
+			continue
+		}
 		res.checked = append(res.checked, c.Report.ID)
 		if c.Reachable() {
 			res.Reachable = append(res.Reachable, c.Report.ID)

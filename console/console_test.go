@@ -194,7 +194,7 @@ func TestHandlerJSON(t *testing.T) {
 	<-started // running under its labels, for the census to count
 	gen.OnClose("flush", func(context.Context) error { return nil })
 	closed := child(t, root)
-	closed.Close()
+	closeWait(t, closed)
 
 	h := console.Handler(root)
 	accept := httptest.NewRequest(http.MethodGet, "/debug/janitor", nil)
@@ -243,7 +243,7 @@ func TestHandlerShowsLeaks(t *testing.T) {
 			close(release)
 			waitNoLabelled(t, root, gen.ID())
 		}
-		gen.Close()
+		closeWait(t, gen)
 		if leak {
 			defer close(release) // still running while the page is read
 		}
@@ -298,7 +298,7 @@ var pinned *janitor.Janitor
 func closeGeneration(t *testing.T, root *janitor.Janitor, pin bool) string {
 	gen := child(t, root)
 	gen.OnClose("hook", func(context.Context) error { return nil })
-	gen.Close()
+	closeWait(t, gen)
 	if pin {
 		pinned = gen
 	}
@@ -402,7 +402,7 @@ func TestHandlerEscapes(t *testing.T) {
 	gen.OnClose(`"><b>hook</b>`, func(context.Context) error { return nil })
 	closed, _ := root.Child("<pre><script>alert(3)<script>")
 	closed.OnClose("</pre><script>alert(4)</script>", func(context.Context) error { return nil })
-	closed.Close()
+	closeWait(t, closed)
 	fail := false
 	rl, err := httpmw.NewReloader(root, func(*janitor.Janitor) (http.Handler, error) {
 		if fail {
@@ -540,7 +540,7 @@ func TestHandlerRunningHook(t *testing.T) {
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
-		gen.Close()
+		closeWait(t, gen)
 	}()
 	defer func() { close(release); <-closed }()
 	<-running
@@ -575,7 +575,7 @@ func TestHandlerSlowCloses(t *testing.T) {
 		}
 		gen := child(t, root)
 		gen.OnClose("flush", func(context.Context) error { time.Sleep(2 * time.Second); return nil })
-		gen.Close()
+		closeWait(t, gen)
 
 		h := console.Handler(root)
 		page := fetchJSON(t, h, "/?format=json")
@@ -633,6 +633,6 @@ func TestJSONDeepChain(t *testing.T) {
 		}
 	}
 	check("open", depth, 2)
-	chain[0].Close()
+	closeWait(t, chain[0])
 	check("closed", 64, 8) // History remembers 64
 }

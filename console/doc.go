@@ -76,7 +76,8 @@
 //	  text               what it is, in a sentence, for people
 //	  ids                the scopes it is about (a Reloader's path for failed_reload)
 //	taken                when the page was read
-//	goroutines           the process's goroutines then
+//	goroutines           the process's goroutines, as of the latest census read (the
+//	                     page reads again only when the census's budget has room)
 //	heap_bytes           the live heap, as of the last garbage collection
 //	census_error         why the census read failed; "" if it did not
 //	summary              the page's one line, "15 closes: 4 leaked, 1 still reachable"

@@ -21,9 +21,9 @@ func TestHandlerKeepsLiveLeaks(t *testing.T) {
 	leaky := child(t, root)
 	server, client := net.Pipe()
 	leaky.Do(func(context.Context) { rpc.NewClient(client) }) // its reader goroutine, and never Close
-	leaky.Close()
+	closeWait(t, leaky)
 	for range 64 {
-		child(t, root).Close()
+		closeWait(t, child(t, root))
 	}
 
 	h := console.Handler(root)
@@ -51,7 +51,7 @@ func TestHandlerKeepsLiveLeaks(t *testing.T) {
 
 	server.Close() // the client's reader returns
 	waitFor(t, "the leak to end", func() bool {
-		child(t, root).Close() // a close reads the census
+		closeWait(t, child(t, root)) // a verdict waited for reads the census
 		return !slices.ContainsFunc(fetchJSON(t, h, "/?format=json").Closed, func(c closedJSON) bool { return c.ID == leaky.ID() })
 	})
 	if page := fetchJSON(t, h, "/?format=json"); page.LeaksAlive != 0 || len(page.Closed) != 64 {

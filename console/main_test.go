@@ -37,3 +37,11 @@ func child(t testing.TB, j *janitor.Janitor) *janitor.Janitor {
 	}
 	return c
 }
+
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict): the page shows a close's leaks once it has landed.
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
+}

@@ -55,7 +55,7 @@ func richPage(t *testing.T) http.Handler {
 	for _, c := range []chan struct{}{stuck, ended} {
 		gen := child(t, root)
 		gen.Do(func(context.Context) { go func() { <-c }() })
-		gen.Close()
+		closeWait(t, gen)
 	}
 	close(ended)
 
@@ -64,7 +64,7 @@ func richPage(t *testing.T) http.Handler {
 	running, release := make(chan struct{}), make(chan struct{})
 	gen.OnClose("wait", func(context.Context) error { close(running); <-release; return nil })
 	done := make(chan struct{})
-	go func() { defer close(done); gen.Close() }()
+	go func() { defer close(done); closeWait(t, gen) }()
 	t.Cleanup(func() { close(release); <-done })
 	<-running
 

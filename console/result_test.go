@@ -21,7 +21,7 @@ func TestCloseResultIsTheJanitors(t *testing.T) {
 	defer close(stop)
 	gen.OnClose("flush", func(context.Context) error { return errors.New("disk full") })
 	gen.Do(func(context.Context) { go func() { <-stop }() })
-	gen.Close()
+	closeWait(t, gen)
 	want := gen.Report().Result()
 	if want != janitor.ResultError {
 		t.Fatalf("Report().Result() = %v; want error", want)

@@ -195,11 +195,10 @@ func (h *handler) collect(r *http.Request, leaksParam string) pageView {
 	now := time.Now()
 	page := pageView{Version: formatVersion, Root: h.root.ID(), Taken: now}
 	var counts map[string]int
-	census := h.root.Census()
-	if census == nil {
-		census = new(goroutines.Census) // the root has none: a read of the page's own
-	}
-	if s, err := census.Snapshot(r.Context()); err != nil {
+	// The latest census read while the census's budget has no room for
+	// another: reloading the page costs the process no more than the
+	// budget (goroutines.Census.Recent).
+	if s, err := h.census.Recent(r.Context()); err != nil {
 		page.CensusErr = err.Error()
 		page.Goroutines = runtime.NumGoroutine()
 	} else {

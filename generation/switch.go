@@ -520,6 +520,10 @@ func (s *Switch[T]) newGeneration(half **janitor.Janitor) (*Generation[T], error
 // goroutines the build left running, and who owns them.
 func (s *Switch[T]) closeHalfBuilt(gen *janitor.Janitor, msg string, attrs ...any) {
 	gen.Close() //nolint:errcheck // its report is logged below, by the janitor and in the History
+	// The census's verdict lands in the background: a failed build is
+	// rare, and its log line says what it left behind, so wait for it
+	// (hurried).
+	gen.Verdict(context.Background()) //nolint:errcheck // in the report
 	rep := gen.Report()
 	verdict := []any{"scope", gen.ID(), "kind", "reload",
 		"action", "closed the half-built generation; the old one keeps serving",

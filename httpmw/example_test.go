@@ -32,6 +32,7 @@ func ExampleWrap() {
 	fmt.Print(rec.Body)
 
 	gen.Close()
+	gen.Verdict(context.Background()) // the census's verdict lands in the background
 	fmt.Println("goroutines leaked by the generation:", gen.Report().Leaked())
 	// Output:
 	// served by app/gen#1

@@ -173,6 +173,7 @@ func TestReloaderHistoryPinsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the first generation's close", func() bool { return rl.Stats().Draining == 0 })
+	verdictsIn(t, root)
 	runtime.GC()
 	runtime.GC()
 	if h := rl.History(); len(h.Generations) != 2 || h.Generations[1].ID != first {

@@ -42,6 +42,28 @@ func newRoot(t testing.TB, opts ...janitor.Option) *janitor.Janitor {
 	return root
 }
 
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict).
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
+}
+
+// verdictsIn waits until every close root's History remembers has its
+// census verdict: until then the census holds the closed scope.
+func verdictsIn(t *testing.T, root *janitor.Janitor) {
+	t.Helper()
+	waitFor(t, "the census's verdicts", func() bool {
+		for _, r := range root.History() {
+			if r.Report.VerdictPending {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func child(t testing.TB, j *janitor.Janitor) *janitor.Janitor {
 	t.Helper()
 	c, err := j.Child("gen")
@@ -91,7 +113,8 @@ func labelled(t *testing.T, fn, scope string) (all, inScope int) {
 
 // parkedInWrapTest blocks until release is closed: a goroutine a handler
 // starts and forgets, found in stacks by its name.
-func parkedInWrapTest(release <-chan struct{}, started *sync.WaitGroup) {
+func parkedInWrapTest(release <-chan struct{}, started, exited *sync.WaitGroup) {
+	defer exited.Done()
 	started.Done()
 	<-release
 }
@@ -104,18 +127,19 @@ func TestWrapAttributesLeaks(t *testing.T) {
 		t.Run(fmt.Sprintf("wrap=%v", wrap), func(t *testing.T) {
 			gen := child(t, newRoot(t))
 			release := make(chan struct{})
-			defer close(release)
-			var started sync.WaitGroup
+			var started, exited sync.WaitGroup
+			defer func() { close(release); exited.Wait() }() // gone before the next test counts its own
 			var h http.Handler = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 				started.Add(1)
-				go parkedInWrapTest(release, &started)
+				exited.Add(1)
+				go parkedInWrapTest(release, &started, &exited)
 				started.Wait()
 			})
 			if wrap {
 				h = httpmw.Wrap(gen, h)
 			}
 			get(h)
-			err := gen.Close()
+			err := closeWait(t, gen)
 			leaked := gen.Report().Leaked()
 			if !wrap {
 				if leaked != 0 || err != nil {
@@ -149,12 +173,14 @@ func TestWrapRestoresLabels(t *testing.T) {
 				get(h)
 			}()
 			release := make(chan struct{})
-			var started sync.WaitGroup
+			var started, exited sync.WaitGroup
 			started.Add(1)
-			go parkedInWrapTest(release, &started)
+			exited.Add(1)
+			go parkedInWrapTest(release, &started, &exited)
 			started.Wait()
 			all, inScope := labelled(t, "parkedInWrapTest", gen.ID())
 			close(release)
+			exited.Wait()
 			if all != 1 || inScope != 0 {
 				t.Errorf("goroutine started after the request: %d found, %d labelled %s; want 1, 0", all, inScope, gen.ID())
 			}
@@ -278,7 +304,7 @@ func testPprofDo(t *testing.T, ctxLabels bool) {
 	}
 	go get(httpmw.Wrap(gen, handlerWithPprofDo(release, started), opts...))
 	<-started
-	gen.Close()
+	closeWait(t, gen)
 	if found := gen.Report().Leaked(); (found == 1) != ctxLabels {
 		t.Errorf("WithContextLabels=%v: census found %d leaked goroutine(s); want %d", ctxLabels, found, map[bool]int{false: 0, true: 1}[ctxLabels])
 	}

@@ -197,7 +197,7 @@ func TestReloaderHammer(t *testing.T) {
 	}
 	srv.Close()
 	client.CloseIdleConnections()
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Errorf("root.Close: %v", err)
 	}
 
@@ -557,6 +557,7 @@ func TestReloaderShutdownContext(t *testing.T) {
 		<-done
 		a.violations.Store(0) // the request was cut short on purpose
 		a.checkClosedOnce(t)
+		old.Verdict(t.Context()) //nolint:errcheck // the census's, reached in the bubble
 	})
 }
 
@@ -611,6 +612,7 @@ func TestReloaderPinsNothing(t *testing.T) {
 	a.mu.Lock()
 	a.last = nil
 	a.mu.Unlock()
+	verdictsIn(t, root)
 	runtime.GC()
 	runtime.GC()
 	var alive []string

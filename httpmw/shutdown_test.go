@@ -251,7 +251,7 @@ func TestRootCloseReleasesServingHandler(t *testing.T) {
 	}
 	get(rl)
 	serving := rl.Current()
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Errorf("root.Close() = %v; want nil: %+v", err, serving.Report())
 	}
 	if r := serving.Report(); !r.Clean() {

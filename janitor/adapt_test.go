@@ -39,7 +39,7 @@ func TestCloserFuncOrder(t *testing.T) {
 			t.Fatalf("adopting %d = %v; want nil", i, err)
 		}
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if got, want := rec.list(), []string{"worker stopped", "ctx", "func", "closer"}; !slices.Equal(got, want) {
@@ -60,7 +60,7 @@ func TestCloserFuncError(t *testing.T) {
 	boom := errors.New("flush failed")
 	gen := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	gen.Adopt("syncer", janitor.CloserFunc(func() error { return boom }))
-	if err := gen.Close(); !errors.Is(err, boom) {
+	if err := closeWait(t, gen); !errors.Is(err, boom) {
 		t.Errorf("Close() = %v; want it to wrap %v", err, boom)
 	}
 	if r := gen.Report().Resources; len(r) != 1 || !errors.Is(r[0].Err, boom) {
@@ -73,7 +73,7 @@ func TestCloserFuncError(t *testing.T) {
 func TestCloserFuncAfterClose(t *testing.T) {
 	boom := errors.New("stop failed")
 	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
-	j.Close()
+	closeWait(t, j)
 	for _, tc := range []struct {
 		name  string
 		adopt func(fn func(context.Context) error) error
@@ -220,7 +220,7 @@ func TestAdoptContextIgnored(t *testing.T) {
 			release := make(chan struct{})
 			j.AdoptContext("stuck", func(context.Context) error { <-release; return nil })
 			start := time.Now()
-			err := j.Close()
+			err := closeWait(t, j)
 			if took := time.Since(start); took != time.Second {
 				t.Errorf("Close took %v; want the hook timeout, 1s", took)
 			}
@@ -271,10 +271,10 @@ func TestCloserFuncLeak(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		err = gen.Close()
+		err = closeWait(t, gen)
 		leaked := gen.Report().Leaked()
 		c.Close()
-		root.Close()
+		closeWait(t, root)
 		switch {
 		case !adopt && (leaked != 1 || !errors.Is(err, janitor.ErrLeaked)):
 			t.Errorf("without CloserFunc: Close() = %v, %d leaked; want the cache's goroutine leaked", err, leaked)
@@ -301,7 +301,7 @@ func TestAdoptAgainAfterClose(t *testing.T) {
 			again = j.Adopt("c again", c)
 			return nil
 		})
-		j.Close()
+		closeWait(t, j)
 		if !errors.Is(again, janitor.ErrClosed) {
 			t.Errorf("Adopt of an adopted closer while closing = %v; want ErrClosed", again)
 		}
@@ -315,7 +315,7 @@ func TestAdoptAgainAfterClose(t *testing.T) {
 		if err := j.Adopt("c", c); err != nil {
 			t.Fatal(err)
 		}
-		j.Close()
+		closeWait(t, j)
 		if err := j.Adopt("c again", c); !errors.Is(err, janitor.ErrClosed) {
 			t.Errorf("Adopt of an adopted closer after Close = %v; want ErrClosed", err)
 		}
@@ -348,7 +348,7 @@ func TestClosedScopeReleasesAdopted(t *testing.T) {
 	if ref.Value() == nil {
 		t.Fatal("the adopted closer was collected while its scope is open; want it kept until the close")
 	}
-	j.Close()
+	closeWait(t, j)
 	if p := ref.Value(); p == nil || !p.closed {
 		t.Fatal("the close did not close the adopted closer")
 	}

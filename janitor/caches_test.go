@@ -24,7 +24,7 @@ func TestCacheLeak(t *testing.T) {
 	ref := weak.Make(s)
 	cache.Set("alice", s)
 	s = nil
-	gen.Close()
+	closeWait(t, gen)
 	runtime.GC()
 	if cache.Len() != 1 || ref.Value() == nil {
 		t.Fatal("the cache let go of the generation's value on its own; the leak test proves nothing")
@@ -46,7 +46,7 @@ func TestCacheNoLeak(t *testing.T) {
 	cache.Set("alice", s)
 	cache.Set("bob", &session{})
 	s = nil
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	runtime.GC()
@@ -94,7 +94,7 @@ func TestScopeStore(t *testing.T) {
 	if s, _ := ctxlocal.FromContext(root.Context()); s == nil || s.Name() != root.ID() || s == store {
 		t.Error("the root's context does not carry its own store")
 	}
-	gen.Close()
+	closeWait(t, gen)
 	if _, ok := tenant.Get(gen.Context()); ok || !store.Sealed() {
 		t.Error("the scope's store still holds the value after Close")
 	}

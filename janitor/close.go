@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -56,12 +57,16 @@ func (j *Janitor) Close() error {
 //  7. loggers: swapped loggers (scoped.SetDefaultLogger) are
 //     restored, last of all, so that every clean-up before could still
 //     log.
-//  8. census: goroutines still carrying the scope's labels, tracked or
-//     not, are leaks; the census retries within a bound, so that
-//     goroutines exiting right now, or stopped by a finalizer or cleanup
-//     once their object is garbage, are not blamed. A leak whose stack
-//     matches a known Offender is diagnosed with its remedy.
-//  9. The Report is stored, events are logged and counters updated.
+//  8. census: the census's verdict is asked for. It lands in the
+//     background, after Shutdown returned (see Verdict): goroutines still
+//     carrying the scope's labels, tracked or not, are leaks; the census
+//     retries within a bound, so that goroutines exiting right now, or
+//     stopped by a finalizer or cleanup once their object is garbage, are
+//     not blamed. A leak whose stack matches a known Offender is diagnosed
+//     with its remedy.
+//  9. The Report is stored, and again, with the leaks, when the verdict
+//     lands; then events are logged, counters updated and the close
+//     recorded in History.
 //
 // Under WithDetectOnly, the preventors of phases 1 (timers), 5, 6 and 7
 // are reported, not undone.
@@ -74,10 +79,13 @@ func (j *Janitor) Close() error {
 //
 // # Errors
 //
-// The returned error joins every hook, goroutine and resource error, says
-// so if the census could not run (leaks not checked), wraps ErrLeaked if
-// goroutines outlived the scope, and wraps ctx's error if the deadline cut
-// the close short. Report tells the whole story.
+// The returned error joins every hook, goroutine and resource error, and
+// wraps ctx's error if the deadline cut the close short. It says nothing
+// of what the census finds, whose verdict lands later: Verdict waits for
+// it and returns the whole error, which wraps ErrLeaked if goroutines
+// outlived the scope and says so if the census could not run. (Without a
+// census, tracked goroutines still running after the grace period make
+// Shutdown's error wrap ErrLeaked.) Report tells the whole story.
 //
 // A goroutine that is inside Shutdown is never counted as a leak, even if
 // it carries the scope's labels (Close called from Do). But do not call
@@ -114,7 +122,7 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 	if j.origin != 0 {
 		forgetOrigin(j.origin)
 	}
-	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{})}
+	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{}), concluded: make(chan struct{})}
 	c.ctx, c.task = traceClose(ctx, j.id)
 	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}
 	c.children = slices.Clone(j.children)
@@ -192,9 +200,12 @@ type closer struct {
 	start    time.Time
 	children []*Janitor // the children when the close began
 
-	// finished is closed when the close has finished, after the report,
-	// the counters and the history are final.
-	finished chan struct{}
+	// finished is closed when the close has finished its phases; the
+	// census's verdict may still be pending. concluded is closed when the
+	// verdict has landed too, after the report, the counters and the
+	// history are final.
+	finished  chan struct{}
+	concluded chan struct{}
 
 	// mu guards the report while the close goroutine fills it in and
 	// Shutdown may take a copy at its deadline.
@@ -209,6 +220,15 @@ type closer struct {
 	hooksClosed   bool
 	hooksReturned chan struct{}
 	done          bool // the close has finished
+	// steps counts finish and release: the verdict is asked for (or,
+	// without a census, the close concluded) after both. hurry makes the
+	// census read for the verdict now; urgent says someone waits for it.
+	steps  int
+	hurry  func()
+	urgent bool
+	// idleClosed is set by the verdict that closed the shared
+	// transports' idle connections and asked again.
+	idleClosed bool
 	// released is set when Shutdown returned (release); abandoned and
 	// deadlineErr are what it reported as not done, if anything.
 	released    bool
@@ -431,32 +451,53 @@ func (c *closer) census() {
 	if j.cfg.census == nil {
 		return
 	}
-	c.setLeft(func() []string { return []string{"census"} })
 	if j.group.Started() > 0 {
 		settle()
 	}
-	// The census runs even after the deadline, in the background if it
-	// must: a close's verdict on leaks is never skipped.
-	found, err := j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id)
+	// The verdict is asked for once the close has finished and Shutdown
+	// has returned (see step), and lands in the background: it is never
+	// skipped, even after the deadline.
+	c.mu.Lock()
+	c.report.VerdictPending = true
+	c.mu.Unlock()
+}
+
+// landed is the census's verdict on the close, delivered by
+// Census.LeaksLater on a goroutine of the census's. It fills in the
+// report's leaks and concludes the close, unless it had to ask again.
+func (c *closer) landed(found []goroutines.Goroutine, err error) {
+	again := false
+	c.safely("census", func() { again = c.judge(found, err) })
+	if !again {
+		c.conclude()
+	}
+}
+
+// judge turns the goroutines the census found into the close's leaks,
+// diagnosed, logged and counted. It reports true if it asked the census
+// again (idle connections closed), whose verdict then lands in landed.
+func (c *closer) judge(found []goroutines.Goroutine, err error) (again bool) {
+	j := c.j
 	if err != nil {
 		c.mu.Lock()
 		c.report.CensusErr = err
 		c.mu.Unlock()
 		j.log(c, slog.LevelWarn, "janitor: census failed", "err", err,
 			"consequence", "leaks of this scope may go unreported")
-		return
+		return false
 	}
 	leaks := outside(found)
-	if j.idleConnLeaks(leaks) && c.closeSharedIdle() {
+	if !c.idleClosed && j.idleConnLeaks(leaks) && c.closeSharedIdle() {
 		// Idle connections of a shared transport: closed now, their
-		// loops end; look again.
-		if found, err = j.cfg.census.Leaks(context.WithoutCancel(c.ctx), goroutines.ScopeLabel, j.id); err == nil {
-			leaks = outside(found)
-		}
+		// loops end; look again, once.
+		c.idleClosed = true
+		c.ask()
+		return true
 	}
 	leaks = c.ownership(leaks)
-	// The proof is worth a wait, not the close's deadline.
-	diagnosed := j.prove(c.ctx, j.diagnose(leaks))
+	// The proof is worth a wait: the verdict is reached in the
+	// background already, past the close's deadline if need be.
+	diagnosed := j.prove(context.WithoutCancel(c.ctx), j.diagnose(leaks))
 	owners := owners(diagnosed)
 	for _, l := range diagnosed {
 		j.stats.leaked.Add(uint64(l.Count))
@@ -467,6 +508,101 @@ func (c *closer) census() {
 	c.report.Owners = owners
 	c.report.checked = true
 	c.mu.Unlock()
+	return false
+}
+
+// ask asks the census for the close's verdict, hurried if someone waits
+// for it.
+func (c *closer) ask() {
+	hurry := c.j.cfg.census.LeaksLater(goroutines.ScopeLabel, c.j.id, c.landed)
+	c.mu.Lock()
+	c.hurry = hurry
+	urgent := c.urgent
+	c.mu.Unlock()
+	if urgent {
+		hurry()
+	}
+}
+
+// step records that the close finished its phases, or that Shutdown
+// returned: after both, the verdict is asked for, or, without a census,
+// the close concludes. The report Shutdown returns is thus never the
+// verdict's, whichever comes first, and what Shutdown returns never says
+// what the census found.
+func (c *closer) step() {
+	c.mu.Lock()
+	c.steps++
+	both := c.steps == 2
+	pending := c.report.VerdictPending
+	c.mu.Unlock()
+	switch {
+	case !both:
+	case pending:
+		c.ask()
+	default:
+		c.conclude()
+	}
+}
+
+// hurryVerdict makes the census read for the verdicts of j's close and of
+// its children's now: someone waits for them.
+func (j *Janitor) hurryVerdict() {
+	j.mu.Lock()
+	c := j.closing
+	j.mu.Unlock()
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.urgent = true
+	hurry := c.hurry
+	c.mu.Unlock()
+	if hurry != nil {
+		hurry()
+	}
+	for _, ch := range c.children {
+		ch.hurryVerdict()
+	}
+}
+
+// Verdict waits until j's close has concluded, the census's verdict
+// included, and returns the close's whole error: what Shutdown returned,
+// and what the census found (goroutines that leaked wrap ErrLeaked; a
+// census that could not run says so), for j and its children. It returns
+// an error wrapping ctx's if ctx is done first. A nil ctx is
+// context.Background().
+//
+// The census reaches its verdict in the background, after Close
+// returned, and shares one goroutine-profile read among every close that
+// asked before it, paced by the census's budget (see
+// goroutines.Census.LeaksLater for how long it takes). Verdict hurries
+// it: the census reads now. Call it where the verdict is needed at once:
+// a test, a command-line tool's last Close, janitortest. Until then
+// Report().VerdictPending is set and the report's leaks are empty; when it
+// lands, the Report, the log, the counters (Stats), History and the gauge
+// of leaks alive are updated, whether anyone waits or not.
+//
+// Verdict does not close j: it waits for Close or Shutdown, called by
+// anyone, to have returned. Without a census the verdict is Shutdown's.
+func (j *Janitor) Verdict(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return fmt.Errorf("janitor: %s: waiting for the close: %w", j.id, ctx.Err())
+	}
+	j.hurryVerdict()
+	j.mu.Lock()
+	c := j.closing
+	j.mu.Unlock()
+	select {
+	case <-c.concluded:
+		return j.Report().Err()
+	case <-ctx.Done():
+		return fmt.Errorf("janitor: %s: waiting for the census's verdict: %w", j.id, ctx.Err())
+	}
 }
 
 // settle lets the goroutines that have just returned (the scope's, whose
@@ -525,6 +661,7 @@ func (c *closer) release() {
 	j.closeErr = rep.Err()
 	j.mu.Unlock()
 	close(j.done)
+	c.step()
 }
 
 // abandonedLocked lists what the close has not done: what is left of the
@@ -546,8 +683,10 @@ func (c *closer) abandonedLocked() []string {
 	return out
 }
 
-// finish completes the close: the final report, the counters, the log
-// line, the history, and the scope's removal from its parent.
+// finish completes the close's phases: the report as it stands, the
+// state, the history, and the scope's removal from its parent. The
+// verdict, and with it the counters and the final report, come in
+// conclude.
 func (c *closer) finish() {
 	j := c.j
 	if c.task != nil {
@@ -566,26 +705,76 @@ func (c *closer) finish() {
 	released := c.released
 	c.mu.Unlock()
 
-	c.safely("account", func() { c.account(rep) })
 	j.mu.Lock()
 	j.state = Closed
 	// What the close undid is gone: a closed scope that is still
 	// reachable (a Record's weak pointer aside, someone's reference)
-	// must not keep it alive.
-	j.cleanups, j.adopted = nil, nil
+	// must not keep it alive. (The undos of the census phase, shared
+	// transports, go when the verdict has landed: it may close their
+	// idle connections.)
+	maps.DeleteFunc(j.cleanups, func(_ uint64, cl cleanup) bool { return cl.phase != phaseCensus })
+	j.adopted = nil
 	if released {
 		j.report = rep
 	}
 	j.mu.Unlock()
 	j.tree.remember(j, rep)
-	j.tree.watch(j)
-	j.tree.refresh(j.cfg.census)
-	j.unlistAll()
-	j.tree.closed(j.path)
 	if j.parent != nil {
 		j.parent.forget(j)
 	}
 	close(c.finished)
+	c.step()
+}
+
+// conclude completes the close once its verdict has landed (or, without a
+// census, once it finished and Shutdown returned): the final report, with
+// the children's verdicts, the counters, the log line and the history. A
+// child whose verdict needs more reads than this scope's is waited for,
+// in the background.
+func (c *closer) conclude() {
+	for _, ch := range c.children {
+		ch.mu.Lock()
+		cc := ch.closing
+		ch.mu.Unlock()
+		if cc == nil {
+			continue
+		}
+		select {
+		case <-cc.concluded:
+		default:
+			go func() {
+				<-cc.concluded
+				c.conclude()
+			}()
+			return
+		}
+	}
+	j := c.j
+	c.mu.Lock()
+	c.report.VerdictPending = false
+	for i, r := range c.report.Children {
+		for _, ch := range c.children {
+			if ch.id == r.ID {
+				c.report.Children[i] = ch.Report()
+			}
+		}
+	}
+	rep := c.report
+	c.mu.Unlock()
+
+	c.safely("account", func() { c.account(rep) })
+	j.mu.Lock()
+	j.cleanups = nil
+	j.report = rep
+	j.mu.Unlock()
+	j.tree.verdict(rep)
+	// Watched for retention from now: until its verdict landed, the
+	// census held the scope (its pending verdict), by design.
+	j.tree.watch(j)
+	j.tree.refresh(j.cfg.census)
+	j.unlistAll()
+	j.tree.closed(j.path)
+	close(c.concluded)
 }
 
 // account updates the counters and logs the outcome of the close: one
@@ -625,18 +814,23 @@ func processNow() (goroutines int, heap uint64) {
 	return runtime.NumGoroutine(), heap
 }
 
-// shutdownFunc is how a goroutine profile names the function in which a
-// caller of Shutdown waits for the close.
-const shutdownFunc = "github.com/leakproof/leakproof/janitor.(*Janitor).shutdown"
+// shutdownFunc and verdictFunc are how a goroutine profile names the
+// functions in which a caller of Shutdown waits for the close, and a
+// caller of Verdict for its verdict.
+const (
+	shutdownFunc = "github.com/leakproof/leakproof/janitor.(*Janitor).shutdown"
+	verdictFunc  = "github.com/leakproof/leakproof/janitor.(*Janitor).Verdict"
+)
 
-// inShutdown reports whether g is inside Janitor.Shutdown: a goroutine
-// waiting for this close, or for one of a child, when it carries the
-// scope's labels (Close called from Do, from a hook or from a goroutine of
-// the scope). Shutdown is bounded, so such a goroutine leaves it; it is
-// not a goroutine that outlived the scope.
+// inShutdown reports whether g is inside Janitor.Shutdown, or
+// Janitor.Verdict: a goroutine waiting for this close, or for one of a
+// child, when it carries the scope's labels (Close called from Do, from a
+// hook or from a goroutine of the scope). Shutdown is bounded, and so is
+// the verdict, so such a goroutine leaves it; it is not a goroutine that
+// outlived the scope.
 func inShutdown(g goroutines.Goroutine) bool {
 	for _, f := range g.Stack {
-		if f.Func == shutdownFunc {
+		if f.Func == shutdownFunc || f.Func == verdictFunc {
 			return true
 		}
 	}

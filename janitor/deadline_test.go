@@ -187,7 +187,7 @@ func flushThenClose(t *testing.T, opts ...janitor.Option) (root, gen *janitor.Ja
 		return nil
 	})
 	root.OnClose("close-db", func(context.Context) error { events.add("close-db"); return nil })
-	go gen.Close() // the drain
+	go closeWait(t, gen) // the drain
 	<-inFlush
 	return root, gen, events, inFlush, release
 }
@@ -199,7 +199,7 @@ func TestParentHooksWaitForChildClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		root, gen, events, _, release := flushThenClose(t, janitor.WithCensus(nil))
 		done := make(chan error)
-		go func() { done <- root.Close() }()
+		go func() { done <- closeWait(t, root) }()
 		synctest.Wait()
 		if got := events.list(); len(got) != 0 {
 			t.Errorf("while the child flushed: %q; want nothing (close-db must wait)", got)
@@ -256,7 +256,7 @@ func TestShutdownNilContext(t *testing.T) {
 	if err := gen.Shutdown(nil); err != nil {
 		t.Errorf("Shutdown(nil) = %v; want nil", err)
 	}
-	if err := root.Close(); err != nil || root.State() != janitor.Closed {
+	if err := closeWait(t, root); err != nil || root.State() != janitor.Closed {
 		t.Errorf("root.Close() = %v, state %v; want nil, closed", err, root.State())
 	}
 }
@@ -284,7 +284,7 @@ func TestPanickingLoggerDoesNotWedge(t *testing.T) {
 			root := janitor.New("app", janitor.WithLogger(slog.New(h)), janitor.WithCensus(nil))
 			gen, _ := root.Child("gen")
 			gen.OnClose("fails", func(context.Context) error { return errors.New("disk full") })
-			err := gen.Close()
+			err := closeWait(t, gen)
 			if err == nil || !strings.Contains(err.Error(), "disk full") {
 				t.Errorf("Close() = %v; want the hook's error", err)
 			}
@@ -295,7 +295,7 @@ func TestPanickingLoggerDoesNotWedge(t *testing.T) {
 			if broken && !strings.Contains(fmt.Sprint(faults), "logger down") {
 				t.Errorf("faults = %v; want the logger's panic", faults)
 			}
-			if err := root.Close(); err != nil || root.State() != janitor.Closed {
+			if err := closeWait(t, root); err != nil || root.State() != janitor.Closed {
 				t.Errorf("root.Close() = %v, state %v; want nil, closed", err, root.State())
 			}
 		})
@@ -309,7 +309,7 @@ func TestAdoptPanickingCloser(t *testing.T) {
 	bad := janitor.CloserFunc(func() error { panic("close exploded") })
 	j := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	j.Adopt("bad", bad)
-	if err := j.Close(); err == nil || !strings.Contains(err.Error(), "close exploded") {
+	if err := closeWait(t, j); err == nil || !strings.Contains(err.Error(), "close exploded") {
 		t.Errorf("Close() = %v; want the panic as an error", err)
 	}
 	err := j.Adopt("late", bad)
@@ -336,7 +336,7 @@ func TestStragglerWithoutCensusIsNotClean(t *testing.T) {
 					}
 					return nil
 				})
-				err := gen.Close()
+				err := closeWait(t, gen)
 				close(release)
 				if stubborn != errors.Is(err, janitor.ErrLeaked) || stubborn == gen.Report().Clean() {
 					t.Errorf("Close() = %v, clean %v; want ErrLeaked and unclean only with a stubborn worker", err, gen.Report().Clean())
@@ -345,7 +345,7 @@ func TestStragglerWithoutCensusIsNotClean(t *testing.T) {
 				if want := map[bool]uint64{false: 0, true: 1}[stubborn]; st.ClosesLeaked != want || st.Stragglers != want {
 					t.Errorf("stats: %d leaked closes, %d stragglers; want %d, %d", st.ClosesLeaked, st.Stragglers, want, want)
 				}
-				root.Close()
+				closeWait(t, root)
 			})
 		})
 	}
@@ -367,7 +367,7 @@ func TestProcessHooksClosedLeavesScopesAlone(t *testing.T) {
 	if ran {
 		t.Fatal("a hook of an open scope ran when registered")
 	}
-	root.Close()
+	closeWait(t, root)
 	if !ran {
 		t.Error("the hook did not run when its scope closed")
 	}
@@ -430,7 +430,7 @@ func TestOwnedTwiceClosedOnce(t *testing.T) {
 						cl.Close()
 					}
 				}
-				j.Close()
+				closeWait(t, j)
 				if n := c.count(); n != 1 {
 					t.Errorf("closed %d times; want 1", n)
 				}

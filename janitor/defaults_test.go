@@ -21,7 +21,7 @@ func TestDefaults(t *testing.T) {
 		j.Go("stuck", func(context.Context) error { <-release; return nil })
 		j.OnClose("hung", func(context.Context) error { <-release; return nil })
 		start := time.Now()
-		j.Close() //nolint:errcheck // the report says what hung
+		closeWait(t, j) //nolint:errcheck // the report says what hung
 		if took, want := time.Since(start), hooks.DefaultTimeout+janitor.DefaultGracePeriod; took != want {
 			t.Errorf("Close took %v; want hooks.DefaultTimeout + DefaultGracePeriod = %v", took, want)
 		}

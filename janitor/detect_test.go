@@ -78,7 +78,7 @@ func TestDetectOnly(t *testing.T) {
 	gen.Adopt("db", janitor.CloserFunc(func() error { adopted = true; return nil }))
 	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if !delivered(t, c) {
@@ -144,7 +144,7 @@ func TestDetectOnlyTimer(t *testing.T) {
 		j := janitor.New("app", quiet(janitor.WithCensus(nil), janitor.WithDetectOnly())...)
 		var fired atomic.Bool
 		j.AfterFunc("refresh", 5*time.Second, func(context.Context) { fired.Store(true) })
-		j.Close()
+		closeWait(t, j)
 		if r := findResource(j.Report(), "timer", "refresh"); r == nil || !r.Detected {
 			t.Errorf("resources = %+v; want the timer detected", j.Report().Resources)
 		}
@@ -173,7 +173,7 @@ func TestDetectOnlyTimerDoesNotPinScope(t *testing.T) {
 		}
 		stops = append(stops, stop)
 		refs = append(refs, weak.Make(gen))
-		gen.Close()
+		closeWait(t, gen)
 	}
 	// The stop funcs reference their scope; what must not is the pending
 	// timer itself, which the runtime holds until it fires.

@@ -35,6 +35,7 @@ func Example() {
 		})
 		if previous != nil {
 			previous.Close()
+			previous.Verdict(context.Background()) // the census's, in the background
 			r := previous.Report()
 			fmt.Printf("closed: %d hook(s), %d goroutine(s) cancelled, %d leaked\n",
 				len(r.Hooks), r.Cancelled, r.Leaked())
@@ -62,9 +63,32 @@ func ExampleJanitor_Do() {
 		go func() { <-stop }() // third-party code that ignores ctx
 	})
 
-	err := gen.Close()
+	gen.Close() // the generation is closed; the census's verdict comes in the background
+	err := gen.Verdict(context.Background())
 	fmt.Println(errors.Is(err, janitor.ErrLeaked), gen.Report().Leaked())
 	// Output: true 1
+}
+
+// Verdict waits for the census's verdict on a close, which Close does not:
+// the census reaches it in the background, sharing one read among every
+// close that asked for one. A test, or a command-line tool's last Close,
+// waits for it; until it lands, the Report says it is pending.
+func ExampleJanitor_Verdict() {
+	root := janitor.New("tool", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	stop := make(chan struct{})
+	defer close(stop)
+	root.Do(func(context.Context) {
+		go func() { <-stop }() // never stopped
+	})
+	err := root.Close()
+	fmt.Println("Close:", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = root.Verdict(ctx)
+	fmt.Println("Verdict:", errors.Is(err, janitor.ErrLeaked), root.Report().Leaked(), root.Report().VerdictPending)
+	// Output:
+	// Close: <nil>
+	// Verdict: true 1 false
 }
 
 // A Report says what each phase of a close did; %+v prints it whole, with
@@ -77,6 +101,7 @@ func ExampleReport() {
 	gen.OnClose("say goodbye", func(context.Context) error { return nil })
 	gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 	gen.Close()
+	gen.Verdict(context.Background()) // the census's part of the report
 
 	r := gen.Report()
 	for _, h := range r.Hooks {

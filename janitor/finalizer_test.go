@@ -39,7 +39,7 @@ func TestFinalizerStoppedGoroutineLeak(t *testing.T) {
 	var stop chan struct{}
 	gen.Do(func(context.Context) { stop = startPoller(false) })
 	defer close(stop)
-	err := gen.Close()
+	err := closeWait(t, gen)
 	if !errors.Is(err, janitor.ErrLeaked) || gen.Report().Leaked() != 1 {
 		t.Fatalf("Close() = %v, Leaked() = %d; want the poller's goroutine", err, gen.Report().Leaked())
 	}
@@ -53,7 +53,7 @@ func TestFinalizerStoppedGoroutineNoLeak(t *testing.T) {
 	defer root.Close()
 	gen, _ := root.Child("gen")
 	gen.Do(func(context.Context) { startPoller(true) })
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil: %+v", err, gen.Report())
 	}
 }

@@ -17,16 +17,16 @@ func TestHistoryKeepsLiveLeaks(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	clean, _ := root.Child("gen")
-	clean.Close()
+	closeWait(t, clean)
 	leaky, _ := root.Child("gen")
 	release, exited := make(chan struct{}), make(chan struct{})
 	leaky.Do(func(context.Context) {
 		go func() { defer close(exited); <-release }()
 	})
-	leaky.Close()
+	closeWait(t, leaky)
 	for range 64 {
 		gen, _ := root.Child("gen")
-		gen.Close() // each close reads the census
+		closeWait(t, gen) // each verdict is a census read
 	}
 
 	ids := func() []string {
@@ -45,7 +45,7 @@ func TestHistoryKeepsLiveLeaks(t *testing.T) {
 	close(release)
 	<-exited
 	gen, _ := root.Child("gen")
-	gen.Close() // reads the census: the leak has ended
+	closeWait(t, gen) // a census read: the leak has ended
 	if got := ids(); len(got) != 64 || slices.Contains(got, leaky.ID()) {
 		t.Errorf("History() once the leak ended = %d records, %s among them: %v; want the last 64 only", len(got), leaky.ID(), slices.Contains(got, leaky.ID()))
 	}

@@ -25,9 +25,10 @@ import (
 // goroutines.ErrClosed.
 var ErrClosed = closed.Err
 
-// ErrLeaked is wrapped by the error Close returns when goroutines of the
-// scope outlived it: found by the census, or, without a census, tracked
-// goroutines still running after the grace period.
+// ErrLeaked is wrapped by the error Verdict returns when goroutines of the
+// scope outlived it, found by the census, and by the one Close returns
+// when, without a census, tracked goroutines still ran after the grace
+// period.
 var ErrLeaked = errors.New("janitor: goroutines leaked")
 
 // A State is where a scope is in its life.

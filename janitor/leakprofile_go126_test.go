@@ -23,7 +23,7 @@ func TestLeakProfileAbsent(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	gen.Do(func(context.Context) { go leakyWorker(stop) })
-	gen.Close()
+	closeWait(t, gen)
 	if r := gen.Report(); r.Leaked() != 1 || r.Leaks[0].BlockedForever {
 		t.Errorf("report: %d leaked, blocked forever %v; want 1, not proven", r.Leaked(), r.Leaks[0].BlockedForever)
 	}

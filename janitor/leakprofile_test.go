@@ -35,7 +35,7 @@ func TestLeakProvenBlockedForever(t *testing.T) {
 		go func() { <-make(chan struct{}) }() // nobody else has it
 		go func() { <-reachable }()
 	})
-	gen.Close()
+	closeWait(t, gen)
 	r := gen.Report()
 	if len(r.Leaks) != 2 {
 		t.Fatalf("report: %d leak records; want 2:\n%+v", len(r.Leaks), r)
@@ -65,7 +65,7 @@ func TestLeakProvenSplit(t *testing.T) {
 			go func() { <-ch }()
 		}
 	})
-	gen.Close()
+	closeWait(t, gen)
 	r := gen.Report()
 	proven, not := 0, 0
 	for _, l := range r.Leaks {

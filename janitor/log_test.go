@@ -44,7 +44,7 @@ func TestLogsOfARoutineReload(t *testing.T) {
 	scoped.SetDefaultLogger(gen2, slog.New(slog.DiscardHandler))
 	defer gen2.Close()
 	buf.Reset()
-	if err := gen1.Close(); err != nil {
+	if err := closeWait(t, gen1); err != nil {
 		t.Fatal(err)
 	}
 	if loud := atLeast(&buf, slog.LevelWarn); len(loud) != 0 {
@@ -67,7 +67,7 @@ func TestLogsOfAFailedClose(t *testing.T) {
 	defer root.Close()
 	gen, _ := root.Child("gen")
 	gen.Go("worker", func(context.Context) error { return errors.New("boom") })
-	err := gen.Close()
+	err := closeWait(t, gen)
 	if err == nil || strings.Contains(err.Error(), "goroutines: goroutines:") || !strings.Contains(err.Error(), "goroutines: worker: boom") {
 		t.Errorf("Close() = %v; want the worker's error, prefixed once", err)
 	}
@@ -84,7 +84,7 @@ func TestLogsOfAFailedClose(t *testing.T) {
 // and live heap, for the trends the debug page draws.
 func TestReportProcessFigures(t *testing.T) {
 	j := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
-	j.Close()
+	closeWait(t, j)
 	if r := j.Report(); r.ProcessGoroutines < 1 || r.ProcessHeap == 0 {
 		t.Errorf("report: %d goroutines, %d heap bytes; want both read", r.ProcessGoroutines, r.ProcessHeap)
 	}

@@ -36,7 +36,7 @@ func TestReportLogValue(t *testing.T) {
 	}
 
 	clean, _ := root.Child("clean")
-	clean.Close()
+	closeWait(t, clean)
 	got := logged(t, clean.Report())
 	if got["result"] != "clean" || got["leaked"] != 0.0 || got["hooks"] != 0.0 {
 		t.Errorf("clean close logged as %v; want result clean, leaked 0", got)
@@ -52,7 +52,7 @@ func TestReportLogValue(t *testing.T) {
 	defer close(stop)
 	gen.Do(func(context.Context) { go leakyWorker(stop) })
 	gen.OnClose("flush", func(context.Context) error { return nil })
-	gen.Close()
+	closeWait(t, gen)
 	got = logged(t, gen.Report())
 	if got["id"] != gen.ID() || got["path"] != "app/gen" || got["result"] != "leaked" || got["leaked"] != 1.0 ||
 		got["hooks"] != 1.0 || got["hooks_failed"] != 0.0 || got["blocked_forever"] == nil {

@@ -41,7 +41,7 @@ func TestOffenderLeak(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	gen.Do(func(context.Context) { go offenderDaemon(stop) })
-	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("Close() = %v; want ErrLeaked", err)
 	}
 	r := gen.Report()
@@ -67,7 +67,7 @@ func TestOffenderNoLeak(t *testing.T) {
 	stop := make(chan struct{})
 	gen.Do(func(context.Context) { go offenderDaemon(stop) })
 	gen.OnClose("lib.StopDaemon", func(context.Context) error { close(stop); return nil })
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if r := gen.Report(); len(r.Leaks) != 0 {
@@ -113,7 +113,7 @@ func TestLeaksGroupedByOwner(t *testing.T) {
 		dialFake(stop, 0) // 3 goroutines
 	})
 	gen.Go("refresher", func(context.Context) error { dialFake(stop, 1); return nil }) // 4 more, started under Go
-	gen.Close()
+	closeWait(t, gen)
 	r := gen.Report()
 	if len(r.Owners) != 1 {
 		t.Fatalf("Owners = %v; want one, the fake Conns", r.Owners)

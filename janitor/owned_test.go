@@ -117,7 +117,7 @@ func TestOwnedByRoot(t *testing.T) {
 			}
 			gen := child(t, root, "gen")
 			gen.Do(func(context.Context) { db.Use() })
-			if err := gen.Close(); err != nil {
+			if err := closeWait(t, gen); err != nil {
 				t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
 			}
 			r := gen.Report()
@@ -136,7 +136,7 @@ func TestOwnedByRoot(t *testing.T) {
 			if want := `report.owned="1 goroutine(s) owned by ` + root.ID() + ` (db)"`; !strings.Contains(buf.String(), want) {
 				t.Errorf("the report logged as %s; want it to say %s", buf.String(), want)
 			}
-			if err := root.Close(); err != nil {
+			if err := closeWait(t, root); err != nil {
 				t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 			}
 		})
@@ -162,7 +162,7 @@ func TestOwnedForgottenStillReported(t *testing.T) {
 			root.Adopt("db", shared)
 			gen1 := child(t, root, "gen")
 			gen1.Do(func(context.Context) { shared.Use() })
-			if err := gen1.Close(); err != nil {
+			if err := closeWait(t, gen1); err != nil {
 				t.Fatalf("gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
 			}
 
@@ -174,7 +174,7 @@ func TestOwnedForgottenStillReported(t *testing.T) {
 				own.Use()
 			})
 			defer own.Close()
-			if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+			if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
 				t.Fatalf("gen2.Close() = %v; want ErrLeaked", err)
 			}
 			r := gen2.Report()
@@ -201,7 +201,7 @@ func TestOwnedAmbiguous(t *testing.T) {
 	root.Adopt("db b", b)
 	gen1 := child(t, root, "gen")
 	gen1.Do(func(context.Context) { a.Use() })
-	if err := gen1.Close(); err != nil {
+	if err := closeWait(t, gen1); err != nil {
 		t.Fatalf("gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
 	}
 	gen2 := child(t, root, "gen")
@@ -212,7 +212,7 @@ func TestOwnedAmbiguous(t *testing.T) {
 		own.Use()
 	})
 	defer own.Close()
-	gen2.Close()
+	closeWait(t, gen2)
 	if r := gen2.Report(); r.Leaked() != 3 || len(r.Owned) != 0 {
 		t.Fatalf("Leaked() = %d, Owned = %v; want 3 (both cleaners and the opener), none owned\n%+v", r.Leaked(), r.Owned, r)
 	}
@@ -229,10 +229,10 @@ func TestOwnedRecheck(t *testing.T) {
 	root.Adopt("db", db)
 	gen := child(t, root, "gen")
 	gen.Do(func(context.Context) { db.Use() })
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("gen.Close() = %v; want nil", err)
 	}
-	if err := root.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, root); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("root.Close() = %v; want ErrLeaked: its DB's Close stopped nothing", err)
 	}
 	r := root.Report()
@@ -259,10 +259,10 @@ func TestOwnedUnstoppable(t *testing.T) {
 		root.Adopt("log", l)
 		gen := child(t, root, "gen")
 		gen.Do(func(context.Context) { l.Write() })
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("gen.Close() = %v; want nil", err)
 		}
-		if err := root.Close(); err != nil {
+		if err := closeWait(t, root); err != nil {
 			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 		}
 		r := root.Report()
@@ -277,7 +277,7 @@ func TestOwnedUnstoppable(t *testing.T) {
 		root := ownedRoot()
 		l := newFakeLog(t)
 		root.Do(func(context.Context) { l.Write() })
-		if err := root.Close(); err != nil {
+		if err := closeWait(t, root); err != nil {
 			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 		}
 		if r := root.Report(); ownedCount(r.Expected) != 1 {
@@ -292,10 +292,10 @@ func TestOwnedUnstoppable(t *testing.T) {
 		app.Adopt("log", l)
 		gen := child(t, app, "gen")
 		gen.Do(func(context.Context) { l.Write() })
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("gen.Close() = %v; want nil", err)
 		}
-		if err := app.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		if err := closeWait(t, app); !errors.Is(err, janitor.ErrLeaked) {
 			t.Fatalf("app.Close() = %v; want ErrLeaked: it outlives a scope that is not the process's", err)
 		}
 		if r := app.Report(); r.Leaked() != 1 || len(r.Expected) != 0 {
@@ -309,13 +309,13 @@ func TestOwnedUnstoppable(t *testing.T) {
 		root.Adopt("log", shared)
 		gen1 := child(t, root, "gen")
 		gen1.Do(func(context.Context) { shared.Write() })
-		if err := gen1.Close(); err != nil {
+		if err := closeWait(t, gen1); err != nil {
 			t.Fatalf("gen1.Close() = %v; want nil", err)
 		}
 		gen2 := child(t, root, "gen")
 		own := newFakeLog(t)
 		gen2.Do(func(context.Context) { shared.Write(); own.Write() })
-		if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
+		if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
 			t.Fatalf("gen2.Close() = %v; want ErrLeaked", err)
 		}
 		if r := gen2.Report(); r.Leaked() != 1 || len(r.Owned) != 0 {
@@ -371,13 +371,13 @@ func TestOwnedHolder(t *testing.T) {
 	h.set(db)
 	gen := child(t, root, "gen")
 	gen.Do(func(context.Context) { db.Use() })
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("held: gen.Close() = %v; want nil", err)
 	}
 	if r := gen.Report(); len(r.Owned) != 1 || r.Owned[0].Resource != "shared db" {
 		t.Fatalf("Owned = %v; want the cleaner, owned by %s (shared db)", r.Owned, root.ID())
 	}
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
 	}
 
@@ -390,7 +390,7 @@ func TestOwnedHolder(t *testing.T) {
 	defer db.Close()
 	gen = child(t, root, "gen")
 	gen.Do(func(context.Context) { db.Use() })
-	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("not held: gen.Close() = %v; want ErrLeaked", err)
 	}
 }
@@ -414,7 +414,7 @@ func TestLiveLeaksNotOwned(t *testing.T) {
 		db.Use()
 		go func() { defer close(exited); <-release }()
 	})
-	gen.Close()
+	closeWait(t, gen)
 	if r := gen.Report(); r.Leaked() != 1 || ownedCount(r.Owned) != 1 {
 		t.Fatalf("gen's report: %d leaked, %d owned; want 1 and 1\n%+v", r.Leaked(), ownedCount(r.Owned), r)
 	}
@@ -447,8 +447,8 @@ func TestLiveLeaksHandedBack(t *testing.T) {
 	root.Adopt("db", db)
 	gen := child(t, root, "gen")
 	gen.Do(func(context.Context) { db.Use() })
-	gen.Close()
-	root.Close()
+	closeWait(t, gen)
+	closeWait(t, root)
 	if r := root.Report(); r.Leaked() != 1 {
 		t.Fatalf("root's report: %d leaked; want the cleaner it took back\n%+v", r.Leaked(), r)
 	}

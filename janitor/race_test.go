@@ -62,9 +62,9 @@ func TestPreventorsRaceClose(t *testing.T) {
 				}
 			})
 		}
-		wg.Go(func() { j.Close(); closed.Store(true) })
+		wg.Go(func() { closeWait(t, j); closed.Store(true) })
 		wg.Wait()
-		j.Close()
+		closeWait(t, j)
 		time.Sleep(time.Millisecond) // let any timer still due fire (and be refused)
 		runtime.KeepAlive(&keep)     // tracked objects that are collected are rightly not closed
 		if closes.Load() != tracked.Load() {
@@ -111,7 +111,7 @@ func TestPreventorsDoNotPinClosedScope(t *testing.T) {
 		f, _ := scoped.CreateTemp(gen, t.TempDir(), "x")
 		f.Close()
 		refs = append(refs, weak.Make(gen))
-		gen.Close()
+		closeWait(t, gen)
 		cache = ctxlocal.NewCache[string, int]("long-lived") // sealed: the next generation gets a new one
 	}
 	alive := collectedAll(refs, 5)

@@ -35,7 +35,7 @@ func TestOnCancelOrder(t *testing.T) {
 		}
 		note("second")
 	})
-	if err := j.Close(); err != nil {
+	if err := closeWait(t, j); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"second", "first", "child hook", "hook"}; !slices.Equal(order, want) {

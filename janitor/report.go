@@ -39,6 +39,13 @@ type Report struct {
 	// among Resources (those with Detected set) were reported, not undone.
 	DetectOnly bool
 
+	// VerdictPending is set until the census's verdict on the close has
+	// landed: the census reaches it in the background, after Shutdown
+	// returned (Janitor.Verdict waits for it). Until then Leaks and the
+	// fields below that come from the census are empty, and Err does not
+	// say whether goroutines leaked.
+	VerdictPending bool
+
 	// Leaks are the goroutines still carrying the scope's labels after
 	// close, one element per group of goroutines that share a stack, each
 	// with its diagnosis: the known offender, whether the runtime proves
@@ -159,7 +166,7 @@ func (r Report) failed() bool {
 // scope without a census to say whether they are still running: the
 // stragglers of a scope that ran no census.
 func (r Report) unchecked() int {
-	if r.checked {
+	if r.checked || r.VerdictPending {
 		return 0
 	}
 	n := 0

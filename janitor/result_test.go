@@ -49,7 +49,7 @@ func TestOneResultPerClose(t *testing.T) {
 			stop := make(chan struct{})
 			defer close(stop)
 			tc.scope(gen, stop)
-			err := gen.Close()
+			err := closeWait(t, gen)
 			r := gen.Report()
 			if got := r.Result(); got != tc.want || got.String() != tc.String {
 				t.Errorf("Report().Result() = %v; want %v (%q)", got, tc.want, tc.String)

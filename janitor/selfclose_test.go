@@ -18,7 +18,7 @@ func TestCloseFromInsideScopeIsNotALeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	var closeErr error
-	gen.Do(func(context.Context) { closeErr = gen.Close() })
+	gen.Do(func(context.Context) { closeErr = closeWait(t, gen) })
 	if closeErr != nil {
 		t.Fatalf("Close() from inside Do = %v; want nil\n%+v", closeErr, gen.Report())
 	}

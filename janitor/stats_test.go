@@ -33,7 +33,7 @@ func TestStatsNeverGoBackwards(t *testing.T) {
 						started.Add(1)
 					}
 				}
-				gen.Close()
+				closeWait(t, gen)
 			}
 		})
 	}

@@ -158,6 +158,28 @@ func (t *tree) remember(j *Janitor, r Report) {
 	}
 }
 
+// verdict records the final report r of a scope that remember recorded
+// before its verdict landed, and its leaks. A record that has left the
+// history since is not brought back; its leaks are still followed.
+func (t *tree) verdict(r Report) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := r.Leaked()
+	for _, recs := range [...][]Record{t.history, t.lingering} {
+		for i := range recs {
+			if recs[i].Report.ID == r.ID {
+				recs[i].Report, recs[i].LeaksAlive = r, n
+			}
+		}
+	}
+	if n > 0 {
+		if t.leaky == nil {
+			t.leaky = make(map[string]*leak)
+		}
+		t.leaky[r.ID] = newLeak(r)
+	}
+}
+
 // refresh updates what the tree knows of its leaks from the latest read of
 // census, if it is newer than the last one applied: how many leaked
 // goroutines of each scope are alive, and which leaks have ended. It never

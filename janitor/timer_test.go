@@ -24,7 +24,7 @@ func TestAfterFuncLeak(t *testing.T) {
 			time.AfterFunc(5*time.Second, func() { fired.Store(true) })
 		})
 		time.Sleep(time.Second)
-		gen.Close()
+		closeWait(t, gen)
 		time.Sleep(5 * time.Second)
 		if !fired.Load() {
 			t.Fatal("plain time.AfterFunc did not fire after its generation closed; the leak test proves nothing")
@@ -44,7 +44,7 @@ func TestAfterFuncNoLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(time.Second)
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("Close() = %v; want nil", err)
 		}
 		time.Sleep(5 * time.Second)
@@ -87,7 +87,7 @@ func TestAfterFuncNeverStartsAfterClose(t *testing.T) {
 		}
 		time.Sleep(50*time.Millisecond + time.Microsecond)
 		synctest.Wait()
-		j.Close()
+		closeWait(t, j)
 		time.Sleep(time.Second)
 		if n := ran.Load(); n != 50 {
 			t.Errorf("%d callbacks ran; want the 50 due before Close", n)
@@ -114,7 +114,7 @@ func TestAfterFuncCallbackUnlabelled(t *testing.T) {
 		})
 	})
 	<-started
-	if err := gen.Close(); err != nil || gen.Report().Leaked() != 0 {
+	if err := closeWait(t, gen); err != nil || gen.Report().Leaked() != 0 {
 		t.Fatalf("Close() = %v, Leaked() = %d; want the timer's goroutine invisible to the census",
 			err, gen.Report().Leaked())
 	}
@@ -133,7 +133,7 @@ func TestAfterFuncCallbackLabelled(t *testing.T) {
 		close(started)
 	})
 	<-started
-	err := gen.Close()
+	err := closeWait(t, gen)
 	r := gen.Report()
 	if !errors.Is(err, janitor.ErrLeaked) || r.Leaked() != 1 {
 		t.Fatalf("Close() = %v, Leaked() = %d; want the callback's goroutine found", err, r.Leaked())
@@ -168,7 +168,7 @@ func TestEveryLeak(t *testing.T) {
 			}()
 		})
 		time.Sleep(3500 * time.Millisecond)
-		gen.Close()
+		closeWait(t, gen)
 		before := ticks.Load()
 		time.Sleep(3 * time.Second)
 		if after := ticks.Load(); after == before {
@@ -188,7 +188,7 @@ func TestEveryNoLeak(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(3500 * time.Millisecond)
-		if err := gen.Close(); err != nil {
+		if err := closeWait(t, gen); err != nil {
 			t.Fatalf("Close() = %v; want nil", err)
 		}
 		time.Sleep(3 * time.Second)
@@ -218,7 +218,7 @@ func TestEveryStop(t *testing.T) {
 		if n := ticks.Load(); n != 2 {
 			t.Errorf("%d ticks; want 2, none after stop", n)
 		}
-		j.Close()
+		closeWait(t, j)
 		if n := len(j.Report().Resources); n != 0 {
 			t.Errorf("a stopped ticker is reported at Close: %+v", j.Report().Resources)
 		}

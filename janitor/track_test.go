@@ -87,7 +87,7 @@ func TestTrackNoLeak(t *testing.T) {
 	if n := janitor.TrackedLen(j); n != 0 {
 		t.Errorf("scope holds %d entries for collected objects; want 0", n)
 	}
-	if err := j.Close(); err != nil || len(j.Report().Resources) != 0 || closed.Load() != 0 {
+	if err := closeWait(t, j); err != nil || len(j.Report().Resources) != 0 || closed.Load() != 0 {
 		t.Errorf("Close() = %v, resources %v, %d closes; want nothing to close", err, j.Report().Resources, closed.Load())
 	}
 }
@@ -112,7 +112,7 @@ func TestTrackClosesOpenObjects(t *testing.T) {
 		closers[i].Close()
 		closers[i].Close() // idempotent
 	}
-	if err := j.Close(); err != nil {
+	if err := closeWait(t, j); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if n := closed.Load(); n != 10 {

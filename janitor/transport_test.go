@@ -51,7 +51,7 @@ func TestIdleConnsLeak(t *testing.T) {
 	defer root.Close()
 	gen, _ := root.Child("gen")
 	keepAlive(t, gen, tr, srv.URL)
-	err := gen.Close()
+	err := closeWait(t, gen)
 	r := gen.Report()
 	if !errors.Is(err, janitor.ErrLeaked) || r.Leaked() != 2 {
 		t.Fatalf("Close() = %v, Leaked() = %d; want the read and write loops: %+v", err, r.Leaked(), r)
@@ -112,7 +112,7 @@ func TestDefaultTransportLeak(t *testing.T) {
 			defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 			j := tc.scope(t, janitor.WithDetectOnly())
 			defaultClientGet(t, j, srv.URL)
-			err := j.Close()
+			err := closeWait(t, j)
 			r := j.Report()
 			if !errors.Is(err, janitor.ErrLeaked) || r.Leaked() != 2 {
 				t.Fatalf("Close() = %v, Leaked() = %d; want the read and write loops: %+v", err, r.Leaked(), r)
@@ -137,7 +137,7 @@ func TestDefaultTransportNoLeak(t *testing.T) {
 			defer http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 			j := tc.scope(t)
 			defaultClientGet(t, j, srv.URL)
-			if err := j.Close(); err != nil {
+			if err := closeWait(t, j); err != nil {
 				t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
 			}
 			r := j.Report()

@@ -72,9 +72,18 @@ func (p *Process) sequence(ctx context.Context) error {
 	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
 	stopWatching := p.watchClose(cctx, closeStart)
 	treeErr := p.root.Shutdown(cctx)
-	rep.Tree = p.root.Report()
 	rep.Hooks = hooks.Default.Close(cctx)
 	stopWatching()
+	// The census's verdict on the tree lands in the background: the
+	// process waits for it, hurried, until the close's own limit, so that
+	// a leak at exit is still reported.
+	vctx, cancelVerdict := context.WithDeadline(ctx, closeBy.Add(o))
+	if err := p.root.Verdict(vctx); err != nil && vctx.Err() != nil {
+		p.log(slog.LevelWarn, "lifecycle: the census's verdict on the tree did not land by the deadline", "err", err,
+			"consequence", "leaks at exit may go unreported")
+	}
+	cancelVerdict()
+	rep.Tree = p.root.Report()
 	end := time.Now()
 	rep.Phases = append(rep.Phases, Phase{Name: "close", Planned: cfg.close, Took: end.Sub(closeStart)})
 	rep.Duration = end.Sub(start)

@@ -34,6 +34,9 @@ func ExampleRegister() {
 		}
 		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		gen.Close()
+		// A close is counted once the census's verdict on it has landed,
+		// in the background; the example waits for it.
+		gen.Verdict(context.Background())
 	}
 
 	families, err := reg.Gather()

@@ -110,7 +110,7 @@ func TestOlderGenerationKeepsItsCollectorWhileItDrains(t *testing.T) {
 	if v, _ := counterValue(t, reg, "leakproof_test_requests_total"); v != 105 {
 		t.Errorf("while the old generation drains: %v; want its 105", v)
 	}
-	old.Close()
+	closeWait(t, old)
 	if v, _ := counterValue(t, reg, "leakproof_test_requests_total"); v != 3 {
 		t.Errorf("after the old generation closed: %v; want the next one's 3", v)
 	}

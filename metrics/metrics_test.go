@@ -99,7 +99,7 @@ janitor_goroutines_running{scope="app/gen"} 1
 			t.Errorf("before close: %v", err)
 		}
 
-		gen.Close()
+		closeWait(t, gen)
 		close(release)
 		synctest.Wait()
 
@@ -187,7 +187,7 @@ janitor_resources_closed_total{result="ok",scope="app/gen"} 1
 func TestRegisterLint(t *testing.T) {
 	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	gen, _ := root.Child("gen")
-	gen.Close()
+	closeWait(t, gen)
 	reg := prometheus.NewPedanticRegistry()
 	if err := metrics.Register(reg, root); err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestRegisterLint(t *testing.T) {
 	if err != nil || len(problems) != 0 {
 		t.Errorf("GatherAndLint(reg) = %v, %v; want no problems", problems, err)
 	}
-	root.Close()
+	closeWait(t, root)
 }
 
 func TestRegisterErrors(t *testing.T) {
@@ -260,7 +260,7 @@ func TestCardinalityAndCumulativeAcrossReloads(t *testing.T) {
 		}
 		gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
 		gen.OnClose("flush", func(context.Context) error { return nil })
-		gen.Close()
+		closeWait(t, gen)
 	}
 	reload()
 	before, err := testutil.GatherAndCount(reg)
@@ -333,7 +333,7 @@ func TestLeakedGoroutinesCounted(t *testing.T) {
 	gen.Do(func(context.Context) {
 		go func() { <-stop }() // third-party code that ignores cancellation
 	})
-	gen.Close()
+	closeWait(t, gen)
 	want := `
 # HELP janitor_goroutines_leaked_total Goroutines found still carrying a scope's labels after it closed.
 # TYPE janitor_goroutines_leaked_total counter
@@ -368,7 +368,7 @@ func TestConcurrentScrapes(t *testing.T) {
 		for range 100 {
 			gen, _ := root.Child("gen")
 			gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
-			gen.Close()
+			closeWait(t, gen)
 		}
 	}()
 	for scraping := true; scraping; {
@@ -406,9 +406,9 @@ func TestChurnBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		tenant.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
-		tenant.Close()
+		closeWait(t, tenant)
 		if i%1000 == 0 {
-			gen.Close()
+			closeWait(t, gen)
 			gen, _ = root.Child("gen")
 		}
 	}
@@ -444,7 +444,7 @@ func TestChurnBounded(t *testing.T) {
 	if again, _ := root.Child("tenant-0"); again.ID() == "app/tenant-0#1" {
 		t.Errorf("a folded path made again reused the ID %s", again.ID())
 	} else {
-		again.Close()
+		closeWait(t, again)
 	}
 }
 
@@ -467,7 +467,7 @@ func TestLeakVerdictStaysTrue(t *testing.T) {
 	gen.Do(func(context.Context) {
 		go func() { defer close(exited); <-release }()
 	})
-	if err := gen.Close(); !errors.Is(err, janitor.ErrLeaked) {
+	if err := closeWait(t, gen); !errors.Is(err, janitor.ErrLeaked) {
 		t.Fatalf("Close() = %v; want ErrLeaked", err)
 	}
 	want := func(when string, alive, total float64) {
@@ -492,11 +492,19 @@ janitor_goroutines_leaked_total{scope="app/gen"} %v
 	want("after the goroutine exited, before any read", 1, 1) // nothing read: nothing known
 
 	next, _ := root.Child("gen") // the next reload's close reads the profile anyway
-	next.Close()
+	closeWait(t, next)
 	want("after the next close's read", 0, 1)
 	for _, r := range root.History() {
 		if r.Report.ID == gen.ID() && (r.LeaksAlive != 0 || r.Resolved.IsZero()) {
 			t.Errorf("history of %s: %d alive, resolved %v; want 0, resolved", gen.ID(), r.LeaksAlive, r.Resolved)
 		}
 	}
+}
+
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict): its leaks, and the counters that count them.
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
 }

@@ -27,7 +27,7 @@ func TestSwapLeak(t *testing.T) {
 	defer root.Close()
 	gen, _ := root.Child("gen")
 	gen.Do(func(context.Context) { handler = "gen-1" })
-	gen.Close()
+	closeWait(t, gen)
 	if handler != "gen-1" {
 		t.Fatalf("handler = %q; want the closed generation's value, or the leak test proves nothing", handler)
 	}
@@ -45,7 +45,7 @@ func TestSwapNoLeak(t *testing.T) {
 	if handler != "gen-1" {
 		t.Fatalf("handler = %q after Swap; want gen-1", handler)
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if handler != "default" {
@@ -73,7 +73,7 @@ func TestSwapOverlappingGenerations(t *testing.T) {
 	if r := findResource(gen1.Report(), "global", "handler"); r == nil || !strings.Contains(r.Note, "superseded") {
 		t.Errorf("old generation's resources = %+v; want the swap noted as superseded", gen1.Report().Resources)
 	}
-	gen2.Close()
+	closeWait(t, gen2)
 	if handler != "default" {
 		t.Errorf("handler = %q after both closed; want default, never the closed gen-1", handler)
 	}
@@ -86,7 +86,7 @@ func TestSwapReplacedOutside(t *testing.T) {
 	j := janitor.New("app", quiet()...)
 	scoped.Swap(j, handlerGlobal, "mine")
 	handler = "theirs"
-	if err := j.Close(); err != nil {
+	if err := closeWait(t, j); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if handler != "theirs" {
@@ -119,7 +119,7 @@ func TestSetDefaultLoggerLeak(t *testing.T) {
 	gen, _ := root.Child("gen")
 	genLogger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	gen.Do(func(context.Context) { slog.SetDefault(genLogger) })
-	gen.Close()
+	closeWait(t, gen)
 	if slog.Default() != genLogger {
 		t.Fatal("the generation's logger is gone after close; the leak test proves nothing")
 	}
@@ -143,7 +143,7 @@ func TestSetDefaultLoggerNoLeak(t *testing.T) {
 	}
 	gen.AdoptContext("db", func(context.Context) error { slog.Info("closing db"); return nil })
 	gen.SealOnClose(&testSealer{"cache", func() int { slog.Info("sealing cache"); return 0 }})
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if slog.Default() != orig || log.Writer() != origOut || log.Flags() != origFlags {
@@ -168,7 +168,7 @@ func TestSetLogOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.Print("during")
-	j.Close()
+	closeWait(t, j)
 	if log.Writer() != origOut || !strings.Contains(buf.String(), "during") {
 		t.Errorf("log output not swapped and restored: buffer %q", buf.String())
 	}

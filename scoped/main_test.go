@@ -26,3 +26,11 @@ func findResource(r janitor.Report, kind, name string) *janitor.Resource {
 	}
 	return nil
 }
+
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict): the close's whole error, leaks included.
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
+}

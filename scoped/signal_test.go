@@ -47,7 +47,7 @@ func TestNotifyLeak(t *testing.T) {
 	c := make(chan os.Signal, 1)
 	gen.Do(func(context.Context) { signal.Notify(c, syscall.SIGUSR1) })
 	defer signal.Stop(c)
-	gen.Close()
+	closeWait(t, gen)
 	if !delivered(t, c) {
 		t.Fatal("the forgotten subscription received nothing; the leak test proves nothing")
 	}
@@ -66,7 +66,7 @@ func TestNotifyNoLeak(t *testing.T) {
 	if !delivered(t, c) {
 		t.Fatal("the scoped subscription received nothing while its scope was open")
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if delivered(t, c) {
@@ -90,7 +90,7 @@ func TestNotifyStop(t *testing.T) {
 	if delivered(t, c) {
 		t.Error("a stopped subscription received a signal")
 	}
-	j.Close()
+	closeWait(t, j)
 	if n := len(j.Report().Resources); n != 0 {
 		t.Errorf("a stopped subscription is reported at Close: %+v", j.Report().Resources)
 	}

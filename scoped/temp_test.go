@@ -28,7 +28,7 @@ func TestTempFileLeak(t *testing.T) {
 		f.Close()
 		name = f.Name()
 	})
-	gen.Close()
+	closeWait(t, gen)
 	if _, err := os.Stat(name); err != nil {
 		t.Fatalf("Stat(%s) = %v; want the file still there, or the leak test proves nothing", name, err)
 	}
@@ -57,7 +57,7 @@ func TestTempFileNoLeak(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sub, "data"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	for _, name := range []string{open.Name(), closed.Name(), sub} {
@@ -89,7 +89,7 @@ func TestTempFileRemovedEarly(t *testing.T) {
 	}
 	f.Close()
 	os.Remove(f.Name())
-	if err := j.Close(); err != nil {
+	if err := closeWait(t, j); err != nil {
 		t.Errorf("Close() = %v; want nil", err)
 	}
 }

@@ -70,7 +70,7 @@ func TestIdleConnsNoLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil: %+v", err, gen.Report())
 	}
 	if findResource(gen.Report(), "idleconns", "api client") == nil {
@@ -104,7 +104,7 @@ func TestSharedTransportNoLeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
 	}
 	r := gen.Report()
@@ -124,7 +124,7 @@ func TestShareDefaultTransportOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defaultClientGet(t, j, srv.URL)
-	if err := j.Close(); err != nil {
+	if err := closeWait(t, j); err != nil {
 		t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
 	}
 	var names []string
@@ -149,7 +149,7 @@ func TestSharedTransportLeftAlone(t *testing.T) {
 	keepAlive(t, other, tr, srv.URL) // another scope's idle connection
 	gen, _ := root.Child("gen")
 	scoped.ShareTransport(gen, "shared", shared)
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil", err)
 	}
 	if n := shared.closes.Load(); n != 0 || len(gen.Report().Resources) != 0 {
@@ -178,7 +178,7 @@ func TestSharedTransportOwnEntry(t *testing.T) {
 		t.Fatal(err)
 	}
 	keepAlive(t, gen, tr, srv.URL)
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatalf("Close() = %v; want nil: the shared transport's idle connections were the generation's", err)
 	}
 	if n := shared.closes.Load(); n != 1 {

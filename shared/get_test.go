@@ -127,7 +127,7 @@ func TestOpenGoexit(t *testing.T) {
 	if v, err := get(gen); err != nil || v != "k" {
 		t.Errorf("Get again = %q, %v; want k", v, err)
 	}
-	gen.Close()
+	closeWait(t, gen)
 	next, _ := root.Child("gen")
 	defer next.Close()
 	if v, err := get(next); err != nil || v != "k" {

@@ -53,7 +53,7 @@ func TestPoolOwnsLaterGoroutines(t *testing.T) {
 		}
 		gen.Do(func(context.Context) { w.Write() })
 		if prev != nil {
-			if err := prev.Close(); err != nil {
+			if err := closeWait(t, prev); err != nil {
 				t.Fatalf("generation %d: Close() = %v; want nil\n%+v", i, err, prev.Report())
 			}
 			if i == 1 {
@@ -65,8 +65,8 @@ func TestPoolOwnsLaterGoroutines(t *testing.T) {
 		}
 		prev = gen
 	}
-	if err := root.Close(); err != nil { // closes the last generation, then the pool
-		t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+	if err := closeWait(t, root); err != nil { // closes the last generation, then the pool
+		t.Fatalf("closeWait(t, root) = %v; want nil\n%+v", err, root.Report())
 	}
 }
 
@@ -86,14 +86,14 @@ func TestPoolForgottenStillReported(t *testing.T) {
 	if _, err := logs.Get(gen2, "app.log"); err != nil {
 		t.Fatal(err)
 	}
-	if err := gen1.Close(); err != nil {
-		t.Fatalf("gen1.Close() = %v; want nil\n%+v", err, gen1.Report())
+	if err := closeWait(t, gen1); err != nil {
+		t.Fatalf("closeWait(t, gen1) = %v; want nil\n%+v", err, gen1.Report())
 	}
 	own, _ := openLazy("own.log")
 	defer own.Close()
 	gen2.Do(func(context.Context) { w.Write(); own.Write() })
-	if err := gen2.Close(); !errors.Is(err, janitor.ErrLeaked) {
-		t.Fatalf("gen2.Close() = %v; want ErrLeaked", err)
+	if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
+		t.Fatalf("closeWait(t, gen2) = %v; want ErrLeaked", err)
 	}
 	if r := gen2.Report(); r.Leaked() != 1 || len(r.Owned) != 0 {
 		t.Fatalf("Leaked() = %d, Owned = %v; want its own writer's goroutine, 1\n%+v", r.Leaked(), r.Owned, r)

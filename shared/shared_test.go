@@ -100,13 +100,13 @@ func TestSharedAcrossGenerations(t *testing.T) {
 	if err != nil || other == a {
 		t.Fatalf("Get of another key = %p, %v; want a value of its own", other, err)
 	}
-	if err := gen1.Close(); err != nil {
+	if err := closeWait(t, gen1); err != nil {
 		t.Fatal(err)
 	}
 	if n := a.closes.Load(); n != 0 {
 		t.Fatalf("closed %d times while gen2 holds it", n)
 	}
-	if err := gen2.Close(); err != nil {
+	if err := closeWait(t, gen2); err != nil {
 		t.Fatal(err)
 	}
 	if n, m := a.closes.Load(), other.closes.Load(); n != 1 || m != 1 {
@@ -124,7 +124,7 @@ func TestSharedAcrossGenerations(t *testing.T) {
 	if got := o.opened.Load(); got != 3 {
 		t.Errorf("opened %d values; want 3", got)
 	}
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatal(err)
 	}
 	if n := c.closes.Load(); n != 1 {
@@ -251,9 +251,9 @@ func TestCloseFails(t *testing.T) {
 		if _, err := p.Get(gen, k); err != nil {
 			t.Fatal(err)
 		}
-		err := gen.Close()
+		err := closeWait(t, gen)
 		if err == nil || !strings.Contains(err.Error(), "shared: db: close") {
-			t.Errorf("%s: gen.Close() = %v; want the close failure", k, err)
+			t.Errorf("%s: closeWait(t, gen) = %v; want the close failure", k, err)
 		}
 		if r := findResource(gen.Report(), "shared db"); r == nil || r.Err == nil {
 			t.Errorf("%s: the report lists %+v; want \"shared db\" with an error", k, r)
@@ -292,7 +292,7 @@ func TestGetWaitsForClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := make(chan error)
-	go func() { closed <- gen1.Close() }()
+	go func() { closed <- closeWait(t, gen1) }()
 	<-closing // gen1 is closing the value now
 
 	gen2, _ := root.Child("gen")
@@ -317,7 +317,7 @@ func TestGetWaitsForClose(t *testing.T) {
 	if v == first || v.closed.Load() || !first.closed.Load() {
 		t.Fatalf("Get after the close = value %d (closed %v); want a new, open value", v.n, v.closed.Load())
 	}
-	gen2.Close()
+	closeWait(t, gen2)
 }
 
 // A generation that has started to close gets nothing, and holds nothing.
@@ -337,7 +337,7 @@ func TestGetByClosingGeneration(t *testing.T) {
 		_, got = p.Get(gen, "k")
 		return nil
 	})
-	gen.Close()
+	closeWait(t, gen)
 	if !errors.Is(got, janitor.ErrClosed) {
 		t.Errorf("Get during the generation's close = %v; want janitor.ErrClosed", got)
 	}
@@ -377,7 +377,7 @@ func TestBadInput(t *testing.T) {
 	}
 	p, _ := shared.NewPool(root, "late", open, closeFn)
 	gen, _ := root.Child("gen")
-	root.Close()
+	closeWait(t, root)
 	if _, err := p.Get(gen, "k"); !errors.Is(err, janitor.ErrClosed) {
 		t.Errorf("Get after the owner closed = %v; want janitor.ErrClosed", err)
 	}
@@ -422,14 +422,14 @@ func TestRaceHammer(t *testing.T) {
 					})
 				}
 				both.Wait()
-				if err := gen.Close(); err != nil {
+				if err := closeWait(t, gen); err != nil {
 					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if err := root.Close(); err != nil {
+	if err := closeWait(t, root); err != nil {
 		t.Fatal(err)
 	}
 	if n := o.faults.Load(); n > 0 {
@@ -590,10 +590,18 @@ func TestOwnerCloseClosesHeld(t *testing.T) {
 	if _, err := p.Get(gen, "k"); !errors.Is(err, janitor.ErrClosed) {
 		t.Errorf("Get after the owner closed = %v; want janitor.ErrClosed", err)
 	}
-	if err := gen.Close(); err != nil {
+	if err := closeWait(t, gen); err != nil {
 		t.Fatal(err)
 	}
 	if n := v.closes.Load(); n != 1 || o.faults.Load() != 0 {
 		t.Errorf("after its holder closed too: closed %d times; want 1", n)
 	}
+}
+
+// closeWait closes j and waits for the census's verdict on the close
+// (Janitor.Verdict): its leaks, and the counters that count them.
+func closeWait(t testing.TB, j *janitor.Janitor) error {
+	t.Helper()
+	j.Close()
+	return j.Verdict(t.Context())
 }

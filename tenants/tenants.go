@@ -162,7 +162,8 @@ type Failed[K comparable] struct {
 // are.
 //
 // ctx bounds the Sync: each close is a Shutdown(ctx), returning by the
-// janitor's deadline rule, and an open not started when ctx is done is
+// janitor's deadline rule, then waits for its census's verdict
+// (janitor.Janitor.Verdict) within ctx, and an open not started when ctx is done is
 // not started at all (Failed, with ctx's error); an open that has started
 // runs to its end. Syncs are serialised; ctx bounds the wait for another
 // too.
@@ -228,6 +229,9 @@ func (s *Set[K, V]) syncLocked(ctx context.Context, keys []K) (Result[K], error)
 	s.each(len(toClose), func(i int) {
 		scope := scopes[i]
 		scope.Shutdown(ctx) //nolint:errcheck // in its report
+		// The census's verdict lands in the background; the Sync waits
+		// for it (hurried: one read for every close it made), within ctx.
+		scope.Verdict(ctx) //nolint:errcheck // in its report
 		res.Closed[i] = Closed[K]{Key: toClose[i], Report: scope.Report()}
 		s.logClose(toClose[i], res.Closed[i].Report)
 	})
@@ -293,7 +297,8 @@ func (s *Set[K, V]) openOne(key K) (*member[V], *Failed[K]) {
 	}
 	v, err := s.run(scope, key)
 	if err != nil {
-		scope.Close() //nolint:errcheck // in its report
+		scope.Close()                       //nolint:errcheck // in its report
+		scope.Verdict(context.Background()) //nolint:errcheck // in its report
 		f := &Failed[K]{Key: key, Err: fmt.Errorf("tenants: opening %v in %s: %w", key, scope.ID(), err), Report: scope.Report()}
 		s.logFailed(f)
 		return nil, f

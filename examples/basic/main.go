@@ -48,7 +48,11 @@ func run(w io.Writer, generations, leakIn int) error {
 			return err
 		}
 		time.Sleep(30 * time.Millisecond) // let the generation serve a little
-		gen.Close()                       // its error is in the report printed below
+		// Close returns once the generation is closed; the census's
+		// verdict on leaks lands in the background, and a tool that
+		// prints it waits for it. Both errors are in the report below.
+		gen.Close()
+		gen.Verdict(context.Background()) //nolint:errcheck // the report says it all
 		fmt.Fprintf(w, "generation %d: %+v\n", n, gen.Report())
 	}
 	return nil

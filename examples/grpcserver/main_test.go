@@ -51,7 +51,8 @@ func newTestService(t *testing.T, name string) *service {
 	t.Helper()
 	root := janitor.New(name, janitor.WithLogger(discard))
 	t.Cleanup(func() {
-		if err := root.Close(); err != nil {
+		root.Close()
+		if err := root.Verdict(context.Background()); err != nil {
 			t.Errorf("closing the root: %v", err)
 		}
 	})
@@ -239,7 +240,8 @@ func TestForgottenClientConnReported(t *testing.T) {
 	}
 	defer conn.Close() // after the check, so that goleak sees a clean process
 
-	if err := gen.Close(); err == nil {
+	gen.Close()
+	if err := gen.Verdict(t.Context()); err == nil { // the census's verdict lands in the background
 		t.Fatal("Close of a generation that left its ClientConn open = nil; want the leak")
 	}
 	r := gen.Report()
@@ -286,7 +288,8 @@ func TestAdoptedClientConnClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := gen.Close(); err != nil {
+	gen.Close()
+	if err := gen.Verdict(t.Context()); err != nil {
 		t.Fatalf("Close of a generation that adopted its ClientConn = %v\n%+v", err, gen.Report())
 	}
 }

@@ -308,6 +308,15 @@ func TestFaults(t *testing.T) {
 	if n := l.failed.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed; want 0; first: %v", n, l.requests.Load(), ferr)
 	}
+	// The census's verdicts land in the background: wait for every
+	// generation's before checking what they found (and before the
+	// goroutines leaked on purpose are released).
+	a.mu.Lock()
+	built := slices.Clone(a.gens)
+	a.mu.Unlock()
+	for _, gen := range built {
+		gen.Verdict(t.Context()) //nolint:errcheck // checked below, from the reports
+	}
 	a.check(t, failed.Load(), panicked.Load())
 
 	release()

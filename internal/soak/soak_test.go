@@ -216,6 +216,9 @@ func TestSoak(t *testing.T) {
 	base := measure()
 
 	run := soakPhase(t, root, reg, dir, srv, &cur, reloads)
+	// Every close is counted once the census's verdict on it has landed,
+	// in the background, within the census's bound: none is lost.
+	verdicts(t, root, warmup+reloads+2)
 	settle(base.goroutines + goroutineBudget)
 	end := measure()
 
@@ -260,6 +263,25 @@ func checkUnregistered(t *testing.T, reg prometheus.Gatherer) {
 
 // checkStats checks, from the janitor's own counters, that gens
 // generations closed clean and that every preventor undid something.
+// verdicts waits until the census's verdicts on gens closes of soak/gen
+// have landed: each lands after Close returned, in the background.
+func verdicts(t *testing.T, root *janitor.Janitor, gens int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, s := range root.Stats() {
+			if s.Path == "soak/gen" && s.ClosesClean+s.ClosesLeaked+s.ClosesError >= uint64(gens) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("waited 30s for the census's verdicts on %d closes", gens)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func checkStats(t *testing.T, root *janitor.Janitor, gens int) {
 	t.Helper()
 	for _, s := range root.Stats() {
