@@ -80,11 +80,15 @@ func (c *Census) dueAt(rd *round) bool {
 // read that costs R (25ms with 10,000 goroutines in the process, 250ms
 // with 100,000) is followed by 19R of rest. So a verdict that finds
 // nothing lands at most 21R after it was asked for (the rest still owed
-// for the previous read, then its own read); one that finds goroutines is
-// read again, as Leaks does, up to 5 reads with a garbage collection
-// before each retry, and lands at most 5 times that, plus the collections:
-// with 10,000 goroutines, 0.5s and 2.6s. A larger share shortens both in
-// proportion. A verdict hurried lands after the reads it needs, at once.
+// for the previous read, then its own read): 0.5s with 10,000
+// goroutines, 5s with 100,000; a larger share shortens it in proportion.
+// One that finds goroutines is confirmed as Leaks confirms it, at once
+// and unpaced: up to 4 more reads, 1ms, 2ms, 4ms and 8ms apart, each
+// after a garbage collection, shared by every verdict being confirmed; it
+// lands at most 4 reads, 15ms and 4 collections after that. These
+// confirmations are paid from the budget but not paced: while closes keep
+// leaking, the census may spend up to 5 times its share. A verdict
+// hurried lands after the reads it needs, at once.
 //
 // The requests are served in the order they were made; done may be
 // called before LeaksLater returns. A nil done is a programming error:
@@ -185,8 +189,9 @@ func (c *Census) judge() {
 }
 
 // nextReadLocked returns when the next read for the pending verdicts may
-// start: when the budget allows, or at once for a hurried one, but never
-// before the backoff of a verdict that is read again.
+// start: when the budget allows, or at once for one hurried or being
+// confirmed, but never before the backoff of a verdict that is read
+// again.
 func (c *Census) nextReadLocked() time.Time {
 	var first, urgent time.Time
 	anyUrgent := false
@@ -195,7 +200,11 @@ func (c *Census) nextReadLocked() time.Time {
 		if i == 0 || due.Before(first) {
 			first = due
 		}
-		if r.urgent && (!anyUrgent || due.Before(urgent)) {
+		// A verdict hurried, or being confirmed (a read found goroutines),
+		// is not paced: the confirmation reads follow at the backoff of
+		// Leaks, so that a leak is confirmed within milliseconds, as
+		// Leaks confirms it, not over several paced reads.
+		if (r.urgent || r.attempts > 0) && (!anyUrgent || due.Before(urgent)) {
 			urgent, anyUrgent = due, true
 		}
 	}

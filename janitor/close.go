@@ -124,6 +124,12 @@ func (j *Janitor) shutdown(ctx, limit context.Context) error {
 	}
 	c := &closer{j: j, ctx: ctx, limit: limit, start: time.Now(), finished: make(chan struct{}), concluded: make(chan struct{})}
 	c.ctx, c.task = traceClose(ctx, j.id)
+	j.tree.mu.Lock()
+	if j.tree.unconcluded == nil {
+		j.tree.unconcluded = make(map[*closer]struct{})
+	}
+	j.tree.unconcluded[c] = struct{}{}
+	j.tree.mu.Unlock()
 	c.report = Report{ID: j.id, Path: j.path, Start: c.start, DetectOnly: j.cfg.detectOnly}
 	c.children = slices.Clone(j.children)
 	j.closing = c
@@ -544,27 +550,6 @@ func (c *closer) step() {
 	}
 }
 
-// hurryVerdict makes the census read for the verdicts of j's close and of
-// its children's now: someone waits for them.
-func (j *Janitor) hurryVerdict() {
-	j.mu.Lock()
-	c := j.closing
-	j.mu.Unlock()
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	c.urgent = true
-	hurry := c.hurry
-	c.mu.Unlock()
-	if hurry != nil {
-		hurry()
-	}
-	for _, ch := range c.children {
-		ch.hurryVerdict()
-	}
-}
-
 // Verdict waits until j's close has concluded, the census's verdict
 // included, and returns the close's whole error: what Shutdown returned,
 // and what the census found (goroutines that leaked wrap ErrLeaked; a
@@ -583,7 +568,11 @@ func (j *Janitor) hurryVerdict() {
 // of leaks alive are updated, whether anyone waits or not.
 //
 // Verdict does not close j: it waits for Close or Shutdown, called by
-// anyone, to have returned. Without a census the verdict is Shutdown's.
+// anyone, to have returned. It also waits for the verdicts still pending
+// on closes of j's descendants that closed before j did (generations a
+// Reloader retired, say), so that a root's Verdict at exit lets no
+// verdict of its tree go unreached. Without a census the verdict is
+// Shutdown's.
 func (j *Janitor) Verdict(ctx context.Context) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -593,15 +582,29 @@ func (j *Janitor) Verdict(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("janitor: %s: waiting for the close: %w", j.id, ctx.Err())
 	}
-	j.hurryVerdict()
-	j.mu.Lock()
-	c := j.closing
-	j.mu.Unlock()
-	select {
-	case <-c.concluded:
-		return j.Report().Err()
-	case <-ctx.Done():
-		return fmt.Errorf("janitor: %s: waiting for the census's verdict: %w", j.id, ctx.Err())
+	pending := j.tree.pendingUnder(j)
+	for _, c := range pending {
+		c.hurryUp()
+	}
+	for _, c := range pending {
+		select {
+		case <-c.concluded:
+		case <-ctx.Done():
+			return fmt.Errorf("janitor: %s: waiting for the census's verdict: %w", j.id, ctx.Err())
+		}
+	}
+	return j.Report().Err()
+}
+
+// hurryUp makes the census read for c's verdict now: someone waits for
+// it.
+func (c *closer) hurryUp() {
+	c.mu.Lock()
+	c.urgent = true
+	hurry := c.hurry
+	c.mu.Unlock()
+	if hurry != nil {
+		hurry()
 	}
 }
 
@@ -768,6 +771,9 @@ func (c *closer) conclude() {
 	j.report = rep
 	j.mu.Unlock()
 	j.tree.verdict(rep)
+	j.tree.mu.Lock()
+	delete(j.tree.unconcluded, c)
+	j.tree.mu.Unlock()
 	// Watched for retention from now: until its verdict landed, the
 	// census held the scope (its pending verdict), by design.
 	j.tree.watch(j)

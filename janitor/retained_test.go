@@ -35,8 +35,8 @@ func TestGenerationsRetained(t *testing.T) {
 	kept, _ := root.Child("kept")
 	pinned["kept"] = kept.Context()
 	defer delete(pinned, "kept")
-	plain.Close()
-	kept.Close()
+	closeWait(t, plain)
+	closeWait(t, kept)
 	plain, kept = nil, nil // the test itself lets go of both
 
 	runtime.GC()
@@ -65,7 +65,7 @@ func TestGenerationsRetainedNeverCollects(t *testing.T) {
 	root := janitor.New("app", quiet()...)
 	defer root.Close()
 	gen, _ := root.Child("gen")
-	gen.Close() // the test still holds gen: it is reachable
+	closeWait(t, gen) // the test still holds gen: it is reachable
 	before := cycles()
 	for range 10 {
 		if n := retained(root, "app/gen"); n != 0 {

@@ -363,6 +363,27 @@ type tree struct {
 	// applied was taken. Written by noteLeaks and refresh.
 	leaky     map[string]*leak
 	refreshed time.Time
+	// unconcluded are the closes of the tree whose verdict has not
+	// landed yet: added by shutdown, removed by conclude. Verdict waits
+	// for those of its scope and its descendants.
+	unconcluded map[*closer]struct{}
+}
+
+// pendingUnder returns the closes of j and of its descendants whose
+// verdict has not landed yet.
+func (t *tree) pendingUnder(j *Janitor) []*closer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*closer
+	for c := range t.unconcluded {
+		for a := c.j; a != nil; a = a.parent {
+			if a == j {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // A leak is what the tree knows of a closed scope's leaked goroutines:

@@ -26,7 +26,7 @@ func TestCloseTraced(t *testing.T) {
 	if err := trace.Start(&buf); err != nil {
 		t.Fatal(err)
 	}
-	gen.Close()
+	closeWait(t, gen)
 	trace.Stop()
 	for _, want := range []string{"janitor.Close", gen.ID(), "janitor.cancel", "janitor.hooks", "janitor.goroutines", "janitor.census"} {
 		if !bytes.Contains(buf.Bytes(), []byte(want)) {
@@ -57,7 +57,7 @@ func hungHookClose(t *testing.T, root *janitor.Janitor) janitor.Report {
 	}
 	release := make(chan struct{})
 	gen.OnClose("hangs", func(context.Context) error { <-release; return nil })
-	gen.Close()
+	closeWait(t, gen)
 	close(release)
 	return gen.Report()
 }
@@ -73,7 +73,7 @@ func TestOverrunSnapshotsFlightRecorder(t *testing.T) {
 	defer root.Close()
 
 	clean, _ := root.Child("clean")
-	clean.Close()
+	closeWait(t, clean)
 	if r := clean.Report(); r.Trace != "" {
 		t.Errorf("a clean close took a snapshot: %s", r.Trace)
 	}
@@ -128,7 +128,7 @@ func TestDeadlineSnapshot(t *testing.T) {
 	if at.Trace == "" || len(at.Abandoned) == 0 {
 		t.Fatalf("report at the deadline: trace %q, abandoned %v; want both", at.Trace, at.Abandoned)
 	}
-	root.Close() // waits for gen's close to finish
+	closeWait(t, root) // waits for gen's close to finish
 	if r := gen.Report(); r.Trace != at.Trace {
 		t.Errorf("finished report: trace %q; want %q", r.Trace, at.Trace)
 	}
