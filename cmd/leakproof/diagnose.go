@@ -4,25 +4,37 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/leakproof/leakproof/known"
 )
 
 // A report is what diagnose found in one dump.
 type report struct {
 	Dump   *dump `json:"dump"`
 	Groups int   `json:"groups"` // groups of goroutines sharing a stack
-	// KnownGoroutines are the goroutines of the known offenders,
+	// KnownGoroutines are the goroutines that match a catalogue entry
+	// (Owners and Expected), IgnoredGoroutines those -ignore leaves out,
 	// UnknownGoroutines the others.
 	KnownGoroutines   int `json:"known_goroutines"`
+	IgnoredGoroutines int `json:"ignored_goroutines,omitempty"`
 	UnknownGoroutines int `json:"unknown_goroutines"`
 	// Owners are the known offenders grouped by the kind of object that
 	// owns them, most goroutines first.
 	Owners []owner `json:"owners"`
+	// Expected are the goroutines of process-wide entries (Extent
+	// "process-wide", such as glog's flush daemon, which glog starts in
+	// init) that number no more than one process runs: every process of
+	// the library has them, they are not leaks, and the exit status does
+	// not count them. More than that (a singleton started twice) makes
+	// them an owner.
+	Expected []owner `json:"expected"`
 	// Scopes counts the goroutines of each leakproof scope (generation).
 	Scopes []scope `json:"scopes"`
 	// Labels counts the goroutines of each distinct label set, most
 	// first; the unlabelled ones have an empty set.
 	Labels  []labelSet `json:"labels"`
 	Known   []*group   `json:"known"`   // groups matching a catalogue entry, largest first
+	Ignored []*group   `json:"ignored"` // groups -ignore leaves out, largest first
 	Unknown []*group   `json:"unknown"` // the others, largest first
 }
 
@@ -65,16 +77,20 @@ type entry struct {
 // known offenders.
 func diagnose(d *dump, m *matcher) *report {
 	groups := groupDump(d.profile, m)
-	r := &report{Dump: d, Groups: len(groups), Known: []*group{}, Unknown: []*group{}}
+	r := &report{Dump: d, Groups: len(groups), Known: []*group{}, Ignored: []*group{}, Unknown: []*group{}}
 	scopes := make(map[string]*scope)
 	sets := make(map[string]*labelSet)
-	var items []owned
+	var t entryTally
 	for _, g := range groups {
-		if g.Offender != nil {
+		switch {
+		case g.Ignored:
+			r.Ignored = append(r.Ignored, g)
+			r.IgnoredGoroutines += g.Goroutines
+		case g.Offender != nil:
 			r.Known = append(r.Known, g)
 			r.KnownGoroutines += g.Goroutines
-			items = append(items, owned{g.Offender, g.Goroutines, g.scopes, g.names})
-		} else {
+			t.add(g, true)
+		default:
 			r.Unknown = append(r.Unknown, g)
 			r.UnknownGoroutines += g.Goroutines
 		}
@@ -85,7 +101,7 @@ func diagnose(d *dump, m *matcher) *report {
 				scopes[s] = sc
 			}
 			sc.Goroutines += n
-			if g.Offender != nil {
+			if g.Offender != nil && !g.Ignored {
 				sc.Known += n
 			}
 		}
@@ -98,7 +114,8 @@ func diagnose(d *dump, m *matcher) *report {
 			all.Goroutines += ls.Goroutines
 		}
 	}
-	r.Owners = owners(items)
+	found, expected := t.grown()
+	r.Owners, r.Expected = owners(found), owners(expected)
 	r.Scopes = make([]scope, 0, len(scopes))
 	for _, sc := range scopes {
 		r.Scopes = append(r.Scopes, *sc)
@@ -106,6 +123,88 @@ func diagnose(d *dump, m *matcher) *report {
 	slices.SortFunc(r.Scopes, func(a, b scope) int { return naturalCompare(a.Scope, b.Scope) })
 	r.Labels = sortedSets(sets)
 	return r
+}
+
+// An entryTally counts the goroutines of each catalogue entry in a dump
+// (After, for diff) and in the dump before it (Before), over all the
+// stack groups that match it. Groups that -ignore leaves out are not
+// counted.
+type entryTally struct {
+	order []string // entries' Func, in order of first appearance
+	by    map[string]*entryCount
+}
+
+type entryCount struct {
+	o             *offender
+	before, after int
+	scopes        map[string]int // After's minus Before's, by leakproof.scope
+	names         []string       // the leakproof.goroutine labels of After's goroutines
+}
+
+// add adds the goroutines of g, a group of After if after is set, of
+// Before otherwise, to the count of its entry, if any.
+func (t *entryTally) add(g *group, after bool) {
+	if g.Offender == nil || g.Ignored {
+		return
+	}
+	if t.by == nil {
+		t.by = make(map[string]*entryCount)
+	}
+	c := t.by[g.Offender.Func]
+	if c == nil {
+		c = &entryCount{o: g.Offender, scopes: make(map[string]int)}
+		t.by[g.Offender.Func] = c
+		t.order = append(t.order, g.Offender.Func)
+	}
+	sign := 1
+	if after {
+		c.after += g.Goroutines
+		for _, name := range g.names {
+			if !slices.Contains(c.names, name) {
+				c.names = append(c.names, name)
+			}
+		}
+	} else {
+		c.before += g.Goroutines
+		sign = -1
+	}
+	for s, n := range g.scopes {
+		c.scopes[s] += sign * n
+	}
+}
+
+// grown returns the entries whose goroutines grew (for diagnose, with
+// nothing before: all), each with its growth and the scopes where it
+// grew, as offenders, but for the goroutines of a process-wide entry up to
+// as many as one process runs (the entry's PerObject, or 1): those are
+// expected, so that a singleton started once is not an offender and one
+// started twice is, once.
+func (t *entryTally) grown() (offenders, expected []owned) {
+	for _, f := range t.order {
+		c := t.by[f]
+		n := c.after - c.before
+		if n <= 0 {
+			continue
+		}
+		scopes := make(map[string]int)
+		for s, n := range c.scopes {
+			if n > 0 {
+				scopes[s] = n
+			}
+		}
+		if c.o.Extent == known.ProcessWide.String() {
+			perProcess := max(c.o.PerObject, 1)
+			if e := min(c.after, perProcess) - c.before; e > 0 {
+				expected = append(expected, owned{c.o, e, scopes, c.names})
+			}
+			n = c.after - max(c.before, perProcess)
+			if n <= 0 {
+				continue
+			}
+		}
+		offenders = append(offenders, owned{c.o, n, scopes, c.names})
+	}
+	return offenders, expected
 }
 
 // owned is goroutines of a known offender, for owners.

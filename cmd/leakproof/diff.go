@@ -23,10 +23,15 @@ type diffReport struct {
 	// doing between the dumps (an idle connection now serving a request),
 	// or whose lines moved (two builds of the program), is in another
 	// group but the same entry, and did not grow. An owner's scopes are
-	// those whose goroutines of its entries grew, with that growth.
-	Owners []owner   `json:"owners"`
-	Grew   []*change `json:"grew"`   // the groups that grew, most growth first
-	Shrank []*change `json:"shrank"` // the groups that shrank or went away, most first
+	// those whose goroutines of its entries grew, with that growth. A
+	// process-wide entry (glog's flush daemon) counts only what grew
+	// beyond the goroutines one process runs (see diagnose's report).
+	Owners []owner `json:"owners"`
+	// Expected are the process-wide entries that grew to no more than
+	// one process runs: started between the dumps, not leaked.
+	Expected []owner   `json:"expected"`
+	Grew     []*change `json:"grew"`   // the groups that grew, most growth first
+	Shrank   []*change `json:"shrank"` // the groups that shrank or went away, most first
 }
 
 // A change is one stack group whose number of goroutines changed.
@@ -62,9 +67,9 @@ func diff(before, after *dump, reloads int, m *matcher) *diffReport {
 		if w := was[g.key]; w != nil {
 			b = w.Goroutines
 			delete(was, g.key)
-			t.add(w, -1)
+			t.add(w, false)
 		}
-		t.add(g, +1)
+		t.add(g, true)
 		switch c := newChange(g, b, g.Goroutines, reloads); {
 		case c.Growth > 0:
 			r.Grew = append(r.Grew, c)
@@ -73,79 +78,17 @@ func diff(before, after *dump, reloads int, m *matcher) *diffReport {
 		}
 	}
 	for _, g := range was {
-		t.add(g, -1)
+		t.add(g, false)
 		r.Shrank = append(r.Shrank, newChange(g, g.Goroutines, 0, reloads))
 	}
-	items := t.grown()
-	r.Owners = owners(items)
+	grew, expected := t.grown()
+	r.Owners, r.Expected = owners(grew), owners(expected)
 	order := func(a, b *change) int {
 		return cmp.Or(cmp.Compare(abs(b.Growth), abs(a.Growth)), cmp.Compare(a.Top, b.Top), cmp.Compare(a.g.key, b.g.key))
 	}
 	slices.SortFunc(r.Grew, order)
 	slices.SortFunc(r.Shrank, order)
 	return r
-}
-
-// An entryTally counts the goroutines of each catalogue entry in After
-// minus those in Before, over all the stack groups that match it.
-type entryTally struct {
-	order []string // entries' Func, in order of first appearance
-	by    map[string]*entryCount
-}
-
-type entryCount struct {
-	o      *offender
-	n      int            // After minus Before
-	scopes map[string]int // After minus Before, by leakproof.scope
-	names  []string       // the leakproof.goroutine labels of After's goroutines
-}
-
-// add adds the goroutines of g, an After group if sign is +1 or a Before
-// group if sign is -1, to the count of its entry, if any.
-func (t *entryTally) add(g *group, sign int) {
-	if g.Offender == nil {
-		return
-	}
-	if t.by == nil {
-		t.by = make(map[string]*entryCount)
-	}
-	c := t.by[g.Offender.Func]
-	if c == nil {
-		c = &entryCount{o: g.Offender, scopes: make(map[string]int)}
-		t.by[g.Offender.Func] = c
-		t.order = append(t.order, g.Offender.Func)
-	}
-	c.n += sign * g.Goroutines
-	for s, n := range g.scopes {
-		c.scopes[s] += sign * n
-	}
-	if sign > 0 {
-		for _, name := range g.names {
-			if !slices.Contains(c.names, name) {
-				c.names = append(c.names, name)
-			}
-		}
-	}
-}
-
-// grown returns the entries whose goroutines grew, each with its growth
-// and the scopes where it grew.
-func (t *entryTally) grown() []owned {
-	var items []owned
-	for _, f := range t.order {
-		c := t.by[f]
-		if c.n <= 0 {
-			continue
-		}
-		scopes := make(map[string]int)
-		for s, n := range c.scopes {
-			if n > 0 {
-				scopes[s] = n
-			}
-		}
-		items = append(items, owned{c.o, c.n, scopes, c.names})
-	}
-	return items
 }
 
 func newChange(g *group, before, after, reloads int) *change {

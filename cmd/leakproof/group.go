@@ -40,6 +40,9 @@ type group struct {
 	// Offender is the catalogue entry the stack matches; nil for an
 	// unknown group.
 	Offender *offender `json:"offender,omitempty"`
+	// Ignored says that a frame of the stack is in a function given to
+	// -ignore: the group is neither a known offender nor an unknown group.
+	Ignored bool `json:"ignored,omitempty"`
 
 	key    string               // the stack's identity
 	sets   map[string]*labelSet // Labels by labelsKey
@@ -67,13 +70,28 @@ type offender struct {
 }
 
 // A matcher names the offender of a stack with the catalogue the janitor
-// diagnoses with (package known), once per distinct stack.
+// diagnoses with (package known), once per distinct stack, and tells the
+// stacks that -ignore leaves out.
 type matcher struct {
-	cache map[string]*offender // by group key; nil when none matches
+	cache  map[string]*offender // by group key; nil when none matches
+	ignore []string             // functions given to -ignore
 }
 
-func newMatcher() *matcher {
-	return &matcher{cache: make(map[string]*offender)}
+func newMatcher(ignore ...string) *matcher {
+	return &matcher{cache: make(map[string]*offender), ignore: ignore}
+}
+
+// ignores reports whether a frame of stack is in a function of m.ignore,
+// matched as catalogue entries are (known.MatchFunc).
+func (m *matcher) ignores(stack []frame) bool {
+	for _, fn := range m.ignore {
+		for _, f := range stack {
+			if known.MatchFunc(f.Func, fn) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // match returns the offender of the stack whose key is key.
@@ -116,6 +134,7 @@ func groupDump(p *gprofile.Profile, m *matcher) []*group {
 		if g == nil {
 			key := kb.String()
 			g = &group{key: key, Stack: frames(stack), Offender: m.match(key, stack), sets: make(map[string]*labelSet)}
+			g.Ignored = m.ignores(g.Stack)
 			g.top = topFrame(g.Stack)
 			g.Top = g.top.Func
 			index[key] = g

@@ -53,6 +53,20 @@
 // fails on them, and 2 on bad usage or bad input: not a dump, a truncated
 // dump, an unknown format, an unreachable URL.
 //
+// The status counts leaks, not the singletons every process of a library
+// runs. A process-wide catalogue entry (known.ProcessWide: glog's flush
+// daemon, which glog starts in its init; klog's) is listed as expected
+// for the life of the process, not as an offender, up to as many
+// goroutines as one process runs (its PerObject, one); only those beyond
+// are offenders: a singleton started twice. Without this rule, any
+// process that merely imports glog would fail. A known offender that a
+// service keeps on purpose for its whole life (its one *http.Server) still
+// counts; -ignore FUNC, repeated for more, leaves out the goroutines with a
+// frame in FUNC, matched as catalogue entries are (known.MatchFunc:
+// closures, wrappers and type parameters included): they are listed as
+// ignored, neither offenders nor unknown, in diagnose and in diff. For
+// CI, diff is the sharper check: it fails only on what grew.
+//
 // A dump cut short on its way (a copy, a read, a terminal's scrollback) is
 // refused as truncated wherever its form shows it: a debug=1 profile whose
 // records do not add up to the total in its header, or whose last record
@@ -108,6 +122,21 @@ type options struct {
 	debug   int
 	timeout time.Duration
 	reloads int
+	ignore  funcList
+}
+
+// funcList is the value of a flag given once per function.
+type funcList []string
+
+func (l *funcList) String() string { return strings.Join(*l, ",") }
+
+// Set adds a function name, fully qualified as a goroutine dump prints it.
+func (l *funcList) Set(fn string) error {
+	if fn == "" || strings.ContainsAny(fn, " \t\n") {
+		return fmt.Errorf("want a fully qualified function name, as a goroutine dump prints it (\"net/http.(*Server).Serve\"), not %q", fn)
+	}
+	*l = append(*l, fn)
+	return nil
 }
 
 // run is the command: it parses args (without the program name), writes
@@ -142,6 +171,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.color, "color", "auto", "colour the text: auto (when standard output is a terminal and NO_COLOR is unset), always or never")
 	fs.IntVar(&o.debug, "debug", 1, "for a URL without a debug parameter: the profile's debug level, 1 or 2")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "for a URL: give up after this long")
+	fs.Var(&o.ignore, "ignore", "leave out the goroutines with a frame in this function, as a goroutine dump names it: neither offenders nor unknown (repeat for more)")
 	if cmd == "diff" {
 		fs.IntVar(&o.reloads, "reloads", 0, "the number of reloads between BEFORE and AFTER, to show the growth per reload")
 	}
@@ -178,7 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		dumps = append(dumps, d)
 	}
 
-	m := newMatcher()
+	m := newMatcher(o.ignore...)
 	var found bool
 	if cmd == "diagnose" {
 		r := diagnose(dumps[0], m)

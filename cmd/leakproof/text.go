@@ -128,8 +128,13 @@ func (r *report) writeText(p *printer) {
 	if len(r.Owners) == 0 {
 		p.printf("%s\n", p.style(green, "No known offender."))
 	} else {
-		p.heading("Known offenders: %s of %s", plural(r.KnownGoroutines, "goroutine"), plural(len(r.Owners), "kind"))
+		p.heading("Known offenders: %s of %s", plural(total(r.Owners), "goroutine"), plural(len(r.Owners), "kind"))
 		p.owners(r.Owners, r.Known, nil)
+	}
+	if len(r.Expected) > 0 {
+		p.heading("Expected for the life of the process: %s of %s (process-wide, as many as one process runs: not offenders)",
+			plural(total(r.Expected), "goroutine"), plural(len(r.Expected), "kind"))
+		p.owners(r.Expected, r.Known, nil)
 	}
 
 	if len(r.Scopes) > 0 {
@@ -162,6 +167,27 @@ func (r *report) writeText(p *printer) {
 		}
 		p.table("  ", rows)
 		p.more("  ", len(r.Labels)-n, rest, "label sets")
+	}
+
+	if len(r.Ignored) > 0 {
+		p.heading("Ignored (-ignore): %s in %s", plural(r.IgnoredGoroutines, "goroutine"), plural(len(r.Ignored), "group"))
+		rows := []row{{cells: []cell{{text: "GOROUTINES", style: dim}, {text: "FUNCTION", style: dim}, {text: "LOCATION", style: dim}, {text: "OFFENDER", style: dim}}}}
+		n := p.limit(len(r.Ignored))
+		rest := 0
+		for i, g := range r.Ignored {
+			if i >= n {
+				rest += g.Goroutines
+				continue
+			}
+			var off string
+			if g.Offender != nil {
+				off = cmp.Or(g.Offender.Object, g.Offender.What)
+			}
+			rows = append(rows, row{cells: []cell{{text: strconv.Itoa(g.Goroutines), right: true}, {text: cmp.Or(g.Top, "(no stack)")},
+				{text: location(g.top), style: dim}, {text: off, style: dim}}, after: p.stack(g)})
+		}
+		p.table("  ", rows)
+		p.more("  ", len(r.Ignored)-n, rest, "groups")
 	}
 
 	if len(r.Unknown) > 0 {
@@ -265,19 +291,20 @@ func (r *diffReport) writeText(p *printer) {
 	if r.Reloads > 0 {
 		perReload = func(n int) string { return "(" + signed(float64(n)/float64(r.Reloads)) + " per reload)" }
 	}
+	var known []*group
+	for _, c := range r.Grew {
+		known = append(known, c.g)
+	}
 	if len(r.Owners) == 0 {
 		p.printf("%s\n", p.style(green, "No known offender grew."))
 	} else {
-		grown := 0
-		for _, o := range r.Owners {
-			grown += o.Goroutines
-		}
-		p.heading("Known offenders that grew: %s of %s", signedPlural(grown, "goroutine"), plural(len(r.Owners), "kind"))
-		var known []*group
-		for _, c := range r.Grew {
-			known = append(known, c.g)
-		}
+		p.heading("Known offenders that grew: %s of %s", signedPlural(total(r.Owners), "goroutine"), plural(len(r.Owners), "kind"))
 		p.owners(r.Owners, known, perReload)
+	}
+	if len(r.Expected) > 0 {
+		p.heading("Expected for the life of the process: %s of %s (process-wide, as many as one process runs: not offenders)",
+			signedPlural(total(r.Expected), "goroutine"), plural(len(r.Expected), "kind"))
+		p.owners(r.Expected, known, perReload)
 	}
 	p.changes("Groups that grew", r.Grew, r.Reloads > 0)
 	p.changes("Groups that shrank or went away", r.Shrank, r.Reloads > 0)
@@ -312,7 +339,10 @@ func (p *printer) changes(title string, cs []*change, perReload bool) {
 			cells = append(cells, cell{text: signed(*c.PerReload), right: true})
 		}
 		var off cell
-		if c.Offender != nil {
+		switch {
+		case c.g.Ignored:
+			off = cell{text: "(ignored)", style: dim}
+		case c.Offender != nil:
 			off = cell{text: cmp.Or(c.Offender.Object, c.Offender.What), style: red}
 		}
 		cells = append(cells, cell{text: strconv.Itoa(c.Before), right: true}, cell{text: strconv.Itoa(c.After), right: true},
@@ -327,6 +357,15 @@ func (p *printer) changes(title string, cs []*change, perReload bool) {
 	if rest != 0 || len(cs) > n {
 		p.printf("  %s\n", p.style(dim, fmt.Sprintf("... and %d more groups, %s (-top 0 lists them all)", len(cs)-n, signedPlural(rest, "goroutine"))))
 	}
+}
+
+// total returns the goroutines of owners.
+func total(owners []owner) int {
+	n := 0
+	for _, o := range owners {
+		n += o.Goroutines
+	}
+	return n
 }
 
 // signedPlural returns "+1 goroutine", "-3 goroutines".
