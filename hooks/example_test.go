@@ -9,11 +9,11 @@ import (
 )
 
 // A generation of a reloadable component registers its clean-ups in its
-// own scope. When the generation is replaced, closing the scope runs them
+// own group. When the generation is replaced, closing the group runs them
 // now, last registered first, and forgets them: nothing of the old
 // generation waits in a global list for the process to exit.
 func Example() {
-	gen1 := hooks.NewScope("gen1", 5*time.Second)
+	gen1 := hooks.NewGroup("gen1", 5*time.Second)
 	gen1.Add("close db", func(context.Context) error {
 		fmt.Println("gen1: closing db")
 		return nil
@@ -25,7 +25,7 @@ func Example() {
 
 	// Reload: gen2 replaces gen1, which is closed early.
 	for _, res := range gen1.Close(context.Background()) {
-		fmt.Println(res.Scope, res.Name, res.Outcome)
+		fmt.Println(res.Group, res.Name, res.Outcome)
 	}
 	_, err := gen1.Add("late", func(context.Context) error { return nil })
 	fmt.Println(err)
@@ -41,11 +41,11 @@ func Example() {
 // abandoned Overrun after the deadline, and the hooks after it are still
 // started within that Overrun, with a done context, so that none is lost
 // and quick clean-ups are reported as they ended.
-func ExampleScope_Close() {
-	s := hooks.NewScope("gen", time.Second)
+func ExampleGroup_Close() {
+	s := hooks.NewGroup("gen", time.Second)
 	flushed := make(chan struct{})
 	s.Add("flush", func(ctx context.Context) error {
-		close(flushed) // quick: done before the scope gives up
+		close(flushed) // quick: done before the group gives up
 		return nil
 	})
 	s.Add("hang", func(ctx context.Context) error {
@@ -68,10 +68,10 @@ func ExampleScope_Close() {
 }
 
 // A handle runs its hook early, for example when the resource it cleans up
-// is released before its scope ends. The hook is then forgotten and never
+// is released before its group ends. The hook is then forgotten and never
 // runs again.
 func ExampleHandle_Run() {
-	s := hooks.NewScope("conn", 0)
+	s := hooks.NewGroup("conn", 0)
 	h, _ := s.Add("close socket", func(context.Context) error {
 		fmt.Println("socket closed")
 		return nil

@@ -1,18 +1,18 @@
-// Package hooks runs the shutdown hooks of one scope: each exactly once,
-// last added first, each under its own timeout, and all of them within the
-// caller's deadline. Use a Scope instead of a process-wide "on exit" list
+// Package hooks runs a group of shutdown hooks: each exactly once, last
+// added first, each under its own timeout, and all of them within the
+// caller's deadline. Use a Group instead of a process-wide "on exit" list
 // whenever a part of the process is rebuilt while it runs: closing the
-// scope runs its hooks early and forgets them, so a replaced generation is
+// group runs its hooks early and forgets them, so a replaced generation is
 // not pinned until the process exits.
 //
-// A [Scope] holds hooks, each added with [Scope.Add], which returns a
+// A [Group] holds hooks, each added with [Group.Add], which returns a
 // [Handle] that can [Handle.Remove] the hook or [Handle.Run] it now.
-// [Scope.Close] runs the remaining hooks, last added first, and refuses new
-// ones. Whatever races between a handle and its scope, a hook runs at most
+// [Group.Close] runs the remaining hooks, last added first, and refuses new
+// ones. Whatever races between a handle and its group, a hook runs at most
 // once, ever, and a hook that ran or was removed is no longer referenced.
-// Package janitor builds on it: every janitor owns a Scope. [Default] is the
-// scope of code that has no janitor; the program's shutdown sequence
-// (package lifecycle) closes it last.
+// Package janitor builds on it: every scope (a janitor.Janitor) owns a
+// Group, named after the scope's ID, which its OnClose fills and its close
+// runs.
 //
 // # Deadlines
 //
@@ -41,7 +41,7 @@
 //     case that the limit came before the close could start them all, are
 //     those not started yet, which a goroutine then starts, in order,
 //     after Close returned, so that every hook is still started exactly
-//     once. [Scope.Done] is closed when every hook has ended or reached
+//     once. [Group.Done] is closed when every hook has ended or reached
 //     its own timeout.
 //
 // So Close returns no later than Overrun after its context is done (or
@@ -50,7 +50,7 @@
 // parent's limit rather than adding another Overrun.
 //
 // No lock is held while a hook runs, so a hook may add, remove or run hooks
-// of its own scope. All methods of [Scope] and [Handle] are safe for
+// of its own group. All methods of [Group] and [Handle] are safe for
 // concurrent use.
 package hooks
 
@@ -64,11 +64,11 @@ import (
 	"github.com/leakproof/leakproof/internal/closed"
 )
 
-// ErrClosed is returned by [Scope.Add] once [Scope.Close] has been called.
+// ErrClosed is returned by [Group.Add] once [Group.Close] has been called.
 // It is the same value as janitor.ErrClosed and goroutines.ErrClosed.
 var ErrClosed = closed.Err
 
-// DefaultTimeout is how long a hook may run when its scope was made
+// DefaultTimeout is how long a hook may run when its group was made
 // without a timeout of its own.
 const DefaultTimeout = 10 * time.Second
 
@@ -80,20 +80,23 @@ const Overrun = bound.Overrun
 // up: its timeout expired, or the caller's deadline passed.
 type Func func(ctx context.Context) error
 
-// Default is the scope of code that has no janitor: a library's or a
-// main package's process-wide clean-ups. Nothing closes it implicitly; the
-// program's shutdown sequence (package lifecycle) closes it last, after
-// the janitor tree, so that there is one shutdown order.
-var Default = NewScope("process", 0)
+// There is deliberately no process-wide Group. One that the program's
+// shutdown sequence closed behind the program's back would be the very
+// process-wide "on exit" list this package replaces: it pins whatever its
+// hooks reference until the process exits, and nothing says who filled
+// it. Code that needs a clean-up at exit registers it, explicitly, with
+// the scope that lives that long: the root janitor's OnClose, which the
+// shutdown sequence (package lifecycle) closes last, within its deadline,
+// and reports.
 
-// A Scope is a set of shutdown hooks run and forgotten together by
-// [Scope.Close], typically one per generation of a reloadable component.
+// A Group is a set of shutdown hooks run and forgotten together by
+// [Group.Close], typically one per generation of a reloadable component.
 //
-// The zero Scope is ready to use: it is unnamed and its hooks have
-// [DefaultTimeout]. A Scope must not be copied after first use.
-type Scope struct {
-	name    string        // set by NewScope
-	timeout time.Duration // set by NewScope; 0 means DefaultTimeout
+// The zero Group is ready to use: it is unnamed and its hooks have
+// [DefaultTimeout]. A Group must not be copied after first use.
+type Group struct {
+	name    string        // set by NewGroup
+	timeout time.Duration // set by NewGroup; 0 means DefaultTimeout
 
 	mu sync.Mutex
 	// head and tail link the pending hooks in the order they were added;
@@ -113,20 +116,20 @@ type Scope struct {
 	finished bool
 }
 
-// NewScope returns an empty scope named name whose hooks may each run for
+// NewGroup returns an empty group named name whose hooks may each run for
 // timeout (DefaultTimeout if timeout is 0). A negative timeout is a
-// programming error: NewScope panics.
-func NewScope(name string, timeout time.Duration) *Scope {
+// programming error: NewGroup panics.
+func NewGroup(name string, timeout time.Duration) *Group {
 	if timeout < 0 {
-		panic("hooks: NewScope(" + name + "): negative timeout " + timeout.String())
+		panic("hooks: NewGroup(" + name + "): negative timeout " + timeout.String())
 	}
-	return &Scope{name: name, timeout: timeout}
+	return &Group{name: name, timeout: timeout}
 }
 
-// Name returns the name the scope was made with.
-func (s *Scope) Name() string { return s.name }
+// Name returns the name the group was made with.
+func (s *Group) Name() string { return s.name }
 
-func (s *Scope) hookTimeout() time.Duration {
+func (s *Group) hookTimeout() time.Duration {
 	if s.timeout == 0 {
 		return DefaultTimeout
 	}
@@ -135,14 +138,14 @@ func (s *Scope) hookTimeout() time.Duration {
 
 // Add registers fn under name and returns its handle. It fails if name is
 // empty, fn is nil, or s is closed ([ErrClosed]).
-func (s *Scope) Add(name string, fn Func) (*Handle, error) {
+func (s *Group) Add(name string, fn Func) (*Handle, error) {
 	if name == "" {
 		return nil, errors.New("hooks: Add: empty hook name")
 	}
 	if fn == nil {
 		return nil, errors.New("hooks: Add(" + name + "): nil func")
 	}
-	h := &Handle{scope: s, name: name, fn: fn}
+	h := &Handle{group: s, name: name, fn: fn}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -163,7 +166,7 @@ func (s *Scope) Add(name string, fn Func) (*Handle, error) {
 // the order they will: those still registered, last added first, or,
 // after a Close that reached its deadline before it could start them all,
 // those it left to start in the background.
-func (s *Scope) Pending() []string {
+func (s *Group) Pending() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var names []string
@@ -181,7 +184,7 @@ func (s *Scope) Pending() []string {
 // hooks, or has ended). After the caller's deadline, when Close no longer
 // waits for a hook that overran its share, it is the one Close started
 // last.
-func (s *Scope) Running() (name string, start time.Time, ok bool) {
+func (s *Group) Running() (name string, start time.Time, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h := s.run.cur; h != nil {
@@ -193,11 +196,11 @@ func (s *Scope) Running() (name string, start time.Time, ok bool) {
 // closedChan is what Done returns once the hooks have ended.
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Done returns a channel closed when [Scope.Close] has started every hook
+// Done returns a channel closed when [Group.Close] has started every hook
 // and each has ended or reached its timeout: at Close's return, unless
 // Close returned at its deadline with hooks still running, in which case
 // later.
-func (s *Scope) Done() <-chan struct{} {
+func (s *Group) Done() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.finished {
@@ -210,7 +213,7 @@ func (s *Scope) Done() <-chan struct{} {
 }
 
 // finish closes Done's channel.
-func (s *Scope) finish() {
+func (s *Group) finish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.finished = true
@@ -227,9 +230,9 @@ func (s *Scope) finish() {
 // longer references any hook that ended.
 //
 // Only the first call runs hooks; later and concurrent calls return nil at
-// once, without waiting for the first (so a hook may close its own scope;
-// wait on [Scope.Done] to know when the hooks have ended).
-func (s *Scope) Close(ctx context.Context) []Result {
+// once, without waiting for the first (so a hook may close its own group;
+// wait on [Group.Done] to know when the hooks have ended).
+func (s *Group) Close(ctx context.Context) []Result {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -271,20 +274,20 @@ func (s *Scope) Close(ctx context.Context) []Result {
 	return results
 }
 
-// Handle is a hook registered with [Scope.Add]. It can remove the hook or
+// Handle is a hook registered with [Group.Add]. It can remove the hook or
 // run it early. Once the hook has run or been removed, the handle no
 // longer references the hook's function.
 type Handle struct {
-	scope *Scope
+	group *Group
 	name  string
 
-	// Guarded by scope.mu. Add sets them; the caller that claims the hook
+	// Guarded by group.mu. Add sets them; the caller that claims the hook
 	// unlinks prev and next, and fn is cleared once the hook has started.
 	fn         Func
 	claimed    bool
 	prev, next *Handle
 
-	// Set when the hook starts, guarded by scope.mu: the batch that runs
+	// Set when the hook starts, guarded by group.mu: the batch that runs
 	// it, the index of its result there, where it is, when its own
 	// timeout expires, and how to cancel its context.
 	batch    *batch
@@ -303,8 +306,8 @@ func (h *Handle) Name() string { return h.name }
 // now will never run, false if it has already run, is running or was
 // removed.
 func (h *Handle) Remove() bool {
-	h.scope.mu.Lock()
-	defer h.scope.mu.Unlock()
+	h.group.mu.Lock()
+	defer h.group.mu.Unlock()
 	if h.claimed {
 		return false
 	}
@@ -314,7 +317,7 @@ func (h *Handle) Remove() bool {
 }
 
 // Run runs the hook now and unregisters it, bounded as one hook of
-// [Scope.Close] is: by its timeout, and by ctx (nil means
+// [Group.Close] is: by its timeout, and by ctx (nil means
 // context.Background()) plus [Overrun]. It reports false, without running
 // anything, if the hook has already run, is running or was removed.
 func (h *Handle) Run(ctx context.Context) (Result, bool) {
@@ -323,7 +326,7 @@ func (h *Handle) Run(ctx context.Context) (Result, bool) {
 	}
 	ctx, limit, stop := bound.Limit(ctx)
 	defer stop()
-	s := h.scope
+	s := h.group
 	s.mu.Lock()
 	if h.claimed {
 		s.mu.Unlock()
@@ -343,11 +346,11 @@ func (h *Handle) Run(ctx context.Context) (Result, bool) {
 	return b.results[0], true
 }
 
-// claimLocked unlinks h from its scope; the scope's lock is held and h is
+// claimLocked unlinks h from its group; the group's lock is held and h is
 // not claimed yet. Exactly one claim of a hook succeeds.
 func (h *Handle) claimLocked() {
 	h.claimed = true
-	s := h.scope
+	s := h.group
 	if h.prev == nil {
 		s.head = h.next
 	} else {

@@ -55,8 +55,8 @@ func (s *naiveScope) close(ctx context.Context) []error {
 	return errs
 }
 
-// BenchmarkAddClose measures registering one hook in a fresh scope and
-// closing the scope, which runs the hook.
+// BenchmarkAddClose measures registering one hook in a fresh group and
+// closing the group, which runs the hook.
 func BenchmarkAddClose(b *testing.B) {
 	ctx := context.Background()
 	b.Run("naive", func(b *testing.B) {
@@ -70,7 +70,7 @@ func BenchmarkAddClose(b *testing.B) {
 	b.Run("hooks", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			s := hooks.NewScope("s", 0)
+			s := hooks.NewGroup("s", 0)
 			s.Add("h", nop)
 			s.Close(ctx)
 		}
@@ -78,7 +78,7 @@ func BenchmarkAddClose(b *testing.B) {
 }
 
 // BenchmarkAddRemove measures registering a hook and removing it again
-// while 1000 other hooks are pending in the same scope.
+// while 1000 other hooks are pending in the same group.
 func BenchmarkAddRemove(b *testing.B) {
 	const pending = 1000
 	b.Run("naive", func(b *testing.B) {
@@ -93,7 +93,7 @@ func BenchmarkAddRemove(b *testing.B) {
 	})
 	b.Run("hooks", func(b *testing.B) {
 		b.ReportAllocs()
-		s := hooks.NewScope("s", 0)
+		s := hooks.NewGroup("s", 0)
 		for range pending {
 			s.Add("h", nop)
 		}
@@ -105,7 +105,7 @@ func BenchmarkAddRemove(b *testing.B) {
 }
 
 // BenchmarkAddRemoveParallel is BenchmarkAddRemove from all Ps at once,
-// each in its own scope.
+// each in its own group.
 func BenchmarkAddRemoveParallel(b *testing.B) {
 	b.Run("naive", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
@@ -117,7 +117,7 @@ func BenchmarkAddRemoveParallel(b *testing.B) {
 	})
 	b.Run("hooks", func(b *testing.B) {
 		b.RunParallel(func(pb *testing.PB) {
-			s := hooks.NewScope("s", 0)
+			s := hooks.NewGroup("s", 0)
 			for pb.Next() {
 				h, _ := s.Add("h", nop)
 				h.Remove()
@@ -141,8 +141,8 @@ func perHook(b *testing.B, n int, run func()) {
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/hooks, "allocs/hook")
 }
 
-// BenchmarkHooks measures registering and running hooks: a fresh scope,
-// n hooks added, the scope closed, which runs them; per hook. The scope,
+// BenchmarkHooks measures registering and running hooks: a fresh group,
+// n hooks added, the group closed, which runs them; per hook. The group,
 // the close's runner goroutine and its watchdog's timer are paid once per
 // close, so n=1 is the fixed cost of a close with one hook and n=100 the
 // cost of one more hook.
@@ -160,7 +160,7 @@ func BenchmarkHooks(b *testing.B) {
 		})
 		b.Run(fmt.Sprintf("hooks=%d/impl=hooks", n), func(b *testing.B) {
 			perHook(b, n, func() {
-				s := hooks.NewScope("s", 0)
+				s := hooks.NewGroup("s", 0)
 				for range n {
 					s.Add("h", nop)
 				}

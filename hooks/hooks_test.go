@@ -40,7 +40,7 @@ func names(rs []hooks.Result) []string {
 	return out
 }
 
-func mustAdd(t testing.TB, s *hooks.Scope, name string, fn hooks.Func) *hooks.Handle {
+func mustAdd(t testing.TB, s *hooks.Group, name string, fn hooks.Func) *hooks.Handle {
 	t.Helper()
 	h, err := s.Add(name, fn)
 	if err != nil {
@@ -52,13 +52,13 @@ func mustAdd(t testing.TB, s *hooks.Scope, name string, fn hooks.Func) *hooks.Ha
 func nop(context.Context) error { return nil }
 
 func TestZero(t *testing.T) {
-	var s hooks.Scope
+	var s hooks.Group
 	if got := s.Close(t.Context()); got != nil {
-		t.Errorf("Close of an empty zero Scope = %v; want nil", got)
+		t.Errorf("Close of an empty zero Group = %v; want nil", got)
 	}
 	<-s.Done()
 
-	var s2 hooks.Scope
+	var s2 hooks.Group
 	ran := 0
 	mustAdd(t, &s2, "h", func(context.Context) error { ran++; return nil })
 	rs := s2.Close(t.Context())
@@ -69,7 +69,7 @@ func TestZero(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	s := hooks.NewScope("s", 0)
+	s := hooks.NewGroup("s", 0)
 	if _, err := s.Add("", nop); err == nil || err.Error() != "hooks: Add: empty hook name" {
 		t.Errorf("Add(\"\", fn) = %v; want an error about the empty name", err)
 	}
@@ -78,11 +78,11 @@ func TestBadInput(t *testing.T) {
 	}
 	func() {
 		defer func() {
-			if p := recover(); p != "hooks: NewScope(s): negative timeout -1s" {
-				t.Errorf("NewScope with a negative timeout panicked with %v; want a message naming it", p)
+			if p := recover(); p != "hooks: NewGroup(s): negative timeout -1s" {
+				t.Errorf("NewGroup with a negative timeout panicked with %v; want a message naming it", p)
 			}
 		}()
-		hooks.NewScope("s", -time.Second)
+		hooks.NewGroup("s", -time.Second)
 	}()
 	h := mustAdd(t, s, "h", nop)
 	//lint:ignore SA1012 a nil context is what this test is about
@@ -97,7 +97,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
-	s := hooks.NewScope("s", 0)
+	s := hooks.NewGroup("s", 0)
 	s.Close(t.Context())
 	if _, err := s.Add("late", nop); !errors.Is(err, hooks.ErrClosed) {
 		t.Errorf("Add after Close = %v; want ErrClosed", err)
@@ -108,7 +108,7 @@ func TestClosed(t *testing.T) {
 }
 
 func TestCloseLIFO(t *testing.T) {
-	s := hooks.NewScope("s", 0)
+	s := hooks.NewGroup("s", 0)
 	var mu sync.Mutex
 	var order []string
 	for _, n := range []string{"a", "b", "c"} {
@@ -130,13 +130,13 @@ func TestCloseLIFO(t *testing.T) {
 }
 
 func TestHandle(t *testing.T) {
-	s := hooks.NewScope("s", 0)
+	s := hooks.NewGroup("s", 0)
 	runs := 0
 	h := mustAdd(t, s, "h", func(context.Context) error { runs++; return errors.New("boom") })
 	mustAdd(t, s, "other", nop)
 
 	res, ok := h.Run(t.Context())
-	if !ok || res.Outcome != hooks.Error || res.Err == nil || res.Err.Error() != "boom" || res.Scope != "s" || h.Name() != "h" {
+	if !ok || res.Outcome != hooks.Error || res.Err == nil || res.Err.Error() != "boom" || res.Group != "s" || h.Name() != "h" {
 		t.Errorf("Run() = %+v, %v; want an error result of s/h, true", res, ok)
 	}
 	if res, ok := h.Run(t.Context()); ok || res != (hooks.Result{}) {
@@ -170,8 +170,8 @@ func TestHandle(t *testing.T) {
 // TestReentrant checks that a hook can use the package from inside itself:
 // nothing holds a lock while user code runs.
 func TestReentrant(t *testing.T) {
-	s := hooks.NewScope("s", 0)
-	other := hooks.NewScope("other", 0)
+	s := hooks.NewGroup("s", 0)
+	other := hooks.NewGroup("other", 0)
 	var mu sync.Mutex
 	var order []string
 	mustAdd(t, s, "first", record(&mu, &order, "first"))
@@ -190,7 +190,7 @@ func TestReentrant(t *testing.T) {
 			errs = append(errs, fmt.Errorf("Run() = %v, %v", res, ok))
 		}
 		if _, err := s.Add("late", nop); !errors.Is(err, hooks.ErrClosed) {
-			errs = append(errs, fmt.Errorf("Add on closing scope = %v", err))
+			errs = append(errs, fmt.Errorf("Add on closing group = %v", err))
 		}
 		if _, err := other.Add("added", record(&mu, &order, "added")); err != nil {
 			errs = append(errs, err)
@@ -219,7 +219,7 @@ func TestReentrant(t *testing.T) {
 	}
 }
 
-// TestExactlyOnceHammer races handles and scope closes over many hooks and
+// TestExactlyOnceHammer races handles and group closes over many hooks and
 // checks, from inside the hooks, that each ran at most once and that each
 // was claimed by exactly one caller.
 func TestExactlyOnceHammer(t *testing.T) {
@@ -233,11 +233,11 @@ func TestExactlyOnceHammer(t *testing.T) {
 		removed atomic.Bool
 	}
 	states := make(map[string]*hookState)
-	var scopes []*hooks.Scope
+	var groups []*hooks.Group
 	var handles []*hooks.Handle
 	for i := range nScopes {
-		s := hooks.NewScope(fmt.Sprintf("s%d", i), 0)
-		scopes = append(scopes, s)
+		s := hooks.NewGroup(fmt.Sprintf("s%d", i), 0)
+		groups = append(groups, s)
 		for j := range nHooks {
 			st := new(hookState)
 			states[fmt.Sprintf("s%d/h%d", i, j)] = st
@@ -249,7 +249,7 @@ func TestExactlyOnceHammer(t *testing.T) {
 	}
 	claimed := func(rs []hooks.Result) {
 		for _, res := range rs {
-			states[res.Scope+"/"+res.Name].claims.Add(1)
+			states[res.Group+"/"+res.Name].claims.Add(1)
 		}
 	}
 
@@ -273,7 +273,7 @@ func TestExactlyOnceHammer(t *testing.T) {
 			}
 		})
 	}
-	for _, s := range scopes {
+	for _, s := range groups {
 		wg.Go(func() { <-start; claimed(s.Close(t.Context())) })
 		wg.Go(func() { <-start; claimed(s.Close(t.Context())) })
 	}
@@ -339,16 +339,16 @@ func TestLeakNaiveOnExitPinsGenerations(t *testing.T) {
 }
 
 // TestNoLeakScopeCloseReleasesGenerations is the fix: each generation's hooks
-// live in its scope; closing the scope runs and forgets them, so the
+// live in its group; closing the group runs and forgets them, so the
 // generation can be collected while the caller still holds the handles.
 func TestNoLeakScopeCloseReleasesGenerations(t *testing.T) {
 	var gens []weak.Pointer[big]
-	var scopes []weak.Pointer[hooks.Scope]
+	var groups []weak.Pointer[hooks.Group]
 	var kept []*hooks.Handle // handles the caller still holds
 	for i := range 3 {
 		func() {
 			g := new(big)
-			s := hooks.NewScope(fmt.Sprintf("gen%d", i), 0)
+			s := hooks.NewGroup(fmt.Sprintf("gen%d", i), 0)
 			h := mustAdd(t, s, "flush", func(context.Context) error { g.buf[0] = 1; return nil })
 			removed := mustAdd(t, s, "removed", func(context.Context) error { g.buf[1] = 1; return nil })
 			removed.Remove()
@@ -357,19 +357,19 @@ func TestNoLeakScopeCloseReleasesGenerations(t *testing.T) {
 				t.Errorf("Close() = %v; want 1 result", got)
 			}
 			gens = append(gens, weak.Make(g))
-			scopes = append(scopes, weak.Make(s))
+			groups = append(groups, weak.Make(s))
 		}()
 	}
 	for i := range gens {
 		if !collected(gens[i]) {
-			t.Errorf("generation %d is still reachable after its scope closed", i)
+			t.Errorf("generation %d is still reachable after its group closed", i)
 		}
 	}
 	// The generations are gone although the caller still holds the handles.
 	runtime.KeepAlive(kept)
-	for i, p := range scopes {
+	for i, p := range groups {
 		if !collected(p) {
-			t.Errorf("scope gen%d is still reachable after Close", i)
+			t.Errorf("group gen%d is still reachable after Close", i)
 		}
 	}
 }
@@ -387,7 +387,7 @@ func TestStrings(t *testing.T) {
 			t.Errorf("Outcome(%d).String() = %q; want %q", int(tt.o), got, tt.want)
 		}
 	}
-	res := hooks.Result{Scope: "gen1", Name: "flush", Outcome: hooks.Error, Err: errors.New("disk full"), Duration: 1500}
+	res := hooks.Result{Group: "gen1", Name: "flush", Outcome: hooks.Error, Err: errors.New("disk full"), Duration: 1500}
 	if got, want := res.String(), "gen1/flush: error after 1.5µs: disk full"; got != want {
 		t.Errorf("Result.String() = %q; want %q", got, want)
 	}

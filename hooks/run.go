@@ -43,7 +43,7 @@ func (o Outcome) String() string {
 
 // Result is what happened when a hook ran.
 type Result struct {
-	Scope, Name string  // the hook's scope and name
+	Group, Name string  // the hook's group and name
 	Outcome     Outcome // how the hook ended
 	// Err is the error the hook returned (Error), an error wrapping
 	// context.DeadlineExceeded (Timeout), an error describing the panic
@@ -61,7 +61,7 @@ type Result struct {
 // String returns a one-line summary such as
 // "gen1/flush: error after 1.2ms: disk full". It leaves out the stack.
 func (r Result) String() string {
-	s := fmt.Sprintf("%s/%s: %s after %v", r.Scope, r.Name, r.Outcome, r.Duration)
+	s := fmt.Sprintf("%s/%s: %s after %v", r.Group, r.Name, r.Outcome, r.Duration)
 	if r.Err != nil {
 		s += ": " + r.Err.Error()
 	}
@@ -89,7 +89,7 @@ const (
 )
 
 // A batch is one run of hooks: a Close's, or a Handle.Run's. Its fields
-// are guarded by its scope's mu.
+// are guarded by its group's mu.
 //
 // The hooks run one after another on a runner goroutine. The goroutine
 // that called Close (or Run) is the batch's watchdog: it sleeps until the
@@ -98,10 +98,10 @@ const (
 // (its timeout expired, or its share of the Overrun), the watchdog starts
 // a new runner for the rest, and the old one exits when its hook returns.
 type batch struct {
-	s      *Scope
+	s      *Group
 	ctx    context.Context // the caller's, carrying the limit
 	limit  context.Context // done Overrun after ctx (bound.Limit)
-	single *Handle         // Handle.Run's hook; nil for Close, which runs the scope's
+	single *Handle         // Handle.Run's hook; nil for Close, which runs the group's
 
 	// results has one element per hook started (or, at the limit, given
 	// up before it started), in the order they started: the hook's
@@ -150,7 +150,7 @@ func (c *hookCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 // has ended, has been left at its timeout, or the limit has passed. It
 // returns true in the last case: the results are then final, and calling
 // watch again (in the background) waits for the rest, starting the hooks
-// not started yet. Called with the scope unlocked.
+// not started yet. Called with the group unlocked.
 func (b *batch) watch() (limited bool) {
 	s := b.s
 	s.mu.Lock()
@@ -354,7 +354,7 @@ func (b *batch) freezeLocked(now time.Time) {
 	}
 	for _, h := range b.later {
 		h.idx = len(b.results)
-		b.results = append(b.results, Result{Scope: s.name, Name: h.name, Outcome: Abandoned,
+		b.results = append(b.results, Result{Group: s.name, Name: h.name, Outcome: Abandoned,
 			Err: fmt.Errorf("hooks: %s/%s abandoned: not started before the close's deadline passed; started in the background: %w",
 				s.name, h.name, cause)})
 	}
@@ -424,7 +424,7 @@ func (b *batch) next(id uint64, ctx context.Context, cancel context.CancelCauseF
 	}
 	if !b.frozen {
 		h.idx = len(b.results)
-		b.results = append(b.results, Result{Scope: s.name, Name: h.name, Start: now})
+		b.results = append(b.results, Result{Group: s.name, Name: h.name, Start: now})
 	}
 	b.cur = h
 	b.open++
@@ -541,5 +541,5 @@ func (b *batch) dropWaitingLocked(h *Handle) {
 
 // clearLabels drops the pprof labels the calling goroutine inherited, so
 // that a background goroutine of this package is never counted as one of
-// a scope's.
+// a group's.
 func clearLabels() { pprof.SetGoroutineLabels(context.Background()) }

@@ -20,7 +20,7 @@ import (
 // hooks after it still run.
 func TestTimeoutPanicError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", time.Second)
+		s := hooks.NewGroup("gen", time.Second)
 		release := make(chan struct{})
 		mustAdd(t, s, "ok", func(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
@@ -107,7 +107,7 @@ func TestTimeoutPanicError(t *testing.T) {
 
 func TestDefaultTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", 0)
+		s := hooks.NewGroup("gen", 0)
 		h := mustAdd(t, s, "hang", func(ctx context.Context) error {
 			<-ctx.Done()
 			return nil
@@ -151,7 +151,7 @@ func (s *starts) get() ([]string, []bool) {
 // the Overrun, the later ones with a done context.
 func TestCloseBoundedByDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", time.Second)
+		s := hooks.NewGroup("gen", time.Second)
 		release := make(chan struct{})
 		var st starts
 		hang := func(context.Context) error { <-release; return nil }
@@ -215,7 +215,7 @@ func TestQuickHooksRunAfterDeadline(t *testing.T) {
 		type key struct{}
 		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), key{}, "v"))
 		cancel()
-		s := hooks.NewScope("gen", time.Second)
+		s := hooks.NewGroup("gen", time.Second)
 		var st starts
 		mustAdd(t, s, "close file", st.hook("close file", func(ctx context.Context) error {
 			if ctx.Value(key{}) != "v" {
@@ -250,7 +250,7 @@ func TestQuickHooksRunAfterDeadline(t *testing.T) {
 // up at the deadline is reported with the error it returned.
 func TestHookTimeoutCutToDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", 10*time.Second)
+		s := hooks.NewGroup("gen", 10*time.Second)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		want, _ := ctx.Deadline()
@@ -277,7 +277,7 @@ func TestHookTimeoutCutToDeadline(t *testing.T) {
 // returned is in the results Close returns.
 func TestHungHookDoesNotHoldTheRest(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", 0) // DefaultTimeout: 10s
+		s := hooks.NewGroup("gen", 0) // DefaultTimeout: 10s
 		release := make(chan struct{})
 		var st starts
 		boom := errors.New("boom")
@@ -324,7 +324,7 @@ func TestHungHookDoesNotHoldTheRest(t *testing.T) {
 // as it ended, and that Close returns as soon as every hook has ended.
 func TestLeftHookReportedAsItEnded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", time.Minute)
+		s := hooks.NewGroup("gen", time.Minute)
 		var st starts
 		mustAdd(t, s, "quick", st.hook("quick", nop))
 		mustAdd(t, s, "slow", st.hook("slow", func(context.Context) error {
@@ -347,11 +347,11 @@ func TestLeftHookReportedAsItEnded(t *testing.T) {
 }
 
 // TestConcurrentCloseDoesNotWait checks that a second Close returns nil at
-// once, so that a hook may close its own scope, and that Done tells when
+// once, so that a hook may close its own group, and that Done tells when
 // the first has finished.
 func TestConcurrentCloseDoesNotWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("s", 0)
+		s := hooks.NewGroup("s", 0)
 		started := make(chan struct{})
 		release := make(chan struct{})
 		mustAdd(t, s, "slow", func(context.Context) error {
@@ -384,8 +384,8 @@ func TestConcurrentCloseDoesNotWait(t *testing.T) {
 // order, each exactly once; Done is closed when they have ended.
 func TestNotStartedByTheLimitStartInTheBackground(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		outer := hooks.NewScope("outer", time.Minute)
-		inner := hooks.NewScope("inner", time.Minute)
+		outer := hooks.NewGroup("outer", time.Minute)
+		inner := hooks.NewGroup("inner", time.Minute)
 		var st starts
 		mustAdd(t, inner, "x", st.hook("x", nop))
 		mustAdd(t, inner, "y", st.hook("y", nop))
@@ -422,7 +422,7 @@ func TestNotStartedByTheLimitStartInTheBackground(t *testing.T) {
 // hooks' shares of the overrun were computed from 100ms.)
 func TestAbandonedUnderAShorterLimit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := hooks.NewScope("gen", time.Second)
+		s := hooks.NewGroup("gen", time.Second)
 		release := make(chan struct{})
 		defer close(release)
 		mustAdd(t, s, "hung", func(context.Context) error { <-release; return nil })

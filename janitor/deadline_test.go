@@ -351,28 +351,6 @@ func TestStragglerWithoutCensusIsNotClean(t *testing.T) {
 	}
 }
 
-// TestProcessHooksClosedLeavesScopesAlone: closing the process-wide
-// hooks (hooks.Default, as the shutdown sequence does last) used to make
-// OnClose of a still open scope run its hook at once. Scopes keep their
-// own hooks; they run when the scope closes, never before.
-func TestProcessHooksClosedLeavesScopesAlone(t *testing.T) {
-	hooks.Default.Close(context.Background())
-	root := janitor.New("app", quiet()...)
-	gen, err := root.Child("gen")
-	if err != nil {
-		t.Fatalf("Child() after hooks.Default closed = %v; want nil", err)
-	}
-	ran := false
-	gen.OnClose("flush", func(context.Context) error { ran = true; return nil })
-	if ran {
-		t.Fatal("a hook of an open scope ran when registered")
-	}
-	closeWait(t, root)
-	if !ran {
-		t.Error("the hook did not run when its scope closed")
-	}
-}
-
 // countingCloser counts its Close calls.
 type countingCloser struct {
 	mu sync.Mutex

@@ -77,7 +77,7 @@ type Janitor struct {
 	// of the root's WithLabelsOf, or none. Set by newScope.
 	base   context.Context
 	cancel context.CancelFunc
-	hooks  *hooks.Scope
+	hooks  *hooks.Group
 	group  *goroutines.Group
 	store  *ctxlocal.Store // the scope's own context-local store, carried by ctx
 	// tracker holds the objects registered with Track, weakly.
@@ -216,7 +216,7 @@ func newScope(parent *Janitor, t *tree, name string, cfg config) *Janitor {
 	j.ctx = pprof.WithLabels(ctx, pprof.Labels(goroutines.ScopeLabel, j.id))
 	j.cancel = cancel
 	j.group = goroutines.NewGroup(j.ctx, cfg.census)
-	j.hooks = hooks.NewScope(j.id, cfg.hookTimeout)
+	j.hooks = hooks.NewGroup(j.id, cfg.hookTimeout)
 	return j
 }
 
@@ -318,7 +318,7 @@ func (j *Janitor) OnClose(name string, fn func(ctx context.Context) error) (remo
 // runLate runs a hook registered after its scope started to close, with
 // the same timeout, labels and accounting as any other hook.
 func (j *Janitor) runLate(name string, fn func(ctx context.Context) error) {
-	s := hooks.NewScope(j.id, j.cfg.hookTimeout)
+	s := hooks.NewGroup(j.id, j.cfg.hookTimeout)
 	s.Add(name, j.hook(fn)) //nolint:errcheck // a fresh scope, a checked name and func
 	for _, r := range s.Close(context.Background()) {
 		j.stats.hook(r)

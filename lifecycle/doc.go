@@ -2,8 +2,8 @@
 // the order Kubernetes and load balancers expect: readiness fails at once,
 // requests are still served through a lame-duck period, the servers stop
 // and drain, the janitor tree closes (children first, then the root's
-// hooks), the process-wide hooks run last, and all of it ends before a
-// deadline shorter than the grace period. Use it instead of a signal
+// hooks and resources, the program's process-wide clean-ups), and all of
+// it ends before a deadline shorter than the grace period. Use it instead of a signal
 // handler that calls srv.Shutdown and a list of exit hooks in whatever
 // order they come: that order stops serving before load balancers notice,
 // and closes what the last requests still use.
@@ -29,14 +29,14 @@
 //  4. Close: the root janitor's Shutdown closes the tree, children first
 //     (the generations, each running its hooks and closing what it owns),
 //     then the root's own hooks and resources, by the janitor's Deadline
-//     rule.
-//  5. Then hooks.Default, the process-wide hooks of code without a janitor,
-//     is closed: nothing else in this module closes it.
+//     rule. Process-wide clean-ups are the root's: register them with
+//     root.OnClose or root.Adopt, never in a list of exit hooks that
+//     nothing closes in order.
 //
 // The whole sequence ends within WithTimeout's bound (25s by default),
 // whatever the servers and hooks do: the lame duck and the drain are cut
-// to end 2*hooks.Overrun before it, and the close (steps 4 and 5, which
-// share one Overrun) gets a context done WithCloseTimeout after it
+// to end 2*hooks.Overrun before it, and the close (step 4, with one
+// Overrun for the whole tree) gets a context done WithCloseTimeout after it
 // starts (10s by default), or Overrun before the timeout. A timeout
 // shorter than 4*hooks.Overrun is a bound all the same: each overrun is
 // then a quarter of it. Run then returns; exit with status 0 if it

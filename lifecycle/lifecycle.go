@@ -343,12 +343,11 @@ func (p *Process) Actor() (execute func() error, interrupt func(error)) {
 //
 // Run returns nil when the shutdown itself went well: the sequence ran to
 // its end within the timeout (WithTimeout), every server stopped and
-// every hook and closer of the tree and of hooks.Default ended well.
+// every hook and closer of the tree ended well.
 // Otherwise its error joins what failed: a serve loop that ended by
 // itself, a server's stop (its error, or that it was abandoned at its
-// deadline), a hook, goroutine or closer of the janitor tree, a close cut
-// short by the deadline, and the process-wide hooks that did not end
-// well; each is prefixed "lifecycle: ". log.Fatal(err) then means what it
+// deadline), a hook, goroutine or closer of the janitor tree, and a close
+// cut short by the deadline; each is prefixed "lifecycle: ". log.Fatal(err) then means what it
 // says: the shutdown failed.
 //
 // Goroutines the tree's closes found leaked are not a failed shutdown:

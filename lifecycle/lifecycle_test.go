@@ -23,14 +23,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if !isChild() {
-		// hooks.Default is closed once per process, and its first Close
-		// must not happen inside a synctest bubble: close it here, so
-		// that every Run of the in-process tests finds it closed. The
-		// child processes (TestSequenceOrder, the signal tests) close it
-		// for real.
-		hooks.Default.Close(context.Background())
-	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -108,14 +100,9 @@ func (f *fakeServer) serving() bool {
 
 // TestSequenceOrder proves the order from inside: readiness fails at
 // once, requests are still served through the lame duck, then the server
-// stops, then the generation's hooks run, then the root's, then the
-// process-wide ones (hooks.Default, which only a fresh process can show:
-// the test runs in a child).
+// stops, then the generation's hooks run, then the root's, where the
+// program's process-wide clean-ups are.
 func TestSequenceOrder(t *testing.T) {
-	if !isChild() {
-		runChild(t, "TestSequenceOrder")
-		return
-	}
 	synctest.Test(t, func(t *testing.T) {
 		var rec recorder
 		start := time.Now()
@@ -133,12 +120,6 @@ func TestSequenceOrder(t *testing.T) {
 		})
 		gen.OnClose("flush", func(context.Context) error { rec.add("generation hook at %v", at()); return nil })
 		root.OnClose("db", func(context.Context) error { rec.add("root hook at %v", at()); return nil })
-		if _, err := hooks.Default.Add("process", func(context.Context) error {
-			rec.add("process-wide hook at %v", at())
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
 
 		errc := make(chan error, 1)
 		go func() { errc <- p.Run(context.Background()) }()
@@ -160,7 +141,6 @@ func TestSequenceOrder(t *testing.T) {
 			"server stop at 6s (ready=false)",
 			"generation hook at 6s",
 			"root hook at 6s",
-			"process-wide hook at 6s",
 		}
 		if got := rec.list(); !slices.Equal(got, want) {
 			t.Errorf("sequence:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -28,8 +28,8 @@ const (
 	// DefaultDrainTimeout is how long the servers may take to stop once
 	// the lame duck is over (WithDrainTimeout).
 	DefaultDrainTimeout = 10 * time.Second
-	// DefaultCloseTimeout bounds the close of the janitor tree and the
-	// process-wide hooks, once the servers have stopped (WithCloseTimeout).
+	// DefaultCloseTimeout bounds the close of the janitor tree, once the
+	// servers have stopped (WithCloseTimeout).
 	DefaultCloseTimeout = 10 * time.Second
 	// DefaultBlockedAfter is how long the close may run before the
 	// sequence logs what it is waiting for (WithBlockedAfter).
@@ -142,7 +142,7 @@ func WithTimeout(d time.Duration) Option {
 
 // WithCloseTimeout bounds the close, once the servers have stopped: the
 // janitor tree (the generations, then the root's hooks and resources)
-// and then the process-wide hooks get a context done after d (or earlier,
+// gets a context done after d (or earlier,
 // if the timeout of the whole sequence comes first), and the janitor's
 // Deadline rule ends them by hooks.Overrun after that. The default is
 // DefaultCloseTimeout (10s). d must be positive.
@@ -213,11 +213,10 @@ func WithFatalLeaks() Option {
 	return optionFunc(func(c *config) { c.fatalLeaks = true })
 }
 
-// WithBlockedAfter sets how long the close (the janitor tree, then the
-// process-wide hooks) may run before the sequence logs, in one WARN line,
-// what it is waiting for across the whole tree: the hooks running and the
-// goroutines of the closing scopes still running, with their stacks and
-// owners (janitor.Janitor.Blocking, which an operator's console can read
+// WithBlockedAfter sets how long the close of the janitor tree may run
+// before the sequence logs, in one WARN line, what it is waiting for
+// across the whole tree: the hooks running and the goroutines of the
+// closing scopes still running, with their stacks and owners (janitor.Janitor.Blocking, which an operator's console can read
 // too). The default is DefaultBlockedAfter (3s); 0 turns the line off. d
 // must not be negative.
 func WithBlockedAfter(d time.Duration) Option {

@@ -5,25 +5,23 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 )
 
 // A Report is what one termination sequence did: why it started, each
 // phase planned against what it took, how each server stopped, the janitor
-// tree's close report and the process-wide hooks. Process.Report returns
+// tree's close report. Process.Report returns
 // it once Run's sequence has ended.
 type Report struct {
 	Cause    string        // what started the sequence: "signal terminated", "Stop called", ...
 	Start    time.Time     // when it started; zero if it has not run
 	Duration time.Duration // how long it took, to Run's return
 	// Phases are the lame duck, the drain (the servers' stage) and the
-	// close (the tree, then the process-wide hooks), in that order, each
-	// with the time planned for it and the time it took.
+	// close of the tree, in that order, each with the time planned for it
+	// and the time it took.
 	Phases  []Phase
 	Servers []ServerStop   // one per server stopped, in the order they were added
 	Tree    janitor.Report // the root janitor's close, children included (Tree.Err() has every failure and leak)
-	Hooks   []hooks.Result // the process-wide hooks (hooks.Default) that ran
 	// Leaked is how many goroutines the tree's closes found leaked. They
 	// make Run fail only under WithFatalLeaks.
 	Leaked int

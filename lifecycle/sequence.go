@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/internal/bound"
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -25,8 +24,8 @@ func (p *Process) sequence(ctx context.Context) error {
 	// 2*o before the timeout (its context, then up to Overrun, and never
 	// past o before the timeout, for the stop functions to return), the
 	// close's by the timeout (its context o before, or the close timeout
-	// after it started if that comes first, then o shared by the tree and
-	// the process-wide hooks). o is Overrun, or a quarter of a
+	// after it started if that comes first, then o for the whole tree).
+	// o is Overrun, or a quarter of a
 	// timeout shorter than 4*Overrun: the timeout is a bound, however
 	// short.
 	deadline := start.Add(cfg.timeout)
@@ -61,9 +60,9 @@ func (p *Process) sequence(ctx context.Context) error {
 	closeStart := time.Now()
 	rep.Phases = append(rep.Phases, Phase{Name: "drain", Planned: cfg.drain, Took: closeStart.Sub(serversStart)})
 
-	// The janitor tree, children first, then the process-wide hooks,
-	// sharing one deadline and one overrun: the close timeout from now,
-	// or o before the timeout if that comes first.
+	// The janitor tree, children first, within one deadline and one
+	// overrun: the close timeout from now, or o before the timeout if that
+	// comes first.
 	closeBy = minTime(closeStart.Add(cfg.close), closeBy)
 	cctx, cancel := context.WithDeadline(ctx, closeBy)
 	defer cancel()
@@ -72,7 +71,6 @@ func (p *Process) sequence(ctx context.Context) error {
 	p.log(slog.LevelDebug, "lifecycle: closing the janitor tree", "root", p.root.ID())
 	stopWatching := p.watchClose(cctx, closeStart)
 	treeErr := p.root.Shutdown(cctx)
-	rep.Hooks = hooks.Default.Close(cctx)
 	stopWatching()
 	// The census's verdict on the tree lands in the background: the
 	// process waits for it, hurried, until the close's own limit, so that
@@ -89,8 +87,8 @@ func (p *Process) sequence(ctx context.Context) error {
 	rep.Duration = end.Sub(start)
 
 	// What failed: the serve loops that ended by themselves, the stops,
-	// the close (leaks aside), the process-wide hooks. Leaks are reported
-	// and fail Run only under WithFatalLeaks.
+	// the close (leaks aside). Leaks are reported and fail Run only under
+	// WithFatalLeaks.
 	p.mu.Lock()
 	errs := slices.Clone(p.failures)
 	p.mu.Unlock()
@@ -101,11 +99,6 @@ func (p *Process) sequence(ctx context.Context) error {
 	}
 	if err := withoutLeaks(treeErr); err != nil {
 		errs = append(errs, fmt.Errorf("lifecycle: closing %s: %w", p.root.ID(), err))
-	}
-	for _, r := range rep.Hooks {
-		if r.Outcome != hooks.OK {
-			errs = append(errs, fmt.Errorf("lifecycle: process-wide hook %q: %s: %w", r.Name, r.Outcome, r.Err))
-		}
 	}
 	if leaked, where := leaksAtExit(p.root, rep.Tree, start); leaked > 0 {
 		rep.Leaked = leaked
@@ -205,7 +198,7 @@ func (p *Process) watchClose(ctx context.Context, start time.Time) (stop func())
 			attrs = append(attrs, "err", err)
 		}
 		if len(blockers) == 0 && err == nil {
-			attrs[3] = "nothing in the janitor tree: the process-wide hooks (hooks.Default)"
+			attrs[3] = "no hook and no goroutine: a closer, a reaction or the census (the Report's phases will say)"
 		}
 		p.log(slog.LevelWarn, "lifecycle: the close is taking long", attrs...)
 	}()

@@ -19,23 +19,12 @@ import (
 	"github.com/leakproof/leakproof/lifecycle"
 )
 
-// childEnv, when set, makes the test binary a child process of the test
-// it names: signals and hooks.Default are process-wide, so the tests that
+// childEnv, when set, makes the test binary a child process running the
+// signalled program below: signals are process-wide, so the tests that
 // need them run in a process of their own, as os/signal's tests do.
 const childEnv = "LIFECYCLE_TEST_CHILD"
 
 func isChild() bool { return os.Getenv(childEnv) != "" }
-
-// runChild runs test in a child process and fails if it fails there.
-func runChild(t *testing.T, test string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnv+"="+test)
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+test) {
-		t.Errorf("%s in a child process: %v; want it to pass:\n%s", test, err, out)
-	}
-}
 
 // child is a child process running the signalled program below.
 type child struct {

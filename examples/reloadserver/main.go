@@ -120,7 +120,7 @@ func serve(o options, stdout io.Writer) error {
 		return err
 	}
 	// The termination sequence: /readyz fails, the lame duck, the server
-	// and the last generation drain, the tree closes, hooks.Default last;
+	// and the last generation drain, the tree closes, the root last;
 	// all of it within five sixths of the grace period, which Run checks
 	// (a WARN line if -lameduck and -drain leave the close too little).
 	proc := lifecycle.New(root, lifecycle.WithLameDuck(o.lameDuck), lifecycle.WithDrainTimeout(o.drain),
