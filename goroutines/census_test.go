@@ -157,8 +157,33 @@ func TestLeaksCleanup(t *testing.T) {
 // collection queued. (Before, its 15ms of backoff ran out first, and a
 // generation that had let go of a go-cache was blamed for its goroutine.)
 func TestLeaksBusyFinalizers(t *testing.T) {
-	const label = "TestLeaksBusyFinalizers"
-	busy, exited := make(chan struct{}), make(chan struct{})
+	for _, how := range []string{"Leaks", "LeaksLater"} {
+		t.Run(how, func(t *testing.T) {
+			label := "TestLeaksBusyFinalizers/" + how
+			exited := busyFinalizers(label)
+			var c goroutines.Census
+			var leaks []goroutines.Goroutine
+			var err error
+			if how == "Leaks" {
+				leaks, err = c.Leaks(context.Background(), goroutines.ScopeLabel, label)
+			} else {
+				done := make(chan struct{})
+				c.LeaksLater(goroutines.ScopeLabel, label, func(g []goroutines.Goroutine, e error) { leaks, err = g, e; close(done) })
+				<-done
+			}
+			if err != nil || leaks != nil {
+				t.Errorf("%s() = %v, %v; want nil, nil: the goroutine ends once its object's finalizer runs", how, leaks, err)
+			}
+			<-exited
+		})
+	}
+}
+
+// busyFinalizers makes the finalizer goroutine busy with a slow finalizer,
+// then starts a goroutine labelled label that the finalizer of an object,
+// garbage at once, stops; the returned channel is closed when it exits.
+func busyFinalizers(label string) (exited <-chan struct{}) {
+	busy, done := make(chan struct{}), make(chan struct{})
 	func() {
 		slow := new([64]byte)
 		// Stands for a busy process: other finalizers ahead in the queue.
@@ -168,16 +193,11 @@ func TestLeaksBusyFinalizers(t *testing.T) {
 	<-busy // the finalizer goroutine is in the slow finalizer now
 	pprof.Do(context.Background(), pprof.Labels(goroutines.ScopeLabel, label), func(context.Context) {
 		stop := make(chan struct{})
-		go func() { defer close(exited); <-stop }()
+		go func() { defer close(done); <-stop }()
 		obj := new([64]byte)
 		runtime.SetFinalizer(obj, func(*[64]byte) { close(stop) })
 	})
-	var c goroutines.Census
-	leaks, err := c.Leaks(context.Background(), goroutines.ScopeLabel, label)
-	if err != nil || leaks != nil {
-		t.Errorf("Leaks() = %v, %v; want nil, nil: the goroutine ends once its object's finalizer runs", leaks, err)
-	}
-	<-exited
+	return done
 }
 
 // holdFirstRead makes the next census read wait, once it has been taken,

@@ -18,26 +18,30 @@ const collectWait = 50 * time.Millisecond
 // may wait their turn longer than the census's backoff: without this
 // wait, such a goroutine was reported as a leak of a generation that had
 // let go of it. Inside a synctest bubble, where a finalizer may not touch
-// the bubble's channels, it only collects.
-func collect() {
+// the bubble's channels, it only collects. It returns how long the
+// collection took, the part of it that costs CPU.
+func collect() (gc time.Duration) {
+	start := time.Now()
 	if inBubble() {
 		runtime.GC()
-		return
+		return time.Since(start)
 	}
 	fin, cln := sentinels()
 	runtime.GC()
+	gc = time.Since(start)
 	t := time.NewTimer(collectWait)
 	defer t.Stop()
 	for _, ch := range [...]<-chan struct{}{fin, cln} {
 		select {
 		case <-ch:
 		case <-t.C:
-			return
+			return gc
 		}
 	}
 	// The finalizer or cleanup that stopped a goroutine has woken it; let
 	// it run to its end.
 	runtime.Gosched()
+	return gc
 }
 
 // A sentinel is an object made only to be collected: large enough and

@@ -2,7 +2,6 @@ package goroutines
 
 import (
 	"context"
-	"runtime"
 	"runtime/pprof"
 	"sync"
 	"time"
@@ -285,11 +284,11 @@ func (c *Census) settle(round *round) {
 		}
 	}
 	if len(again) > 0 {
-		// As Leaks does: collect garbage, so that goroutines stopped by
-		// finalizers or cleanups get to exit before the next read.
+		// As Leaks does: collect garbage, and wait for the finalizers and
+		// cleanups it queued, so that goroutines they stop get to exit
+		// before the next read. Only the collection spends the budget.
 		start := time.Now()
-		runtime.GC()
-		c.budget.Spend(start, time.Since(start))
+		c.budget.Spend(start, collect())
 		v.mu.Lock()
 		v.pending = append(again, v.pending...)
 		c.scheduleLocked()
