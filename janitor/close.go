@@ -21,6 +21,17 @@ import (
 // Close closes the scope with its configured bounds and returns what went
 // wrong, or nil if it closed clean. It is Shutdown with a context that is
 // never done. See Shutdown for what closing does.
+//
+// Close is the most patient close, the opposite of net/http's: where
+// http.Server.Close drops connections at once and its Shutdown is the
+// gentle one, Close here gives everything registered all the time the
+// scope's bounds allow (each hook and closer its hook timeout, the
+// goroutines the grace period, and children the same), with no deadline
+// for the whole: a scope with ten hung hooks takes ten hook timeouts. To
+// bound the whole close, call Shutdown with a context that has a deadline.
+// Neither stops work early, as Go cannot stop a goroutine: a shorter bound
+// only ends the wait, and what was still running is reported
+// (Report.Abandoned, Report.Stragglers) and left to finish alone.
 func (j *Janitor) Close() error {
 	return j.Shutdown(context.Background())
 }
@@ -29,6 +40,12 @@ func (j *Janitor) Close() error {
 // work; later and concurrent calls wait for it and return the same error,
 // or an error wrapping ctx's if ctx is done first. A nil ctx is
 // context.Background().
+//
+// Shutdown is the bounded close: it returns no later than hooks.Overrun
+// after ctx is done, whatever the scope's code does (see Deadline below).
+// Unlike http.Server.Shutdown it is not the gentler of the two: Close,
+// which has no deadline of its own, is; Shutdown with a context that is
+// never done is Close.
 //
 // # Phases
 //

@@ -10,19 +10,83 @@
 // A Janitor is a scope. New makes a root that lives as long as the
 // process; Child makes a scope under it. A generation is a scope that
 // replaces an earlier one of the same path: each reload builds a Child
-// named like the last ("gen") and closes the previous one. Every scope has
-// a name ("gen", given to Child), a Path from its root ("app/gen", the metrics label, shared
-// by all its generations), a generation number (1, 2, ... per path and
-// tree, Status.Generation) and an ID unique in the process ("app/gen#3", the pprof label and
-// how reports and logs name it).
+// named like the last ("gen") and closes the previous one. Ownership is
+// explicit: a janitor never stops or closes what was not registered with
+// it.
 //
-// Everything a scope starts is registered with it: goroutines (Go),
-// shutdown hooks (OnClose), reactions to the start of its close
-// (OnCancel) and resources (Adopt an io.Closer, or a CloserFunc,
-// AdoptContext a func(ctx) error bounded by the close), and the
-// preventors below.
-// Ownership is explicit: a janitor never stops or closes what was not
-// registered with it.
+// # Words
+//
+// Each word of the module means one thing:
+//
+//   - scope: a Janitor, and only that. Where a string names one, it is
+//     its ID: the log attribute "scope", the pprof label leakproof.scope
+//     (goroutines.ScopeLabel) that its goroutines carry, Blocker.Scope.
+//     The one exception is the metrics' Prometheus label scope, which
+//     holds its path, so that the counters of all its generations add up
+//     in one series and the number of series stays bounded.
+//   - name: what Child was given ("gen"); path: the names from the root
+//     ("app/gen"), shared by all the generations of a part; generation
+//     number: 1, 2, ... per path and tree (Status.Generation); ID: path
+//     and generation, unique in the process ("app/gen#3", "app/gen#3@2"
+//     in a second tree whose root has the same name).
+//   - hook: a function OnClose registers, run while the scope's
+//     goroutines may still run; a group of hooks (package hooks) is what
+//     each scope keeps them in. Reaction: a function OnCancel registers,
+//     run as the close starts. Resource: what the close undoes after the
+//     goroutines stopped, adopted (Adopt, AdoptContext) or registered with
+//     Defer as an Undo; a preventor is such an undo made on the program's
+//     behalf (package scoped), which WithDetectOnly reports instead of
+//     running.
+//   - result: the verdict on a close, "clean", "leaked" or "error"
+//     (Result), in the Report, the logs, Stats (ClosesClean, ClosesLeaked,
+//     ClosesError) and the metrics alike. "Failed" is a reload's result
+//     only (a build that returned an error: janitor_reloads_total's
+//     result="failed", package generation's FailedReload).
+//   - leak: goroutines still carrying a scope's label after its close;
+//     straggler: a goroutine started with Go still running when the grace
+//     period ended; owned and expected: what a longer-lived scope owns
+//     (Ownership).
+//   - Close and Shutdown: the same close, Close with no deadline of its
+//     own (the most patient close, unlike net/http's), Shutdown bounded by
+//     its context (see Close).
+//
+// # Tying things to a scope
+//
+// What a scope owns is registered with it in one of these ways, each for
+// one kind of thing; everything else is built on them:
+//
+//   - Go: a goroutine the scope starts. Its context is cancelled first
+//     thing in the close, and the close waits for it up to the grace
+//     period; one still running then is a straggler.
+//   - AfterFunc and Every: a timer or a periodic job. Stopped first thing
+//     in the close; their callbacks run as goroutines started with Go,
+//     under the scope's labels.
+//   - OnCancel: a reaction to the start of the close, before children
+//     close and hooks run: stop routing new work to the scope (a switch's
+//     retired generation, a hand-off view).
+//   - OnClose: a hook, for what must happen while the scope's goroutines
+//     may still run: flush a buffer they write to, shut down a server
+//     whose handlers they are, deregister from a peer.
+//   - Adopt: an io.Closer the scope owns and closes after its goroutines
+//     stopped (a database handle, a client, a file); a CloserFunc adapts a
+//     Close or Stop that returns nothing. The scope owns the object until
+//     then: goroutines it starts are the scope's, not its descendants'
+//     (Ownership).
+//   - AdoptContext: the same for a clean-up that takes a context
+//     (http.Server.Shutdown, lifecycle.ShutdownFunc), bounded by the hook
+//     timeout and Shutdown's deadline.
+//   - Track: the many short-lived closers a generation makes (sessions,
+//     per-request clients), held weakly so that the scope does not pin
+//     them, and closed if still open when it closes.
+//   - SealOnClose: a context-local store or cache (package ctxlocal),
+//     emptied and sealed after the resources, counted in Report.Cleared.
+//   - Defer: the clean-up seam, for anything else the program changed and
+//     must put back, in a close phase of one's choosing: package scoped's
+//     preventors (signal subscriptions, temporary files, swapped globals,
+//     the default logger, idle connections) are written on it, and so can
+//     preventors of one's own be. OnCancel and AdoptContext are Defer with
+//     a phase and a kind of their own.
+//   - Child: a scope under this one, closed first.
 //
 // # Attribution
 //
@@ -192,7 +256,8 @@
 //     bounded by one Overrun.
 //
 // Close is Shutdown with a context that is never done: bounded by the hook
-// timeout per hook and closer and by the grace period.
+// timeout per hook and closer and by the grace period, with no deadline
+// for the whole (see Close).
 //
 // # Bad input
 //
@@ -208,31 +273,20 @@
 //
 // # Preventors
 //
-// Besides goroutines, hooks and adopted closers, a scope owns the things
-// that typically keep an old generation alive after a reload, each undone
-// when it closes, counted in Stats.Undone by kind and listed in
-// Report.Resources:
-//
-//   - timers and periodic jobs: AfterFunc and Every, whose callbacks run
-//     under the scope's labels (a time.AfterFunc callback carries none);
-//   - many short-lived closers: Track, held weakly and closed if still
-//     open;
-//   - context-local caches: SealOnClose and the scope's own store (see
-//     package ctxlocal), sealed and counted in Report.Cleared;
-//   - idle keep-alive connections of http.DefaultTransport, which every
-//     scope shares, closed when the census finds the scope's own among
-//     them;
-//   - everything registered with Defer, the clean-up seam: package
-//     scoped's preventors (signal subscriptions, temporary files, swapped
-//     globals and loggers, idle connections of other transports), and
-//     preventors of your own, written the same way.
+// Besides goroutines, hooks and adopted closers, a scope undoes the things
+// that typically keep an old generation alive after a reload, each
+// counted in Stats.Undone by kind and listed in Report.Resources: its
+// timers, tracked objects and context-local caches, what was registered
+// with Defer (package scoped's preventors and one's own), and, when the
+// census finds the scope's own idle keep-alive connections among them,
+// those of http.DefaultTransport, which every scope shares.
 //
 // Goroutines that a finalizer or runtime.AddCleanup stops once their object
 // is garbage are not blamed: the census collects garbage and retries
 // before reporting. Each element of Report.Leaks is one group of leaked
 // goroutines with its diagnosis (Leak): the known offender its stack
-// matches (package known, and WithOffenders), with its remedy; whether the runtime
-// proves it blocked forever (Go 1.27's goroutine leak profile, read only
+// matches (package known, and WithOffenders), with its remedy; whether
+// the runtime proves it blocked forever (Go 1.27's goroutine leak profile, read only
 // when there are leaks); and the function it started in. Leaks of objects
 // a longer-lived scope owns are that scope's (see Ownership).
 // WithDetectOnly reports what the preventors would undo without undoing
