@@ -91,7 +91,8 @@ func (g *Generation[T]) Janitor() *janitor.Janitor { return g.j }
 //
 // Work entered is waited for by the generation's drain, up to the drain
 // timeout: its janitor stays open until Leave, or until the timeout
-// passes. Enter and Leave cost an atomic add each and allocate nothing.
+// passes. Enter and Leave cost an atomic add each, on a counter of their
+// own core's most of the time (work), and allocate nothing.
 //
 // Either the drain sees work Enter counted, or Enter sees the
 // generation retired and moves on: Enter counts the work first, then
@@ -118,21 +119,6 @@ func (g *Generation[T]) Enter() (cur *Generation[T], v T, ok bool) {
 // Leave counts the work Enter counted as done: one fewer in flight in g,
 // one more served.
 func (g *Generation[T]) Leave() { g.work.leave() }
-
-// work counts a generation's work in one word, so that a unit of work
-// costs two atomic adds, on one cache line that every core serving the
-// generation writes: in flight in the low 24 bits (16 million at once),
-// served in the 40 above (a trillion before it wraps).
-type work struct{ w atomic.Int64 }
-
-const servedUnit = 1 << 24
-
-func (w *work) enter()  { w.w.Add(1) }
-func (w *work) cancel() { w.w.Add(-1) }             // entered a retired generation: moves on
-func (w *work) leave()  { w.w.Add(servedUnit - 1) } // one fewer in flight, one more served
-
-func (w *work) inflight() int64 { return w.w.Load() & (servedUnit - 1) }
-func (w *work) served() uint64  { return uint64(w.w.Load()) >> 24 }
 
 // closeResult is how a generation drained and its janitor closed.
 type closeResult struct {

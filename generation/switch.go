@@ -323,7 +323,7 @@ func (s *Switch[T]) stop() *closeResult {
 	if s.final == nil {
 		// From now on work finds a generation that is retired and
 		// current at once, and is refused.
-		stopped := &Generation[T]{sw: s, j: s.parent}
+		stopped := &Generation[T]{sw: s, j: s.parent, work: newWork()}
 		stopped.retired.Store(true)
 		last := s.cur.Swap(stopped)
 		s.final = last.res
@@ -462,7 +462,7 @@ func (s *Switch[T]) newGeneration(half **janitor.Janitor) (*Generation[T], error
 	if err != nil {
 		return nil, fmt.Errorf("%s: reload: %w", s.cfg.name, err)
 	}
-	g := &Generation[T]{sw: s, j: gen, res: &closeResult{done: make(chan struct{})}}
+	g := &Generation[T]{sw: s, j: gen, work: newWork(), res: &closeResult{done: make(chan struct{})}}
 	g.hurried, g.hurry = context.WithCancel(context.Background())
 	// However the janitor comes to close (a reload, the Switch's
 	// shutdown or the parent closing), g stops taking work, lets go of
