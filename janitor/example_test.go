@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/leakproof/leakproof/ctxlocal"
+	"github.com/leakproof/leakproof/hooks"
 	"github.com/leakproof/leakproof/janitor"
 )
 
@@ -89,6 +91,75 @@ func ExampleJanitor_Verdict() {
 	// Output:
 	// Close: <nil>
 	// Verdict: true 1 false
+}
+
+// Shutdown returns by its deadline plus hooks.Overrun whatever the
+// scope's code does: a hook that hangs, ignoring its context, is left
+// running and named in the Report, and the hooks registered before it
+// still run. Close, with no deadline, would have waited for it up to its
+// hook timeout, 10s by default.
+func ExampleJanitor_Shutdown() {
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(nil))
+	release := make(chan struct{})
+	defer close(release)
+	root.OnClose("flush", func(context.Context) error { return nil })
+	root.OnClose("stuck", func(context.Context) error { <-release; return nil }) // runs first, hangs
+
+	const deadline = 50 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	start := time.Now()
+	err := root.Shutdown(ctx)
+	took := time.Since(start)
+
+	fmt.Println("deadline exceeded:", errors.Is(err, context.DeadlineExceeded))
+	// The bound is exact; the second is for a loaded machine's scheduler.
+	fmt.Println("back by the deadline plus the overrun:", took < deadline+hooks.Overrun+time.Second)
+	r := root.Report()
+	for _, h := range r.Hooks {
+		fmt.Printf("hook %q: %s\n", h.Name, h.Outcome)
+	}
+	left, _, _ := strings.Cut(r.Abandoned[0], " (")
+	fmt.Println("abandoned:", left)
+	// Output:
+	// deadline exceeded: true
+	// back by the deadline plus the overrun: true
+	// hook "stuck": abandoned
+	// hook "flush": ok
+	// abandoned: hook "stuck"
+}
+
+// publisher stands for a client whose Close flushes what it buffered and
+// takes a context, as many do.
+type publisher struct{ buffered []string }
+
+func (p *publisher) Publish(msg string) { p.buffered = append(p.buffered, msg) }
+
+func (p *publisher) Close(ctx context.Context) error {
+	_, bounded := ctx.Deadline()
+	fmt.Printf("flushing %d message(s), bounded: %v\n", len(p.buffered), bounded)
+	return nil
+}
+
+// AdoptContext ties a clean-up that takes a context to the scope: it runs
+// once the scope's goroutines, which use what it closes, have stopped,
+// with a context bounded by the hook timeout (and by Shutdown's deadline).
+func ExampleJanitor_AdoptContext() {
+	root := janitor.New("app", janitor.WithLogger(slog.New(slog.DiscardHandler)))
+	defer root.Close()
+	gen, _ := root.Child("gen")
+	pub := &publisher{}
+	gen.AdoptContext("publisher", pub.Close)
+	gen.Go("worker", func(ctx context.Context) error {
+		pub.Publish("hello")
+		<-ctx.Done()
+		fmt.Println("worker stopped")
+		return nil
+	})
+	gen.Close()
+	// Output:
+	// worker stopped
+	// flushing 1 message(s), bounded: true
 }
 
 // A Report says what each phase of a close did; %+v prints it whole, with
