@@ -43,7 +43,7 @@ func (o Outcome) String() string {
 
 // Result is what happened when a hook ran.
 type Result struct {
-	Group, Name string  // the hook's group and name
+	Group, Name string  // the names of the hook's group (a janitor's: its scope's ID) and of the hook
 	Outcome     Outcome // how the hook ended
 	// Err is the error the hook returned (Error), an error wrapping
 	// context.DeadlineExceeded (Timeout), an error describing the panic
