@@ -43,9 +43,9 @@
 //
 // [Census.BlockedForever] reads the goroutine leak profile, standard from
 // Go 1.27, to find which of them the runtime proves blocked forever. That
-// read runs a garbage collection, so it is shared too, and rate-limited:
-// past a burst of [ProofBurst], it takes at most [ProofBudget] of wall
-// time.
+// read runs a garbage collection, about what a census read costs: it is
+// shared too (any read since the goroutines were found will do, so closes
+// judged together share one), and spent from the census's [Budget].
 //
 // All functions and methods of this package are safe for concurrent use.
 //

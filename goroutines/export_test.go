@@ -3,7 +3,6 @@ package goroutines
 import (
 	"io"
 	"sync/atomic"
-	"time"
 )
 
 // CountReads makes every census read of the process count itself in n and
@@ -42,24 +41,16 @@ func FakeLeakProfile(read func(w io.Writer) error) (restore func()) {
 	return func() { readLeakProfile, hasLeakProfile = plainRead, plainHas }
 }
 
-// ProofQueued returns how many requests wait for c's next proving read.
-func ProofQueued(c *Census) int {
+// ProofWaiters returns how many requests joined c's proving read in
+// progress, and how many wait for the next.
+func ProofWaiters(c *Census) (current, next int) {
 	c.proof.mu.Lock()
 	defer c.proof.mu.Unlock()
-	if c.proof.next == nil {
-		return 0
+	if c.proof.current != nil {
+		current = c.proof.current.waiters
 	}
-	return c.proof.next.waiters
-}
-
-// SetProofBurst sets the size of c's proving-read bucket (ProofBurst by
-// default); call it before c's first proof.
-func SetProofBurst(c *Census, d time.Duration) { c.proof.burst = d }
-
-// ProofWait returns how long c's next proving read would wait for its
-// budget now.
-func ProofWait(c *Census) time.Duration {
-	c.proof.mu.Lock()
-	defer c.proof.mu.Unlock()
-	return c.proof.fillLocked(time.Now())
+	if c.proof.next != nil {
+		next = c.proof.next.waiters
+	}
+	return current, next
 }

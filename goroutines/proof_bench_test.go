@@ -18,17 +18,14 @@ import (
 // goroutines in the process: impl=proof is Census.BlockedForever (the
 // goroutine leak profile, its forced collection, the parse), impl=leakprofile
 // the raw profile write, its floor, and impl=census the census read of the
-// same process, the baseline every close pays. The budget is lifted (a
-// fresh Census with an unbounded burst per read): the figure is the read,
-// not the pacing.
+// same process, the baseline every close pays.
 func BenchmarkProof(b *testing.B) {
 	for _, n := range []int{1_000, 10_000, 100_000} {
 		stop := benchproc.Park(n)
 		b.Run(fmt.Sprintf("goroutines=%d/impl=proof", n), func(b *testing.B) {
 			for b.Loop() {
 				var c goroutines.Census
-				goroutines.SetProofBurst(&c, time.Hour)
-				if _, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "closed-scope"); err != nil {
+				if _, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, "closed-scope"); err != nil {
 					b.Fatal(err)
 				}
 			}

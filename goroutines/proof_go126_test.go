@@ -7,6 +7,7 @@ import (
 	"errors"
 	"runtime/pprof"
 	"testing"
+	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
 )
@@ -19,7 +20,7 @@ func TestBlockedForeverAbsent(t *testing.T) {
 		t.Skip("this binary has the goroutine leak profile (GOEXPERIMENT=goroutineleakprofile)")
 	}
 	var c goroutines.Census
-	if _, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "x"); !errors.Is(err, goroutines.ErrNoLeakProfile) {
+	if _, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, "x"); !errors.Is(err, goroutines.ErrNoLeakProfile) {
 		t.Errorf("BlockedForever = %v; want ErrNoLeakProfile", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -76,11 +77,11 @@ func TestBlockedForeverPlanted(t *testing.T) {
 	})
 	waitBlocked(t, "goroutines_test.heldWait", 1)
 	var c goroutines.Census
-	proven, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, scope)
+	proven, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, scope)
 	if err != nil || len(proven) != 1 || proven[0].Count != 1 || !hasFrame(proven[0], "goroutines_test.plantedLeak") {
 		t.Errorf("BlockedForever(planted) = %v, %v; want the planted goroutine", proven, err)
 	}
-	held, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "held")
+	held, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, "held")
 	if err != nil || len(held) != 0 {
 		t.Errorf("BlockedForever(held) = %v, %v; want none: the test still holds its channel", held, err)
 	}

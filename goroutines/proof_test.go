@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,94 +23,89 @@ const fakeLeakProfile = `goroutineleak profile: total 1
 
 `
 
-// TestProofShared: requests made while a proving read runs are all
-// served by one read after it, which, with no burst left, starts no
-// sooner than the budget allows: 1/ProofBudget times the first read's
-// duration after it ended.
-func TestProofShared(t *testing.T) {
-	var (
-		mu          sync.Mutex
-		starts, end []time.Time
-	)
-	hold := make(chan struct{})
-	started := make(chan struct{}, 2)
-	defer goroutines.FakeLeakProfile(func(w io.Writer) error {
-		mu.Lock()
-		starts = append(starts, time.Now())
-		first := len(starts) == 1
-		mu.Unlock()
-		started <- struct{}{}
-		if first {
+// countingProfile makes the leak profile the fake one, counting reads;
+// while hold is not nil, each read waits for it to be closed after saying
+// it started. It returns the func that restores the real profile.
+func countingProfile(reads *atomic.Int64, started chan<- struct{}, hold <-chan struct{}) func() {
+	return goroutines.FakeLeakProfile(func(w io.Writer) error {
+		reads.Add(1)
+		if started != nil {
+			started <- struct{}{}
+		}
+		if hold != nil {
 			<-hold
 		}
-		mu.Lock()
-		end = append(end, time.Now())
-		mu.Unlock()
 		_, err := io.WriteString(w, fakeLeakProfile)
 		return err
-	})()
+	})
+}
 
-	var c goroutines.Census
-	goroutines.SetProofBurst(&c, time.Nanosecond)
-	var wg sync.WaitGroup
-	var found atomic.Int64
-	ask := func() {
-		defer wg.Done()
-		g, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "proven")
-		if err != nil || len(g) != 1 || g[0].Stack[0].Func != "main.recv" {
-			t.Errorf("BlockedForever = %v, %v; want main.recv", g, err)
-			return
-		}
-		found.Add(1)
-	}
-	wg.Add(1)
-	go ask()
-	<-started // the first read is running: these wait for the next
-	const later = 5
-	wg.Add(later)
-	for range later {
-		go ask()
-	}
-	for goroutines.ProofQueued(&c) != later {
-		time.Sleep(time.Millisecond) // polling for the requests to queue, not a timeout
-	}
-	close(hold)
-	wg.Wait()
-
-	mu.Lock()
-	defer mu.Unlock()
-	if len(starts) != 2 || found.Load() != later+1 {
-		t.Fatalf("%d reads served %d requests; want 2 reads for %d", len(starts), found.Load(), later+1)
-	}
-	took := end[0].Sub(starts[0])
-	want := time.Duration(float64(took-time.Nanosecond) / goroutines.ProofBudget)
-	if gap := starts[1].Sub(end[0]); gap < want {
-		t.Errorf("second read started %v after a read of %v; want at least %v (ProofBudget %v)",
-			gap, took, want, goroutines.ProofBudget)
+func prove(t *testing.T, c *goroutines.Census, since time.Time) {
+	t.Helper()
+	g, err := c.BlockedForever(context.Background(), since, goroutines.ScopeLabel, "proven")
+	if err != nil || len(g) != 1 || g[0].Stack[0].Func != "main.recv" {
+		t.Errorf("BlockedForever = %v, %v; want main.recv", g, err)
 	}
 }
 
-// TestProofBurst: within the burst a proof is read at once, however
-// recent the last read; without one, the next read waits for the budget.
-func TestProofBurst(t *testing.T) {
-	defer goroutines.FakeLeakProfile(func(w io.Writer) error {
-		time.Sleep(20 * time.Millisecond) // a read that costs 20ms, not a timeout
-		_, err := io.WriteString(w, fakeLeakProfile)
-		return err
-	})()
-	var burst, none goroutines.Census
-	goroutines.SetProofBurst(&none, time.Nanosecond)
-	for _, c := range []*goroutines.Census{&burst, &none} {
-		if _, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "proven"); err != nil {
-			t.Fatal(err)
+// TestProofSince: a request is served by the latest read that started
+// after its since, without a read of its own; one whose since is after
+// that read gets a new read.
+func TestProofSince(t *testing.T) {
+	var reads atomic.Int64
+	defer countingProfile(&reads, nil, nil)()
+	var c goroutines.Census
+	found := time.Now() // the goroutines were found
+	prove(t, &c, found)
+	for range 5 { // the other closes judged with the same census read
+		prove(t, &c, found)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Errorf("6 proofs of goroutines found at the same time took %d reads; want 1", n)
+	}
+	prove(t, &c, time.Time{}) // a read after the call
+	prove(t, &c, time.Now())
+	if n := reads.Load(); n != 3 {
+		t.Errorf("%d reads; want 3: each later since needs a read of its own", n)
+	}
+}
+
+// TestProofShared: requests made while a proving read runs join it if
+// it started after their since, and all those that cannot are served by
+// one read after it; every read is spent from the census's budget.
+func TestProofShared(t *testing.T) {
+	var reads atomic.Int64
+	started := make(chan struct{}, 2)
+	hold := make(chan struct{})
+	defer countingProfile(&reads, started, hold)()
+	var c goroutines.Census
+	before := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() { prove(t, &c, before) })
+	<-started // the first read runs, started after before
+	after := time.Now()
+	const joining, waiting = 3, 4
+	for range joining {
+		wg.Go(func() { prove(t, &c, before) })
+	}
+	for range waiting {
+		wg.Go(func() { prove(t, &c, after) })
+	}
+	for {
+		cur, next := goroutines.ProofWaiters(&c)
+		if cur == 1+joining && next == waiting {
+			break
 		}
+		runtime.Gosched() // polling for the requests to queue, not a timeout
 	}
-	if w := goroutines.ProofWait(&burst); w != 0 {
-		t.Errorf("after one read of a full bucket, the next waits %v; want 0 (ProofBurst %v)", w, goroutines.ProofBurst)
+	close(hold)
+	<-started
+	wg.Wait()
+	if n := reads.Load(); n != 2 {
+		t.Errorf("%d reads; want 2: the one running, and one for those it could not serve", n)
 	}
-	// The debt of 20ms is paid back in 200ms: the next read waits.
-	if w := goroutines.ProofWait(&none); w <= 0 {
-		t.Errorf("after one read of 20ms without a burst, the next waits %v; want up to 200ms", w)
+	if c.Budget().Spent() <= 0 || !c.Budget().Next().After(before) {
+		t.Errorf("budget spent %v, next %v; want the reads spent from it", c.Budget().Spent(), c.Budget().Next())
 	}
 }
 
@@ -127,10 +123,10 @@ func TestProofGivesUp(t *testing.T) {
 	var c goroutines.Census
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
-	go func() { _, err := c.BlockedForever(ctx, goroutines.ScopeLabel, "proven"); errc <- err }()
+	go func() { _, err := c.BlockedForever(ctx, time.Time{}, goroutines.ScopeLabel, "proven"); errc <- err }()
 	<-started
 	go func() {
-		_, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "proven")
+		_, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, "proven")
 		errc <- err
 	}()
 	cancel()
@@ -147,10 +143,10 @@ func TestProofGivesUp(t *testing.T) {
 func TestProofErrors(t *testing.T) {
 	defer goroutines.FakeLeakProfile(func(io.Writer) error { return fmt.Errorf("disk on fire") })()
 	var c goroutines.Census
-	if _, err := c.BlockedForever(context.Background(), "", "x"); err == nil {
+	if _, err := c.BlockedForever(context.Background(), time.Time{}, "", "x"); err == nil {
 		t.Error(`BlockedForever(ctx, "", "x") = nil error; want one`)
 	}
-	if _, err := c.BlockedForever(context.Background(), goroutines.ScopeLabel, "x"); err == nil || err.Error() != "goroutines: reading goroutine leak profile: disk on fire" {
+	if _, err := c.BlockedForever(context.Background(), time.Time{}, goroutines.ScopeLabel, "x"); err == nil || err.Error() != "goroutines: reading goroutine leak profile: disk on fire" {
 		t.Errorf("BlockedForever with a failing read = %v; want the read's error, prefixed", err)
 	}
 }

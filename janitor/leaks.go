@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/known"
@@ -128,15 +129,20 @@ func owners(leaks []Leak) []Owner {
 
 // prove marks the leaks that the goroutine leak profile proves blocked
 // forever, splitting a record of which only some goroutines are. It asks
-// only when there are leaks, as a proving read costs a garbage collection
-// (shared and spaced by the census, see goroutines.ProofBudget), and
-// gives up, proving nothing, when ctx is done first or the binary has no
-// such profile (Go 1.26).
+// only when there are leaks, as a proving read costs a garbage
+// collection, and takes any proving read since the census read that found
+// them (the census's latest), so that closes judged together share one
+// (see goroutines.Census.BlockedForever). It gives up, proving nothing,
+// when ctx is done first or the binary has no such profile (Go 1.26).
 func (j *Janitor) prove(ctx context.Context, leaks []Leak) []Leak {
 	if len(leaks) == 0 || j.cfg.census == nil {
 		return leaks
 	}
-	proven, err := j.cfg.census.BlockedForever(ctx, goroutines.ScopeLabel, j.id)
+	var since time.Time
+	if snap := j.cfg.census.Latest(); snap != nil {
+		since = snap.Taken
+	}
+	proven, err := j.cfg.census.BlockedForever(ctx, since, goroutines.ScopeLabel, j.id)
 	if err != nil || len(proven) == 0 {
 		return leaks
 	}

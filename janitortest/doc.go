@@ -51,10 +51,11 @@
 // Check does not wait the grace period for them, only for the others,
 // asking again as it waits for those that block later. A proving read
 // runs a garbage collection (2.5ms with 1,000 goroutines in the process,
-// 140ms with 100,000): it is asked for only when a test leaked, and
-// shared and rate-limited by the census (see
-// [goroutines.Census.BlockedForever] and [goroutines.ProofBudget]). On Go 1.26 nothing is proven and every
-// leak waits for the grace period, as before.
+// 140ms with 100,000, about what a census read costs): it is asked for
+// only when a test leaked, shared by the tests judged together, and spent
+// from the census's budget (see [goroutines.Census.BlockedForever]). On
+// Go 1.26 nothing is proven and every leak waits for the grace period, as
+// before.
 //
 // # Evidence for CI
 //

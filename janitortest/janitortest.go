@@ -190,14 +190,16 @@ func (c *check) verdict() {
 	for unproven(leaks) && time.Now().Before(deadline) {
 		time.Sleep(min(backoff, time.Until(deadline)))
 		backoff = max(retryBackoff, min(2*backoff, c.cfg.grace/4))
+		looked := time.Now()
 		found, err := c.scope.Census().Leaks(context.Background(), testLabel, c.scope.ID())
 		if err != nil {
 			c.t.Errorf("janitortest: %s: could not check for leaked goroutines: %v", c.name, err)
 			return
 		}
-		// Goroutines that were not blocked yet at the close may be now.
+		// Goroutines that were not blocked yet at the close may be now:
+		// any proving read since this census will do.
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		proven, _ := c.scope.Census().BlockedForever(ctx, testLabel, c.scope.ID())
+		proven, _ := c.scope.Census().BlockedForever(ctx, looked, testLabel, c.scope.ID())
 		cancel()
 		leaks = c.keep(again(first, found, proven))
 	}
