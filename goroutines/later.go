@@ -3,6 +3,7 @@ package goroutines
 import (
 	"context"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,10 +15,15 @@ import (
 // is due, and a timer that starts one when the next read is.
 type verdicts struct {
 	mu sync.Mutex
-	// pending are the requests, in the order they were made. LeaksLater
-	// appends; the judge takes those a read serves and puts back those
-	// that must be read again.
-	pending []*request
+	// fresh are the requests no read has served yet, in the order they
+	// were made (so their after only grows): LeaksLater appends, a read
+	// takes a prefix. urgent counts those of them hurried. retry are the
+	// requests being confirmed: a read found goroutines, and the next
+	// one, due after the backoff of Leaks, is not paced. Kept apart so
+	// that scheduling costs the same however many requests are pending.
+	fresh  []*request
+	urgent int
+	retry  []*request
 	// judging is set while a judge goroutine runs; when it has nothing
 	// due, it arms timer for the next read and exits.
 	judging bool
@@ -37,6 +43,7 @@ type request struct {
 	attempts int
 	last     time.Time
 	urgent   bool
+	taken    bool // a read is serving it, or served it
 }
 
 // due returns when r may be served by a read: at once if no read found
@@ -58,13 +65,18 @@ func (c *Census) dueAt(rd *round) bool {
 	v := &c.later
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, r := range v.pending {
+	if len(v.fresh) > 0 && v.fresh[0].servedBy(rd) {
+		return true
+	}
+	for _, r := range v.retry {
 		if r.servedBy(rd) {
 			return true
 		}
 	}
 	return false
 }
+
+func (v *verdicts) pendingLocked() bool { return len(v.fresh)+len(v.retry) > 0 }
 
 // LeaksLater asks for the verdict of Leaks(key, value) without waiting
 // for it: done is called exactly once, with what Leaks would have
@@ -115,14 +127,17 @@ func (c *Census) LeaksLater(key, value string, done func([]Goroutine, error)) (h
 	r := &request{key: key, value: value, done: done, after: after}
 	v := &c.later
 	v.mu.Lock()
-	v.pending = append(v.pending, r)
+	v.fresh = append(v.fresh, r)
 	c.scheduleLocked()
 	v.mu.Unlock()
 	return func() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
-		if !r.urgent {
+		if !r.urgent && !r.taken {
 			r.urgent = true
+			if r.attempts == 0 {
+				v.urgent++
+			}
 			c.scheduleLocked()
 		}
 	}
@@ -133,7 +148,7 @@ func (c *Census) LeaksLater(key, value string, done func([]Goroutine, error)) (h
 // or the timer is set for when the next read is due.
 func (c *Census) scheduleLocked() {
 	v := &c.later
-	if v.judging || len(v.pending) == 0 {
+	if v.judging || !v.pendingLocked() {
 		return
 	}
 	wait := time.Until(c.nextReadLocked())
@@ -176,7 +191,7 @@ func (c *Census) judge() {
 	v := &c.later
 	for {
 		v.mu.Lock()
-		if len(v.pending) == 0 || time.Now().Before(c.nextReadLocked()) {
+		if !v.pendingLocked() || time.Now().Before(c.nextReadLocked()) {
 			v.judging = false
 			c.scheduleLocked()
 			v.mu.Unlock()
@@ -188,32 +203,28 @@ func (c *Census) judge() {
 }
 
 // nextReadLocked returns when the next read for the pending verdicts may
-// start: when the budget allows, or at once for one hurried or being
-// confirmed, but never before the backoff of a verdict that is read
-// again.
+// start: when the budget allows, or at once for one hurried; and a
+// verdict being confirmed (a read found goroutines) is read again at the
+// backoff of Leaks, unpaced, so that a leak is confirmed within
+// milliseconds, as Leaks confirms it, not over several paced reads.
 func (c *Census) nextReadLocked() time.Time {
-	var first, urgent time.Time
-	anyUrgent := false
-	for i, r := range c.later.pending {
-		due := r.due()
-		if i == 0 || due.Before(first) {
-			first = due
-		}
-		// A verdict hurried, or being confirmed (a read found goroutines),
-		// is not paced: the confirmation reads follow at the backoff of
-		// Leaks, so that a leak is confirmed within milliseconds, as
-		// Leaks confirms it, not over several paced reads.
-		if (r.urgent || r.attempts > 0) && (!anyUrgent || due.Before(urgent)) {
-			urgent, anyUrgent = due, true
+	v := &c.later
+	if v.urgent > 0 {
+		return time.Time{}
+	}
+	var next time.Time
+	some := false
+	for _, r := range v.retry {
+		if due := r.due(); !some || due.Before(next) {
+			next, some = due, true
 		}
 	}
-	if anyUrgent {
-		return urgent
+	if len(v.fresh) > 0 {
+		if paced := c.budget.Next(); !some || paced.Before(next) {
+			next = paced
+		}
 	}
-	if paced := c.budget.Next(); paced.After(first) {
-		return paced
-	}
-	return first
+	return next
 }
 
 // A delivery is a verdict reached, on its way to its done func.
@@ -249,15 +260,28 @@ func (c *Census) judgeOnce(round *round) {
 func (c *Census) settle(round *round) {
 	v := &c.later
 	v.mu.Lock()
-	var batch, rest []*request
-	for _, r := range v.pending {
+	var batch []*request
+	var rest []*request
+	for _, r := range v.retry {
 		if r.servedBy(round) {
 			batch = append(batch, r)
 		} else {
 			rest = append(rest, r)
 		}
 	}
-	v.pending = rest
+	v.retry = rest
+	n := 0
+	for n < len(v.fresh) && v.fresh[n].servedBy(round) {
+		if v.fresh[n].urgent {
+			v.urgent--
+		}
+		n++
+	}
+	batch = append(batch, v.fresh[:n]...)
+	v.fresh = slices.Delete(v.fresh, 0, n)
+	for _, r := range batch {
+		r.taken = true
+	}
 	v.mu.Unlock()
 	if len(batch) == 0 {
 		return
@@ -290,7 +314,10 @@ func (c *Census) settle(round *round) {
 		start := time.Now()
 		c.budget.Spend(start, collect())
 		v.mu.Lock()
-		v.pending = append(again, v.pending...)
+		for _, r := range again {
+			r.taken = false
+		}
+		v.retry = append(v.retry, again...)
 		c.scheduleLocked()
 		v.mu.Unlock()
 	}
