@@ -101,7 +101,7 @@ func renderDoc(t *testing.T) string {
 		module[c.entry] = c.module
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n%d entries. Type: the Go type of the object, which ties its goroutines to the scope that owns it (janitor's Ownership rule). Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies). Extent never stops: the library cannot stop the goroutine; owned by the root it is expected for the life of the process.\n\n", len(known.Offenders()))
+	fmt.Fprintf(&b, "\n%d entries. Type: the Go type of the object, which ties its goroutines to the scope that owns it (janitor's Ownership rule). Per object: how many goroutines of the function one object always runs, so that counting them counts the objects (blank: it varies). Extent never stops: the library cannot stop the goroutine; owned by the root it is expected for the life of the process. Starts on first write: the object (an io.Writer) starts the goroutine on its first Write, on the writer's goroutine; a shared.Pool writes nothing to it when it opens it (janitor's Warm), so that the goroutine is the owner's from the start.\n\n", len(known.Offenders()))
 	b.WriteString("| # | Func | Object | Type | Per object | What | Extent | Remedy | Verified on | Verified by |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, o := range known.Offenders() {
@@ -118,6 +118,9 @@ func renderDoc(t *testing.T) string {
 		}
 		if o.Unstoppable {
 			extent += ", never stops"
+		}
+		if o.StartsOnWrite {
+			extent += ", starts on first write"
 		}
 		fmt.Fprintf(&b, "| %d | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n", i+1, o.Func, cell(o.Object), typ, perObject,
 			cell(o.What), extent, cell(o.Remedy), lib(module[o.Func]), cell(strings.Join(h, "; ")))

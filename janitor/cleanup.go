@@ -253,6 +253,11 @@ func (j *Janitor) takeCleanups(ph cleanupPhase) []cleanup {
 		}
 	}
 	j.mu.Unlock()
+	if ph == phaseResources {
+		for _, e := range taken {
+			j.keepClosed(e.cl)
+		}
+	}
 	slices.SortFunc(taken, func(a, b entry) int { return cmp.Compare(b.id, a.id) })
 	out := make([]cleanup, len(taken))
 	for i, e := range taken {

@@ -489,6 +489,9 @@ func (c *closer) census() {
 // Census.LeaksLater on a goroutine of the census's. It fills in the
 // report's leaks and concludes the close, unless it had to ask again.
 func (c *closer) landed(found []goroutines.Goroutine, err error) {
+	if c.awaitDescendants() {
+		return
+	}
 	again := false
 	c.safely("census", func() { again = c.judge(found, err) })
 	if !again {
@@ -784,7 +787,7 @@ func (c *closer) conclude() {
 
 	c.safely("account", func() { c.account(rep) })
 	j.mu.Lock()
-	j.cleanups = nil
+	j.cleanups, j.closedOwned = nil, nil
 	j.report = rep
 	j.mu.Unlock()
 	j.tree.verdict(rep)

@@ -119,7 +119,17 @@
 //
 //   - A scope owns the objects it adopted (Adopt) until it closes them,
 //     and whatever the Holders it adopted hold (a shared.Pool's values).
-//     It owns them for longer than its descendants live.
+//     It owns them for longer than its descendants live. A value the
+//     Holder closed for a scope that held it (a shared.Pool closes a value
+//     with its last holder, and the census's verdict on that holder lands
+//     after) stays the owner's for the verdicts on the scopes that held
+//     it (Retiring), and what the owner itself closed stays its own for
+//     the verdicts on its descendants still pending then (the root's
+//     close at exit closes the serving generation, then what the root
+//     adopted, before that generation's verdict): goroutines that outlive
+//     such a close are the owner's, within the bound below, not the
+//     generation's that happened to start them. The owner's verdict waits
+//     for those verdicts.
 //   - A catalogue entry names the Go type of the object that runs its
 //     goroutine (known.Offender.Type, "*sql.DB"). When a scope closes, its
 //     leaks whose entry names a type that an ancestor owns are moved from
@@ -128,23 +138,37 @@
 //     entry that runs a fixed number of goroutines per object
 //     (known.Offender.PerObject), no more than the owned objects run, less
 //     those of that entry running elsewhere (without labels, under the
-//     owner's labels or those of a scope under it still open, or handed
-//     over before and still running); an entry whose number varies per
+//     owner's labels or those of any other scope under it, open or
+//     closed, handed over or blamed: any of them may be the owned
+//     objects'); a closed value counts there only if closing it does not
+//     stop the goroutine (known.Offender.Unstoppable), since one that
+//     closing stops, still running, cannot be told from one of an object
+//     the scope made and forgot. An entry whose number varies per
 //     object (a connection's reader) moves only if the scope leaked no
 //     object of that type of its own. A value a generation made itself
 //     and forgot is therefore still its leak, with its exact count, and
-//     where a generation both ran a shared value's goroutines and forgot
-//     one of its own, what cannot be told apart stays its leak: the rule
-//     errs on the side of reporting.
+//     where what cannot be told apart by count remains, the rule errs on
+//     the side of reporting.
+//   - Labels and counts cannot tell which object a goroutine serves: when
+//     a generation starts a shared value's goroutine and also forgets an
+//     object of the same type, while a scope still open runs one too, no
+//     census can tell whether the open scope's is the shared one. So the
+//     owner starts such goroutines itself, under its own labels, where it
+//     can: Warm writes zero bytes to an object whose entry says its
+//     goroutine starts on its first Write (known.Offender.StartsOnWrite:
+//     lumberjack's mill), and shared.Pool warms every value it opens. The
+//     goroutine is then the owner's from the start, and every generation
+//     is blamed for exactly its own. Warm what the root adopts before
+//     generations write to it.
 //   - The owner checks what it was handed once it has closed what it owns
 //     (its resources phase; a shared.Pool closes its values there): a
 //     goroutine still running then is the owner's leak, in its Report.
 //   - At a root, which lives as long as the process, a goroutine whose
 //     entry says it can never be stopped (known.Offender.Unstoppable:
 //     lumberjack's mill, an expirable LRU's) and that the root owns,
-//     built or handed over, is listed in Report.Expected, "expected for
-//     the life of the process", not as a leak. In any other scope it is a
-//     leak: it would add one goroutine per reload.
+//     built, warmed or handed over, is listed in Report.Expected,
+//     "expected for the life of the process", not as a leak. In any other
+//     scope it is a leak: it would add one goroutine per reload.
 //
 // # Labels in tracebacks
 //

@@ -106,6 +106,13 @@ type Janitor struct {
 	// pruned as they end; taken by j's own census, which checks them
 	// again once j has closed what it owns.
 	handed []handed
+	// closedOwned are the objects j adopted (Adopt) that its resources
+	// phase closed and that a descendant's verdict, still pending then,
+	// may find goroutines of: Holders, and objects of a type the catalogue
+	// names. Until j's verdict concludes, those verdicts still find them
+	// j's, closed (see holdings). Set by keepClosed, dropped by conclude;
+	// nothing else is kept, so that a closed scope pins nothing.
+	closedOwned []ownedObject
 	// switches are the generation switches listed on j, by the name of
 	// the children they build (AddSwitch); each leaves it by its remove
 	// func, or when j has closed.

@@ -8,8 +8,10 @@ import (
 	"log/slog"
 	"maps"
 	"reflect"
+	"runtime/pprof"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/known"
@@ -23,10 +25,32 @@ import (
 // (see Ownership in the package documentation).
 type Holder interface {
 	io.Closer
-	// Held yields the objects held open now. The janitor calls it while a
-	// descendant of the adopting scope closes, outside its own locks; it
-	// must not block for long.
+	// Held yields the objects held open now. The janitor calls it as it
+	// reaches the verdict on the close of a descendant of the adopting
+	// scope, outside its own locks; it must not block for long.
 	Held() iter.Seq[any]
+}
+
+// A Retiring Holder also says which objects it has closed for the scopes
+// that held them: shared.Pool closes a value in the close of its last
+// holder, and the census's verdict on that holder, or on another holder
+// closing at the same time, lands after it (see Verdict): it may find the
+// value's goroutines still running under the holder's labels. They are
+// the adopting scope's, as they were while the value was open, when the
+// catalogue says that closing the object does not stop them
+// (known.Offender.Unstoppable), or when it gives no count per object (see
+// Ownership in the package documentation): a goroutine that closing
+// stops, still running when the verdict is reached, cannot be told from
+// one of an object the closing scope made and forgot.
+type Retiring interface {
+	Holder
+	// Retired yields the objects closed, or being closed, with the
+	// scopes that held them and whose close may still have a verdict to
+	// reach (the Holder may drop a scope once it is garbage); an object
+	// is yielded by Held or by Retired, not both. The janitor calls it as
+	// it calls Held, and counts an object for the verdict on a scope that
+	// held it, or on a scope under one that did.
+	Retired() iter.Seq2[any, []*Janitor]
 }
 
 // An Owned is a record of goroutines that a scope's census found under
@@ -74,6 +98,82 @@ type handed struct {
 	resource string
 }
 
+// Warm starts, now and under j's labels, the goroutine that obj would
+// otherwise start on first use, on the goroutine of whoever used it
+// first: for an io.Writer whose catalogue entry (j's own, WithOffenders,
+// or a built-in one) says it starts one on its first Write
+// (known.Offender.StartsOnWrite: lumberjack's mill), Warm writes zero
+// bytes to it. That goroutine then carries j's labels: it is j's from
+// the start, counted where j's goroutines are, and a scope under j that
+// writes to obj later starts nothing. Without Warm, the goroutine
+// carries the labels of the first scope that wrote, and where that scope
+// also made an object of the same type and forgot it, no census can tell
+// the two goroutines apart (see Ownership in the package documentation).
+// shared.Pool warms every value it opens, on its owner; warm an object
+// the root adopts (Adopt) before generations write to it. (Warm is a
+// function rather than a method: the Janitor type keeps its methods to
+// what every scope does.)
+//
+// Warm writes on a goroutine of its own and waits for it: the calling
+// goroutine keeps its labels. It returns the Write's error (a panic is
+// one); an error wrapping ErrClosed, without writing, if j has started
+// to close (what the write started would outlive j); and an error for a
+// nil obj. For an object without such an entry it does nothing and
+// returns nil.
+func Warm(j *Janitor, obj any) error {
+	if obj == nil {
+		return fmt.Errorf("janitor: %s: Warm: nil object", j.id)
+	}
+	t := typeName(obj)
+	w, ok := obj.(io.Writer)
+	if !ok || !j.startsOnWrite(t) {
+		return nil
+	}
+	if !j.isOpen() {
+		return fmt.Errorf("janitor: %s: Warm %s: %w", j.id, t, ErrClosed)
+	}
+	done := make(chan error, 1)
+	go func() {
+		pprof.SetGoroutineLabels(j.ctx)
+		done <- func() (err error) {
+			defer func() {
+				if p := recover(); p != nil {
+					err = fmt.Errorf("zero-length write panicked: %v", p)
+				}
+			}()
+			_, err = w.Write(nil)
+			return err
+		}()
+	}()
+	if err := <-done; err != nil {
+		return fmt.Errorf("janitor: %s: Warm %s: %w", j.id, t, err)
+	}
+	return nil
+}
+
+// builtinStartsOnWrite is the set of types that built-in entries mark
+// StartsOnWrite.
+var builtinStartsOnWrite = sync.OnceValue(func() map[string]bool {
+	types := make(map[string]bool)
+	for _, o := range known.Offenders() {
+		if o.StartsOnWrite {
+			types[stripTypeArgs(o.Type)] = true
+		}
+	}
+	return types
+})
+
+// startsOnWrite reports whether an entry of j's catalogue says that
+// objects of type t start a goroutine on their first Write.
+func (j *Janitor) startsOnWrite(t string) bool {
+	for _, o := range j.cfg.offenders {
+		if o.StartsOnWrite && stripTypeArgs(o.Type) == t {
+			return true
+		}
+	}
+	return builtinStartsOnWrite()[t]
+}
+
 // typeName returns the name of v's Go type as reflect prints it, without
 // type arguments: "*sql.DB", "*ristretto.Cache".
 func typeName(v any) string {
@@ -104,70 +204,153 @@ func stripTypeArgs(s string) string {
 	return b.String()
 }
 
-// holding is how many objects of one Go type a scope owns now, and the
-// name under which it adopted the first of them.
-type holding struct {
-	n        int
-	resource string
+// An ownedObject is an object a scope adopted, and its name there.
+type ownedObject struct {
+	name string
+	obj  any
 }
 
-// holdings returns, by Go type, the objects j owns now: those it adopted
-// and has not closed yet, and those held by the Holders it adopted.
-func (j *Janitor) holdings() map[string]holding {
-	type adopted struct {
-		name string
-		obj  any
-	}
-	var objs []adopted
+// holding is how many objects of one Go type a scope owns now, open and
+// retired (see Retiring), and the name under which it adopted the first
+// of them.
+type holding struct {
+	open, retired int
+	resource      string
+}
+
+// holdings returns, by Go type, the objects j owns now for the verdict on
+// its descendant closing: those it adopted and has not closed yet, those
+// held by the Holders it adopted, and those they retired that closing or
+// a scope above it held.
+func (j *Janitor) holdings(closing *Janitor) map[string]holding {
+	var objs []ownedObject
 	j.mu.Lock()
 	for _, cl := range j.cleanups {
 		if cl.obj != nil {
-			objs = append(objs, adopted{cl.name, cl.obj})
+			objs = append(objs, ownedObject{cl.name, cl.obj})
 		}
 	}
+	open := len(objs)
+	objs = append(objs, j.closedOwned...)
 	j.mu.Unlock()
 	if len(objs) == 0 {
 		return nil
 	}
 	out := make(map[string]holding)
-	add := func(v any, name string) {
+	add := func(v any, name string, retired bool) {
 		t := typeName(v)
 		h := out[t]
-		if h.n == 0 {
+		if h.open+h.retired == 0 {
 			h.resource = name
 		}
-		h.n++
+		if retired {
+			h.retired++
+		} else {
+			h.open++
+		}
 		out[t] = h
 	}
-	for _, o := range objs {
+	for i, o := range objs {
+		closed := i >= open // j has closed it: what it held is retired
 		h, ok := o.obj.(Holder)
 		if !ok {
-			add(o.obj, o.name)
+			add(o.obj, o.name, closed)
 			continue
 		}
 		func() {
 			defer func() { _ = recover() }() // a Holder that panics holds nothing
 			for v := range h.Held() {
-				add(v, o.name)
+				add(v, o.name, closed)
+			}
+			if r, ok := h.(Retiring); ok {
+				for v, by := range r.Retired() {
+					if slices.ContainsFunc(by, closing.under) {
+						add(v, o.name, true)
+					}
+				}
 			}
 		}()
 	}
 	return out
 }
 
-// openBelow adds to ids the IDs of the scopes under j that have not
-// finished closing, except skip.
-func (j *Janitor) openBelow(skip *Janitor, ids map[string]bool) {
-	j.mu.Lock()
-	children := append([]*Janitor(nil), j.children...)
-	j.mu.Unlock()
-	for _, c := range children {
-		if c == skip {
-			continue
-		}
-		ids[c.id] = true
-		c.openBelow(skip, ids)
+// keepClosed keeps cl's object, which j's resources phase is about to
+// close, among j's closed objects (closedOwned) if a verdict on a scope
+// under j is still pending and may find goroutines of it.
+func (j *Janitor) keepClosed(cl cleanup) {
+	if cl.obj == nil {
+		return
 	}
+	if _, ok := cl.obj.(Holder); !ok && !j.catalogued(typeName(cl.obj)) {
+		return
+	}
+	pending := false
+	for _, o := range j.tree.pendingUnder(j) {
+		pending = pending || o.j != j
+	}
+	if !pending {
+		return
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closedOwned = append(j.closedOwned, ownedObject{cl.name, cl.obj})
+}
+
+// builtinTypes is the set of types that built-in entries name.
+var builtinTypes = sync.OnceValue(func() map[string]bool {
+	types := make(map[string]bool)
+	for _, o := range known.Offenders() {
+		if o.Type != "" {
+			types[stripTypeArgs(o.Type)] = true
+		}
+	}
+	return types
+})
+
+// catalogued reports whether an entry of j's catalogue names type t.
+func (j *Janitor) catalogued(t string) bool {
+	for _, o := range j.cfg.offenders {
+		if o.Type != "" && stripTypeArgs(o.Type) == t {
+			return true
+		}
+	}
+	return builtinTypes()[t]
+}
+
+// awaitDescendants reports whether the verdict on c must wait for those
+// on scopes under c.j, still pending, which may hand c.j goroutines of
+// objects it owned (handOver) that c.j's verdict must check
+// (handedBack): if so, it waits for them in the background, then asks
+// the census again.
+func (c *closer) awaitDescendants() bool {
+	j := c.j
+	j.mu.Lock()
+	owned := len(j.closedOwned) > 0
+	j.mu.Unlock()
+	if !owned {
+		return false
+	}
+	pending := slices.DeleteFunc(j.tree.pendingUnder(j), func(o *closer) bool { return o == c })
+	if len(pending) == 0 {
+		return false
+	}
+	go func() {
+		for _, o := range pending {
+			<-o.concluded
+		}
+		c.ask()
+	}()
+	return true
+}
+
+// under reports whether j is a or a scope under a.
+func (j *Janitor) under(a *Janitor) bool {
+	for s := j; s != nil; s = s.parent {
+		if s == a {
+			return true
+		}
+	}
+	return false
 }
 
 // A candidate is a leak whose entry names an object Type.
@@ -203,7 +386,7 @@ func (c *closer) handOver(leaks []goroutines.Goroutine) ([]goroutines.Goroutine,
 	}
 	var owners []owner
 	for a := j.parent; a != nil; a = a.parent {
-		held := a.holdings()
+		held := a.holdings(j)
 		for t := range held {
 			if types[t] {
 				owners = append(owners, owner{a, held})
@@ -249,7 +432,13 @@ func (c *closer) handOver(leaks []goroutines.Goroutine) ([]goroutines.Goroutine,
 				if stripTypeArgs(e.Type) != t || e.PerObject == 0 || cd.left == 0 {
 					continue
 				}
-				capacity := h.n*e.PerObject - elsewhere(e) - used[e.Func]
+				// A retired object's goroutines that closing it stops
+				// have stopped, or are the closing scope's own.
+				objects := h.open
+				if e.Unstoppable {
+					objects += h.retired
+				}
+				capacity := objects*e.PerObject - elsewhere(e) - used[e.Func]
 				n := min(cd.left, max(capacity, 0))
 				used[e.Func] += n
 				move(o.a, cd, n, h.resource)
@@ -297,29 +486,40 @@ func (c *closer) handOver(leaks []goroutines.Goroutine) ([]goroutines.Goroutine,
 
 // elsewhere returns a func that counts, in snap, the goroutines of an
 // entry that may belong to objects j owns without carrying the label of
-// the closing scope skip: those carrying no label, j's, or that of a
-// scope under j still open, and those descendants handed to j that still
-// run.
+// the closing scope skip: those carrying no label, j's, or that of any
+// scope under j other than skip, open or closed. Those of a closed scope
+// count whether they were handed to j or blamed on that scope: a
+// goroutine of j's objects may be among either, as its label and stack
+// cannot tell (see Ownership in the package documentation).
 func (j *Janitor) elsewhere(snap *goroutines.Snapshot, skip *Janitor) func(known.Offender) int {
-	ids := map[string]bool{"": true, j.id: true}
-	j.openBelow(skip, ids)
-	j.mu.Lock()
-	recs := append([]handed(nil), j.handed...)
-	j.mu.Unlock()
 	return func(e known.Offender) int {
 		n := 0
 		for _, g := range snap.Goroutines {
-			if ids[g.Labels[goroutines.ScopeLabel]] && j.is(g, e) {
+			if id := g.Labels[goroutines.ScopeLabel]; id != skip.id && (id == "" || j.holds(id)) && j.is(g, e) {
 				n += g.Count
-			}
-		}
-		for _, r := range recs {
-			if r.entry.Func == e.Func {
-				n += min(r.count, j.countIn(snap, r.label, e))
 			}
 		}
 		return n
 	}
+}
+
+// holds reports whether id is the ID of j or of a scope under j, open or
+// closed: its path is j's or under it, in j's tree ("app/gen#3@2" under
+// "app#1@2"). IDs say a scope's path, not its ancestors: for a j that is
+// one generation of its path, the other generations of that path, and
+// the scopes under them, count as under j too, which errs on the side of
+// reporting.
+func (j *Janitor) holds(id string) bool {
+	i := strings.LastIndexByte(id, '#')
+	if i < 0 {
+		return false
+	}
+	path, rest := id[:i], id[i+1:]
+	suffix := ""
+	if at := strings.IndexByte(rest, '@'); at >= 0 {
+		suffix = rest[at:]
+	}
+	return suffix == j.tree.suffix && (path == j.path || strings.HasPrefix(path, j.path+"/"))
 }
 
 // is reports whether g is a goroutine of entry e, as j diagnoses it.

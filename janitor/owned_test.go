@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/leakproof/leakproof/goroutines"
 	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/known"
 )
@@ -513,4 +517,304 @@ func waitGone(t *testing.T, j *janitor.Janitor, fn string) {
 		runtime.Gosched()
 	}
 	t.Fatalf("%s still runs", fn)
+}
+
+// fakeFile stands in for a lumberjack Logger as an io.Writer: its mill
+// starts on its first Write, on the writer's goroutine, and nothing stops
+// it (the test ends it with end, for goleak). Its catalogue entry says so
+// (StartsOnWrite, Unstoppable).
+type fakeFile struct {
+	mill    sync.Once
+	forever chan struct{}
+	writes  atomic.Int32
+	fail    error
+}
+
+func newFakeFile(t *testing.T) *fakeFile {
+	f := &fakeFile{forever: make(chan struct{})}
+	t.Cleanup(func() { close(f.forever) })
+	return f
+}
+
+func (f *fakeFile) millLoop() { <-f.forever }
+
+func (f *fakeFile) Write(p []byte) (int, error) {
+	f.writes.Add(1)
+	f.mill.Do(func() { go f.millLoop() })
+	return len(p), f.fail
+}
+
+func (f *fakeFile) Close() error { return nil }
+
+var fakeFileMill = known.Offender{Func: fakePkg + "(*fakeFile).millLoop", Object: "fake file", Type: "*janitor_test.fakeFile",
+	PerObject: 1, Unstoppable: true, StartsOnWrite: true, What: "a fake file's mill, which nothing stops", Remedy: "make one fake file in the root"}
+
+// waitMills waits until the fake file mills that run, by the scope label
+// they carry, are want (a goroutine shows in the profile once it has run),
+// and fails if they never are.
+func waitMills(t *testing.T, j *janitor.Janitor, want map[string]int) {
+	t.Helper()
+	var got map[string]int
+	for range 1000 {
+		snap, err := j.Census().Snapshot(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = make(map[string]int)
+		for _, g := range snap.Goroutines {
+			if slices.ContainsFunc(g.Stack, func(f goroutines.Frame) bool { return f.Func == fakeFileMill.Func }) {
+				got[g.Labels[goroutines.ScopeLabel]] += g.Count
+			}
+		}
+		if maps.Equal(got, want) {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Errorf("fake file mills by scope = %v; want %v", got, want)
+}
+
+// TestWarm: Warm starts a writer's mill under the scope's labels, from
+// whichever goroutine calls it, and leaves the caller's labels alone; a
+// writer whose type no entry marks is not written to.
+func TestWarm(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithOffenders(fakeFileMill))...)
+	gen := child(t, root, "gen")
+	f := newFakeFile(t)
+	gen.Do(func(context.Context) {
+		if err := janitor.Warm(root, f); err != nil {
+			t.Errorf("Warm() = %v; want nil", err)
+		}
+		// The generation's goroutine still carries its labels: what it
+		// starts now is the generation's.
+		other := newFakeFile(t)
+		other.Write([]byte("x"))
+	})
+	waitMills(t, root, map[string]int{root.ID(): 1, gen.ID(): 1})
+	if n := f.writes.Load(); n != 1 {
+		t.Errorf("Warm wrote %d times; want once", n)
+	}
+	gen.Do(func(context.Context) { f.Write([]byte("more")) }) // the mill runs already: nothing more starts
+	waitMills(t, root, map[string]int{root.ID(): 1, gen.ID(): 1})
+
+	// A writer no entry marks is left alone, and so is anything else.
+	plain := janitor.New("plain", quiet()...)
+	p := newFakeFile(t)
+	if err := janitor.Warm(plain, p); err != nil || p.writes.Load() != 0 {
+		t.Errorf("Warm(unmarked writer) = %v after %d writes; want nil and none", err, p.writes.Load())
+	}
+	if err := janitor.Warm(root, 42); err != nil {
+		t.Errorf("Warm(42) = %v; want nil", err)
+	}
+	closeWait(t, gen)
+	if err := closeWait(t, plain); err != nil {
+		t.Errorf("plain.Close() = %v; want nil", err)
+	}
+	if err := closeWait(t, root); err != nil {
+		t.Errorf("root.Close() = %v; want nil (the warmed mill is expected)\n%+v", err, root.Report())
+	}
+}
+
+// TestWarmBadInput: a nil object and a closed scope are errors; Write's
+// error and panic are returned.
+func TestWarmBadInput(t *testing.T) {
+	root := janitor.New("app", quiet(janitor.WithOffenders(fakeFileMill))...)
+	if err := janitor.Warm(root, nil); err == nil || !strings.HasPrefix(err.Error(), "janitor: ") {
+		t.Errorf("Warm(nil) = %v; want a janitor error", err)
+	}
+	var nilFile *fakeFile
+	if err := janitor.Warm(root, nilFile); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Errorf("Warm((*fakeFile)(nil)) = %v; want the write's panic as an error", err)
+	}
+	f := newFakeFile(t)
+	f.fail = errors.New("disk full")
+	if err := janitor.Warm(root, f); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("Warm(failing writer) = %v; want its error", err)
+	}
+	closeWait(t, root)
+	late := newFakeFile(t)
+	if err := janitor.Warm(root, late); !errors.Is(err, janitor.ErrClosed) || late.writes.Load() != 0 {
+		t.Errorf("Warm after close = %v after %d writes; want ErrClosed and none", err, late.writes.Load())
+	}
+}
+
+// TestWarmTellsApart is a leak/no-leak pair for Warm: the root adopts a
+// file that a first generation writes first; that generation also makes
+// a file of its own and forgets it, and so does the next one, still open
+// when the first closes. Without Warm the shared mill carries the first
+// generation's labels, and its census cannot tell it from the forgotten
+// one, since the open generation's mill may be the shared one: both are
+// blamed (the rule errs on the side of reporting). With Warm the shared
+// mill is the root's from the start, and each generation is blamed for
+// exactly its own.
+func TestWarmTellsApart(t *testing.T) {
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			root := janitor.New("app", quiet(janitor.WithOffenders(fakeFileMill))...)
+			shared := newFakeFile(t)
+			if err := root.Adopt("log", shared); err != nil {
+				t.Fatal(err)
+			}
+			if warm {
+				if err := janitor.Warm(root, shared); err != nil {
+					t.Fatal(err)
+				}
+			}
+			gen1 := child(t, root, "gen")
+			gen1.Do(func(context.Context) {
+				fmt.Fprintln(shared, "gen1 serving")
+				fmt.Fprintln(newFakeFile(t), "gen1's own")
+			})
+			gen2 := child(t, root, "gen")
+			gen2.Do(func(context.Context) {
+				fmt.Fprintln(shared, "gen2 serving")
+				fmt.Fprintln(newFakeFile(t), "gen2's own")
+			})
+			want := 1
+			if !warm {
+				want = 2
+			}
+			closeWait(t, gen1)
+			if r := gen1.Report(); r.Leaked() != want || len(r.Owned) != 0 {
+				t.Errorf("gen1: Leaked() = %d, Owned = %v; want %d, none owned\n%+v", r.Leaked(), r.Owned, want, r)
+			}
+			closeWait(t, gen2)
+			if r := gen2.Report(); r.Leaked() != 1 {
+				t.Errorf("gen2: Leaked() = %d; want its own mill, 1\n%+v", r.Leaked(), r)
+			}
+			err := closeWait(t, root)
+			if r := root.Report(); warm && (err != nil || ownedCount(r.Expected) != 1) {
+				t.Errorf("root.Close() = %v, Expected = %v; want nil and the shared mill\n%+v", err, r.Expected, r)
+			}
+		})
+	}
+}
+
+// retiringHolder is a holder that also retires objects (Retiring): those
+// it closed for the scope that held them.
+type retiringHolder struct {
+	holder
+	retired []any
+	by      *janitor.Janitor
+}
+
+func (h *retiringHolder) retire(by *janitor.Janitor, objs ...any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.retired, h.by = objs, by
+}
+
+func (h *retiringHolder) Retired() iter.Seq2[any, []*janitor.Janitor] {
+	return func(yield func(any, []*janitor.Janitor) bool) {
+		h.mu.Lock()
+		objs, by := append([]any(nil), h.retired...), h.by
+		h.mu.Unlock()
+		for _, o := range objs {
+			if !yield(o, []*janitor.Janitor{by}) {
+				return
+			}
+		}
+	}
+}
+
+// TestOwnedRetired: what a Holder retired (closed for a scope that held
+// it) stays its owner's, for the verdict on that scope, for the goroutines
+// that closing it does not stop and for those whose number per object
+// varies; a goroutine that closing stops, counted per object, is the
+// closing scope's: no count tells it from one of an object the scope
+// forgot. A scope that did not hold it gets nothing of it.
+func TestOwnedRetired(t *testing.T) {
+	t.Run("never stops", func(t *testing.T) {
+		root := ownedRoot()
+		h := new(retiringHolder)
+		root.Adopt("shared log", h)
+		l := newFakeLog(t)
+		gen := child(t, root, "gen")
+		h.retire(gen, l)
+		gen.Do(func(context.Context) { l.Write() })
+		if err := closeWait(t, gen); err != nil {
+			t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
+		}
+		if r := gen.Report(); ownedCount(r.Owned) != 1 || r.Owned[0].Resource != "shared log" {
+			t.Errorf("gen Owned = %v; want the mill, owned by %s (shared log)", r.Owned, root.ID())
+		}
+		if err := closeWait(t, root); err != nil {
+			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+		}
+		if r := root.Report(); ownedCount(r.Expected) != 1 {
+			t.Errorf("root Expected = %v; want the mill", r.Expected)
+		}
+	})
+	t.Run("stopped by close, counted per object", func(t *testing.T) {
+		root := ownedRoot()
+		defer root.Close()
+		h := new(retiringHolder)
+		root.Adopt("shared db", h)
+		closed := newFakeDB() // its opener carries no label
+		defer closed.Close()
+		gen := child(t, root, "gen")
+		h.retire(gen, closed)
+		var own *fakeDB
+		gen.Do(func(context.Context) { own = newFakeDB() })
+		defer own.Close()
+		if err := closeWait(t, gen); !errors.Is(err, janitor.ErrLeaked) {
+			t.Fatalf("gen.Close() = %v; want ErrLeaked", err)
+		}
+		if r := gen.Report(); r.Leaked() != 1 || len(r.Owned) != 0 {
+			t.Errorf("gen: Leaked() = %d, Owned = %v; want its own opener, 1", r.Leaked(), r.Owned)
+		}
+	})
+	t.Run("varies per object", func(t *testing.T) {
+		root := ownedRoot()
+		h := new(retiringHolder)
+		root.Adopt("shared db", h)
+		db := newFakeDB()
+		db.broken = true // its close stops nothing
+		defer db.end()
+		gen := child(t, root, "gen")
+		gen.Do(func(context.Context) { db.Use() })
+		h.retire(gen, db)
+		if err := closeWait(t, gen); err != nil {
+			t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
+		}
+		if r := gen.Report(); ownedCount(r.Owned) != 1 || r.Owned[0].Offender.Func != fakeCleaner.Func {
+			t.Errorf("gen Owned = %v; want the cleaner", r.Owned)
+		}
+		if err := closeWait(t, root); !errors.Is(err, janitor.ErrLeaked) {
+			t.Fatalf("root.Close() = %v; want ErrLeaked: the retired DB's close did not stop its cleaner", err)
+		}
+	})
+	t.Run("held by another scope", func(t *testing.T) {
+		root := ownedRoot()
+		defer root.Close()
+		h := new(retiringHolder)
+		root.Adopt("shared log", h)
+		gen1 := child(t, root, "gen")
+		h.retire(gen1, newFakeLog(t)) // never written: its mill never started
+		gen2 := child(t, root, "gen")
+		gen2.Do(func(context.Context) { newFakeLog(t).Write() })
+		if err := closeWait(t, gen2); !errors.Is(err, janitor.ErrLeaked) {
+			t.Fatalf("gen2.Close() = %v; want ErrLeaked: the retired log was gen1's", err)
+		}
+		closeWait(t, gen1)
+	})
+	t.Run("closed by the root with the generation", func(t *testing.T) {
+		// A service that never reloaded: the root's close closes the
+		// generation, then what the root adopted, before the census's
+		// verdict on the generation lands.
+		root := ownedRoot()
+		l := newFakeLog(t)
+		root.Adopt("log", l)
+		gen := child(t, root, "gen")
+		gen.Do(func(context.Context) { l.Write() })
+		if err := closeWait(t, root); err != nil {
+			t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+		}
+		if r := gen.Report(); ownedCount(r.Owned) != 1 || r.Owned[0].Resource != "log" {
+			t.Errorf("gen Owned = %v; want the mill, owned by %s (log)", r.Owned, root.ID())
+		}
+		if r := root.Report(); ownedCount(r.Expected) != 1 {
+			t.Errorf("root Expected = %v; want the mill\n%+v", r.Expected, r)
+		}
+	})
 }

@@ -101,6 +101,16 @@ type Offender struct {
 	// for the life of the process (janitor.Report.Expected), not as a leak; in
 	// any other scope it is a leak, one more at every reload.
 	Unstoppable bool
+	// StartsOnWrite says the object is an io.Writer that starts this
+	// goroutine on its first Write, on the writer's goroutine, rather
+	// than when it is made (lumberjack's mill): the goroutine then
+	// carries the labels of whoever wrote first, and no census can tell
+	// it, by its labels and count, from the goroutine of an object of the
+	// same type that the same scope made and forgot. janitor.Warm writes
+	// zero bytes to such an object under the labels of the scope that
+	// owns it, so that the goroutine is that scope's from the start;
+	// shared.Pool does so for every value it opens.
+	StartsOnWrite bool
 	// IdleConn marks the loop of an idle keep-alive connection, which
 	// ends when its transport closes its idle connections
 	// (CloseIdleConnections): when a janitor's census finds such a
@@ -229,7 +239,7 @@ var offenders = [...]Offender{
 		What: "a zerolog diode writer that was never closed", Remedy: "call w.Close(), or Adopt the diode.Writer"},
 	{Func: "github.com/rs/zerolog/diode/internal/diodes.NewWaiter", Object: "zerolog diode Writer", Type: "diode.Writer",
 		What: "a zerolog diode writer without poll interval that was never closed (waiter)", Remedy: "call w.Close(), or Adopt the diode.Writer"},
-	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Type: "*lumberjack.Logger", PerObject: 1,
+	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Type: "*lumberjack.Logger", PerObject: 1, StartsOnWrite: true,
 		Unstoppable: true,
 		What:        "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
 		Remedy:      "make one Logger per file in main and adopt it on the root (root.Adopt(\"log\", l)), or hold it in a shared.Pool, and share it with every generation: its mill is then the root's, expected for the life of the process"},

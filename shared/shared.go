@@ -32,13 +32,22 @@
 //     goroutine the value starts when it is opened (database/sql's
 //     connection opener, a gRPC ClientConn's serializers) carries the
 //     owner's labels, not those of the generation that asked first.
+//   - So does a goroutine the value would start on its first write: when
+//     the catalogue says the value's type starts one there
+//     (known.Offender.StartsOnWrite: lumberjack's mill), the pool writes
+//     zero bytes to the value once it is open, on the owner
+//     (janitor.Warm). An error of that write is left to the
+//     value's users, who get it again when they write.
 //   - A goroutine the value starts later, on a generation's goroutine
-//     (lumberjack's mill on the first write, database/sql's connection
-//     cleaner when a connection is put back, a ClientConn's transport when
-//     it reconnects), carries that generation's labels. The pool tells the
-//     owner's janitor which values it holds (janitor.Holder), so when the
-//     generation closes, the census hands such goroutines to the owner
-//     when the catalogue ties them to the value's Go type
+//     (database/sql's connection cleaner when a connection is put back, a
+//     ClientConn's transport when it reconnects), carries that
+//     generation's labels. The pool tells the owner's janitor which values
+//     it holds (janitor.Holder), and which it has closed while a
+//     generation that held them may still have its verdict to reach
+//     (janitor.Retiring: the last holder's close closes the value, and
+//     the census's verdict on that holder lands after), so
+//     when the generation closes, the census hands such goroutines to the
+//     owner when the catalogue ties them to the value's Go type
 //     (known.Offender.Type): the generation's Report lists them under
 //     Owned ("owned by app#1 (shared db)"), not as leaks. The owner checks
 //     them again when it has closed the pool: any still running then are
@@ -63,7 +72,9 @@ import (
 	"fmt"
 	"iter"
 	"reflect"
+	"slices"
 	"sync"
+	"weak"
 
 	"github.com/leakproof/leakproof/janitor"
 )
@@ -79,13 +90,27 @@ type Pool[K comparable, V any] struct {
 	// be unhashable (a slice): Get checks each key before it looks it up.
 	checkKeys bool
 
-	mu sync.Mutex
+	mu sync.Mutex // guards the fields below
 	// closed is set when the owner closes the pool: Get fails from then on.
 	closed bool
 	// entries holds the value of each key that is opening, open, or
 	// closing. An entry is removed when its value has been closed or its
 	// open failed.
 	entries map[K]*entry[V]
+	// retired are the values closed (destroy), with the generations that
+	// held them, weakly: the census's verdict on such a generation lands
+	// after its close, and may find the value's goroutines still running
+	// under its labels; they are the owner's (Retired). A value is
+	// dropped once those generations are garbage, their verdicts long
+	// reached.
+	retired []retiredValue[V]
+}
+
+// A retiredValue is a value the pool has closed, and the generations that
+// held it.
+type retiredValue[V any] struct {
+	v  V
+	by []weak.Pointer[janitor.Janitor]
 }
 
 // An entry is one value of a Pool and its holders.
@@ -102,6 +127,10 @@ type entry[V any] struct {
 	opened  bool                         // open returned
 	dying   bool                         // no holder left, or the pool closed: being closed
 	holders map[*janitor.Janitor]*holder // each generation holding the value
+	// released are the generations that held the value and let go of it
+	// (their close released it), held weakly: the pool must not keep a
+	// closed generation alive. Those that are garbage are dropped.
+	released []weak.Pointer[janitor.Janitor]
 }
 
 // A holder is a generation's hold on an entry. registered is closed when
@@ -334,6 +363,15 @@ func (p *Pool[K, V]) startOpen(k K, e *entry[V]) {
 		}()
 		v, err := p.callOpen(k)
 		returned = true
+		if err == nil {
+			// What the value would start on its first write starts now,
+			// under the owner's labels (janitor.Warm). An error of that
+			// write is the value's, not the open's: its users get it
+			// again when they write, as they would without the pool,
+			// whereas failing the open would leave the goroutine the
+			// write started behind at every retry.
+			_ = janitor.Warm(p.owner, v)
+		}
 		return p.opened(k, e, v, err)
 	})
 	if err != nil { // the owner is closing
@@ -367,7 +405,7 @@ func (p *Pool[K, V]) opened(k K, e *entry[V], v V, err error) error {
 		return nil
 	}
 	if p.closed {
-		clear(e.holders)
+		e.letGoLocked()
 	}
 	destroy := p.dyingLocked(e)
 	p.mu.Unlock()
@@ -386,12 +424,38 @@ func (p *Pool[K, V]) release(k K, e *entry[V], gen *janitor.Janitor, h *holder) 
 		return nil
 	}
 	delete(e.holders, gen)
+	e.released = append(alive(e.released), weak.Make(gen))
 	destroy := p.dyingLocked(e)
 	p.mu.Unlock()
 	if destroy {
 		return p.destroy(k, e)
 	}
 	return nil
+}
+
+// alive drops, in place, the generations of gens that are garbage.
+func alive(gens []weak.Pointer[janitor.Janitor]) []weak.Pointer[janitor.Janitor] {
+	return slices.DeleteFunc(gens, func(w weak.Pointer[janitor.Janitor]) bool { return w.Value() == nil })
+}
+
+// strong returns the generations of gens that are not garbage.
+func strong(gens []weak.Pointer[janitor.Janitor]) []*janitor.Janitor {
+	var out []*janitor.Janitor
+	for _, w := range gens {
+		if g := w.Value(); g != nil {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// letGoLocked ends every hold on e without a release (the pool closes):
+// the holders count as released.
+func (e *entry[V]) letGoLocked() {
+	for gen := range e.holders {
+		e.released = append(e.released, weak.Make(gen))
+	}
+	clear(e.holders)
 }
 
 // dyingLocked reports whether e must be closed now, by the caller: it is
@@ -413,6 +477,7 @@ func (p *Pool[K, V]) destroy(k K, e *entry[V]) (err error) {
 		}
 		p.mu.Lock()
 		p.removeLocked(k, e)
+		p.retireLocked(e)
 		p.mu.Unlock()
 		close(e.gone)
 	}()
@@ -420,6 +485,31 @@ func (p *Pool[K, V]) destroy(k K, e *entry[V]) (err error) {
 		return fmt.Errorf("shared: %s: close: %w", p.name, err)
 	}
 	return nil
+}
+
+// retireLocked keeps e's value, which has just been closed, among the
+// retired while a generation that held it is not garbage, and forgets the
+// retired values whose generations all are: the list stays as short as
+// the generations a program keeps.
+func (p *Pool[K, V]) retireLocked(e *entry[V]) {
+	p.pruneRetiredLocked()
+	if by := alive(e.released); len(by) > 0 {
+		p.retired = append(p.retired, retiredValue[V]{v: e.v, by: by})
+	}
+	e.released = nil
+}
+
+// pruneRetiredLocked forgets the retired values whose generations are
+// all garbage.
+func (p *Pool[K, V]) pruneRetiredLocked() {
+	kept := p.retired[:0]
+	for _, r := range p.retired {
+		if r.by = alive(r.by); len(r.by) > 0 {
+			kept = append(kept, r)
+		}
+	}
+	clear(p.retired[len(kept):]) // no stale copy pins a value
+	p.retired = kept
 }
 
 func (p *Pool[K, V]) removeLocked(k K, e *entry[V]) {
@@ -443,10 +533,10 @@ func (p *Pool[K, V]) closeAll() error {
 		if !e.opened {
 			// Its open is still running (the owner's grace period ran
 			// out): opened closes it when it returns.
-			clear(e.holders)
+			e.letGoLocked()
 			continue
 		}
-		clear(e.holders)
+		e.letGoLocked()
 		if p.dyingLocked(e) {
 			mine = append(mine, doomed{k, e})
 		} else {
@@ -497,6 +587,34 @@ func (h holding[K, V]) Held() iter.Seq[any] {
 		p.mu.Unlock()
 		for _, v := range vs {
 			if !yield(v) {
+				return
+			}
+		}
+	}
+}
+
+// Retired yields the values being closed, and those the pool closed, with
+// the generations that held them and are not garbage: the verdict on such
+// a generation may find their goroutines, which are the owner's
+// (janitor.Retiring). It forgets the closed values whose generations are
+// all garbage.
+func (h holding[K, V]) Retired() iter.Seq2[any, []*janitor.Janitor] {
+	return func(yield func(any, []*janitor.Janitor) bool) {
+		p := h.p
+		p.mu.Lock()
+		var vs []retiredValue[V]
+		for _, e := range p.entries {
+			if e.opened && e.dying && e.err == nil {
+				vs = append(vs, retiredValue[V]{e.v, slices.Clone(e.released)})
+			}
+		}
+		p.pruneRetiredLocked()
+		for _, r := range p.retired {
+			vs = append(vs, retiredValue[V]{r.v, slices.Clone(r.by)})
+		}
+		p.mu.Unlock()
+		for _, r := range vs {
+			if by := strong(r.by); len(by) > 0 && !yield(r.v, by) {
 				return
 			}
 		}
