@@ -564,14 +564,6 @@ func TestPlantedLeaks(t *testing.T) {
 			}
 			delete(got, want.object)
 			count := int(e["count"].(float64))
-			if lib == "lumberjack" && n == 1 && count == 2 {
-				// KNOWN, waits for a fix of ownership (issue 16 item 1):
-				// the shared log's mill, started by generation 1's first
-				// write, is told from the planted Logger's mill by type
-				// only, so both are blamed on generation 1.
-				t.Logf("KNOWN FALSE POSITIVE: %s: %v: the shared log's mill is counted with the planted one", id, e["msg"])
-				continue
-			}
 			if count != want.goroutines || e["objects"].(float64) != 1 {
 				t.Errorf("%s: %s: %v objects, %d goroutines; want 1 object, %d goroutines", id, lib, e["objects"], count, want.goroutines)
 			}
