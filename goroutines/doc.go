@@ -40,6 +40,12 @@
 // the world for the whole dump. A read covers every goroutine in the
 // process, so concurrent and back-to-back requests share reads: closing
 // many scopes at once costs about one read, not one read per scope.
+// [Census.LeaksLater] asks for a verdict without waiting for it: the
+// census reaches it in the background, one read for every verdict asked
+// before it, paced by the census's [Budget] (5% of one core unless
+// [WithBudget] says otherwise), so that closes cost the same however many
+// there are; [Census.Recent] serves pages and scrapes from the latest read
+// while the budget has no room for another.
 //
 // [Census.BlockedForever] reads the goroutine leak profile, standard from
 // Go 1.27, to find which of them the runtime proves blocked forever. That

@@ -2,6 +2,7 @@ package goroutines
 
 import (
 	"context"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -227,6 +228,23 @@ func (c *Census) nextReadLocked() time.Time {
 	return next
 }
 
+// settle lets goroutines that have just returned (a closed scope's,
+// whose group counted them out) finish exiting before a paced read, whose
+// cost grows with every goroutine in it, and which must not find them: it
+// yields while the number of goroutines keeps falling, a few dozen times
+// at most. The judge pays for it, not the close that asked.
+func settle() {
+	n := runtime.NumGoroutine()
+	for range 64 {
+		runtime.Gosched()
+		m := runtime.NumGoroutine()
+		if m >= n {
+			return
+		}
+		n = m
+	}
+}
+
 // A delivery is a verdict reached, on its way to its done func.
 type delivery struct {
 	done  func([]Goroutine, error)
@@ -248,6 +266,7 @@ func deliver(ds []delivery) {
 // for the next.
 func (c *Census) judgeOnce(round *round) {
 	if round == nil {
+		settle()
 		round, _ = c.read(context.Background()) // a read that failed has its error
 	}
 	c.settle(round)

@@ -474,12 +474,11 @@ func (c *closer) census() {
 	if j.cfg.census == nil {
 		return
 	}
-	if j.group.Started() > 0 {
-		settle()
-	}
 	// The verdict is asked for once the close has finished and Shutdown
 	// has returned (see step), and lands in the background: it is never
-	// skipped, even after the deadline.
+	// skipped, even after the deadline. The goroutines that have just
+	// returned finish exiting meanwhile: the census lets them (see
+	// goroutines.Census.LeaksLater), not the close.
 	c.mu.Lock()
 	c.report.VerdictPending = true
 	c.mu.Unlock()
@@ -625,22 +624,6 @@ func (c *closer) hurryUp() {
 	c.mu.Unlock()
 	if hurry != nil {
 		hurry()
-	}
-}
-
-// settle lets the goroutines that have just returned (the scope's, whose
-// group has counted them out) finish exiting before the census reads the
-// profile, whose cost grows with every goroutine in it: it yields while
-// the number of goroutines keeps falling, a few dozen times at most.
-func settle() {
-	n := runtime.NumGoroutine()
-	for range 64 {
-		runtime.Gosched()
-		m := runtime.NumGoroutine()
-		if m >= n {
-			return
-		}
-		n = m
 	}
 }
 
