@@ -3,6 +3,7 @@ package janitor_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"runtime/pprof"
 	"slices"
@@ -170,4 +171,48 @@ func closeStorm(b *testing.B, every time.Duration) {
 	b.ReportMetric(lat[len(lat)-1].Seconds(), "verdict-max-s")
 	b.ReportMetric(lat[len(lat)/2].Seconds(), "verdict-p50-s")
 	b.ReportMetric(float64(read.Microseconds()), "µs/raw-read")
+}
+
+// BenchmarkClosesPerSecond is issue 18's table: small scopes closed with
+// the census on while 1,000, 10,000 or 100,000 unrelated goroutines sit
+// in the process, one after another (parallel=false) or from 4 goroutines
+// per CPU (parallel=true): closes/s, and the census's CPU per close as its
+// Budget counts it (census-µs/close: the reads, shared, divided among the
+// closes they judged).
+func BenchmarkClosesPerSecond(b *testing.B) {
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		stop := benchproc.Park(n)
+		for _, parallel := range []bool{false, true} {
+			b.Run(fmt.Sprintf("goroutines=%d/parallel=%v", n, parallel), func(b *testing.B) {
+				census := goroutines.NewCensus()
+				root := janitor.New("bench", janitor.WithLogger(slog.New(slog.DiscardHandler)), janitor.WithCensus(census))
+				defer root.Close()
+				closeOne := func() {
+					gen, err := root.Child("gen")
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					gen.Go("worker", func(ctx context.Context) error { <-ctx.Done(); return nil })
+					gen.Close()
+				}
+				spent := census.Budget().Spent()
+				if parallel {
+					b.SetParallelism(4)
+					b.RunParallel(func(pb *testing.PB) {
+						for pb.Next() {
+							closeOne()
+						}
+					})
+				} else {
+					for b.Loop() {
+						closeOne()
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "closes/s")
+				b.ReportMetric(float64((census.Budget().Spent()-spent).Microseconds())/float64(b.N), "census-µs/close")
+			})
+		}
+		stop()
+	}
 }
