@@ -21,6 +21,17 @@ import (
 // the raw line before decoding it: a key that is present is then always
 // found.
 func parseLabels(b []byte, in interner) (map[string]string, bool) {
+	return parseLabelSet(b, debug1Sep, unquotePrefix, in)
+}
+
+// The separators of a key from its value: debug=1's, a traceback's.
+var debug1Sep, tracebackSep = []byte(":"), []byte(": ")
+
+// parseLabelSet parses a label set in braces whose entries are separated
+// by ", ", each a key and a value read by str and separated by sep. An
+// empty set gives a nil map. It serves both forms the runtime prints:
+// debug=1's (parseLabels) and a traceback header's (parseTracebackLabels).
+func parseLabelSet(b []byte, sep []byte, str func([]byte, interner) (string, []byte, bool), in interner) (map[string]string, bool) {
 	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
 		return nil, false
 	}
@@ -30,11 +41,11 @@ func parseLabels(b []byte, in interner) (map[string]string, bool) {
 	}
 	labels := make(map[string]string, 2)
 	for {
-		k, rest, ok := unquotePrefix(b, in)
-		if !ok || len(rest) == 0 || rest[0] != ':' {
+		k, rest, ok := str(b, in)
+		if !ok || !bytes.HasPrefix(rest, sep) {
 			return nil, false
 		}
-		v, rest, ok := unquotePrefix(rest[1:], in)
+		v, rest, ok := str(rest[len(sep):], in)
 		if !ok {
 			return nil, false
 		}

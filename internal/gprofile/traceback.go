@@ -675,32 +675,7 @@ func parseLocation(b []byte) (file []byte, line int, ok bool) {
 // and '_', possibly none) or a quoted Go string literal. An empty set
 // gives a nil map.
 func parseTracebackLabels(b []byte, in interner) (map[string]string, bool) {
-	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
-		return nil, false
-	}
-	b = b[1 : len(b)-1]
-	if len(b) == 0 {
-		return nil, true
-	}
-	labels := make(map[string]string, 2)
-	for {
-		k, rest, ok := tracebackString(b, in)
-		if !ok || !bytes.HasPrefix(rest, []byte(": ")) {
-			return nil, false
-		}
-		v, rest, ok := tracebackString(rest[2:], in)
-		if !ok {
-			return nil, false
-		}
-		labels[k] = v
-		if len(rest) == 0 {
-			return labels, true
-		}
-		if !bytes.HasPrefix(rest, []byte(", ")) {
-			return nil, false
-		}
-		b = rest[2:]
-	}
+	return parseLabelSet(b, tracebackSep, tracebackString, in)
 }
 
 // tracebackString reads one string of a traceback label set at the start
