@@ -335,8 +335,8 @@ type tree struct {
 	mu sync.Mutex
 	// byScope holds the counters of the paths with open scopes, of the
 	// last maxClosedPaths paths whose scopes all closed, and the
-	// aggregate. Written by counterFor (a scope is made), closed (a scope
-	// has closed) and fold.
+	// aggregate. Written by openLocked (a scope is made, or a switch
+	// holds its path), closed (a scope has closed) and fold.
 	byScope map[string]*counters
 	// closedPaths are the paths whose scopes all closed, oldest first, at
 	// most maxClosedPaths.
@@ -458,18 +458,7 @@ func newTree(rootName string) *tree {
 func (t *tree) counterFor(path string) (*counters, uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.byScope == nil {
-		t.byScope = make(map[string]*counters)
-	}
-	c, ok := t.byScope[path]
-	if !ok {
-		c = &counters{path: path, gens: t.foldedGens}
-		t.byScope[path] = c
-	}
-	if c.open == 0 {
-		t.closedPaths = slices.DeleteFunc(t.closedPaths, func(p string) bool { return p == path })
-	}
-	c.open++
+	c := t.openLocked(path)
 	c.gens++
 	return c, c.gens
 }
@@ -481,6 +470,15 @@ func (t *tree) counterFor(path string) (*counters, uint64) {
 func (t *tree) holdPath(path string) *counters {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	c := t.openLocked(path)
+	c.switched.Store(true)
+	return c
+}
+
+// openLocked returns the counters of path, made if it has none, and counts
+// one more holder of them open: a path held again is no longer a closed
+// path. t.mu must be held.
+func (t *tree) openLocked(path string) *counters {
 	if t.byScope == nil {
 		t.byScope = make(map[string]*counters)
 	}
@@ -493,7 +491,6 @@ func (t *tree) holdPath(path string) *counters {
 		t.closedPaths = slices.DeleteFunc(t.closedPaths, func(p string) bool { return p == path })
 	}
 	c.open++
-	c.switched.Store(true)
 	return c
 }
 
