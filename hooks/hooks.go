@@ -24,7 +24,10 @@
 //     to the caller's deadline (and cancellation) when that comes first.
 //     One watchdog per close, the goroutine that called Close, keeps the
 //     timeouts: it sleeps until the running hook's timeout and wakes for
-//     nothing else, so a hook costs what calling it costs.
+//     nothing else, so a hook costs what calling it costs. A hook's
+//     context is made only if the hook asks for its done channel, and a
+//     close whose hooks all return at once ends before its watchdog arms
+//     a timer: a group of one quick hook costs two allocations.
 //   - A hook still running at its own timeout is reported [Timeout] and
 //     left to finish alone; the next hook starts at once.
 //   - Once the caller's context is done, every remaining hook is still
@@ -114,6 +117,10 @@ type Group struct {
 	// says it happened, so that Done after it needs no channel of its own.
 	done     chan struct{}
 	finished bool
+	// first is the group's first hook and firstResult its close's first
+	// result, so that a group of one hook allocates neither.
+	first       Handle
+	firstResult [1]Result
 }
 
 // NewGroup returns an empty group named name whose hooks may each run for
@@ -145,12 +152,16 @@ func (s *Group) Add(name string, fn Func) (*Handle, error) {
 	if fn == nil {
 		return nil, errors.New("hooks: Add(" + name + "): nil func")
 	}
-	h := &Handle{group: s, name: name, fn: fn}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrClosed
 	}
+	h := &s.first
+	if h.group != nil {
+		h = new(Handle)
+	}
+	h.group, h.name, h.fn = s, name, fn
 	h.prev = s.tail
 	if s.tail == nil {
 		s.head = h
@@ -251,7 +262,10 @@ func (s *Group) Close(ctx context.Context) []Result {
 		s.finish()
 		return nil
 	}
-	b.results = make([]Result, 0, s.n)
+	b.results = s.firstResult[:0]
+	if s.n > len(s.firstResult) {
+		b.results = make([]Result, 0, s.n)
+	}
 	s.mu.Unlock()
 
 	if !b.watch() {
@@ -288,13 +302,12 @@ type Handle struct {
 	prev, next *Handle
 
 	// Set when the hook starts, guarded by group.mu: the batch that runs
-	// it, the index of its result there, where it is, when its own
-	// timeout expires, and how to cancel its context.
+	// it, the index of its result there, where it is, and when its own
+	// timeout expires.
 	batch    *batch
 	idx      int
 	state    hookState
 	deadline time.Time
-	cancel   context.CancelCauseFunc
 	// ctx is the hook's context, kept here so that it costs no allocation.
 	ctx hookCtx
 }

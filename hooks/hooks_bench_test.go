@@ -145,7 +145,9 @@ func perHook(b *testing.B, n int, run func()) {
 // n hooks added, the group closed, which runs them; per hook. The group,
 // the close's runner goroutine and its watchdog's timer are paid once per
 // close, so n=1 is the fixed cost of a close with one hook and n=100 the
-// cost of one more hook.
+// cost of one more hook. impl=goroutine is the naive close run on a
+// goroutine of its own and waited for: the floor of a close that can
+// leave a hung hook behind.
 func BenchmarkHooks(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{1, 10, 100} {
@@ -156,6 +158,23 @@ func BenchmarkHooks(b *testing.B) {
 					s.add(nop)
 				}
 				s.close(ctx)
+			})
+		})
+		b.Run(fmt.Sprintf("hooks=%d/impl=goroutine", n), func(b *testing.B) {
+			// The floor of any close that can abandon a hook: the hooks
+			// run on a goroutine of their own, which the close waits
+			// for (here without a timeout).
+			perHook(b, n, func() {
+				s := new(naiveScope)
+				for range n {
+					s.add(nop)
+				}
+				done := make(chan struct{})
+				go func() {
+					s.close(ctx)
+					close(done)
+				}()
+				<-done
 			})
 		})
 		b.Run(fmt.Sprintf("hooks=%d/impl=hooks", n), func(b *testing.B) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
@@ -134,18 +135,6 @@ type batch struct {
 	wake chan struct{}
 }
 
-// hookCtx is a hook's context: its runner's, which is cancelled when the
-// hook times out or the caller's context is done, with the hook's own
-// deadline.
-type hookCtx struct {
-	context.Context
-	deadline time.Time
-}
-
-// Deadline returns when the hook's context will be done at the latest:
-// its timeout, or the caller's deadline if that comes first.
-func (c *hookCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-
 // watch starts the batch's runner and keeps its timeouts until every hook
 // has ended, has been left at its timeout, or the limit has passed. It
 // returns true in the last case: the results are then final, and calling
@@ -154,9 +143,6 @@ func (c *hookCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 func (b *batch) watch() (limited bool) {
 	s := b.s
 	s.mu.Lock()
-	if b.wake == nil {
-		b.wake = make(chan struct{}, 1)
-	}
 	background := b.frozen
 	if background {
 		b.drained = len(b.later) == 0
@@ -171,7 +157,15 @@ func (b *batch) watch() (limited bool) {
 		b.startRunnerLocked()
 	}
 	s.mu.Unlock()
+	if !background && b.yieldToRunner() {
+		return false
+	}
 
+	s.mu.Lock()
+	if b.wake == nil {
+		b.wake = make(chan struct{}, 1)
+	}
+	s.mu.Unlock()
 	// One timer for the whole batch (not pooled: a timer made in a
 	// testing/synctest bubble belongs to it).
 	t := time.NewTimer(time.Hour)
@@ -216,13 +210,34 @@ func (b *batch) watch() (limited bool) {
 	}
 }
 
-// startRunnerLocked starts a runner for the hooks not started yet, with a
-// context of its own derived from the caller's.
+// quickYields is how many times a close yields to its runner before it
+// arms a timer; see yieldToRunner.
+const quickYields = 3
+
+// yieldToRunner gives the runner a chance to run hooks that return at
+// once, the usual case, and reports whether they all have. Such a close
+// then ends without a timer and a channel, which cost more than the rest
+// of it (the timer wakes the network poller). A hook still running is
+// watched as before: its timeout counts from when it started, so watching
+// it a few yields later makes nothing late.
+func (b *batch) yieldToRunner() bool {
+	for range quickYields {
+		runtime.Gosched()
+		b.s.mu.Lock()
+		over := b.drained && b.open == 0
+		b.s.mu.Unlock()
+		if over {
+			return true
+		}
+	}
+	return false
+}
+
+// startRunnerLocked starts a runner for the hooks not started yet.
 func (b *batch) startRunnerLocked() {
 	b.runner++
 	b.cur = nil
-	ctx, cancel := context.WithCancelCause(b.ctx)
-	go b.run(b.runner, ctx, cancel)
+	go b.run(b.runner)
 }
 
 // checkLocked applies the timeouts due at now: a hook past its own
@@ -254,7 +269,7 @@ func (b *batch) checkLocked(now time.Time) (next time.Time) {
 			b.timeoutLocked(h, now)
 			h.state = timedOut
 			b.open--
-			h.cancel(errOwnTimeout)
+			h.ctx.stop(errOwnTimeout)
 			b.startRunnerLocked()
 		} else if patience, ok := b.patienceLocked(h); ok && !now.Before(patience) {
 			h.state = left
@@ -363,11 +378,10 @@ func (b *batch) freezeLocked(now time.Time) {
 
 // run is a runner: it starts the batch's hooks one after another until
 // none is left or it is no longer the active runner.
-func (b *batch) run(id uint64, ctx context.Context, cancel context.CancelCauseFunc) {
-	defer cancel(nil)
+func (b *batch) run(id uint64) {
 	var at time.Time // when the last hook ended: when the next one starts
 	for {
-		h, fn := b.next(id, ctx, cancel, at)
+		h, fn := b.next(id, at)
 		if h == nil {
 			return
 		}
@@ -381,7 +395,7 @@ func (b *batch) run(id uint64, ctx context.Context, cancel context.CancelCauseFu
 // next claims the next hook for runner id and marks it running, started
 // at now (if zero, now), or returns nil if there is none or id is not the
 // active runner.
-func (b *batch) next(id uint64, ctx context.Context, cancel context.CancelCauseFunc, now time.Time) (*Handle, Func) {
+func (b *batch) next(id uint64, now time.Time) (*Handle, Func) {
 	s := b.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -416,12 +430,9 @@ func (b *batch) next(id uint64, ctx context.Context, cancel context.CancelCauseF
 	if now.IsZero() {
 		now = time.Now()
 	}
-	h.batch, h.state, h.cancel = b, running, cancel
+	h.batch, h.state = b, running
 	h.deadline = now.Add(s.hookTimeout())
-	h.ctx = hookCtx{Context: ctx, deadline: h.deadline}
-	if d, ok := b.ctx.Deadline(); ok && d.Before(h.deadline) {
-		h.ctx.deadline = d
-	}
+	h.ctx.start(b.ctx, h.deadline)
 	if !b.frozen {
 		h.idx = len(b.results)
 		b.results = append(b.results, Result{Group: s.name, Name: h.name, Start: now})
@@ -447,6 +458,7 @@ func (b *batch) call(id uint64, h *Handle, fn Func) (goOn bool, at time.Time) {
 		if returned {
 			return
 		}
+		h.ctx.stop(context.Canceled)
 		// recover returns nil only after runtime.Goexit: since Go 1.21
 		// panic(nil) panics with *runtime.PanicNilError.
 		v := recover()
@@ -467,6 +479,7 @@ func (b *batch) call(id uint64, h *Handle, fn Func) (goOn bool, at time.Time) {
 	}()
 	err := fn(&h.ctx)
 	returned = true
+	h.ctx.stop(context.Canceled)
 	return b.end(h, err, false, nil, nil)
 }
 
