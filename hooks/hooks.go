@@ -223,16 +223,19 @@ func (s *Group) Done() <-chan struct{} {
 	return s.done
 }
 
-// finish closes Done's channel.
-func (s *Group) finish() {
+// finish closes Done's channel and returns the close's results, which
+// are the caller's from then on.
+func (s *Group) finish() []Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	results := s.run.results
 	s.finished = true
 	if s.done != nil {
 		close(s.done)
 	}
 	// The results are the caller's now.
 	s.run.results, s.run.waiting, s.run.later, s.run.cur = nil, nil, nil, nil
+	return results
 }
 
 // Close refuses new hooks, runs the remaining ones, last added first, and
@@ -259,8 +262,7 @@ func (s *Group) Close(ctx context.Context) []Result {
 	*b = batch{s: s, ctx: ctx, limit: limit}
 	if s.n == 0 {
 		s.mu.Unlock()
-		s.finish()
-		return nil
+		return s.finish()
 	}
 	b.results = s.firstResult[:0]
 	if s.n > len(s.firstResult) {
@@ -269,11 +271,7 @@ func (s *Group) Close(ctx context.Context) []Result {
 	s.mu.Unlock()
 
 	if !b.watch() {
-		s.mu.Lock()
-		results := b.results
-		s.mu.Unlock()
-		s.finish()
-		return results
+		return s.finish()
 	}
 	// The limit passed: what Close returns is final; the rest goes on in
 	// the background.

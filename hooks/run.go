@@ -379,26 +379,19 @@ func (b *batch) freezeLocked(now time.Time) {
 // run is a runner: it starts the batch's hooks one after another until
 // none is left or it is no longer the active runner.
 func (b *batch) run(id uint64) {
-	var at time.Time // when the last hook ended: when the next one starts
-	for {
-		h, fn := b.next(id, at)
-		if h == nil {
-			return
-		}
-		var goOn bool
-		if goOn, at = b.call(id, h, fn); !goOn {
-			return
-		}
+	b.s.mu.Lock()
+	h, fn := b.nextLocked(id, time.Now())
+	b.s.mu.Unlock()
+	for h != nil {
+		h, fn = b.call(id, h, fn)
 	}
 }
 
-// next claims the next hook for runner id and marks it running, started
-// at now (if zero, now), or returns nil if there is none or id is not the
+// nextLocked claims the next hook for runner id and marks it running,
+// started at now, or returns nil if there is none or id is not the
 // active runner.
-func (b *batch) next(id uint64, now time.Time) (*Handle, Func) {
+func (b *batch) nextLocked(id uint64, now time.Time) (*Handle, Func) {
 	s := b.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if id != b.runner {
 		return nil, nil
 	}
@@ -427,9 +420,6 @@ func (b *batch) next(id uint64, now time.Time) (*Handle, Func) {
 	}
 	fn := h.fn
 	h.fn = nil // claimed: nobody else reads it
-	if now.IsZero() {
-		now = time.Now()
-	}
 	h.batch, h.state = b, running
 	h.deadline = now.Add(s.hookTimeout())
 	h.ctx.start(b.ctx, h.deadline)
@@ -450,9 +440,10 @@ func (b *batch) poke() {
 	}
 }
 
-// call runs fn, h's function, and records how it ended. It reports
-// whether its runner goes on to the next hook, and when fn ended.
-func (b *batch) call(id uint64, h *Handle, fn Func) (goOn bool, at time.Time) {
+// call runs fn, h's function, records how it ended, and claims the hook
+// its runner goes on to, if any (in the same critical section: one lock
+// per hook).
+func (b *batch) call(id uint64, h *Handle, fn Func) (next *Handle, nextFn Func) {
 	returned := false
 	defer func() {
 		if returned {
@@ -466,41 +457,48 @@ func (b *batch) call(id uint64, h *Handle, fn Func) (goOn bool, at time.Time) {
 		if goexit {
 			v = errGoexit
 		}
-		goOn, at = b.end(h, nil, true, v, debug.Stack())
-		if goOn && goexit {
-			// This goroutine ends with the deferred calls (which
-			// cancel its context): another runner takes over.
-			b.s.mu.Lock()
+		stack, now := debug.Stack(), time.Now()
+		b.s.mu.Lock()
+		defer b.s.mu.Unlock()
+		switch goOn := b.endLocked(h, now, nil, true, v, stack); {
+		case !goOn:
+		case goexit:
+			// This goroutine ends with the deferred calls: another
+			// runner takes over.
 			if id == b.runner {
 				b.startRunnerLocked()
 			}
-			b.s.mu.Unlock()
+		default:
+			next, nextFn = b.nextLocked(id, now)
 		}
 	}()
 	err := fn(&h.ctx)
 	returned = true
 	h.ctx.stop(context.Canceled)
-	return b.end(h, err, false, nil, nil)
+	now := time.Now()
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	if b.endLocked(h, now, err, false, nil, nil) {
+		return b.nextLocked(id, now)
+	}
+	return nil, nil
 }
 
-// end records how h ended and reports whether the runner that ran it goes
-// on to the next hook, and when h ended.
-func (b *batch) end(h *Handle, err error, panicked bool, value any, stack []byte) (bool, time.Time) {
-	now := time.Now()
+// endLocked records how h ended, at now, and reports whether the runner
+// that ran it goes on to the next hook.
+func (b *batch) endLocked(h *Handle, now time.Time, err error, panicked bool, value any, stack []byte) bool {
 	s := b.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	state := h.state
 	h.state = ended
 	switch state {
 	case timedOut:
 		h.state = timedOut
-		return false, now
+		return false
 	case given:
 		b.open--
 		b.dropWaitingLocked(h)
 		b.poke()
-		return false, now
+		return false
 	case left:
 		b.open--
 		b.dropWaitingLocked(h)
@@ -512,7 +510,7 @@ func (b *batch) end(h *Handle, err error, panicked bool, value any, stack []byte
 	if b.frozen {
 		// The background runner goes on to the hooks still to start;
 		// the results are final.
-		return state == running, now
+		return state == running
 	}
 	res := &b.results[h.idx]
 	res.Duration = now.Sub(res.Start)
@@ -540,7 +538,7 @@ func (b *batch) end(h *Handle, err error, panicked bool, value any, stack []byte
 		res.Outcome = Error
 		res.Err = err
 	}
-	return state == running, now
+	return state == running
 }
 
 func (b *batch) dropWaitingLocked(h *Handle) {
