@@ -123,7 +123,6 @@ func reloadScoped(n, stateBytes int) ([]sample, janitor.Stats, error) {
 	defer root.Close()
 	samples := []sample{measure()}
 	var previous *janitor.Janitor
-	var closed []*janitor.Janitor
 	for range n {
 		gen, err := root.Child("component")
 		if err != nil {
@@ -135,15 +134,14 @@ func reloadScoped(n, stateBytes int) ([]sample, janitor.Stats, error) {
 		}
 		if previous != nil {
 			previous.Close() //nolint:errcheck // its report is logged
-			closed = append(closed, previous)
+			// The census's verdict lands in the background, and the
+			// closed generation is held until it has: wait for it, so
+			// that the sample below finds the generation gone (nor the
+			// census's judge still at work) and the stats count it.
+			previous.Verdict(context.Background()) //nolint:errcheck // logged, and counted in the stats
 		}
 		previous = gen
 		samples = append(samples, measure())
-	}
-	// The census's verdicts land in the background; the counters below
-	// count each close once its verdict has.
-	for _, gen := range closed {
-		gen.Verdict(context.Background()) //nolint:errcheck // logged, and counted in the stats
 	}
 	var stats janitor.Stats
 	for _, s := range root.Stats() {
