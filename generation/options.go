@@ -10,7 +10,10 @@ import (
 )
 
 // DefaultDrainTimeout is how long a Switch lets a retired generation
-// finish its work before it closes the generation anyway.
+// finish its work before it closes the generation anyway. It is longer
+// than lifecycle.DefaultDrainTimeout on purpose: a reload is in no hurry,
+// the process goes on serving, while a process that stops has its
+// supervisor's deadline to meet.
 const DefaultDrainTimeout = 30 * time.Second
 
 // An Option configures New.
