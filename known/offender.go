@@ -242,7 +242,7 @@ var offenders = [...]Offender{
 	{Func: "gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun", Object: "lumberjack Logger", Type: "*lumberjack.Logger", PerObject: 1, StartsOnWrite: true,
 		Unstoppable: true,
 		What:        "a lumberjack logger that has written: its mill goroutine can never be stopped (lumberjack v2.2.1; Close only closes the file)",
-		Remedy:      "make one Logger per file in main and adopt it on the root (root.Adopt(\"log\", l)), or hold it in a shared.Pool, and share it with every generation: its mill is then the root's, expected for the life of the process"},
+		Remedy:      "make one Logger per file in main, adopt it on the root and warm it there before any generation writes (root.Adopt(\"log\", l); janitor.Warm(root, l)), or hold it in a shared.Pool, which warms what it opens; share it with every generation: its mill is then the root's from the start, expected for the life of the process"},
 	{Func: "k8s.io/klog/v2.(*flushDaemon).run", Object: "klog flush daemon", PerObject: 1, Extent: ProcessWide,
 		What:   "klog's flush daemon, started by logging to a file or StartFlushDaemon",
 		Remedy: "call klog.StopFlushDaemon() when the generation ends, or start klog's file logging from the root scope before any generation"},
