@@ -29,6 +29,16 @@ var ErrDrainCut = drain.ErrCut
 // flight (a gRPC server counts them with a stats.Handler: see
 // examples/grpcserver), the stop function says how many the deadline
 // cut.
+//
+// A server per generation: a stopped *grpc.Server stays reachable for as
+// long as a call's context does, which a call with a deadline leaves in a
+// stopped timer that the runtime keeps until it sweeps it (measured: up
+// to 13 garbage collections under load). Services registered on it that
+// reference their generation keep it alive that long after its close,
+// and with it whatever stops only once it is garbage (a go-cache's
+// janitor goroutine), which the close's census then reports. Register a
+// service that lets go of its generation once the server has stopped, as
+// examples/service's store does.
 type GracefulStopper interface {
 	GracefulStop()
 	Stop()
