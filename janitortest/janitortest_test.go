@@ -512,12 +512,12 @@ func TestIgnoredFuncMatchesAsOffender(t *testing.T) {
 		[]string{pkg + "(*genericPool[...]).worker", "dotted%2ev2.Wait"})
 }
 
-// TestKnownOffenderDiagnosed: a leak the janitor's catalogue knows is
-// reported with what it is and the remedy, after the grace period too.
-func TestKnownOffenderDiagnosed(t *testing.T) {
-	t.Parallel()
-	ft := &fakeT{name: "TestServer"}
-	janitortest.Check(ft, janitortest.WithGracePeriod(500*time.Millisecond))
+// serve starts an HTTP server on a loopback port, from the calling
+// goroutine so that the server's goroutine carries the labels of a check
+// begun there, and returns it with a channel that receives what Serve
+// returns: the known offender of the pair below, the same in both halves.
+func serve(t *testing.T) (*http.Server, <-chan error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -525,6 +525,16 @@ func TestKnownOffenderDiagnosed(t *testing.T) {
 	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	return srv, served
+}
+
+// TestKnownOffenderDiagnosed: a leak the janitor's catalogue knows is
+// reported with what it is and the remedy, after the grace period too.
+func TestKnownOffenderDiagnosed(t *testing.T) {
+	t.Parallel()
+	ft := &fakeT{name: "TestServer"}
+	janitortest.Check(ft, janitortest.WithGracePeriod(500*time.Millisecond))
+	srv, served := serve(t)
 	ft.end() // without srv.Shutdown
 	srv.Close()
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
@@ -546,13 +556,7 @@ func TestKnownOffenderFixedByCleanup(t *testing.T) {
 	t.Parallel()
 	ft := &fakeT{name: "TestServer"}
 	janitortest.Check(ft, janitortest.WithGracePeriod(500*time.Millisecond))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.NotFoundHandler(), ReadHeaderTimeout: time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	srv, served := serve(t)
 	ft.Cleanup(func() { srv.Shutdown(context.Background()) })
 	ft.end()
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
