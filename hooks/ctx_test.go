@@ -3,6 +3,7 @@ package hooks_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -54,9 +55,9 @@ func TestHookContextOwnTimeout(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := hooks.NewGroup("gen", time.Second)
 				release := make(chan struct{})
-				var hctx context.Context
+				started := make(chan context.Context, 1)
 				mustAdd(t, s, "hang", func(ctx context.Context) error {
-					hctx = ctx
+					started <- ctx
 					if when == askAtStart {
 						_ = ctx.Done()
 					}
@@ -70,7 +71,7 @@ func TestHookContextOwnTimeout(t *testing.T) {
 				if len(rs) != 1 || rs[0].Outcome != hooks.Timeout {
 					t.Fatalf("Close() = %v; want one Timeout", rs)
 				}
-				checkCancelled(t, hctx, "hook timeout")
+				checkCancelled(t, <-started, "hook timeout")
 				close(release)
 				<-s.Done()
 			})
@@ -177,9 +178,10 @@ func TestHookContextConcurrentUse(t *testing.T) {
 }
 
 // TestOneHookCloseAllocations checks that a group of one hook, its hook
-// run and its close, allocate two objects: the group and the close's
-// runner. A hook that never asks for its context's done channel pays for
-// no context, and a close whose hooks return at once arms no timer.
+// run and its close, allocate three objects: the group, the close's
+// runner and its results. A hook that never asks for its context's done
+// channel pays for no context, and a close whose hooks return at once
+// arms no timer.
 func TestOneHookCloseAllocations(t *testing.T) {
 	ctx := context.Background()
 	got := testing.AllocsPerRun(1000, func() {
@@ -187,7 +189,130 @@ func TestOneHookCloseAllocations(t *testing.T) {
 		s.Add("h", nop)
 		s.Close(ctx)
 	})
-	if got > 2 {
-		t.Errorf("a group of one hook, added and closed, allocates %v objects; want 2", got)
+	if got > 3 {
+		t.Errorf("a group of one hook, added and closed, allocates %v objects; want 3", got)
 	}
+}
+
+// TestHookContextFirstCancelWins checks that a hook's context tells what
+// made it done first, even when nobody asked until something else would
+// have made it done too: the hook's own timeout before the caller's
+// deadline; the caller's deadline before the hook's timeout; the hook's
+// return before the caller's cancel. And that its Err, once not nil,
+// never changes.
+func TestHookContextFirstCancelWins(t *testing.T) {
+	t.Run("own timeout, then the caller's deadline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+			defer cancel()
+			s := hooks.NewGroup("gen", time.Second)
+			started, ended := make(chan context.Context, 1), make(chan struct{})
+			mustAdd(t, s, "late", func(ctx context.Context) error {
+				defer close(ended)
+				started <- ctx
+				time.Sleep(3 * time.Second) // nobody looks at ctx until both passed
+				return nil
+			})
+			s.Close(ctx)                        // returns at its timeout, 1s
+			time.Sleep(1500 * time.Millisecond) // past the caller's deadline
+			checkCancelled(t, <-started, "hook timeout")
+			<-ended
+		})
+	})
+	t.Run("the caller's deadline, then own timeout", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+			defer cancel()
+			s := hooks.NewGroup("gen", time.Second+50*time.Millisecond)
+			errs := make(chan [2]error, 1)
+			mustAdd(t, s, "late", func(ctx context.Context) error {
+				time.Sleep(time.Second + 20*time.Millisecond) // past the deadline, not its timeout
+				first := ctx.Err()
+				time.Sleep(time.Second) // past its timeout too
+				errs <- [2]error{first, ctx.Err()}
+				return nil
+			})
+			s.Close(ctx)
+			<-s.Done()
+			if e := <-errs; e[0] != context.DeadlineExceeded || e[1] != e[0] {
+				t.Errorf("Err() was %v, then %v; want context.DeadlineExceeded both times", e[0], e[1])
+			}
+		})
+	})
+	t.Run("return, then the caller's cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(t.Context())
+		s := hooks.NewGroup("gen", 0)
+		var hctx context.Context
+		mustAdd(t, s, "quick", func(ctx context.Context) error { hctx = ctx; return nil })
+		s.Close(ctx)
+		cancel(errors.New("operator said stop"))
+		checkCancelled(t, hctx, "context canceled")
+	})
+}
+
+// TestHookContextString checks that a hook's context prints as the
+// standard library's do, after the caller's, and that printing it while
+// its timeout cancels it is no data race (-race).
+func TestHookContextString(t *testing.T) {
+	s := hooks.NewGroup("gen", time.Millisecond)
+	printed := make(chan string, 1)
+	mustAdd(t, s, "print", func(ctx context.Context) error {
+		var last string
+		for deadline := time.Now().Add(50 * time.Millisecond); time.Now().Before(deadline); {
+			last = fmt.Sprint(ctx)
+		}
+		printed <- last
+		return nil
+	})
+	s.Close(context.Background())
+	if got, want := <-printed, "context.Background.WithHookTimeout"; got != want {
+		t.Errorf("fmt.Sprint(hook's context) = %q; want %q", got, want)
+	}
+}
+
+// TestHookContextHammer closes groups, with handles removed and run
+// concurrently, whose hooks panic, hang past their timeout, wait for
+// their context or return at once, and leave goroutines that use the
+// context after the hook: every one of those sees it done (the test
+// waits for them all), under -race.
+func TestHookContextHammer(t *testing.T) {
+	var after sync.WaitGroup
+	hook := func(i int) hooks.Func {
+		return func(ctx context.Context) error {
+			after.Go(func() {
+				<-ctx.Done()
+				_ = context.Cause(ctx)
+				child, cancel := context.WithCancel(ctx)
+				<-child.Done()
+				cancel()
+				context.AfterFunc(ctx, func() {})
+			})
+			switch i % 4 {
+			case 0:
+				<-ctx.Done()
+			case 1:
+				time.Sleep(2 * time.Millisecond) // past its timeout
+			case 2:
+				panic("boom")
+			}
+			return ctx.Err()
+		}
+	}
+	for round := range 100 {
+		s := hooks.NewGroup("hammer", time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(round%3)*time.Millisecond)
+		var hs []*hooks.Handle
+		for i := range 6 {
+			hs = append(hs, mustAdd(t, s, fmt.Sprint(i), hook(i)))
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { hs[1].Remove() })
+		wg.Go(func() { hs[2].Run(ctx) })
+		wg.Go(func() { hs[5].Run(ctx) })
+		s.Close(ctx)
+		wg.Wait()
+		<-s.Done()
+		cancel()
+	}
+	after.Wait()
 }

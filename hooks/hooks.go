@@ -27,7 +27,7 @@
 //     nothing else, so a hook costs what calling it costs. A hook's
 //     context is made only if the hook asks for its done channel, and a
 //     close whose hooks all return at once ends before its watchdog arms
-//     a timer: a group of one quick hook costs two allocations.
+//     a timer: a group of one quick hook costs three allocations.
 //   - A hook still running at its own timeout is reported [Timeout] and
 //     left to finish alone; the next hook starts at once.
 //   - Once the caller's context is done, every remaining hook is still
@@ -117,10 +117,9 @@ type Group struct {
 	// says it happened, so that Done after it needs no channel of its own.
 	done     chan struct{}
 	finished bool
-	// first is the group's first hook and firstResult its close's first
-	// result, so that a group of one hook allocates neither.
-	first       Handle
-	firstResult [1]Result
+	// first is the group's first hook, so that a group of one hook
+	// allocates none.
+	first Handle
 }
 
 // NewGroup returns an empty group named name whose hooks may each run for
@@ -264,10 +263,9 @@ func (s *Group) Close(ctx context.Context) []Result {
 		s.mu.Unlock()
 		return s.finish()
 	}
-	b.results = s.firstResult[:0]
-	if s.n > len(s.firstResult) {
-		b.results = make([]Result, 0, s.n)
-	}
+	// Never kept in the group: the caller's results must not keep the
+	// group, and the close's context, alive.
+	b.results = make([]Result, 0, s.n)
 	s.mu.Unlock()
 
 	if !b.watch() {
