@@ -257,6 +257,10 @@ type closer struct {
 	released    bool
 	abandoned   []string
 	deadlineErr error
+	// rootHeld is what a root held as its resources phase began, by Go
+	// type: the names under which it adopted the objects whose goroutines
+	// it then reports as expected.
+	rootHeld map[string]holding
 	// traceDone receives the result of writing the flight recorder
 	// snapshot the close took, if it took one (overrunLocked).
 	traceDone chan error
@@ -301,6 +305,9 @@ func (c *closer) run(own bool) {
 			case "goroutines":
 				c.stopGoroutines()
 			case "resources":
+				if j.parent == nil {
+					c.rootHeld = j.holdings(j)
+				}
 				c.undoPhase(phaseResources)
 			case "caches":
 				c.clearCaches()

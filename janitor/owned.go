@@ -601,6 +601,29 @@ func (c *closer) handedBack() ([]goroutines.Goroutine, []handed) {
 	return back, from
 }
 
+// rootsOwn returns the records of g, goroutines of entry o that a root
+// started itself and that can never be stopped, naming the resource the
+// root adopted them under (a Logger adopted as "log", and warmed) for as
+// many goroutines as the objects it adopted of o's type run; the rest,
+// of objects the root made and did not adopt, unnamed.
+func (c *closer) rootsOwn(o known.Offender, g goroutines.Goroutine) []Owned {
+	h := c.rootHeld[stripTypeArgs(o.Type)]
+	named := g.Count
+	if o.PerObject > 0 {
+		named = min(g.Count, (h.open+h.retired)*o.PerObject)
+	}
+	if o.Type == "" || h.resource == "" || named == 0 {
+		return []Owned{{Owner: c.j.id, Offender: o, Goroutine: g}}
+	}
+	rest := g
+	g.Count, rest.Count = named, g.Count-named
+	out := []Owned{{Owner: c.j.id, Resource: h.resource, Offender: o, Goroutine: g}}
+	if rest.Count > 0 {
+		out = append(out, Owned{Owner: c.j.id, Offender: o, Goroutine: rest})
+	}
+	return out
+}
+
 // ownership settles, in the census of j, who owns the goroutines found:
 // what descendants handed to j and still runs joins j's leaks; at a root,
 // what can never be stopped is expected; what belongs to objects an
@@ -618,11 +641,11 @@ func (c *closer) ownership(leaks []goroutines.Goroutine) []goroutines.Goroutine 
 				left = append(left, g)
 				continue
 			}
-			resource := ""
 			if k := i - (len(leaks) - len(back)); k >= 0 {
-				resource = from[k].resource
+				expected = append(expected, Owned{Owner: j.id, Resource: from[k].resource, Offender: o, Goroutine: g})
+				continue
 			}
-			expected = append(expected, Owned{Owner: j.id, Resource: resource, Offender: o, Goroutine: g})
+			expected = append(expected, c.rootsOwn(o, g)...)
 		}
 		leaks = left
 	}

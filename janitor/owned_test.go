@@ -615,6 +615,48 @@ func TestWarm(t *testing.T) {
 	}
 }
 
+// TestWarmedRootNamesWhatItAdopted: a root that adopted and warmed a
+// writer lists its mill, expected, under the name it adopted it as, as it
+// does a mill a generation started first; and a mill of a writer the root
+// made and did not adopt, unnamed beside it.
+func TestWarmedRootNamesWhatItAdopted(t *testing.T) {
+	for _, alsoMade := range []bool{false, true} {
+		t.Run(fmt.Sprintf("another made by the root: %v", alsoMade), func(t *testing.T) {
+			root := janitor.New("app", quiet(janitor.WithOffenders(fakeFileMill))...)
+			f := newFakeFile(t)
+			if err := root.Adopt("log", f); err != nil {
+				t.Fatal(err)
+			}
+			if err := janitor.Warm(root, f); err != nil {
+				t.Fatal(err)
+			}
+			if alsoMade {
+				other := newFakeFile(t)
+				root.Do(func(context.Context) { other.Write([]byte("x")) })
+			}
+			gen := child(t, root, "gen")
+			gen.Do(func(context.Context) { f.Write([]byte("serving")) })
+			if err := closeWait(t, gen); err != nil {
+				t.Fatalf("gen.Close() = %v; want nil\n%+v", err, gen.Report())
+			}
+			if err := closeWait(t, root); err != nil {
+				t.Fatalf("root.Close() = %v; want nil\n%+v", err, root.Report())
+			}
+			byName := make(map[string]int)
+			for _, o := range root.Report().Expected {
+				byName[o.Resource] += o.Goroutine.Count
+			}
+			want := map[string]int{"log": 1}
+			if alsoMade {
+				want[""] = 1
+			}
+			if !maps.Equal(byName, want) {
+				t.Errorf("expected mills by resource = %v; want %v\n%+v", byName, want, root.Report())
+			}
+		})
+	}
+}
+
 // TestWarmBadInput: a nil object and a closed scope are errors; Write's
 // error and panic are returned.
 func TestWarmBadInput(t *testing.T) {
