@@ -61,14 +61,16 @@ func TestLeaksAtExit(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				release := make(chan struct{})
 				defer close(release)
-				// A tree name of its own, so that its IDs are "app...#1".
+				// A tree name of its own; the IDs it gets ("#1@2" when the
+				// test runs again in the same process) replace the wanted
+				// texts' "app#1" and "app/gen#1".
 				name := strings.NewReplacer(" ", "", ",", "").Replace(tc.name)
 				root := janitor.New(name, janitor.WithLogger(discard), janitor.WithCensus(nil))
-				ids := strings.NewReplacer("app", name)
 				gen, err := root.Child("gen")
 				if err != nil {
 					t.Fatal(err)
 				}
+				ids := strings.NewReplacer("app/gen#1", gen.ID(), "app#1", root.ID())
 				// Ignores its context: without a census (none runs in a
 				// bubble) a straggler is the leak.
 				gen.Go("stuck", func(context.Context) error { <-release; return nil })
@@ -142,12 +144,12 @@ func TestLeaksAtExitNamesOwners(t *testing.T) {
 	if err := p.Run(context.Background()); err != nil {
 		t.Errorf("Run() = %v; want nil: a leak at exit is not a failed shutdown", err)
 	}
-	want := `level=WARN msg="lifecycle: goroutines leaked at exit" leaked=1 owners="owners/gen#1: 1 goroutine(s) (1 test poller: 1 goroutine)"`
+	want := `level=WARN msg="lifecycle: goroutines leaked at exit" leaked=1 owners="` + gen.ID() + `: 1 goroutine(s) (1 test poller: 1 goroutine)"`
 	if !strings.Contains(logs.String(), want) {
 		t.Errorf("log:\n%s\nwant a line with:\n%s", logs.String(), want)
 	}
 	if rep := p.Report(); rep.Leaked != 1 || len(rep.Tree.Children) != 1 || rep.Tree.Children[0].Leaked() != 1 {
-		t.Errorf("Report: %d leaked, tree %v; want 1, found by owners/gen#1's close", rep.Leaked, rep.Tree)
+		t.Errorf("Report: %d leaked, tree %v; want 1, found by %s's close", rep.Leaked, rep.Tree, gen.ID())
 	}
 }
 
@@ -166,15 +168,18 @@ func TestLeaksOfAStop(t *testing.T) {
 		wantErr string
 	}{
 		{"leak", false, false, ""},
-		{"leak, WithFatalLeaks", true, false, "goroutines leaked at exit: 1 goroutine(s): %s/gen#1: 1 goroutine(s)"},
+		{"leak, WithFatalLeaks", true, false, "goroutines leaked at exit: 1 goroutine(s): %s: 1 goroutine(s)"},
 		{"leak and a failing stop", false, true, "unplug failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			block := make(chan struct{})
 			defer close(block)
-			// A tree name of its own, so that its IDs are "stopN/gen#1".
+			// A tree name of its own: its first generation's ID is
+			// "stopN/gen#1", suffixed as its root's ID is ("@2" when the
+			// test runs again in the same process).
 			name := fmt.Sprintf("stop%d", i)
 			root := janitor.New(name, janitor.WithLogger(discard))
+			genID := strings.Replace(root.ID(), "#1", "/gen#1", 1)
 			rl, err := httpmw.NewReloader(root, func(gen *janitor.Janitor) (http.Handler, error) {
 				go func() { <-block }() // runs under the generation's labels
 				return http.NotFoundHandler(), nil
@@ -199,7 +204,7 @@ func TestLeaksOfAStop(t *testing.T) {
 			err = p.Run(context.Background())
 			want := tc.wantErr
 			if strings.Contains(want, "%s") {
-				want = fmt.Sprintf(want, name)
+				want = fmt.Sprintf(want, genID)
 			}
 			switch {
 			case want == "" && err != nil:

@@ -19,20 +19,27 @@ func TestMain(m *testing.M) {
 
 // TestNaiveLeaks and TestScopedDoesNotLeak are the demo's leak/no-leak
 // pair: the same component, reloaded the same number of times.
+// stateKiB is each generation's state in these tests: the component's
+// and its client's copy make twice that per generation, well apart from
+// the scoped half's allowance of 1 MiB for the whole run.
+const stateKiB = 64
+
 func TestNaiveLeaks(t *testing.T) {
 	const n = 30
-	s := reloadNaive(n, 16<<10)
+	s := reloadNaive(n, stateKiB<<10)
 	if grew := s[n].goroutines - s[0].goroutines; grew < 2*n {
 		t.Errorf("naive: goroutines grew by %d over %d reloads; want at least %d", grew, n, 2*n)
 	}
-	if grew := s[n].heapMiB - s[0].heapMiB; grew < float64(2*n*16)/1024 {
-		t.Errorf("naive: live heap grew by %.2f MiB; want at least the %d generations' state", grew, n)
+	// The live heap is counted at the last collection: allow it 10% below
+	// the two copies of each generation's state it holds.
+	if grew, want := s[n].heapMiB-s[0].heapMiB, 0.9*float64(2*n*stateKiB)/1024; grew < want {
+		t.Errorf("naive: live heap grew by %.2f MiB; want at least %.2f MiB, the %d generations' state", grew, want, n)
 	}
 }
 
 func TestScopedDoesNotLeak(t *testing.T) {
 	const n = 30
-	s, stats, err := reloadScoped(n, 16<<10)
+	s, stats, err := reloadScoped(n, stateKiB<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
