@@ -2,7 +2,6 @@ package gprofile
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
 	"strconv"
 )
@@ -118,7 +117,7 @@ func parseDebug1(data []byte, key string, filter, whole bool) (*Profile, error) 
 	}
 	if whole && last >= 0 {
 		if !bytes.HasSuffix(data, []byte("\n")) {
-			return nil, fmt.Errorf("%w: line %d: the last line has no newline", ErrTruncated, bytes.Count(data, []byte{'\n'})+1)
+			return nil, s.truncatedf(len(data), "the last line has no newline")
 		}
 		if err := s.lastRecordWhole(last); err != nil {
 			return nil, err
@@ -171,8 +170,7 @@ func (s *scanner) lastRecordWhole(start int) error {
 		whole = end == len(pcs)-1 || end == len(pcs)-2
 	}
 	if !whole {
-		return fmt.Errorf("%w: line %d: the last record stops after %d of the frames of its %d PCs",
-			ErrTruncated, bytes.Count(s.data[:lastLine], []byte{'\n'})+1, frames, len(pcs))
+		return s.truncatedf(lastLine, "the last record stops after %d of the frames of its %d PCs", frames, len(pcs))
 	}
 	return nil
 }

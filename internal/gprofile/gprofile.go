@@ -147,11 +147,17 @@ func (s *scanner) peek() ([]byte, bool) {
 
 // errorf returns a *SyntaxError for the line starting at offset start.
 func (s *scanner) errorf(start int, format string, args ...any) error {
-	return &SyntaxError{
-		Line: bytes.Count(s.data[:start], []byte{'\n'}) + 1,
-		Msg:  fmt.Sprintf(format, args...),
-	}
+	return &SyntaxError{Line: s.lineAt(start), Msg: fmt.Sprintf(format, args...)}
 }
+
+// truncatedf returns an error wrapping ErrTruncated for the line starting
+// at offset start.
+func (s *scanner) truncatedf(start int, format string, args ...any) error {
+	return fmt.Errorf("%w: line %d: %s", ErrTruncated, s.lineAt(start), fmt.Sprintf(format, args...))
+}
+
+// lineAt returns the 1-based number of the line that holds offset start.
+func (s *scanner) lineAt(start int) int { return bytes.Count(s.data[:start], []byte{'\n'}) + 1 }
 
 // excerpt quotes at most 60 bytes of line for an error message.
 func excerpt(line []byte) string {

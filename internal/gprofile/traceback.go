@@ -345,7 +345,7 @@ func (t *tracebackParser) block() (next header, more bool, err error) {
 		case !ok || len(line) == 0:
 			if pending != nil {
 				if !ok && (cut || call || creator) {
-					return header{}, false, t.truncated(pendingStart, "a frame without its file:line at the end of the input")
+					return header{}, false, t.s.truncatedf(pendingStart, "a frame without its file:line at the end of the input")
 				}
 				if call || creator {
 					return header{}, false, s.errorf(pendingStart, "a frame without its file:line: %s", excerpt(pending))
@@ -354,7 +354,7 @@ func (t *tracebackParser) block() (next header, more bool, err error) {
 			}
 			if !any {
 				if !ok {
-					return header{}, false, t.truncated(g.header.start, "a goroutine without frames at the end of the input")
+					return header{}, false, t.s.truncatedf(g.header.start, "a goroutine without frames at the end of the input")
 				}
 				// A goroutine the runtime printed no frame for: an empty
 				// stack.
@@ -365,7 +365,7 @@ func (t *tracebackParser) block() (next header, more bool, err error) {
 			return t.nextHeader()
 		case line[0] == '\t':
 			if cut && s.pos == len(s.data) {
-				return header{}, false, t.truncated(start, "the last line has no newline")
+				return header{}, false, t.s.truncatedf(start, "the last line has no newline")
 			}
 			switch {
 			case pending != nil:
@@ -481,7 +481,7 @@ func (t *tracebackParser) trailer(start int) error {
 		}
 		if s.pos == len(s.data) && !bytes.HasSuffix(s.data, []byte("\n")) &&
 			bytes.HasPrefix(line, []byte("goroutine ")) && digitsPrefix(line[len("goroutine "):]) > 0 {
-			return t.truncated(lstart, "a goroutine header cut short at the end of the input")
+			return t.s.truncatedf(lstart, "a goroutine header cut short at the end of the input")
 		}
 	}
 }
@@ -492,14 +492,14 @@ func (t *tracebackParser) trailer(start int) error {
 // goroutine (a trailer) shows that the runtime finished printing them.
 func (t *tracebackParser) complete() error {
 	if t.signal() && !t.trailed {
-		return t.truncated(t.lastLine(), "the traceback of a signal (PC=...) ends without the register dump that follows its goroutines")
+		return t.s.truncatedf(t.lastLine(), "the traceback of a signal (PC=...) ends without the register dump that follows its goroutines")
 	}
 	if !t.trailed && !t.g.whole() {
 		why := "the last goroutine ends without the \"created by\" line the runtime prints for every goroutine but the main one"
 		if t.g.who == 1 {
 			why = "the main goroutine's stack ends before main.main"
 		}
-		return t.truncated(t.lastLine(), why)
+		return t.s.truncatedf(t.lastLine(), "%s", why)
 	}
 	return nil
 }
@@ -522,12 +522,6 @@ func (t *tracebackParser) signal() bool {
 func (t *tracebackParser) lastLine() int {
 	data := bytes.TrimSuffix(t.s.data, []byte("\n"))
 	return bytes.LastIndexByte(data, '\n') + 1
-}
-
-// truncated returns ErrTruncated for the line at offset start.
-func (t *tracebackParser) truncated(start int, why string) error {
-	line := bytes.Count(t.s.data[:start], []byte{'\n'}) + 1
-	return fmt.Errorf("%w: line %d: %s", ErrTruncated, line, why)
 }
 
 // add adds the goroutine just read to its record.
