@@ -102,7 +102,10 @@ func TestNotRetainedThroughRegisterer(t *testing.T) {
 
 // TestNotRetainedByReloader: a Reloader that reloads, its generations
 // registering their collectors through their Registerer and serving
-// requests, keeps none of the closed generations alive.
+// requests, keeps none of the closed generations alive. Shutdown waits
+// until every generation has closed, so that the two collections come
+// after every close (the drains close the retired generations in the
+// background); the Reloader is kept alive through them.
 func TestNotRetainedByReloader(t *testing.T) {
 	root := janitor.New("app", quiet(janitor.WithCensus(nil))...)
 	defer root.Close()
@@ -115,7 +118,6 @@ func TestNotRetainedByReloader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rl.Shutdown(context.Background())
 	for range 5 {
 		serve(rl, 3)
 		if err := rl.Reload(context.Background()); err != nil {
@@ -123,6 +125,9 @@ func TestNotRetainedByReloader(t *testing.T) {
 		}
 	}
 	serve(rl, 3)
+	if err := rl.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	runtime.GC()
 	runtime.GC()
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
@@ -133,4 +138,5 @@ janitor_generations_retained{scope="app/gen"} 0
 `), "janitor_generations_retained"); err != nil {
 		t.Error(err)
 	}
+	runtime.KeepAlive(rl) // through the collections and the read
 }
