@@ -2,9 +2,9 @@ package main
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 
+	"github.com/leakproof/leakproof/janitor"
 	"github.com/leakproof/leakproof/known"
 )
 
@@ -265,7 +265,7 @@ func owners(items []owned) []owner {
 		if len(scopes[w.Object]) > 0 {
 			w.Scopes = counts(scopes[w.Object])
 		}
-		w.Owner = ownerString(w.Objects, w.Object, w.Goroutines)
+		w.Owner = janitor.Owner{Object: w.Object, Objects: w.Objects, Goroutines: w.Goroutines}.String()
 	}
 	slices.SortStableFunc(out, func(a, b owner) int {
 		return cmp.Or(b.Goroutines-a.Goroutines, cmp.Compare(a.Object, b.Object))
@@ -274,14 +274,4 @@ func owners(items []owned) []owner {
 		out = []owner{}
 	}
 	return out
-}
-
-// ownerString returns "1 gRPC ClientConn: 5 goroutines", or "gRPC
-// ClientConn: 5 goroutines" when the goroutines do not count the objects,
-// as janitor.Owner's String does.
-func ownerString(objects int, kind string, goroutines int) string {
-	if objects == 0 {
-		return fmt.Sprintf("%s: %s", kind, plural(goroutines, "goroutine"))
-	}
-	return fmt.Sprintf("%d %s: %s", objects, kind, plural(goroutines, "goroutine"))
 }

@@ -408,18 +408,22 @@ func TestExitStatus(t *testing.T) {
 	}
 }
 
-// TestOwnerString pins the owner line to what janitor.Owner prints.
+// TestOwnerString pins the owner line: "1 gRPC ClientConn: 5 goroutines",
+// objects counted from the goroutines of the entries with a fixed number
+// per object, summed over the entries before dividing.
 func TestOwnerString(t *testing.T) {
+	serializer := &offender{Func: "grpcsync.(*CallbackSerializer).run", Object: "gRPC ClientConn", PerObject: 3}
+	reader := &offender{Func: "transport.(*http2Client).reader", Object: "gRPC ClientConn"}
 	for _, tt := range []struct {
-		objects, goroutines int
-		want                string
+		items []owned
+		want  string
 	}{
-		{1, 5, "1 gRPC ClientConn: 5 goroutines"},
-		{0, 1, "gRPC ClientConn: 1 goroutine"},
-		{3, 15, "3 gRPC ClientConn: 15 goroutines"},
+		{[]owned{{o: serializer, n: 3}, {o: reader, n: 2}}, "1 gRPC ClientConn: 5 goroutines"},
+		{[]owned{{o: reader, n: 1}}, "gRPC ClientConn: 1 goroutine"},
+		{[]owned{{o: serializer, n: 5}, {o: serializer, n: 4}, {o: reader, n: 6}}, "3 gRPC ClientConn: 15 goroutines"},
 	} {
-		if got := ownerString(tt.objects, "gRPC ClientConn", tt.goroutines); got != tt.want {
-			t.Errorf("ownerString(%d, %d) = %q; want %q", tt.objects, tt.goroutines, got, tt.want)
+		if got := owners(tt.items); len(got) != 1 || got[0].Owner != tt.want {
+			t.Errorf("owners(%+v) = %+v; want one owner %q", tt.items, got, tt.want)
 		}
 	}
 }
