@@ -27,9 +27,16 @@ func TestMain(m *testing.M) {
 // testdata/gpgen for how each was produced).
 func fixtures(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	names, err := filepath.Glob("testdata/*.txt")
+	return readAll(tb, "testdata/*.txt")
+}
+
+// readAll returns the files that match pattern, by base name; it fails if
+// there is none.
+func readAll(tb testing.TB, pattern string) map[string][]byte {
+	tb.Helper()
+	names, err := filepath.Glob(pattern)
 	if err != nil || len(names) == 0 {
-		tb.Fatalf("no fixtures: %v", err)
+		tb.Fatalf("no %s: %v", pattern, err)
 	}
 	out := make(map[string][]byte, len(names))
 	for _, name := range names {
@@ -65,26 +72,33 @@ func TestParseGolden(t *testing.T) {
 				t.Fatalf("Parse(%s) error: %v", name, err)
 			}
 			checkInvariants(t, p)
-			got, err := json.MarshalIndent(p, "", "\t")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
 			golden := filepath.Join("testdata", strings.TrimSuffix(name, ".txt")+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
+			if got, want := readGolden(t, golden, p); !bytes.Equal(got, want) {
 				t.Errorf("Parse(%s) differs from %s (run go test -update and review the diff)", name, golden)
 			}
 		})
 	}
+}
+
+// readGolden returns p as indented JSON, and the golden file path, which
+// -update first rewrites with it.
+func readGolden(t *testing.T, path string, p *gprofile.Profile) (got, want []byte) {
+	t.Helper()
+	got, err := json.MarshalIndent(p, "", "\t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	return got, want
 }
 
 // TestParseFixtures checks hand-verified records of each fixture, picked

@@ -21,19 +21,7 @@ import (
 // go1.27.3 output (see testdata/tbgen for how each was produced).
 func dumps(tb testing.TB) map[string][]byte {
 	tb.Helper()
-	names, err := filepath.Glob("testdata/dump/*.txt")
-	if err != nil || len(names) == 0 {
-		tb.Fatalf("no dumps: %v", err)
-	}
-	out := make(map[string][]byte, len(names))
-	for _, name := range names {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out[filepath.Base(name)] = data
-	}
-	return out
+	return readAll(tb, "testdata/dump/*.txt")
 }
 
 // TestParseDumpGolden compares the whole parse of every dump with its
@@ -55,22 +43,8 @@ func TestParseDumpGolden(t *testing.T) {
 			}
 			checkInvariants(t, p)
 			checkDetails(t, p, format)
-			got, err := json.MarshalIndent(p, "", "\t")
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, '\n')
 			golden := filepath.Join("testdata/dump", strings.TrimSuffix(name, ".txt")+".golden")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !sameJSON(t, got, want) {
+			if got, want := readGolden(t, golden, p); !sameJSON(t, got, want) {
 				t.Errorf("ParseDump(%s) differs from %s (run go test -update and review the diff)", name, golden)
 			}
 		})
