@@ -126,7 +126,7 @@ func Warm(j *Janitor, obj any) error {
 	}
 	t := typeName(obj)
 	w, ok := obj.(io.Writer)
-	if !ok || !j.startsOnWrite(t) {
+	if _, startsOnWrite := j.typeEntry(t); !ok || !startsOnWrite {
 		return nil
 	}
 	if !j.isOpen() {
@@ -149,29 +149,6 @@ func Warm(j *Janitor, obj any) error {
 		return fmt.Errorf("janitor: %s: Warm %s: %w", j.id, t, err)
 	}
 	return nil
-}
-
-// builtinStartsOnWrite is the set of types that built-in entries mark
-// StartsOnWrite.
-var builtinStartsOnWrite = sync.OnceValue(func() map[string]bool {
-	types := make(map[string]bool)
-	for _, o := range known.Offenders() {
-		if o.StartsOnWrite {
-			types[stripTypeArgs(o.Type)] = true
-		}
-	}
-	return types
-})
-
-// startsOnWrite reports whether an entry of j's catalogue says that
-// objects of type t start a goroutine on their first Write.
-func (j *Janitor) startsOnWrite(t string) bool {
-	for _, o := range j.cfg.offenders {
-		if o.StartsOnWrite && stripTypeArgs(o.Type) == t {
-			return true
-		}
-	}
-	return builtinStartsOnWrite()[t]
 }
 
 // typeName returns the name of v's Go type as reflect prints it, without
@@ -281,8 +258,10 @@ func (j *Janitor) keepClosed(cl cleanup) {
 	if cl.obj == nil {
 		return
 	}
-	if _, ok := cl.obj.(Holder); !ok && !j.catalogued(typeName(cl.obj)) {
-		return
+	if _, holder := cl.obj.(Holder); !holder {
+		if named, _ := j.typeEntry(typeName(cl.obj)); !named {
+			return
+		}
 	}
 	pending := false
 	for _, o := range j.tree.pendingUnder(j) {
@@ -296,25 +275,30 @@ func (j *Janitor) keepClosed(cl cleanup) {
 	j.closedOwned = append(j.closedOwned, ownedObject{cl.name, cl.obj})
 }
 
-// builtinTypes is the set of types that built-in entries name.
+// builtinTypes are the types that built-in entries name, each with
+// whether one of those entries marks it StartsOnWrite.
 var builtinTypes = sync.OnceValue(func() map[string]bool {
 	types := make(map[string]bool)
 	for _, o := range known.Offenders() {
 		if o.Type != "" {
-			types[stripTypeArgs(o.Type)] = true
+			t := stripTypeArgs(o.Type)
+			types[t] = types[t] || o.StartsOnWrite
 		}
 	}
 	return types
 })
 
-// catalogued reports whether an entry of j's catalogue names type t.
-func (j *Janitor) catalogued(t string) bool {
+// typeEntry reports whether an entry of j's catalogue (j's own,
+// WithOffenders, or a built-in one) names type t, and whether one says
+// that objects of type t start a goroutine on their first Write.
+func (j *Janitor) typeEntry(t string) (named, startsOnWrite bool) {
 	for _, o := range j.cfg.offenders {
 		if o.Type != "" && stripTypeArgs(o.Type) == t {
-			return true
+			named, startsOnWrite = true, startsOnWrite || o.StartsOnWrite
 		}
 	}
-	return builtinTypes()[t]
+	builtinStarts, builtin := builtinTypes()[t]
+	return named || builtin, startsOnWrite || builtinStarts
 }
 
 // awaitDescendants reports whether the verdict on c must wait for those
