@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -307,7 +306,7 @@ func (c *Census) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	p, err := gprofile.Parse(r.data)
 	if err != nil {
-		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
+		return nil, wrapProfileErr(err)
 	}
 	return c.keep(newSnapshot(r.taken, p), true), nil
 }
@@ -356,7 +355,7 @@ func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, e
 	p, err := gprofile.ParseLabelled(r.data, key)
 	c.recycle(r)
 	if err != nil {
-		return nil, fmt.Errorf("goroutines: reading goroutine profile: %w", err)
+		return nil, wrapProfileErr(err)
 	}
 	return c.keep(newSnapshot(r.taken, p), key == ScopeLabel), nil
 }
@@ -374,6 +373,7 @@ func (c *Census) recycle(r *round) {
 	}
 }
 
+// wrapProfileErr says that err came from reading the goroutine profile.
 func wrapProfileErr(err error) error {
 	return fmt.Errorf("goroutines: reading goroutine profile: %w", err)
 }
@@ -398,7 +398,8 @@ func newSnapshot(taken time.Time, p *gprofile.Profile) *Snapshot {
 // the finalizers and cleanups that collection queued to have run (so that
 // goroutines they stop get to exit, even on a busy process), and waits
 // 1ms, 2ms, 4ms, 8ms before reading again, for at most 5 reads (about
-// 15ms plus the collections and their finalizers). A Leaks that finds nothing costs one shared read.
+// 15ms plus the collections and their finalizers). A Leaks that finds
+// nothing costs one shared read.
 //
 // The calling goroutine is included if it carries key=value itself.
 func (c *Census) Leaks(ctx context.Context, key, value string) ([]Goroutine, error) {
