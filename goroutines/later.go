@@ -228,12 +228,12 @@ func (c *Census) nextReadLocked() time.Time {
 	return next
 }
 
-// settle lets goroutines that have just returned (a closed scope's,
+// letExit lets goroutines that have just returned (a closed scope's,
 // whose group counted them out) finish exiting before a paced read, whose
 // cost grows with every goroutine in it, and which must not find them: it
 // yields while the number of goroutines keeps falling, a few dozen times
 // at most. The judge pays for it, not the close that asked.
-func settle() {
+func letExit() {
 	n := runtime.NumGoroutine()
 	for range 64 {
 		runtime.Gosched()
@@ -266,7 +266,7 @@ func deliver(ds []delivery) {
 // for the next.
 func (c *Census) judgeOnce(round *round) {
 	if round == nil {
-		settle()
+		letExit()
 		round, _ = c.read(context.Background()) // a read that failed has its error
 	}
 	c.settle(round)
