@@ -261,8 +261,6 @@ func checkUnregistered(t *testing.T, reg prometheus.Gatherer) {
 	}
 }
 
-// checkStats checks, from the janitor's own counters, that gens
-// generations closed clean and that every preventor undid something.
 // verdicts waits until the census's verdicts on gens closes of soak/gen
 // have landed: each lands after Close returned, in the background.
 func verdicts(t *testing.T, root *janitor.Janitor, gens int) {
@@ -282,6 +280,8 @@ func verdicts(t *testing.T, root *janitor.Janitor, gens int) {
 	}
 }
 
+// checkStats checks, from the janitor's own counters, that gens
+// generations closed clean and that every preventor undid something.
 func checkStats(t *testing.T, root *janitor.Janitor, gens int) {
 	t.Helper()
 	for _, s := range root.Stats() {
