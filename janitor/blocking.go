@@ -118,7 +118,7 @@ func (j *Janitor) Blocking(ctx context.Context) ([]Blocker, error) {
 		if !hookSeen && st.Hook != "" {
 			// Running, but its goroutine not in the read yet (or no
 			// longer labelled): named without a stack.
-			out = append(out, Blocker{Scope: st.ID, Phase: st.Phase, Kind: "hook", Name: st.Hook, Since: st.HookStart, Count: 1})
+			out = append(out, hookBlocker(st))
 		}
 	}
 	return out, nil
@@ -130,10 +130,16 @@ func hookBlockers(closing []Status) []Blocker {
 	var out []Blocker
 	for _, st := range closing {
 		if st.Hook != "" {
-			out = append(out, Blocker{Scope: st.ID, Phase: st.Phase, Kind: "hook", Name: st.Hook, Since: st.HookStart, Count: 1})
+			out = append(out, hookBlocker(st))
 		}
 	}
 	return out
+}
+
+// hookBlocker is the hook running in the closing scope st, without its
+// stack.
+func hookBlocker(st Status) Blocker {
+	return Blocker{Scope: st.ID, Phase: st.Phase, Kind: "hook", Name: st.Hook, Since: st.HookStart, Count: 1}
 }
 
 // hookWrapper is how stacks name the function that runs every hook under
