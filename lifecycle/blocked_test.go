@@ -105,3 +105,24 @@ func TestBlockedWarningStacks(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockedWarningNoHook: a close waiting for neither a hook nor a
+// goroutine (a closer here) still gets its line, which says so.
+func TestBlockedWarningNoHook(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("closer", janitor.WithLogger(discard), janitor.WithCensus(nil))
+		release := make(chan struct{})
+		if err := root.Adopt("db", janitor.CloserFunc(func() error { <-release; return nil })); err != nil {
+			t.Fatal(err)
+		}
+		var logs logBuffer
+		p := lifecycle.New(root, lifecycle.WithSignals(), lifecycle.WithLogger(logs.logger()), lifecycle.WithBlockedAfter(3*time.Second))
+		p.Stop()
+		p.Run(context.Background()) //nolint:errcheck // the closer is cut
+		close(release)
+		want := `level=WARN msg="lifecycle: the close is taking long" closing_for=3s blocking="no hook and no goroutine: a closer, a reaction or the census (the Report's phases will say)" stacks=""`
+		if n := strings.Count(logs.String(), `msg="lifecycle: the close is taking long"`); n != 1 || !strings.Contains(logs.String(), want) {
+			t.Errorf("log:\n%s\nwant once: %s", logs.String(), want)
+		}
+	})
+}

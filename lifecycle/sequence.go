@@ -192,13 +192,14 @@ func (p *Process) watchClose(ctx context.Context, start time.Time) (stop func())
 				lines[len(lines)-1] += "; remedy: " + b.Remedy
 			}
 		}
-		attrs := []any{"closing_for", time.Since(start).Round(time.Millisecond), "blocking", strings.Join(lines, "; "),
+		blocking := strings.Join(lines, "; ")
+		if len(blockers) == 0 && err == nil {
+			blocking = "no hook and no goroutine: a closer, a reaction or the census (the Report's phases will say)"
+		}
+		attrs := []any{"closing_for", time.Since(start).Round(time.Millisecond), "blocking", blocking,
 			"stacks", strings.Join(stacks, "\n")}
 		if err != nil {
 			attrs = append(attrs, "err", err)
-		}
-		if len(blockers) == 0 && err == nil {
-			attrs[3] = "no hook and no goroutine: a closer, a reaction or the census (the Report's phases will say)"
 		}
 		p.log(slog.LevelWarn, "lifecycle: the close is taking long", attrs...)
 	}()
