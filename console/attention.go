@@ -86,12 +86,12 @@ func attentionOf(p pageView) []attentionView {
 	for _, rl := range p.Reloaders {
 		if failed := currentFailures(rl); len(failed) > 0 {
 			last := failed[0]
-			text := fmt.Sprintf("The last reload of %s failed (%s, %s): %s. %s serving.",
-				rl.Path, last.Trigger, last.At.Format(timeLayout), last.Error, servingText(rl.Serving))
+			what := "The last reload of " + rl.Path + " failed"
 			if len(failed) > 1 {
-				text = fmt.Sprintf("The last %d reloads of %s failed; the last (%s, %s): %s. %s serving.",
-					len(failed), rl.Path, last.Trigger, last.At.Format(timeLayout), last.Error, servingText(rl.Serving))
+				what = fmt.Sprintf("The last %d reloads of %s failed; the last", len(failed), rl.Path)
 			}
+			text := fmt.Sprintf("%s (%s, %s): %s. %s serving.",
+				what, last.Trigger, last.At.Format(timeLayout), last.Error, servingText(rl.Serving))
 			out = append(out, attentionView{failedReload, text, []string{rl.Path}})
 		}
 	}

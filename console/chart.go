@@ -330,8 +330,8 @@ func chartsOf(p pageView) []chart {
 		for _, c := range closes {
 			total += c.Leaked
 		}
-		leakedChart.Label = fmt.Sprintf("Leaked goroutines per close of %s: %s in %d leaky %s.",
-			span, plural(total, "goroutine"), leaky, map[bool]string{true: "close", false: "closes"}[leaky == 1])
+		leakedChart.Label = fmt.Sprintf("Leaked goroutines per close of %s: %s in %s.",
+			span, plural(total, "goroutine"), plural(leaky, "leaky close"))
 	}
 
 	// Labelled goroutines per generation: the closed ones' leaks still

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html"
 	"html/template"
 	"math"
@@ -343,6 +344,19 @@ func TestPageCharts(t *testing.T) {
 	if !slices.ContainsFunc(data.Closed, func(c closedJSON) bool { return c.Result == "leaked" }) ||
 		!strings.Contains(page, `class="bar leaky"`) {
 		t.Error("the leaky closes are not drawn as leaky")
+	}
+	leaky := 0
+	for _, c := range data.Closed {
+		if c.Leaked > 0 {
+			leaky++
+		}
+	}
+	want := fmt.Sprintf(" in %d leaky closes.\"", leaky)
+	if leaky == 1 {
+		want = " in 1 leaky close.\""
+	}
+	if _, fig, _ := strings.Cut(page, `<figure id="chart-leaked">`); !strings.Contains(fig, want) {
+		t.Errorf("the leaked chart's accessible name does not end %q", want)
 	}
 }
 

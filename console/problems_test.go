@@ -158,10 +158,16 @@ func TestFailingReload(t *testing.T) {
 	h := console.Handler(root, console.WithReloader(rl))
 	fail = true
 	rl.Reload(httpmw.WithTrigger(context.Background(), "SIGHUP"))
-	rl.Reload(httpmw.WithTrigger(context.Background(), "SIGHUP"))
 	page := fetchJSON(t, h, "/?format=json")
 	if len(page.Attention) != 1 || page.Attention[0].Kind != "failed_reload" ||
-		!strings.Contains(page.Attention[0].Text, "The last 2 reloads of test/gen failed") ||
+		!strings.HasPrefix(page.Attention[0].Text, "The last reload of test/gen failed (SIGHUP, ") ||
+		!strings.Contains(page.Attention[0].Text, "unknown key. The previous generation, "+rl.Current().ID()+", keeps serving.") {
+		t.Errorf("after a failed reload, attention = %+v; want it, its trigger, the error and what keeps serving", page.Attention)
+	}
+	rl.Reload(httpmw.WithTrigger(context.Background(), "SIGHUP"))
+	page = fetchJSON(t, h, "/?format=json")
+	if len(page.Attention) != 1 || page.Attention[0].Kind != "failed_reload" ||
+		!strings.HasPrefix(page.Attention[0].Text, "The last 2 reloads of test/gen failed; the last (SIGHUP, ") ||
 		!strings.Contains(page.Attention[0].Text, "unknown key") || !strings.Contains(page.Attention[0].Text, rl.Current().ID()+", keeps serving") {
 		t.Errorf("after 2 failed reloads, attention = %+v; want them, the error and what keeps serving", page.Attention)
 	}
