@@ -25,9 +25,10 @@ const DefaultBudget = 0.05
 //
 // A Budget paces nothing by itself: the code doing the work asks Next (or
 // Wait) before paced work and reports every piece of work with Spend. A
-// Census does both for its reads; code that does costly work of the same
-// kind beside it (package janitor's leak-profile read) should use the
-// census's Budget too, so that the two share one bound.
+// Census does both for its reads, and spends its proving reads
+// ([Census.BlockedForever], the goroutine leak profile) from it too; code
+// that does costly work of the same kind beside it should use the
+// census's Budget as well, so that all of it shares one bound.
 //
 // The zero Budget is ready to use, with DefaultBudget. A Budget is safe
 // for concurrent use and must not be copied after first use.
