@@ -66,13 +66,16 @@ type Profile struct {
 }
 
 var (
-	// ErrFormat is returned for input that is not a debug=1 goroutine or
-	// goroutineleak profile, such as the debug=2 form of either.
+	// ErrFormat is returned by Parse for input that is not a debug=1
+	// goroutine or goroutineleak profile, such as the debug=2 form of
+	// either; ParseTraceback and ParseDump wrap it for input that is no
+	// goroutine dump they read.
 	ErrFormat = errors.New("gprofile: not a debug=1 goroutine profile")
 
-	// ErrTruncated is returned for a profile whose record counts do not
-	// add up to the "total N" of its header, as happens when a read was cut
-	// short. Callers may retry the read.
+	// ErrTruncated is returned (or wrapped) for a dump cut short, as
+	// happens when a read stopped early: a profile whose record counts do
+	// not add up to the "total N" of its header, and the cuts ParseDump
+	// and ParseTraceback tell (see there). Callers may retry the read.
 	ErrTruncated = errors.New("gprofile: truncated profile")
 )
 

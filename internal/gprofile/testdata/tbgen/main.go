@@ -1,6 +1,6 @@
-// Command tbgen wrote the traceback fixtures of internal/gprofile
-// (testdata/traceback_*.txt) on linux/amd64, built as /tmp/tbgen (the
-// paths in the fixtures). It lives under testdata so the go tool ignores
+// Command tbgen wrote the dumps of internal/gprofile/testdata/dump (all
+// but traceback_cgo_debug2_go126.txt, cgogen's) on linux/amd64, built as
+// /tmp/tbgen (the paths in the dumps). It lives under testdata so the go tool ignores
 // it; to regenerate, copy it to /tmp/tbgen with a go.mod saying "module
 // tbgen" and "go 1.26", then:
 //
