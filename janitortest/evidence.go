@@ -39,13 +39,7 @@ const (
 func (c *check) fail(leaks []janitor.Leak, msg string) {
 	c.t.Helper()
 	if a, ok := c.t.(attrT); ok {
-		n, proven := 0, 0
-		for _, l := range leaks {
-			n += l.Count
-			if l.BlockedForever {
-				proven += l.Count
-			}
-		}
+		n, proven := count(leaks)
 		a.Attr("janitortest.leaked", strconv.Itoa(n))
 		a.Attr("janitortest.proven", strconv.Itoa(proven))
 	}

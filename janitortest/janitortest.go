@@ -268,6 +268,18 @@ func (c *check) keep(leaks []janitor.Leak) []janitor.Leak {
 	return out
 }
 
+// count returns how many goroutines leaks holds, and how many of them
+// are proven blocked forever.
+func count(leaks []janitor.Leak) (n, proven int) {
+	for _, l := range leaks {
+		n += l.Count
+		if l.BlockedForever {
+			proven += l.Count
+		}
+	}
+	return n, proven
+}
+
 // unproven reports whether some of leaks are not proven blocked forever:
 // they may still end.
 func unproven(leaks []janitor.Leak) bool {
@@ -312,13 +324,7 @@ func again(first []janitor.Leak, found, proven []goroutines.Goroutine) []janitor
 // describe is the failure message: the test, how many goroutines, and
 // each record's stack with its diagnosis.
 func (c *check) describe(leaks []janitor.Leak, after time.Duration) string {
-	n, proven := 0, 0
-	for _, l := range leaks {
-		n += l.Count
-		if l.BlockedForever {
-			proven += l.Count
-		}
-	}
+	n, proven := count(leaks)
 	var b strings.Builder
 	plural := "s"
 	if n == 1 {
