@@ -60,7 +60,7 @@ func TestCacheNoLeak(t *testing.T) {
 	if res := findResource(r, "ctxlocal", "sessions"); r.Cleared != 2 || res == nil || res.Phase != "caches" || res.Count != 2 {
 		t.Errorf("report = cleared %d, resources %+v; want 2 cleared in the caches phase", r.Cleared, r.Resources)
 	}
-	if st := statsFor(root, "app/gen"); st.CtxlocalCleared != 2 || st.Undone["ctxlocal"] != 2 {
+	if st := statsOf(t, root, "app/gen"); st.CtxlocalCleared != 2 || st.Undone["ctxlocal"] != 2 {
 		t.Errorf("stats = cleared %d, undone %d; want 2, 2", st.CtxlocalCleared, st.Undone["ctxlocal"])
 	}
 	late := ctxlocal.NewStore("late")

@@ -82,7 +82,7 @@ func TestShutdownDeadlineHungHooks(t *testing.T) {
 		if len(final.Hooks) != 3 || len(final.Abandoned) == 0 || len(final.Phases) != 8 {
 			t.Errorf("finished report: %d hooks, abandoned %q, %d phases; want 3, the same names, 8", len(final.Hooks), final.Abandoned, len(final.Phases))
 		}
-		if st := statsFor(root, "app"); st.HooksRun[hooks.Abandoned] != 3 || st.ClosesError != 1 {
+		if st := statsOf(t, root, "app"); st.HooksRun[hooks.Abandoned] != 3 || st.ClosesError != 1 {
 			t.Errorf("stats: %d hooks abandoned, %d failed closes; want 3, 1", st.HooksRun[hooks.Abandoned], st.ClosesError)
 		}
 		close(release)
@@ -341,7 +341,7 @@ func TestStragglerWithoutCensusIsNotClean(t *testing.T) {
 				if stubborn != errors.Is(err, janitor.ErrLeaked) || stubborn == gen.Report().Clean() {
 					t.Errorf("Close() = %v, clean %v; want ErrLeaked and unclean only with a stubborn worker", err, gen.Report().Clean())
 				}
-				st := statsFor(root, "app/gen")
+				st := statsOf(t, root, "app/gen")
 				if want := map[bool]uint64{false: 0, true: 1}[stubborn]; st.ClosesLeaked != want || st.Stragglers != want {
 					t.Errorf("stats: %d leaked closes, %d stragglers; want %d, %d", st.ClosesLeaked, st.Stragglers, want, want)
 				}

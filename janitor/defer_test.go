@@ -50,10 +50,8 @@ func TestDeferPhases(t *testing.T) {
 			t.Errorf("Resource %q = %+v; want kind test, phase %s, no error", name, res, phase)
 		}
 	}
-	for _, s := range root.Stats() {
-		if s.Path == "app/gen" && s.Undone["test"] != 5 {
-			t.Errorf("Stats.Undone = %v; want test: 5", s.Undone)
-		}
+	if s := statsOf(t, root, "app/gen"); s.Undone["test"] != 5 {
+		t.Errorf("Stats.Undone = %v; want test: 5", s.Undone)
 	}
 }
 
@@ -112,10 +110,8 @@ func TestDeferDetectOnly(t *testing.T) {
 	if res := findResource(gen.Report(), "mine", "p"); res == nil || !res.Detected {
 		t.Errorf("Resource = %+v; want detected", res)
 	}
-	for _, s := range root.Stats() {
-		if s.Path == "app/gen" && (s.Detected["mine"] != 1 || s.Undone["mine"] != 0) {
-			t.Errorf("Detected = %v, Undone = %v; want mine detected once", s.Detected, s.Undone)
-		}
+	if s := statsOf(t, root, "app/gen"); s.Detected["mine"] != 1 || s.Undone["mine"] != 0 {
+		t.Errorf("Detected = %v, Undone = %v; want mine detected once", s.Detected, s.Undone)
 	}
 }
 

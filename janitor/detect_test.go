@@ -127,7 +127,7 @@ func TestDetectOnly(t *testing.T) {
 	if full := fmt.Sprintf("%+v", r); !strings.Contains(full, "detected, left in place") {
 		t.Errorf("%%+v report does not mark detected resources:\n%s", full)
 	}
-	st := statsFor(root, "app/gen")
+	st := statsOf(t, root, "app/gen")
 	n := uint64(0)
 	for _, c := range st.Detected {
 		n += c

@@ -426,7 +426,7 @@ func TestAttributionLeak(t *testing.T) {
 			t.Errorf("%%+v report does not mention %q:\n%s", want, full)
 		}
 	}
-	if st := statsFor(root, "app/gen"); st.GoroutinesLeaked != 2 || st.ClosesLeaked != 1 {
+	if st := statsOf(t, root, "app/gen"); st.GoroutinesLeaked != 2 || st.ClosesLeaked != 1 {
 		t.Errorf("stats = leaked %d, leaked closes %d; want 2, 1", st.GoroutinesLeaked, st.ClosesLeaked)
 	}
 }
@@ -448,21 +448,12 @@ func TestAttributionNoLeak(t *testing.T) {
 	if r := gen.Report(); r.Leaked() != 0 || !r.Clean() {
 		t.Fatalf("report = %+v; want clean", r)
 	}
-	if st := statsFor(root, "app/gen"); st.ClosesClean != 1 || st.GoroutinesStarted != 1 {
+	if st := statsOf(t, root, "app/gen"); st.ClosesClean != 1 || st.GoroutinesStarted != 1 {
 		t.Errorf("stats = clean closes %d, started %d; want 1, 1", st.ClosesClean, st.GoroutinesStarted)
 	}
 }
 
 func leakyWorker(stop <-chan struct{}) { <-stop }
-
-func statsFor(j *janitor.Janitor, scope string) janitor.Stats {
-	for _, s := range j.Stats() {
-		if s.Path == scope {
-			return s
-		}
-	}
-	return janitor.Stats{}
-}
 
 // TestClosedGenerationsAreNotPinned reloads many generations and checks
 // that the root keeps no closed one reachable.
@@ -492,7 +483,7 @@ func TestClosedGenerationsAreNotPinned(t *testing.T) {
 	if alive != 0 {
 		t.Errorf("%d of %d closed generations still reachable; want 0", alive, len(refs))
 	}
-	if st := statsFor(root, "app/gen"); st.ClosesClean != 100 || st.HooksRun[hooks.OK] != 100 {
+	if st := statsOf(t, root, "app/gen"); st.ClosesClean != 100 || st.HooksRun[hooks.OK] != 100 {
 		t.Errorf("stats = %d clean closes, %d hooks ok; want 100, 100", st.ClosesClean, st.HooksRun[hooks.OK])
 	}
 }
@@ -519,7 +510,7 @@ func TestRemoveHook(t *testing.T) {
 	if ran {
 		t.Error("removed hook ran")
 	}
-	if st := statsFor(j, "app"); st.HooksRemoved != 1 {
+	if st := statsOf(t, j, "app"); st.HooksRemoved != 1 {
 		t.Errorf("HooksRemoved = %d; want 1", st.HooksRemoved)
 	}
 }
@@ -570,7 +561,7 @@ func TestDoneContextStillTakesCensus(t *testing.T) {
 	if r := gen.Report(); r.Leaked() != 1 || !errors.Is(r.Err(), janitor.ErrLeaked) {
 		t.Errorf("finished report: %d leaked, err %v; want 1, ErrLeaked", r.Leaked(), r.Err())
 	}
-	if st := statsFor(root, "app/gen"); st.GoroutinesLeaked != 1 || st.ClosesLeaked+st.ClosesError != 1 {
+	if st := statsOf(t, root, "app/gen"); st.GoroutinesLeaked != 1 || st.ClosesLeaked+st.ClosesError != 1 {
 		t.Errorf("goroutines leaked %d, closes leaked %d, failed %d; want 1, and the close counted once", st.GoroutinesLeaked, st.ClosesLeaked, st.ClosesError)
 	}
 }

@@ -57,7 +57,7 @@ func TestOneResultPerClose(t *testing.T) {
 			if (err == nil) != (r.Result() == janitor.ResultClean) {
 				t.Errorf("Close() = %v with result %v; want nil exactly when clean", err, r.Result())
 			}
-			st := statsFor(root, "app/gen")
+			st := statsOf(t, root, "app/gen")
 			for _, res := range []janitor.Result{janitor.ResultClean, janitor.ResultLeaked, janitor.ResultError} {
 				want := uint64(0)
 				if res == tc.want {

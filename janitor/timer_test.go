@@ -55,7 +55,7 @@ func TestAfterFuncNoLeak(t *testing.T) {
 		if r == nil || r.Phase != "cancel" || r.Err != nil {
 			t.Errorf("Report().Resources = %+v; want timer \"refresh\" undone in the cancel phase", gen.Report().Resources)
 		}
-		if st := statsFor(root, "app/gen"); st.Undone["timer"] != 1 {
+		if st := statsOf(t, root, "app/gen"); st.Undone["timer"] != 1 {
 			t.Errorf("Stats.Undone[timer] = %d; want 1", st.Undone["timer"])
 		}
 		if _, err := gen.AfterFunc("late", time.Second, func(context.Context) {}); !errors.Is(err, janitor.ErrClosed) {

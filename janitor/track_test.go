@@ -126,7 +126,7 @@ func TestTrackClosesOpenObjects(t *testing.T) {
 	if n := closed.Load(); n != 10 {
 		t.Errorf("%d closes after closing a scope-closed object again; want 10", n)
 	}
-	if st := statsFor(j, "app"); st.Undone["tracked"] != 6 {
+	if st := statsOf(t, j, "app"); st.Undone["tracked"] != 6 {
 		t.Errorf("Stats.Undone[tracked] = %d; want 6", st.Undone["tracked"])
 	}
 	if _, err := janitor.Track(j, "bean", &bean{closed: &closed}); !errors.Is(err, janitor.ErrClosed) || closed.Load() != 11 {

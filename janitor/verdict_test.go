@@ -46,7 +46,7 @@ func TestVerdictsLandWithoutWaiting(t *testing.T) {
 				t.Errorf("%s: VerdictPending %v, %d leaked; want the verdict, %d", gen.ID(), r.VerdictPending, r.Leaked(), want)
 			}
 		}
-		st := statsFor(root, "app/gen")
+		st := statsOf(t, root, "app/gen")
 		if st.ClosesLeaked != 10 || st.ClosesClean != 10 || st.GoroutinesLeaked != 10 || st.GoroutinesLeakedAlive != 10 {
 			t.Errorf("stats: %d leaked closes, %d clean, %d goroutines leaked, %d alive; want 10, 10, 10, 10",
 				st.ClosesLeaked, st.ClosesClean, st.GoroutinesLeaked, st.GoroutinesLeakedAlive)
