@@ -139,55 +139,31 @@ func (r *report) writeText(p *printer) {
 
 	if len(r.Scopes) > 0 {
 		p.heading("Scopes (leakproof generations): %d", len(r.Scopes))
-		rows := []row{{cells: []cell{{text: "SCOPE", style: dim}, {text: "GOROUTINES", style: dim}, {text: "KNOWN OFFENDERS", style: dim}}}}
-		n := p.limit(len(r.Scopes))
-		rest := 0
-		for i, s := range r.Scopes {
-			if i >= n {
-				rest += s.Goroutines
-				continue
-			}
-			rows = append(rows, row{cells: []cell{{text: s.Scope}, {text: strconv.Itoa(s.Goroutines), right: true}, {text: strconv.Itoa(s.Known), right: true}}})
-		}
-		p.table("  ", rows)
-		p.more("  ", len(r.Scopes)-n, rest, "scopes")
+		head := []cell{{text: "SCOPE", style: dim}, {text: "GOROUTINES", style: dim}, {text: "KNOWN OFFENDERS", style: dim}}
+		list(p, head, r.Scopes, "scopes", func(s scope) int { return s.Goroutines }, func(s scope) row {
+			return row{cells: []cell{{text: s.Scope}, {text: strconv.Itoa(s.Goroutines), right: true}, {text: strconv.Itoa(s.Known), right: true}}}
+		})
 	}
 
 	if len(r.Labels) > 1 || len(r.Labels) == 1 && len(r.Labels[0].Labels) > 0 {
 		p.heading("Label sets: %d", len(r.Labels))
-		rows := []row{{cells: []cell{{text: "GOROUTINES", style: dim}, {text: "LABELS", style: dim}}}}
-		n := p.limit(len(r.Labels))
-		rest := 0
-		for i, l := range r.Labels {
-			if i >= n {
-				rest += l.Goroutines
-				continue
-			}
-			rows = append(rows, row{cells: []cell{{text: strconv.Itoa(l.Goroutines), right: true}, {text: cmp.Or(labelText(l.Labels), "(none)")}}})
-		}
-		p.table("  ", rows)
-		p.more("  ", len(r.Labels)-n, rest, "label sets")
+		head := []cell{{text: "GOROUTINES", style: dim}, {text: "LABELS", style: dim}}
+		list(p, head, r.Labels, "label sets", func(l labelSet) int { return l.Goroutines }, func(l labelSet) row {
+			return row{cells: []cell{{text: strconv.Itoa(l.Goroutines), right: true}, {text: cmp.Or(labelText(l.Labels), "(none)")}}}
+		})
 	}
 
 	if len(r.Ignored) > 0 {
 		p.heading("Ignored (-ignore): %s in %s", plural(r.IgnoredGoroutines, "goroutine"), plural(len(r.Ignored), "group"))
-		rows := []row{{cells: []cell{{text: "GOROUTINES", style: dim}, {text: "FUNCTION", style: dim}, {text: "LOCATION", style: dim}, {text: "OFFENDER", style: dim}}}}
-		n := p.limit(len(r.Ignored))
-		rest := 0
-		for i, g := range r.Ignored {
-			if i >= n {
-				rest += g.Goroutines
-				continue
-			}
+		head := []cell{{text: "GOROUTINES", style: dim}, {text: "FUNCTION", style: dim}, {text: "LOCATION", style: dim}, {text: "OFFENDER", style: dim}}
+		list(p, head, r.Ignored, "groups", groupGoroutines, func(g *group) row {
 			var off string
 			if g.Offender != nil {
 				off = cmp.Or(g.Offender.Object, g.Offender.What)
 			}
-			rows = append(rows, row{cells: []cell{{text: strconv.Itoa(g.Goroutines), right: true}, {text: cmp.Or(g.Top, "(no stack)")},
-				{text: location(g.top), style: dim}, {text: off, style: dim}}, after: p.stack(g)})
-		}
-		p.table("  ", rows)
-		p.more("  ", len(r.Ignored)-n, rest, "groups")
+			return row{cells: []cell{{text: strconv.Itoa(g.Goroutines), right: true}, {text: cmp.Or(g.Top, "(no stack)")},
+				{text: location(g.top), style: dim}, {text: off, style: dim}}, after: p.stack(g)}
+		})
 	}
 
 	if len(r.Unknown) > 0 {
@@ -197,24 +173,33 @@ func (r *report) writeText(p *printer) {
 		if states {
 			head = append(head, cell{text: "STATE", style: dim})
 		}
-		rows := []row{{cells: append(head, cell{text: "LABELS", style: dim})}}
-		n := p.limit(len(r.Unknown))
-		rest := 0
-		for i, g := range r.Unknown {
-			if i >= n {
-				rest += g.Goroutines
-				continue
-			}
+		list(p, append(head, cell{text: "LABELS", style: dim}), r.Unknown, "groups", groupGoroutines, func(g *group) row {
 			cells := []cell{{text: strconv.Itoa(g.Goroutines), right: true}, {text: cmp.Or(g.Top, "(no stack)")}, {text: location(g.top), style: dim}}
 			if states {
 				cells = append(cells, cell{text: stateText(g)})
 			}
-			rows = append(rows, row{cells: append(cells, cell{text: setsText(g), style: dim}), after: p.stack(g)})
-		}
-		p.table("  ", rows)
-		p.more("  ", len(r.Unknown)-n, rest, "groups")
+			return row{cells: append(cells, cell{text: setsText(g), style: dim}), after: p.stack(g)}
+		})
 	}
 }
+
+// list prints a table of head and a row made by mkRow for each of items,
+// at most -top of them, then how many it left out and their goroutines.
+func list[T any](p *printer, head []cell, items []T, what string, goroutines func(T) int, mkRow func(T) row) {
+	n := p.limit(len(items))
+	rows := []row{{cells: head}}
+	for _, it := range items[:n] {
+		rows = append(rows, mkRow(it))
+	}
+	p.table("  ", rows)
+	rest := 0
+	for _, it := range items[n:] {
+		rest += goroutines(it)
+	}
+	p.more("  ", len(items)-n, rest, what)
+}
+
+func groupGoroutines(g *group) int { return g.Goroutines }
 
 // owners prints known offenders grouped by owner. growth, if not nil,
 // holds each owner's goroutines per reload.
