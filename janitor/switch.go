@@ -2,6 +2,8 @@ package janitor
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 )
 
@@ -127,10 +129,7 @@ func (j *Janitor) keepListed(name string, ls *listedSwitch) bool {
 // unlistAll takes every switch off j's list: j has closed.
 func (j *Janitor) unlistAll() {
 	j.mu.Lock()
-	listed := make(map[string]*listedSwitch, len(j.switches))
-	for name, ls := range j.switches {
-		listed[name] = ls
-	}
+	listed := maps.Clone(j.switches)
 	j.mu.Unlock()
 	for name, ls := range listed {
 		j.unlist(name, ls)
@@ -141,9 +140,5 @@ func (j *Janitor) unlistAll() {
 func (j *Janitor) listed() []*listedSwitch {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make([]*listedSwitch, 0, len(j.switches))
-	for _, ls := range j.switches {
-		out = append(out, ls)
-	}
-	return out
+	return slices.Collect(maps.Values(j.switches))
 }
