@@ -174,9 +174,12 @@ type round struct {
 	seq     uint64 // the read's number, from 1, in the order reads started
 	done    chan struct{}
 	waiters int // requests that joined; written under Census.mu, for tests
-	data    []byte
-	taken   time.Time
-	err     error
+	// judge is set, under Census.mu, when the judge reads or joined: it
+	// serves the verdicts with the read itself, which offers them nothing.
+	judge bool
+	data  []byte
+	taken time.Time
+	err   error
 }
 
 // DefaultCensus is the process-wide Census: the one every janitor uses
@@ -188,15 +191,17 @@ var DefaultCensus = new(Census)
 // process; tests wrap it (export_test.go) to count and hold reads.
 var readProfile = func(w io.Writer) error { return pprof.Lookup("goroutine").WriteTo(w, 1) }
 
-// read returns a profile read that started after read was called.
-func (c *Census) read(ctx context.Context) (*round, error) {
+// read returns a profile read that started after read was called. judge
+// is set for the judge's reads (judgeOnce), which serve the verdicts
+// themselves.
+func (c *Census) read(ctx context.Context, judge bool) (*round, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if inBubble() {
 		// A synctest bubble may not share channels or goroutines with the
 		// rest of the process, so it gets a read of its own.
-		r := &round{done: make(chan struct{})}
+		r := &round{done: make(chan struct{}), judge: judge}
 		c.mu.Lock()
 		hint := c.sizeHint
 		c.mu.Unlock()
@@ -213,6 +218,7 @@ func (c *Census) read(ctx context.Context) (*round, error) {
 		if r == nil {
 			r = &round{done: make(chan struct{})}
 		}
+		r.judge = r.judge || judge
 		c.next = nil
 		c.reading = true
 		hint := c.sizeHint
@@ -232,6 +238,7 @@ func (c *Census) read(ctx context.Context) (*round, error) {
 	}
 	r := c.next
 	r.waiters++
+	r.judge = r.judge || judge
 	c.mu.Unlock()
 	select {
 	case <-r.done:
@@ -263,9 +270,10 @@ func (c *Census) reader() {
 }
 
 // serve reads the profile for r, sized by hint, and closes r.done. If
-// offer is set, the read also serves the verdicts asked for before it
-// that are due (see LeaksLater): whoever reads, they never wait for a
-// paced read that reads by others keep pushing back.
+// offer is set and the judge did not join r, the read also serves the
+// verdicts asked for before it that are due (see LeaksLater): whoever
+// reads, they never wait for a paced read that reads by others keep
+// pushing back.
 func (c *Census) serve(r *round, hint int, offer bool) {
 	var b []byte
 	if spare := c.spare.Swap(nil); spare != nil && cap(*spare) >= hint+hint/8 {
@@ -285,7 +293,7 @@ func (c *Census) serve(r *round, hint int, offer bool) {
 
 	c.mu.Lock()
 	c.sizeHint = len(r.data)
-	offer = offer && r.err == nil && c.dueAt(r)
+	offer = offer && !r.judge && r.err == nil && c.dueAt(r)
 	if offer {
 		r.waiters++ // the verdicts' parse shares the buffer: not recycled
 	}
@@ -300,7 +308,7 @@ func (c *Census) serve(r *round, hint int, offer bool) {
 // after Snapshot was called. It returns ctx.Err() if ctx is done first; the
 // read goes on for other callers.
 func (c *Census) Snapshot(ctx context.Context) (*Snapshot, error) {
-	r, err := c.read(ctx)
+	r, err := c.read(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +356,7 @@ func (c *Census) Latest() *Snapshot { return c.latest.Load() }
 
 // snapshotLabelled is Snapshot keeping only the records labelled with key.
 func (c *Census) snapshotLabelled(ctx context.Context, key string) (*Snapshot, error) {
-	r, err := c.read(ctx)
+	r, err := c.read(ctx, false)
 	if err != nil {
 		return nil, err
 	}

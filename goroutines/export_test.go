@@ -54,3 +54,6 @@ func ProofWaiters(c *Census) (current, next int) {
 	}
 	return current, next
 }
+
+// HasSpare reports whether c keeps the buffer of a read for the next one.
+func HasSpare(c *Census) bool { return c.spare.Load() != nil }

@@ -267,7 +267,7 @@ func deliver(ds []delivery) {
 func (c *Census) judgeOnce(round *round) {
 	if round == nil {
 		letExit()
-		round, _ = c.read(context.Background()) // a read that failed has its error
+		round, _ = c.read(context.Background(), true) // a read that failed has its error
 	}
 	c.settle(round)
 	c.recycle(round)

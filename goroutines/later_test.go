@@ -266,3 +266,50 @@ func TestLeaksLaterAfterHurriedReads(t *testing.T) {
 		}
 	})
 }
+
+// TestJudgeReadRecycled: a read the judge makes for the verdicts is
+// served by the judge alone, which then keeps its buffer for the next
+// read. (Before, the read also offered itself to the verdicts, as a read
+// made by others does: a second goroutine settled the same verdicts,
+// finding nothing left, and the buffer, shared with it, was never kept.)
+func TestJudgeReadRecycled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reads := readCost(t, time.Millisecond)
+		c := goroutines.NewCensus()
+		landed := make(chan struct{})
+		c.LeaksLater(goroutines.ScopeLabel, "TestJudgeReadRecycled", func(found []goroutines.Goroutine, err error) {
+			if err != nil || found != nil {
+				t.Errorf("LeaksLater = %v, %v; want nil, nil", found, err)
+			}
+			close(landed)
+		})
+		<-landed
+		synctest.Wait()
+		if n := reads.Load(); n != 1 || !goroutines.HasSpare(c) {
+			t.Errorf("%d reads, buffer kept: %v; want 1 read whose buffer is kept", n, goroutines.HasSpare(c))
+		}
+	})
+}
+
+// TestLeaksLaterServedByOthersReads: a read someone else makes (a page's
+// Snapshot) serves the pending verdicts too, so that they do not wait for
+// the budget's rest.
+func TestLeaksLaterServedByOthersReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const cost = 25 * time.Millisecond
+		reads := readCost(t, cost)
+		c := goroutines.NewCensus()
+		var wg sync.WaitGroup
+		var first, second verdict
+		ask(c, "others-1", &first, &wg) // read at once; the next paced read waits 19 reads
+		wg.Wait()
+		ask(c, "others-2", &second, &wg)
+		if _, err := c.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		if took := second.landed.Sub(second.asked); took != cost || reads.Load() != 2 {
+			t.Errorf("a verdict pending during a Snapshot landed after %v, %d reads; want the Snapshot's read, %v, 2 reads", took, reads.Load(), cost)
+		}
+	})
+}
