@@ -428,6 +428,33 @@ func TestOwnerString(t *testing.T) {
 	}
 }
 
+// TestTopLeavesOut checks the line that says what -top left out, in the
+// singular for one: "1 more group", not "1 more groups".
+func TestTopLeavesOut(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"diagnose", "-top", "5", panic127}, []string{
+			"  ... and 1 more label set, 1 goroutine (-top 0 lists them all)\n",
+			"  ... and 1 more group, 1 goroutine (-top 0 lists them all)\n"}},
+		{[]string{"diagnose", "-top", "1", before}, []string{
+			"  ... and 1 more label set, 14 goroutines (-top 0 lists them all)\n",
+			"  ... and 4 more groups, 4 goroutines (-top 0 lists them all)\n"}},
+		{[]string{"diff", "-top", "1", before, debug1}, []string{
+			"  ... and 19 more groups, +53 goroutines (-top 0 lists them all)\n",
+			"  ... and 1 more group, -1 goroutine (-top 0 lists them all)\n"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		run(tt.args, &stdout, &stderr)
+		for _, want := range tt.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("leakproof %s says\n%s\nwant %q in it", strings.Join(tt.args, " "), stdout.Bytes(), want)
+			}
+		}
+	}
+}
+
 // TestGoRunHidesExitStatus holds the claim the README and the command's
 // doc make to say why CI must install or build the command: under go run,
 // bad input (2) exits 1, like known offenders.

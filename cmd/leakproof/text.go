@@ -110,12 +110,16 @@ func (p *printer) limit(n int) int {
 	return n
 }
 
-// more prints what limit left out.
-func (p *printer) more(indent string, groups, goroutines int, what string) {
-	if groups > 0 {
-		p.printf("%s%s\n", indent, p.style(dim, fmt.Sprintf("... and %d more %s, %s (-top 0 lists them all)",
-			groups, what, plural(goroutines, "goroutine"))))
+// more prints what limit left out: n more items of a kind, what in the
+// singular, and their goroutines.
+func (p *printer) more(indent string, n int, what, goroutines string) {
+	if n == 0 {
+		return
 	}
+	if n != 1 {
+		what += "s"
+	}
+	p.printf("%s%s\n", indent, p.style(dim, fmt.Sprintf("... and %d more %s, %s (-top 0 lists them all)", n, what, goroutines)))
 }
 
 // writeText writes the report of diagnose.
@@ -140,7 +144,7 @@ func (r *report) writeText(p *printer) {
 	if len(r.Scopes) > 0 {
 		p.heading("Scopes (leakproof generations): %d", len(r.Scopes))
 		head := []cell{{text: "SCOPE", style: dim}, {text: "GOROUTINES", style: dim}, {text: "KNOWN OFFENDERS", style: dim}}
-		list(p, head, r.Scopes, "scopes", func(s scope) int { return s.Goroutines }, func(s scope) row {
+		list(p, head, r.Scopes, "scope", func(s scope) int { return s.Goroutines }, func(s scope) row {
 			return row{cells: []cell{{text: s.Scope}, {text: strconv.Itoa(s.Goroutines), right: true}, {text: strconv.Itoa(s.Known), right: true}}}
 		})
 	}
@@ -148,7 +152,7 @@ func (r *report) writeText(p *printer) {
 	if len(r.Labels) > 1 || len(r.Labels) == 1 && len(r.Labels[0].Labels) > 0 {
 		p.heading("Label sets: %d", len(r.Labels))
 		head := []cell{{text: "GOROUTINES", style: dim}, {text: "LABELS", style: dim}}
-		list(p, head, r.Labels, "label sets", func(l labelSet) int { return l.Goroutines }, func(l labelSet) row {
+		list(p, head, r.Labels, "label set", func(l labelSet) int { return l.Goroutines }, func(l labelSet) row {
 			return row{cells: []cell{{text: strconv.Itoa(l.Goroutines), right: true}, {text: cmp.Or(labelText(l.Labels), "(none)")}}}
 		})
 	}
@@ -156,7 +160,7 @@ func (r *report) writeText(p *printer) {
 	if len(r.Ignored) > 0 {
 		p.heading("Ignored (-ignore): %s in %s", plural(r.IgnoredGoroutines, "goroutine"), plural(len(r.Ignored), "group"))
 		head := []cell{{text: "GOROUTINES", style: dim}, {text: "FUNCTION", style: dim}, {text: "LOCATION", style: dim}, {text: "OFFENDER", style: dim}}
-		list(p, head, r.Ignored, "groups", groupGoroutines, func(g *group) row {
+		list(p, head, r.Ignored, "group", groupGoroutines, func(g *group) row {
 			var off string
 			if g.Offender != nil {
 				off = cmp.Or(g.Offender.Object, g.Offender.What)
@@ -173,7 +177,7 @@ func (r *report) writeText(p *printer) {
 		if states {
 			head = append(head, cell{text: "STATE", style: dim})
 		}
-		list(p, append(head, cell{text: "LABELS", style: dim}), r.Unknown, "groups", groupGoroutines, func(g *group) row {
+		list(p, append(head, cell{text: "LABELS", style: dim}), r.Unknown, "group", groupGoroutines, func(g *group) row {
 			cells := []cell{{text: strconv.Itoa(g.Goroutines), right: true}, {text: cmp.Or(g.Top, "(no stack)")}, {text: location(g.top), style: dim}}
 			if states {
 				cells = append(cells, cell{text: stateText(g)})
@@ -196,7 +200,7 @@ func list[T any](p *printer, head []cell, items []T, what string, goroutines fun
 	for _, it := range items[n:] {
 		rest += goroutines(it)
 	}
-	p.more("  ", len(items)-n, rest, what)
+	p.more("  ", len(items)-n, what, plural(rest, "goroutine"))
 }
 
 func groupGoroutines(g *group) int { return g.Goroutines }
@@ -339,9 +343,7 @@ func (p *printer) changes(title string, cs []*change, perReload bool) {
 		rows = append(rows, row{cells: cells, after: append(after, p.stack(c.g)...)})
 	}
 	p.table("  ", rows)
-	if rest != 0 || len(cs) > n {
-		p.printf("  %s\n", p.style(dim, fmt.Sprintf("... and %d more groups, %s (-top 0 lists them all)", len(cs)-n, signedPlural(rest, "goroutine"))))
-	}
+	p.more("  ", len(cs)-n, "group", signedPlural(rest, "goroutine"))
 }
 
 // total returns the goroutines of owners.
