@@ -263,11 +263,7 @@ func (j *Janitor) keepClosed(cl cleanup) {
 			return
 		}
 	}
-	pending := false
-	for _, o := range j.tree.pendingUnder(j) {
-		pending = pending || o.j != j
-	}
-	if !pending {
+	if !slices.ContainsFunc(j.tree.pendingUnder(j), func(o *closer) bool { return o.j != j }) {
 		return
 	}
 	j.mu.Lock()
