@@ -33,17 +33,23 @@ func (j *Janitor) idleConnLeaks(leaks []goroutines.Goroutine) bool {
 	return false
 }
 
-// processTransports returns the transports every scope shares with the
-// process, as the program has them now, by name: http.DefaultTransport,
-// and http.DefaultClient's Transport if it is set to another one.
-func processTransports() (names []string, ts []idleCloser) {
+// processTransports returns the undos that close the idle connections of
+// the transports every scope shares with the process, as the program has
+// them now, named after them: http.DefaultTransport, and
+// http.DefaultClient's Transport if it is set to another one.
+func processTransports() []cleanup {
+	var out []cleanup
+	add := func(name string, t idleCloser) {
+		out = append(out, cleanup{kind: kindIdleConns, name: name, preventor: true,
+			undo: func() undone { t.CloseIdleConnections(); return undone{} }})
+	}
 	if t, ok := http.DefaultTransport.(idleCloser); ok {
-		names, ts = append(names, "http.DefaultTransport"), append(ts, t)
+		add("http.DefaultTransport", t)
 	}
 	if t, ok := http.DefaultClient.Transport.(idleCloser); ok && !sameTransport(t, http.DefaultTransport) {
-		names, ts = append(names, "http.DefaultClient.Transport"), append(ts, t)
+		add("http.DefaultClient.Transport", t)
 	}
-	return names, ts
+	return out
 }
 
 // sameTransport reports whether a and b are the same transport, without
@@ -61,12 +67,7 @@ func sameTransport(a, b any) bool {
 // scope's among them, and records each in the report. It reports whether
 // it closed any.
 func (c *closer) closeSharedIdle() bool {
-	shared := c.j.takeCleanups(phaseCensus)
-	names, ts := processTransports()
-	for i, t := range ts {
-		shared = append(shared, cleanup{kind: kindIdleConns, name: names[i], preventor: true,
-			undo: func() undone { t.CloseIdleConnections(); return undone{} }})
-	}
+	shared := append(c.j.takeCleanups(phaseCensus), processTransports()...)
 	for _, cl := range shared {
 		c.undoOne(phaseCensus, cl)
 	}
