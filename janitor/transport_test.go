@@ -147,3 +147,52 @@ func TestDefaultTransportNoLeak(t *testing.T) {
 		})
 	}
 }
+
+// ownDefaultClientTransport gives http.DefaultClient a transport of its
+// own for the test, as a program may, and puts the old one back after.
+func ownDefaultClientTransport(t *testing.T) *http.Transport {
+	tr := &http.Transport{}
+	old := http.DefaultClient.Transport
+	http.DefaultClient.Transport = tr
+	t.Cleanup(func() {
+		http.DefaultClient.Transport = old
+		tr.CloseIdleConnections()
+	})
+	return tr
+}
+
+// TestDefaultClientTransportLeak is the leak half of
+// TestDefaultClientTransportNoLeak: with the preventors off, a scope that
+// called http.Get through a DefaultClient given a transport of its own
+// leaves that transport's read and write loops behind, reported.
+func TestDefaultClientTransportLeak(t *testing.T) {
+	srv, _ := newServer(t)
+	ownDefaultClientTransport(t)
+	j := janitor.New("app", quiet(janitor.WithDetectOnly())...)
+	defaultClientGet(t, j, srv.URL)
+	err := closeWait(t, j)
+	r := j.Report()
+	if !errors.Is(err, janitor.ErrLeaked) || r.Leaked() != 2 {
+		t.Fatalf("Close() = %v, Leaked() = %d; want the read and write loops: %+v", err, r.Leaked(), r)
+	}
+	if res := findResource(r, "idleconns", "http.DefaultClient.Transport"); res == nil || !res.Detected || res.Phase != "census" {
+		t.Errorf("Report().Resources = %+v; want idleconns \"http.DefaultClient.Transport\" detected in the census phase", r.Resources)
+	}
+}
+
+// TestDefaultClientTransportNoLeak: every scope shares
+// http.DefaultClient's Transport too, when the program gave it one of its
+// own: a scope that called http.Get through it closes clean, its idle
+// connections closed in the census phase.
+func TestDefaultClientTransportNoLeak(t *testing.T) {
+	srv, _ := newServer(t)
+	ownDefaultClientTransport(t)
+	j := janitor.New("app", quiet()...)
+	defaultClientGet(t, j, srv.URL)
+	if err := closeWait(t, j); err != nil {
+		t.Fatalf("Close() = %v; want nil: %+v", err, j.Report())
+	}
+	if res := findResource(j.Report(), "idleconns", "http.DefaultClient.Transport"); res == nil || res.Detected || res.Phase != "census" {
+		t.Errorf("Report().Resources = %+v; want idleconns \"http.DefaultClient.Transport\" closed in the census phase", j.Report().Resources)
+	}
+}
