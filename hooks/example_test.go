@@ -48,8 +48,9 @@ func ExampleGroup_Close() {
 		close(flushed) // quick: done before the group gives up
 		return nil
 	})
+	release := make(chan struct{})
 	s.Add("hang", func(ctx context.Context) error {
-		time.Sleep(200 * time.Millisecond) // ignores ctx
+		<-release // ignores ctx: still running when the group gives up
 		return nil
 	})
 
@@ -58,6 +59,7 @@ func ExampleGroup_Close() {
 	for _, res := range s.Close(ctx) {
 		fmt.Println(res.Name, res.Outcome)
 	}
+	close(release)
 	<-flushed
 	fmt.Println("flush ran")
 	<-s.Done() // the abandoned hook has ended
