@@ -69,41 +69,43 @@ func (w warnWatcher) Handle(ctx context.Context, r slog.Record) error {
 // of the hook running and of the goroutines still running, and their
 // owners, across the tree.
 func TestBlockedWarningStacks(t *testing.T) {
-	root := janitor.New("stacks", janitor.WithLogger(discard), janitor.WithHookTimeout(time.Minute),
-		janitor.WithOffenders(known.Offender{Func: "github.com/leakproof/leakproof/lifecycle_test.poll", Object: "test poller",
-			PerObject: 1, Remedy: "close its stop channel"}))
-	gen, err := root.Child("gen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs logBuffer
-	warned := make(chan struct{})
-	logger := slog.New(warnWatcher{slog.NewTextHandler(&logs, nil), "lifecycle: the close is taking long", warned})
-	stop := make(chan struct{})
-	defer close(stop)
-	started := make(chan struct{})
-	gen.Do(func(context.Context) {
-		go func() { close(started); poll(stop) }()
-	})
-	<-started
-	gen.OnClose("flush", func(context.Context) error { <-warned; return nil }) // until the line is out
-	p := lifecycle.New(root, lifecycle.WithSignals(), lifecycle.WithLogger(logger), lifecycle.WithBlockedAfter(50*time.Millisecond))
-	p.Stop()
-	if err := p.Run(context.Background()); err != nil {
-		t.Fatalf("Run() = %v", err)
-	}
-	out := logs.String()
-	for _, want := range []string{
-		`blocking="hook \"flush\" of ` + gen.ID() + ` running for `,
-		`1 goroutine(s) of ` + gen.ID() + `, closing for `,
-		`(test poller); remedy: close its stop channel`,
-		`lifecycle_test.TestBlockedWarningStacks.func`, // the hook's stack
-		`lifecycle_test.poll(`,                         // the poller's
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the log has no %q:\n%s", want, out)
+	synctest.Test(t, func(t *testing.T) {
+		root := janitor.New("stacks", janitor.WithLogger(discard), janitor.WithHookTimeout(time.Minute),
+			janitor.WithOffenders(known.Offender{Func: "github.com/leakproof/leakproof/lifecycle_test.poll", Object: "test poller",
+				PerObject: 1, Remedy: "close its stop channel"}))
+		gen, err := root.Child("gen")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		var logs logBuffer
+		warned := make(chan struct{})
+		logger := slog.New(warnWatcher{slog.NewTextHandler(&logs, nil), "lifecycle: the close is taking long", warned})
+		stop := make(chan struct{})
+		defer close(stop)
+		started := make(chan struct{})
+		gen.Do(func(context.Context) {
+			go func() { close(started); poll(stop) }()
+		})
+		<-started
+		gen.OnClose("flush", func(context.Context) error { <-warned; return nil }) // until the line is out
+		p := lifecycle.New(root, lifecycle.WithSignals(), lifecycle.WithLogger(logger), lifecycle.WithBlockedAfter(50*time.Millisecond))
+		p.Stop()
+		if err := p.Run(context.Background()); err != nil {
+			t.Fatalf("Run() = %v", err)
+		}
+		out := logs.String()
+		for _, want := range []string{
+			`blocking="hook \"flush\" of ` + gen.ID() + ` running for `,
+			`1 goroutine(s) of ` + gen.ID() + `, closing for `,
+			`(test poller); remedy: close its stop channel`,
+			`lifecycle_test.TestBlockedWarningStacks.func`, // the hook's stack
+			`lifecycle_test.poll(`,                         // the poller's
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the log has no %q:\n%s", want, out)
+			}
+		}
+	})
 }
 
 // TestBlockedWarningNoHook: a close waiting for neither a hook nor a
