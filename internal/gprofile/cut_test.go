@@ -57,6 +57,15 @@ func TestParseDumpCuts(t *testing.T) {
 					}
 					checkCut(t, name, k, []byte(strings.TrimSuffix(cut, "\n")), inside)
 				}
+				// A goroutine header cut anywhere, "gorou" as well as
+				// "goroutine 7 [cha": a cut inside a goroutine, never the
+				// trailer (which a header does not belong to).
+				if k > 0 && k < trailer && strings.HasPrefix(lines[k-1], "goroutine ") && !strings.Contains(lines[0], " profile: ") {
+					before := strings.Join(lines[:k-1], "")
+					for j := 1; j < len(strings.TrimRight(lines[k-1], "\r\n")); j++ {
+						checkCut(t, name, k, []byte(before+lines[k-1][:j]), -1)
+					}
+				}
 			}
 			t.Logf("%s: %d lines, %d cuts accepted", name, len(lines), accepted)
 		})

@@ -296,6 +296,9 @@ func (t *tracebackParser) parse() (*Profile, error) {
 		if !ok {
 			return nil, &formatError{"not a goroutine dump: no \"goroutine profile: total N\" header and no goroutine traceback"}
 		}
+		if s.pos == len(s.data) && !bytes.HasSuffix(s.data, []byte("\n")) && bytes.HasPrefix(line, []byte("goroutine ")) && headerCut(line) {
+			return nil, t.s.truncatedf(start, "a goroutine header cut short at the end of the input")
+		}
 		if h, ok := parseHeader(trimCR(line)); ok {
 			t.p.Preamble = string(bytes.Trim(s.data[:start], "\r\n"))
 			h.start = start
@@ -479,11 +482,21 @@ func (t *tracebackParser) trailer(start int) error {
 		if _, ok := parseHeader(line); ok {
 			return s.errorf(start, "not part of a goroutine traceback: %s", excerpt(first))
 		}
-		if s.pos == len(s.data) && !bytes.HasSuffix(s.data, []byte("\n")) &&
-			bytes.HasPrefix(line, []byte("goroutine ")) && digitsPrefix(line[len("goroutine "):]) > 0 {
+		if s.pos == len(s.data) && !bytes.HasSuffix(s.data, []byte("\n")) && headerCut(line) {
 			return t.s.truncatedf(lstart, "a goroutine header cut short at the end of the input")
 		}
 	}
+}
+
+// headerCut reports whether line, the last of the input and without its
+// newline, may be a goroutine header cut short: "gorou", "goroutine ",
+// "goroutine 7 [chan rec".
+func headerCut(line []byte) bool {
+	const word = "goroutine "
+	if len(line) <= len(word) {
+		return bytes.HasPrefix([]byte(word), line)
+	}
+	return bytes.HasPrefix(line, []byte(word)) && digitsPrefix(line[len(word):]) > 0
 }
 
 // complete checks, once every goroutine was read, that the dump was not
