@@ -91,15 +91,14 @@ var ErrLeftAsIs = errors.New("left as it is")
 // label value is an error, and registers nothing.
 func (j *Janitor) Defer(u Undo) (remove func() bool, err error) {
 	ph, ok := undoPhases[u.Phase]
-	switch kind := cmp.Or(u.Kind, kindCloser); {
+	u.Kind = cmp.Or(u.Kind, kindCloser)
+	switch badKind := names.Check(u.Kind); {
 	case !ok:
 		return nil, fmt.Errorf("janitor: %s: Defer(%q): unknown phase %q", j.id, u.Name, u.Phase)
 	case u.Func == nil || u.Name == "":
 		return nil, fmt.Errorf("janitor: %s: Defer(%q) needs a name and a func", j.id, u.Name)
-	case names.Check(kind) != nil:
-		return nil, fmt.Errorf("janitor: %s: Defer(%q): kind: %w", j.id, u.Name, names.Check(kind))
-	default:
-		u.Kind = kind
+	case badKind != nil:
+		return nil, fmt.Errorf("janitor: %s: Defer(%q): kind: %w", j.id, u.Name, badKind)
 	}
 	id, err := j.addCleanup(j.cleanupOf(ph, u))
 	if err != nil {
